@@ -1,0 +1,760 @@
+//! Import: read every file of a directory, row by row, into domain records; write them
+//! in one transaction (parents first); then check the cross-record rules for every
+//! client the import touched and rewrite what is derived from their records. Anything
+//! rejected, or a dry run, rolls the whole transaction back, so an import is
+//! all-or-nothing and the stored data are never left half-changed.
+//!
+//! Memory stays flat as files grow: rows are streamed, and what the run needs to
+//! remember (the line each record came from, the clients it touched) is kept in
+//! temporary tables of the transaction, not in memory.
+
+use chrono::NaiveDate;
+use dcrs_domain::record::{Entity, Record, parse_record};
+use dcrs_domain::rules::{RuleSettings, check_client, derive_bmi, summarise_episodes};
+use dcrs_domain::{FieldSource, Value};
+use dcrs_store::{AuditEntry, Database, RecordStore, StoreError, StoreTx};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// How to run an import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Check everything and report, then write nothing.
+    pub dry_run: bool,
+    /// Today in UK local time: no record may be dated after it.
+    pub today: NaiveDate,
+    /// Settings of the cross-record rules.
+    pub rules: RuleSettings,
+    /// Who runs the import, for the audit trail.
+    pub actor: String,
+}
+
+/// Where an import has got to, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// `reading` files, then `checking` clients.
+    pub phase: &'static str,
+    /// Bytes read or clients checked so far.
+    pub done: u64,
+    /// Bytes or clients in all.
+    pub total: u64,
+}
+
+/// One rejected row (or file), with everything needed to find and fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The file name, such as `clients.csv`.
+    pub file: String,
+    /// The line in the file (1 is the header); `None` for a record already stored.
+    pub line: Option<u64>,
+    /// The record's reference, when known.
+    pub record: Option<String>,
+    /// The field at fault.
+    pub field: String,
+    /// Its value.
+    pub value: String,
+    /// Why, in plain English.
+    pub reason: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{} line {line}", self.file)?,
+            None => write!(f, "{} (already stored)", self.file)?,
+        }
+        if let Some(r) = &self.record {
+            write!(f, ", record {r}")?;
+        }
+        if self.value.is_empty() {
+            write!(f, ": {} (blank): {}", self.field, self.reason)
+        } else {
+            write!(f, ": {} = {:?}: {}", self.field, self.value, self.reason)
+        }
+    }
+}
+
+/// Rows added, updated and unchanged for one entity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EntityCounts {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// What an import did (or, when rejected or a dry run, would have done).
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    /// Counts per entity, for the files present.
+    pub counts: Vec<(Entity, EntityCounts)>,
+    /// Every rejected row.
+    pub rejections: Vec<Rejection>,
+    /// Rows not checked because a record they refer to was rejected.
+    pub not_checked: u64,
+    /// Rows accepted with a warning (an unknown postcode, a BMI outside 10–90).
+    pub warnings: Vec<Rejection>,
+    /// Whether the changes were written.
+    pub committed: bool,
+}
+
+impl ImportReport {
+    /// Counts over all entities.
+    pub fn totals(&self) -> EntityCounts {
+        self.counts
+            .iter()
+            .fold(EntityCounts::default(), |a, (_, c)| EntityCounts {
+                added: a.added + c.added,
+                updated: a.updated + c.updated,
+                unchanged: a.unchanged + c.unchanged,
+            })
+    }
+}
+
+/// Why an import could not run at all (as opposed to rows being rejected).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The directory could not be read.
+    #[error("could not read {0}: {1}")]
+    Io(String, std::io::Error),
+    /// The directory holds none of the dataset's files.
+    #[error(
+        "{0} holds none of the dataset's files (organisations.csv, services.csv, clients.csv, …)"
+    )]
+    NoFiles(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A CSV row as field name → text, for the domain's parser.
+struct CsvRow<'a> {
+    headers: &'a [String],
+    record: &'a csv::StringRecord,
+}
+
+impl FieldSource for CsvRow<'_> {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .position(|h| h == name)
+            .and_then(|i| self.record.get(i))
+    }
+}
+
+/// Imports every dataset file in `dir`. Rows are rejected, not errors: the report lists
+/// them and nothing is written unless there are none (and this is not a dry run).
+pub async fn import_dir(
+    db: &Database,
+    dir: &Path,
+    options: &ImportOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<ImportReport, ImportError> {
+    let mut report = ImportReport::default();
+    let files = find_files(dir, &mut report)?;
+    if files.is_empty() && report.rejections.is_empty() {
+        return Err(ImportError::NoFiles(dir.display().to_string()));
+    }
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|(_, p)| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+
+    let mut tx = db.begin().await?;
+    tx.start_journal().await?;
+    let mut run = Run {
+        tx,
+        options,
+        report,
+        rejected: HashSet::new(),
+        done_bytes: 0,
+    };
+    for (entity, path) in &files {
+        let counts = run
+            .import_file(*entity, path, total_bytes, &mut progress)
+            .await?;
+        run.report.counts.push((*entity, counts));
+    }
+    run.check_clients(&mut progress).await?;
+
+    let Run { tx, mut report, .. } = run;
+    let ok = report.rejections.is_empty();
+    if ok && !options.dry_run {
+        tx.commit().await?;
+        report.committed = true;
+    } else {
+        tx.rollback().await?;
+    }
+    let totals = report.totals();
+    db.audit(&AuditEntry {
+        actor: options.actor.clone(),
+        action: if options.dry_run {
+            "import.dry_run".into()
+        } else {
+            "import".into()
+        },
+        detail: Some(
+            serde_json::json!({
+                "directory": dir.display().to_string(),
+                "committed": report.committed,
+                "added": totals.added,
+                "updated": totals.updated,
+                "unchanged": totals.unchanged,
+                "rejected": report.rejections.len(),
+            })
+            .to_string(),
+        ),
+        ..Default::default()
+    })
+    .await?;
+    Ok(report)
+}
+
+/// The dataset files present in `dir`, in import order; unknown `.csv` files are rejected.
+fn find_files(
+    dir: &Path,
+    report: &mut ImportReport,
+) -> Result<Vec<(Entity, PathBuf)>, ImportError> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| ImportError::Io(dir.display().to_string(), e))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| ImportError::Io(dir.display().to_string(), e))?;
+        names.push(entry.file_name().to_string_lossy().to_string());
+    }
+    names.sort();
+    for name in &names {
+        if name.to_ascii_lowercase().ends_with(".csv")
+            && !Entity::ALL.iter().any(|e| e.file_name() == name)
+        {
+            report.rejections.push(Rejection {
+                file: name.clone(),
+                line: None,
+                record: None,
+                field: "(file name)".into(),
+                value: name.clone(),
+                reason: format!(
+                    "this is not one of the dataset's files; they are {}",
+                    Entity::ALL
+                        .iter()
+                        .map(|e| e.file_name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    Ok(Entity::ALL
+        .iter()
+        .filter(|e| names.iter().any(|n| n == e.file_name()))
+        .map(|e| (*e, dir.join(e.file_name())))
+        .collect())
+}
+
+struct Run<'o> {
+    tx: StoreTx,
+    options: &'o ImportOptions,
+    report: ImportReport,
+    /// Records rejected in this run, so rows that refer to them are not reported twice.
+    /// Holds only rejected references, which are few.
+    rejected: HashSet<(Entity, String, String)>,
+    done_bytes: u64,
+}
+
+enum Outcome {
+    Added,
+    Updated,
+    Unchanged,
+    Rejected,
+    NotChecked,
+}
+
+impl Run<'_> {
+    fn reject(
+        &mut self,
+        entity: Entity,
+        line: Option<u64>,
+        record: Option<&str>,
+        field: &str,
+        value: &str,
+        reason: String,
+    ) {
+        self.report.rejections.push(Rejection {
+            file: entity.file_name().to_string(),
+            line,
+            record: record.map(str::to_string),
+            field: field.to_string(),
+            value: value.to_string(),
+            reason,
+        });
+    }
+
+    async fn import_file(
+        &mut self,
+        entity: Entity,
+        path: &Path,
+        total_bytes: u64,
+        progress: &mut impl FnMut(Progress),
+    ) -> Result<EntityCounts, ImportError> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| ImportError::Io(path.display().to_string(), e))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(std::io::BufReader::new(file));
+        let mut counts = EntityCounts::default();
+        let headers: Vec<String> = match reader.headers() {
+            Ok(h) => h
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    if i == 0 {
+                        s.trim_start_matches('\u{feff}')
+                    } else {
+                        s
+                    }
+                })
+                .map(|s| s.trim().to_string())
+                .collect(),
+            Err(e) => {
+                self.reject(
+                    entity,
+                    Some(1),
+                    None,
+                    "(header)",
+                    "",
+                    format!("the header row could not be read: {}", plain_csv_error(&e)),
+                );
+                return Ok(counts);
+            }
+        };
+        if !self.check_headers(entity, &headers) {
+            return Ok(counts);
+        }
+        let mut record = csv::StringRecord::new();
+        let mut last_byte = 0;
+        loop {
+            match reader.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map(|p| p.line());
+                    self.reject(
+                        entity,
+                        line,
+                        None,
+                        "(row)",
+                        "",
+                        format!("the row could not be read: {}", plain_csv_error(&e)),
+                    );
+                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            match self.import_row(entity, &headers, &record, line).await? {
+                Outcome::Added => counts.added += 1,
+                Outcome::Updated => counts.updated += 1,
+                Outcome::Unchanged => counts.unchanged += 1,
+                Outcome::Rejected => {}
+                Outcome::NotChecked => self.report.not_checked += 1,
+            }
+            let byte = record.position().map_or(0, |p| p.byte());
+            if byte - last_byte > 256 * 1024 {
+                self.done_bytes += byte - last_byte;
+                last_byte = byte;
+                progress(Progress {
+                    phase: "reading",
+                    done: self.done_bytes,
+                    total: total_bytes,
+                });
+            }
+        }
+        self.done_bytes += std::fs::metadata(path)
+            .map(|m| m.len())
+            .unwrap_or(0)
+            .saturating_sub(last_byte);
+        progress(Progress {
+            phase: "reading",
+            done: self.done_bytes,
+            total: total_bytes,
+        });
+        Ok(counts)
+    }
+
+    /// Every column must be known and present once; returns whether the file can be read.
+    fn check_headers(&mut self, entity: Entity, headers: &[String]) -> bool {
+        let mut ok = true;
+        let mut seen = HashSet::new();
+        for h in headers {
+            if !entity.fields().iter().any(|f| f.name == h) {
+                let reason = format!(
+                    "{} has no column called this; its columns are {}",
+                    entity.file_name(),
+                    entity
+                        .fields()
+                        .iter()
+                        .map(|f| f.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                self.reject(entity, Some(1), None, h, h, reason);
+                ok = false;
+            } else if !seen.insert(h.as_str()) {
+                self.reject(
+                    entity,
+                    Some(1),
+                    None,
+                    h,
+                    h,
+                    "this column appears twice in the header".into(),
+                );
+                ok = false;
+            }
+        }
+        for f in entity.fields() {
+            if !headers.iter().any(|h| h == f.name) {
+                self.reject(entity, Some(1), None, f.name, "", format!(
+                    "the header has no {} column; every column must be present (leave values blank where unknown) \
+                     so that an update never blanks a field by accident",
+                    f.name
+                ));
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    async fn import_row(
+        &mut self,
+        entity: Entity,
+        headers: &[String],
+        record: &csv::StringRecord,
+        line: u64,
+    ) -> Result<Outcome, ImportError> {
+        let row = CsvRow { headers, record };
+        let own = row
+            .field(entity.ref_field())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let service_ref = if entity.is_tenant() {
+            row.field("service_ref").unwrap_or("").trim().to_string()
+        } else {
+            String::new()
+        };
+        let parsed = match parse_record(entity, &row, self.options.today) {
+            Ok(r) => r,
+            Err(errors) => {
+                for e in errors {
+                    self.reject(
+                        entity,
+                        Some(line),
+                        Some(&own).filter(|s| !s.is_empty()).map(String::as_str),
+                        &e.field,
+                        &e.value,
+                        e.reason,
+                    );
+                }
+                self.rejected.insert((entity, service_ref, own));
+                return Ok(Outcome::Rejected);
+            }
+        };
+        let own = parsed.own_ref().to_string();
+
+        // The service, for tenant records.
+        let service_id = if entity.is_tenant() {
+            match self.tx.find_id(Entity::Service, None, &service_ref).await? {
+                Some(id) => Some(id),
+                None => {
+                    return Ok(self.missing_parent(
+                        entity,
+                        line,
+                        &own,
+                        "service_ref",
+                        Entity::Service,
+                        &service_ref,
+                        "",
+                    ));
+                }
+            }
+        } else {
+            None
+        };
+
+        // Parents, resolved within the service.
+        let mut parents = Vec::new();
+        for ((field, parent), reference) in entity.ref_fields().zip(parsed.parent_refs()) {
+            let Some(reference) = reference else {
+                parents.push(None);
+                continue;
+            };
+            let scope = if parent.is_tenant() { service_id } else { None };
+            match self.tx.find_id(parent, scope, reference).await? {
+                Some(id) => parents.push(Some(id)),
+                None => {
+                    let reference = reference.to_string();
+                    return Ok(self.missing_parent(
+                        entity,
+                        line,
+                        &own,
+                        field.name,
+                        parent,
+                        &reference,
+                        &service_ref,
+                    ));
+                }
+            }
+        }
+
+        let values = parsed.values();
+        let journal_service = service_id.unwrap_or(0);
+        let existing = self.tx.find_id(entity, service_id, &own).await?;
+        let (id, outcome) = match existing {
+            Some(id) => {
+                if let Some(earlier) = self.tx.journal_lookup(entity, journal_service, id).await? {
+                    self.reject(entity, Some(line), Some(&own), entity.ref_field(), &own, format!(
+                        "this {} appears twice in the file (first at line {earlier}); each reference may appear once",
+                        entity.label()
+                    ));
+                    return Ok(Outcome::Rejected);
+                }
+                let (old_parents, old_values) = self.tx.stored(entity, service_id, id).await?;
+                if old_parents == parents && old_values == values {
+                    (id, Outcome::Unchanged)
+                } else {
+                    if let Some(reason) = forbidden_change(&parsed, &old_values) {
+                        self.reject(entity, Some(line), Some(&own), reason.0, reason.1, reason.2);
+                        return Ok(Outcome::Rejected);
+                    }
+                    // The client the record belonged to before the change is checked too.
+                    if let Some(sid) = service_id
+                        && let Some(cid) = self.tx.client_of(entity, sid, id).await?
+                    {
+                        self.tx.journal_client(sid, cid).await?;
+                    }
+                    self.tx
+                        .update(entity, service_id, id, &parents, &values)
+                        .await?;
+                    let detail =
+                        change_detail(entity, &old_parents, &parents, &old_values, &values);
+                    self.tx
+                        .audit(&AuditEntry {
+                            actor: self.options.actor.clone(),
+                            action: "record.update".into(),
+                            entity: Some(entity),
+                            service_id,
+                            record_ref: Some(own.clone()),
+                            detail: Some(detail),
+                        })
+                        .await?;
+                    (id, Outcome::Updated)
+                }
+            }
+            None => {
+                let id = self
+                    .tx
+                    .insert(entity, service_id, &own, &parents, &values, "import")
+                    .await?;
+                (id, Outcome::Added)
+            }
+        };
+        self.tx
+            .journal_line(entity, journal_service, id, line)
+            .await?;
+        if let Some(sid) = service_id
+            && let Some(cid) = self.tx.client_of(entity, sid, id).await?
+        {
+            self.tx.journal_client(sid, cid).await?;
+        }
+        Ok(outcome)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn missing_parent(
+        &mut self,
+        entity: Entity,
+        line: u64,
+        own: &str,
+        field: &str,
+        parent: Entity,
+        reference: &str,
+        service_ref: &str,
+    ) -> Outcome {
+        let key_service = if parent.is_tenant() {
+            service_ref.to_string()
+        } else {
+            String::new()
+        };
+        if self
+            .rejected
+            .contains(&(parent, key_service, reference.to_string()))
+        {
+            self.rejected
+                .insert((entity, service_ref.to_string(), own.to_string()));
+            return Outcome::NotChecked;
+        }
+        let reason = if parent == Entity::Service {
+            "there is no service with this reference, in services.csv or already stored".to_string()
+        } else if parent.is_tenant() {
+            format!(
+                "there is no {} with this reference in service {service_ref}; a reference must point to a record of the same service",
+                parent.label()
+            )
+        } else {
+            format!(
+                "there is no {} with this reference, in {} or already stored",
+                parent.label(),
+                parent.file_name()
+            )
+        };
+        self.reject(entity, Some(line), Some(own), field, reference, reason);
+        self.rejected
+            .insert((entity, service_ref.to_string(), own.to_string()));
+        Outcome::Rejected
+    }
+
+    /// Checks the cross-record rules for every client touched, and rewrites their
+    /// derived values (BMI, episode summaries).
+    async fn check_clients(
+        &mut self,
+        progress: &mut impl FnMut(Progress),
+    ) -> Result<(), ImportError> {
+        let total = self.tx.journal_client_count().await?;
+        let mut done = 0;
+        let mut after = (i64::MIN, i64::MIN);
+        let mut service_refs: HashMap<i64, String> = HashMap::new();
+        loop {
+            let page = self.tx.journal_clients_after(after, 500).await?;
+            let Some(last) = page.last() else { break };
+            after = *last;
+            for (sid, cid) in page {
+                let bundle = self.tx.client_bundle(sid, cid).await?;
+                let service_ref = match service_refs.get(&sid) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = bundle.client.service_ref.clone();
+                        service_refs.insert(sid, s.clone());
+                        s
+                    }
+                };
+                for v in check_client(&bundle, &self.options.rules) {
+                    let line = match self.tx.find_id(v.entity, Some(sid), &v.record_ref).await? {
+                        Some(id) => self.tx.journal_lookup(v.entity, sid, id).await?,
+                        None => None,
+                    };
+                    let record = format!("{} in service {service_ref}", v.record_ref);
+                    self.reject(v.entity, line, Some(&record), v.field, &v.value, v.reason);
+                }
+                let bmi = derive_bmi(&bundle);
+                for b in &bmi {
+                    if b.flagged {
+                        let record = format!("{} in service {service_ref}", b.assessment_ref);
+                        self.report.warnings.push(Rejection {
+                            file: Entity::Assessment.file_name().into(),
+                            line: None,
+                            record: Some(record),
+                            field: "weight_kg".into(),
+                            value: b.bmi.map(|x| x.to_string()).unwrap_or_default(),
+                            reason: "the BMI worked out from this weight and the latest height is outside 10–90; \
+                                     please check both"
+                                .into(),
+                        });
+                    }
+                }
+                let summaries = summarise_episodes(&bundle);
+                self.tx.save_derived(sid, cid, &bmi, &summaries).await?;
+                done += 1;
+                if done % 1000 == 0 || done == total {
+                    progress(Progress {
+                        phase: "checking",
+                        done,
+                        total,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Changes the standard forbids on an existing record: an episode's kind.
+fn forbidden_change(
+    new: &Record,
+    old_values: &[Value],
+) -> Option<(&'static str, &'static str, String)> {
+    if let Record::Episode(e) = new {
+        let old_kind = old_values.first()?;
+        if *old_kind != Value::Text(e.kind.code().to_string()) {
+            return Some((
+                "kind",
+                e.kind.code(),
+                format!(
+                    "an episode's kind does not change (it was {}); close this episode and open a new one from a new referral",
+                    old_kind.to_field_text()
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// A JSON object of each changed field's value before and after.
+fn change_detail(
+    entity: Entity,
+    old_p: &[Option<i64>],
+    new_p: &[Option<i64>],
+    old_v: &[Value],
+    new_v: &[Value],
+) -> String {
+    let mut out = serde_json::Map::new();
+    for (((f, _), a), b) in entity.ref_fields().zip(old_p).zip(new_p) {
+        if a != b {
+            out.insert(
+                f.name.into(),
+                serde_json::json!({"before_id": json_opt(a), "after_id": json_opt(b)}),
+            );
+        }
+    }
+    for ((f, a), b) in entity.value_fields().zip(old_v).zip(new_v) {
+        if a != b {
+            out.insert(
+                f.name.into(),
+                serde_json::json!({"before": json_value(a), "after": json_value(b)}),
+            );
+        }
+    }
+    serde_json::Value::Object(out).to_string()
+}
+
+fn json_opt(x: &Option<i64>) -> serde_json::Value {
+    x.map_or(serde_json::Value::Null, serde_json::Value::from)
+}
+
+fn json_value(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Real(x) => serde_json::Value::from(*x),
+        Value::Text(s) => serde_json::Value::from(s.as_str()),
+    }
+}
+
+/// A CSV reading problem in words, without the library's jargon.
+fn plain_csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => {
+            "it is not valid UTF-8 text; save the file as CSV UTF-8".into()
+        }
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("it has {len} values but the header has {expected_len} columns")
+        }
+        csv::ErrorKind::Io(err) => format!("the file could not be read ({err})"),
+        _ => "it is not well-formed CSV".into(),
+    }
+}

@@ -1,0 +1,10 @@
+//! Import and export in the dataset's CSV format (dataset.md, "CSV import format"):
+//! one file per entity, a header row of field names, UTF-8.
+
+mod export;
+mod import;
+
+pub use export::{ExportError, ExportSummary, export_dir};
+pub use import::{
+    EntityCounts, ImportError, ImportOptions, ImportReport, Progress, Rejection, import_dir,
+};

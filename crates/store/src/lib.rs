@@ -1,0 +1,256 @@
+//! Storage for the dataset on SQLite (embedded, the default) and PostgreSQL, through
+//! one SQL text run by sqlx's `Any` driver. The backend is chosen once, from the
+//! database URL. Each backend has its own folder of append-only migrations.
+//!
+//! The importer, the web application and the reports use the [`RecordStore`] trait; the
+//! SQL for each entity is generated from the field lists of the domain crate, so a new
+//! field is declared once.
+
+mod migrate;
+mod sql;
+mod tx;
+
+pub use tx::{AuditEntry, StoreTx};
+
+use dcrs_domain::Value;
+use dcrs_domain::record::{Entity, FieldKind};
+use dcrs_domain::rules::{ClientBundle, DerivedBmi, EpisodeSummary};
+use futures_util::TryStreamExt;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::sync::Arc;
+
+/// What can go wrong in storage. Messages never carry record contents.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is not one this program understands.
+    #[error(
+        "the database address {0:?} is not understood; use sqlite://PATH or postgres://USER@HOST/DB"
+    )]
+    BadUrl(String),
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// An applied migration no longer matches the program's copy.
+    #[error("migration {0} was changed after it was applied; migrations are append-only")]
+    MigrationChanged(String),
+    /// The database has migrations this program does not know (it is older than the data).
+    #[error("the database was set up by a newer version of dcrs (migration {0} is unknown here)")]
+    UnknownMigration(i64),
+    /// A stored value could not be read back as a record (a corrupted database).
+    #[error("a stored {entity} ({reference}) could not be read back: {reason}")]
+    Corrupt {
+        entity: &'static str,
+        reference: String,
+        reason: String,
+    },
+}
+
+/// Result of a storage operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded database, one file.
+    Sqlite,
+    /// PostgreSQL, for a national multi-service deployment.
+    Postgres,
+}
+
+/// A connection pool to a migrated database.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+    sql: Arc<sql::SqlSet>,
+}
+
+/// The URL used when none is given: `dcrs.db` in the working directory.
+pub const DEFAULT_URL: &str = "sqlite://dcrs.db";
+
+impl Database {
+    /// Opens (creating if needed) and migrates the database at `url`.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalise_url(url)?;
+        let options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options.connect(&url).await?;
+        if backend == Backend::Sqlite {
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        migrate::run(&pool, backend).await?;
+        Ok(Database {
+            pool,
+            backend,
+            sql: Arc::new(sql::SqlSet::new()),
+        })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for modules (such as reports) that run their own read queries.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once, so two
+    /// writers queue rather than fail.
+    pub async fn begin(&self) -> StoreResult<StoreTx> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(StoreTx::new(tx, self.sql.clone()))
+    }
+
+    /// Streams every record of `entity` as file fields, ordered by service and reference
+    /// so that the same data always export the same way.
+    pub async fn for_each_row(
+        &self,
+        entity: Entity,
+        mut each: impl FnMut(Vec<(&'static str, String)>),
+    ) -> StoreResult<u64> {
+        let q = self.sql.entity(entity).export.clone();
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(q)).fetch(&self.pool);
+        let mut n = 0;
+        while let Some(row) = rows.try_next().await? {
+            each(decode_fields(entity, &row)?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// How many records of each entity are stored.
+    pub async fn counts(&self) -> StoreResult<Vec<(Entity, i64)>> {
+        let mut out = Vec::new();
+        for e in Entity::ALL {
+            let q = format!("SELECT COUNT(*) FROM {}", sql::table(e));
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+                .fetch_one(&self.pool)
+                .await?;
+            out.push((e, n));
+        }
+        Ok(out)
+    }
+
+    /// Writes one audit entry in its own transaction.
+    pub async fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        tx::insert_audit(&mut conn, entry).await
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn normalise_url(url: &str) -> StoreResult<(Backend, String)> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        if path.is_empty() {
+            return Err(StoreError::BadUrl(url.to_string()));
+        }
+        let url = if path.contains('?') {
+            format!("sqlite://{path}")
+        } else {
+            format!("sqlite://{path}?mode=rwc")
+        };
+        Ok((Backend::Sqlite, url))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok((Backend::Postgres, url.to_string()))
+    } else {
+        Err(StoreError::BadUrl(url.to_string()))
+    }
+}
+
+/// Reads one exported row (service_ref, own ref, values and parent refs as text).
+fn decode_fields(entity: Entity, row: &AnyRow) -> StoreResult<Vec<(&'static str, String)>> {
+    entity
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let v = match f.kind {
+                FieldKind::Int => row.try_get::<Option<i64>, _>(i)?.map(Value::Int),
+                FieldKind::Real => row.try_get::<Option<f64>, _>(i)?.map(Value::Real),
+                _ => row.try_get::<Option<String>, _>(i)?.map(Value::Text),
+            };
+            Ok((f.name, v.unwrap_or(Value::Null).to_field_text()))
+        })
+        .collect()
+}
+
+/// What the importer, the web application and the API need from storage, inside one
+/// transaction. Implemented by [`StoreTx`] for both backends.
+#[allow(async_fn_in_trait)]
+pub trait RecordStore {
+    /// The internal id of the record with this reference (within the service for tenant records).
+    async fn find_id(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        reference: &str,
+    ) -> StoreResult<Option<i64>>;
+    /// The stored parent ids and values of a record, in the order of the domain's field lists.
+    async fn stored(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        id: i64,
+    ) -> StoreResult<(Vec<Option<i64>>, Vec<Value>)>;
+    /// Adds a record; returns its new id.
+    async fn insert(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        reference: &str,
+        parents: &[Option<i64>],
+        values: &[Value],
+        via: &str,
+    ) -> StoreResult<i64>;
+    /// Replaces a record's parents and values.
+    async fn update(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        id: i64,
+        parents: &[Option<i64>],
+        values: &[Value],
+    ) -> StoreResult<()>;
+    /// The client a tenant record belongs to, if any.
+    async fn client_of(
+        &mut self,
+        entity: Entity,
+        service_id: i64,
+        id: i64,
+    ) -> StoreResult<Option<i64>>;
+    /// Every record about one client.
+    async fn client_bundle(&mut self, service_id: i64, client_id: i64)
+    -> StoreResult<ClientBundle>;
+    /// Stores the values derived from a client's records (BMI, episode summaries).
+    async fn save_derived(
+        &mut self,
+        service_id: i64,
+        client_id: i64,
+        bmi: &[DerivedBmi],
+        summaries: &[EpisodeSummary],
+    ) -> StoreResult<()>;
+    /// Records an audit entry in this transaction.
+    async fn audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;
+}

@@ -1,0 +1,241 @@
+//! SQL generated once from the domain's field lists: one text per entity and
+//! operation, portable between SQLite and PostgreSQL (`$N` placeholders, plain joins).
+
+use dcrs_domain::record::{Entity, FieldKind};
+use std::sync::Arc;
+
+/// The table holding an entity.
+pub(crate) fn table(e: Entity) -> &'static str {
+    match e {
+        Entity::Organisation => "organisations",
+        Entity::Service => "services",
+        Entity::ServiceConfiguration => "service_configurations",
+        Entity::Worker => "workers",
+        Entity::Client => "clients",
+        Entity::Referral => "referrals",
+        Entity::Episode => "episodes",
+        Entity::Assessment => "assessments",
+        Entity::Plan => "plans",
+        Entity::Goal => "goals",
+        Entity::Session => "sessions",
+        Entity::OnwardReferral => "onward_referrals",
+        Entity::WiderIssue => "wider_issues",
+    }
+}
+
+/// The internal id column of an entity's table.
+pub(crate) fn id_column(e: Entity) -> &'static str {
+    match e {
+        Entity::Organisation => "org_id",
+        Entity::Service => "service_id",
+        Entity::ServiceConfiguration => "configuration_id",
+        Entity::Worker => "worker_id",
+        Entity::Client => "client_id",
+        Entity::Referral => "referral_id",
+        Entity::Episode => "episode_id",
+        Entity::Assessment => "assessment_id",
+        Entity::Plan => "plan_id",
+        Entity::Goal => "goal_id",
+        Entity::Session => "session_id",
+        Entity::OnwardReferral => "onward_id",
+        Entity::WiderIssue => "wider_issue_id",
+    }
+}
+
+/// The column holding a reference field's resolved id (`lead_worker_ref` → `lead_worker_id`).
+pub(crate) fn parent_column(field: &str) -> String {
+    format!("{}_id", field.strip_suffix("_ref").unwrap_or(field))
+}
+
+/// The SQL texts of one entity.
+#[derive(Debug)]
+pub(crate) struct EntitySql {
+    pub export: Arc<str>,
+    pub by_client: Option<Arc<str>>,
+    pub client_of: Option<Arc<str>>,
+    pub find_id: Arc<str>,
+    pub stored: Arc<str>,
+    pub insert: Arc<str>,
+    pub update: Arc<str>,
+}
+
+/// The SQL texts of every entity.
+#[derive(Debug)]
+pub(crate) struct SqlSet {
+    entities: Vec<EntitySql>,
+}
+
+impl SqlSet {
+    pub fn new() -> Self {
+        SqlSet {
+            entities: Entity::ALL.iter().map(|e| build(*e)).collect(),
+        }
+    }
+    pub fn entity(&self, e: Entity) -> &EntitySql {
+        &self.entities[Entity::ALL
+            .iter()
+            .position(|x| *x == e)
+            .expect("every entity has SQL")]
+    }
+}
+
+const EPISODES_OF_CLIENT: &str = "SELECT e.episode_id FROM episodes e JOIN referrals r \
+     ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+     WHERE e.service_id = $1 AND r.client_id = $2";
+
+fn build(e: Entity) -> EntitySql {
+    let t = table(e);
+    let id = id_column(e);
+    let own = e.ref_field();
+    let tenant = e.is_tenant();
+
+    // Export: every field as it is written in the file.
+    let mut select = Vec::new();
+    let mut joins = String::new();
+    for (i, f) in e.fields().iter().enumerate() {
+        match f.kind {
+            FieldKind::ServiceRef => select.push("s.service_ref".to_string()),
+            FieldKind::OwnRef | FieldKind::Text | FieldKind::Int | FieldKind::Real => {
+                select.push(format!("t.{}", f.name))
+            }
+            FieldKind::Ref(parent) => {
+                let alias = format!("p{i}");
+                let on_service = if parent.is_tenant() {
+                    format!("{alias}.service_id = t.service_id AND ")
+                } else {
+                    String::new()
+                };
+                joins.push_str(&format!(
+                    " LEFT JOIN {} {alias} ON {on_service}{alias}.{} = t.{}",
+                    table(parent),
+                    id_column(parent),
+                    parent_column(f.name)
+                ));
+                select.push(format!("{alias}.{}", parent.ref_field()));
+            }
+        }
+    }
+    let from = if tenant {
+        format!("FROM {t} t JOIN services s ON s.service_id = t.service_id{joins}")
+    } else {
+        format!("FROM {t} t{joins}")
+    };
+    let order = if tenant {
+        format!("ORDER BY s.service_ref, t.{own}")
+    } else {
+        format!("ORDER BY t.{own}")
+    };
+    let base = format!("SELECT {} {from}", select.join(", "));
+    let export: Arc<str> = format!("{base} {order}").into();
+
+    let client_filter = match e {
+        Entity::Client | Entity::Referral => Some("t.client_id = $2".to_string()),
+        Entity::Episode => {
+            Some("t.referral_id IN (SELECT referral_id FROM referrals WHERE service_id = $1 AND client_id = $2)".into())
+        }
+        Entity::Assessment | Entity::Plan | Entity::Session | Entity::OnwardReferral | Entity::WiderIssue => {
+            Some(format!("t.episode_id IN ({EPISODES_OF_CLIENT})"))
+        }
+        Entity::Goal => Some(format!(
+            "t.plan_id IN (SELECT p.plan_id FROM plans p WHERE p.service_id = $1 AND p.episode_id IN ({EPISODES_OF_CLIENT}))"
+        )),
+        _ => None,
+    };
+    let by_client = client_filter.map(|filter| {
+        format!("{base} WHERE t.service_id = $1 AND {filter} ORDER BY t.{own}").into()
+    });
+
+    let client_of = match e {
+        Entity::Client => Some(format!("SELECT client_id FROM clients WHERE service_id = $1 AND client_id = $2")),
+        Entity::Referral => Some("SELECT client_id FROM referrals WHERE service_id = $1 AND referral_id = $2".into()),
+        Entity::Episode => Some(
+            "SELECT r.client_id FROM episodes t JOIN referrals r ON r.service_id = t.service_id AND r.referral_id = t.referral_id \
+             WHERE t.service_id = $1 AND t.episode_id = $2"
+                .into(),
+        ),
+        Entity::Assessment | Entity::Plan | Entity::Session | Entity::OnwardReferral | Entity::WiderIssue => Some(format!(
+            "SELECT r.client_id FROM {t} t JOIN episodes e ON e.service_id = t.service_id AND e.episode_id = t.episode_id \
+             JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+             WHERE t.service_id = $1 AND t.{id} = $2"
+        )),
+        Entity::Goal => Some(
+            "SELECT r.client_id FROM goals t JOIN plans p ON p.service_id = t.service_id AND p.plan_id = t.plan_id \
+             JOIN episodes e ON e.service_id = p.service_id AND e.episode_id = p.episode_id \
+             JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+             WHERE t.service_id = $1 AND t.goal_id = $2"
+                .into(),
+        ),
+        _ => None,
+    }
+    .map(Into::into);
+
+    // Writes and comparisons: parent id columns, then value columns.
+    let parent_cols: Vec<String> = e.ref_fields().map(|(f, _)| parent_column(f.name)).collect();
+    let value_cols: Vec<&str> = e.value_fields().map(|f| f.name).collect();
+    let data_cols: Vec<String> = parent_cols
+        .iter()
+        .cloned()
+        .chain(value_cols.iter().map(|c| c.to_string()))
+        .collect();
+    // Tenant statements bind the service id as $1 and the id or reference as $2;
+    // organisations and services bind only the id or reference, as $1.
+    let (key, key_ref, first) = if tenant {
+        (
+            format!("service_id = $1 AND {id} = $2"),
+            format!("service_id = $1 AND {own} = $2"),
+            3,
+        )
+    } else {
+        (format!("{id} = $1"), format!("{own} = $1"), 2)
+    };
+    let find_id = format!("SELECT {id} FROM {t} WHERE {key_ref}").into();
+    let stored = format!(
+        "SELECT {} FROM {t} WHERE {key}",
+        if data_cols.is_empty() {
+            "1".to_string()
+        } else {
+            data_cols.join(", ")
+        }
+    )
+    .into();
+
+    let mut cols: Vec<String> = Vec::new();
+    if tenant {
+        cols.push("service_id".into());
+    }
+    cols.push(id.into());
+    cols.push(own.into());
+    cols.extend(data_cols.iter().cloned());
+    cols.extend([
+        "entered_via".to_string(),
+        "created_at".into(),
+        "updated_at".into(),
+    ]);
+    let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+    let insert = format!(
+        "INSERT INTO {t} ({}) VALUES ({})",
+        cols.join(", "),
+        placeholders.join(", ")
+    )
+    .into();
+    let sets: Vec<String> = data_cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + first))
+        .collect();
+    let update = format!(
+        "UPDATE {t} SET {}, updated_at = ${} WHERE {key}",
+        sets.join(", "),
+        data_cols.len() + first
+    )
+    .into();
+    EntitySql {
+        export,
+        by_client,
+        client_of,
+        find_id,
+        stored,
+        insert,
+        update,
+    }
+}
