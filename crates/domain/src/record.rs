@@ -347,7 +347,7 @@ fn text(s: impl AsRef<str>) -> Value {
     Value::Text(s.as_ref().to_string())
 }
 fn opt_text<S: AsRef<str>>(s: &Option<S>) -> Value {
-    s.as_ref().map_or(Value::Null, |s| text(s))
+    s.as_ref().map_or(Value::Null, text)
 }
 fn code<C: CodeList>(c: C) -> Value {
     text(c.as_code())
@@ -634,7 +634,7 @@ pub fn parse_record(
             let targeting = r.code("targeting");
             let target_lsoas = r.list("target_lsoas", false, LsoaCode::parse);
             match targeting {
-                Some(Targeting::DeprivedAreasLocal) if target_lsoas.is_empty() && !r.has_errors() => r.fail(
+                Some(Targeting::DeprivedAreasLocal) if r.raw("target_lsoas").is_empty() => r.fail(
                     "target_lsoas",
                     "",
                     "targeting is deprived_areas_local, so the target LSOAs must be listed (separated by ';')",

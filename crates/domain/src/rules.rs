@@ -83,6 +83,7 @@ impl Checker {
 
 /// The window in which an episode's records may be dated.
 struct Window {
+    follow_up_months: u32,
     first_contact: NaiveDate,
     closed: Option<NaiveDate>,
     follow_up_end: Option<NaiveDate>,
@@ -104,8 +105,8 @@ impl Window {
     fn describe_follow_up(&self) -> String {
         match self.follow_up_end {
             Some(e) => format!(
-                "between the episode's first contact ({}) and 18 months after it closed ({e})",
-                self.first_contact
+                "between the episode's first contact ({}) and {} months after it closed ({e})",
+                self.first_contact, self.follow_up_months
             ),
             None => format!(
                 "on or after the episode's first contact ({})",
@@ -184,6 +185,7 @@ pub fn check_client(b: &ClientBundle, s: &RuleSettings) -> Vec<Violation> {
             &e.episode_ref,
             (
                 Window {
+                    follow_up_months: s.follow_up_months,
                     first_contact: e.first_contact_on,
                     closed: e.closed_on,
                     follow_up_end,

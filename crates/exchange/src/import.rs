@@ -168,6 +168,7 @@ pub async fn import_dir(
         options,
         report,
         rejected: HashSet::new(),
+        services: HashMap::new(),
         done_bytes: 0,
     };
     for (entity, path) in &files {
@@ -259,6 +260,8 @@ struct Run<'o> {
     /// Records rejected in this run, so rows that refer to them are not reported twice.
     /// Holds only rejected references, which are few.
     rejected: HashSet<(Entity, String, String)>,
+    /// Service references already resolved (a handful per deployment).
+    services: HashMap<String, i64>,
     done_bytes: u64,
 }
 
@@ -467,8 +470,16 @@ impl Run<'_> {
 
         // The service, for tenant records.
         let service_id = if entity.is_tenant() {
-            match self.tx.find_id(Entity::Service, None, &service_ref).await? {
+            let cached = self.services.get(&service_ref).copied();
+            let found = match cached {
                 Some(id) => Some(id),
+                None => self.tx.find_id(Entity::Service, None, &service_ref).await?,
+            };
+            match found {
+                Some(id) => {
+                    self.services.insert(service_ref.clone(), id);
+                    Some(id)
+                }
                 None => {
                     return Ok(self.missing_parent(
                         entity,
@@ -515,7 +526,11 @@ impl Run<'_> {
         let existing = self.tx.find_id(entity, service_id, &own).await?;
         let (id, outcome) = match existing {
             Some(id) => {
-                if let Some(earlier) = self.tx.journal_lookup(entity, journal_service, id).await? {
+                if let Some(earlier) = self
+                    .tx
+                    .journal_line(entity, journal_service, id, line)
+                    .await?
+                {
                     self.reject(entity, Some(line), Some(&own), entity.ref_field(), &own, format!(
                         "this {} appears twice in the file (first at line {earlier}); each reference may appear once",
                         entity.label()
@@ -524,7 +539,8 @@ impl Run<'_> {
                 }
                 let (old_parents, old_values) = self.tx.stored(entity, service_id, id).await?;
                 if old_parents == parents && old_values == values {
-                    (id, Outcome::Unchanged)
+                    // Nothing changed, so nothing about its client needs checking again.
+                    return Ok(Outcome::Unchanged);
                 } else {
                     if let Some(reason) = forbidden_change(&parsed, &old_values) {
                         self.reject(entity, Some(line), Some(&own), reason.0, reason.1, reason.2);
@@ -559,12 +575,12 @@ impl Run<'_> {
                     .tx
                     .insert(entity, service_id, &own, &parents, &values, "import")
                     .await?;
+                self.tx
+                    .journal_line(entity, journal_service, id, line)
+                    .await?;
                 (id, Outcome::Added)
             }
         };
-        self.tx
-            .journal_line(entity, journal_service, id, line)
-            .await?;
         if let Some(sid) = service_id
             && let Some(cid) = self.tx.client_of(entity, sid, id).await?
         {

@@ -146,7 +146,7 @@ fn build(e: Entity) -> EntitySql {
     });
 
     let client_of = match e {
-        Entity::Client => Some(format!("SELECT client_id FROM clients WHERE service_id = $1 AND client_id = $2")),
+        Entity::Client => Some("SELECT client_id FROM clients WHERE service_id = $1 AND client_id = $2".to_string()),
         Entity::Referral => Some("SELECT client_id FROM referrals WHERE service_id = $1 AND referral_id = $2".into()),
         Entity::Episode => Some(
             "SELECT r.client_id FROM episodes t JOIN referrals r ON r.service_id = t.service_id AND r.referral_id = t.referral_id \

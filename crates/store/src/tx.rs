@@ -185,19 +185,22 @@ impl StoreTx {
         id: i64,
         line: u64,
     ) -> StoreResult<Option<u64>> {
-        if let Some(earlier) = self.journal_lookup(entity, service_id, id).await? {
-            return Ok(Some(earlier));
-        }
-        sqlx::query(
-            "INSERT INTO import_lines (entity, service_id, rec_id, line) VALUES ($1, $2, $3, $4)",
+        let inserted = sqlx::query(
+            "INSERT INTO import_lines (entity, service_id, rec_id, line) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(entity.label())
         .bind(service_id)
         .bind(id)
         .bind(line as i64)
         .execute(&mut *self.tx)
-        .await?;
-        Ok(None)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            Ok(None)
+        } else {
+            self.journal_lookup(entity, service_id, id).await
+        }
     }
 
     /// The file line this run wrote a record from, if it did.
@@ -390,6 +393,9 @@ impl RecordStore for StoreTx {
         service_id: i64,
         id: i64,
     ) -> StoreResult<Option<i64>> {
+        if entity == Entity::Client {
+            return Ok(Some(id));
+        }
         let Some(sql) = self.sql.entity(entity).client_of.clone() else {
             return Ok(None);
         };
@@ -427,17 +433,32 @@ impl RecordStore for StoreTx {
                 .await?
             };
         }
-        Ok(ClientBundle {
+        let mut bundle = ClientBundle {
             client,
             referrals: load!(Referral),
-            episodes: load!(Episode),
-            assessments: load!(Assessment),
-            plans: load!(Plan),
-            goals: load!(Goal),
-            sessions: load!(Session),
-            onward_referrals: load!(OnwardReferral),
-            wider_issues: load!(WiderIssue),
-        })
+            episodes: Vec::new(),
+            assessments: Vec::new(),
+            plans: Vec::new(),
+            goals: Vec::new(),
+            sessions: Vec::new(),
+            onward_referrals: Vec::new(),
+            wider_issues: Vec::new(),
+        };
+        // Everything below hangs from a referral's episode: skip the reads when there is none.
+        if !bundle.referrals.is_empty() {
+            bundle.episodes = load!(Episode);
+        }
+        if !bundle.episodes.is_empty() {
+            bundle.assessments = load!(Assessment);
+            bundle.plans = load!(Plan);
+            if !bundle.plans.is_empty() {
+                bundle.goals = load!(Goal);
+            }
+            bundle.sessions = load!(Session);
+            bundle.onward_referrals = load!(OnwardReferral);
+            bundle.wider_issues = load!(WiderIssue);
+        }
+        Ok(bundle)
     }
 
     async fn save_derived(

@@ -1,0 +1,106 @@
+//! The `dcrs` binary as an operator meets it: exit codes, messages, quiet output when
+//! not on a terminal, and the audit trail of each run.
+
+use dcrs_testkit::each_backend;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dataset")
+}
+
+fn dcrs(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dcrs"))
+        .arg("--database")
+        .arg(url)
+        .args(args)
+        .env_remove("DCRS_DATABASE_URL")
+        .output()
+        .expect("dcrs runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+#[tokio::test]
+async fn import_reports_exits_and_audits() {
+    each_backend!("cli_import", |t| {
+        let ex = examples();
+        let ex = ex.to_str().unwrap();
+
+        // A dry run says what it would do and writes nothing.
+        let out = dcrs(&t.url, &["import", "--dry-run", ex]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("Dry run: no problems found"), "{stdout}");
+        assert!(stdout.contains("clients.csv                       24         0         0"), "{stdout}");
+        assert_eq!(text(&out.stderr), "", "no progress bar when not on a terminal");
+        let clients: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients").fetch_one(t.db.pool()).await.unwrap();
+        assert_eq!(clients, 0);
+
+        let out = dcrs(&t.url, &["import", ex]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("Imported."));
+
+        // A bad row: exit status 1, the row named, nothing written.
+        let bad = tempfile::tempdir().unwrap();
+        std::fs::write(
+            bad.path().join("workers.csv"),
+            "worker_ref,service_ref,display_name,role,sex,age_band,lives_in_area_served,home_imd_quintile,qualification,started_on,left_on,fte\n\
+             W9,BPL,New Trainer,health_trainer,female,25-34,yes,6,level3_certificate,2011-01-01,,1\n",
+        )
+        .unwrap();
+        let out = dcrs(&t.url, &["import", bad.path().to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("workers.csv line 2, record W9: home_imd_quintile = \"6\": this must be between 1 and 5"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("nothing was imported"), "{stdout}");
+
+        // Export is audited as the operator; the export holds the data.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dcrs(&t.url, &["export", dir.path().to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("Exported 281 records"));
+        let actions: Vec<(String, String)> =
+            sqlx::query_as("SELECT actor, action FROM audit_log WHERE action IN ('import', 'import.dry_run', 'export') ORDER BY audit_id")
+                .fetch_all(t.db.pool())
+                .await
+                .unwrap();
+        let op = "operator (cli)".to_string();
+        assert_eq!(
+            actions,
+            vec![
+                (op.clone(), "import.dry_run".into()),
+                (op.clone(), "import".into()),
+                (op.clone(), "import".into()),
+                (op, "export".into())
+            ]
+        );
+    });
+}
+
+#[test]
+fn a_bad_database_address_is_explained() {
+    let out = dcrs("mysql://nowhere", &["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("use sqlite://PATH or postgres://"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn demo_loads_the_example_and_a_second_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let first = dcrs(&url, &["demo"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    assert!(stdout.contains("SYNTHETIC"), "{stdout}");
+    assert!(stdout.contains("Loaded: 281 added, 0 updated, 0 unchanged."), "{stdout}");
+    let second = dcrs(&url, &["demo"]);
+    assert!(text(&second.stdout).contains("Loaded: 0 added, 0 updated, 281 unchanged."));
+}

@@ -1,0 +1,442 @@
+//! Import and export against real databases (SQLite, and PostgreSQL where reachable):
+//! round trips, all-or-nothing, idempotence, updates, service scoping, file format.
+
+use chrono::NaiveDate;
+use dcrs_domain::Entity;
+use dcrs_domain::rules::RuleSettings;
+use dcrs_exchange::{ImportOptions, ImportReport, export_dir, import_dir};
+use dcrs_store::Database;
+use dcrs_testkit::each_backend;
+use std::path::{Path, PathBuf};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dataset")
+}
+
+fn options() -> ImportOptions {
+    ImportOptions {
+        dry_run: false,
+        today: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        rules: RuleSettings::default(),
+        actor: "test".into(),
+    }
+}
+
+async fn import(db: &Database, dir: &Path) -> ImportReport {
+    import_dir(db, dir, &options(), |_| {})
+        .await
+        .expect("the import runs")
+}
+
+async fn dry_run(db: &Database, dir: &Path) -> ImportReport {
+    let o = ImportOptions {
+        dry_run: true,
+        ..options()
+    };
+    import_dir(db, dir, &o, |_| {})
+        .await
+        .expect("the import runs")
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+fn copy_examples(to: &Path, only: &[&str]) {
+    for e in Entity::ALL {
+        if only.is_empty() || only.contains(&e.file_name()) {
+            std::fs::copy(examples().join(e.file_name()), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+async fn count(db: &Database, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+}
+
+fn read_dir_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn export_import_export_is_byte_identical() {
+    each_backend!("round_trip", |t| {
+        let first = tempfile::tempdir().unwrap();
+        let again = tempfile::tempdir().unwrap();
+        let second = tempfile::tempdir().unwrap();
+        let report = import(&t.db, &examples()).await;
+        assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+        assert!(report.committed);
+        export_dir(&t.db, first.path()).await.unwrap();
+        export_dir(&t.db, again.path()).await.unwrap();
+        assert_eq!(
+            read_dir_bytes(first.path()),
+            read_dir_bytes(again.path()),
+            "two exports of one database differ"
+        );
+
+        let fresh = dcrs_testkit::TestDb::sqlite().await;
+        let report = import(&fresh.db, first.path()).await;
+        assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+        export_dir(&fresh.db, second.path()).await.unwrap();
+        let a = read_dir_bytes(first.path());
+        assert_eq!(a.len(), 13);
+        assert_eq!(
+            a,
+            read_dir_bytes(second.path()),
+            "export → import → export changed the files"
+        );
+        // The export holds every example record, not just headers.
+        let clients = String::from_utf8(
+            a.iter()
+                .find(|(n, _)| n == "clients.csv")
+                .unwrap()
+                .1
+                .clone(),
+        )
+        .unwrap();
+        assert_eq!(clients.lines().count(), 25);
+    });
+}
+
+/// 10,000 clients of the example service, one of them with a bad NHS number.
+fn ten_thousand_clients(dir: &Path, bad_row: Option<usize>, family_of_row_42: &str) {
+    let mut text = String::from(
+        "client_ref,service_ref,given_name,family_name,nhs_number,date_of_birth,sex,ethnicity,postcode,\
+         gp_registered,gp_practice_code,employment,disability,consent_to_record,consent_to_share_with_gp\n",
+    );
+    for i in 0..10_000 {
+        let nhs = if Some(i) == bad_row { "9434765918" } else { "" };
+        let family = if i == 42 { family_of_row_42 } else { "Example" };
+        text.push_str(&format!(
+            "T{i:05},BPL,Test,{family},{nhs},1970-01-{:02},female,A,FY1 5DW,yes,,employed,no,yes,no\n",
+            i % 28 + 1
+        ));
+    }
+    write(dir, "clients.csv", &text);
+}
+
+#[tokio::test]
+async fn one_bad_row_in_ten_thousand_imports_nothing_and_reimport_changes_nothing() {
+    each_backend!("ten_thousand", |t| {
+        let base = tempfile::tempdir().unwrap();
+        copy_examples(base.path(), &["organisations.csv", "services.csv"]);
+        assert!(import(&t.db, base.path()).await.committed);
+
+        let dir = tempfile::tempdir().unwrap();
+        ten_thousand_clients(dir.path(), Some(6_999), "Example");
+        let report = import(&t.db, dir.path()).await;
+        assert!(!report.committed);
+        assert_eq!(report.rejections.len(), 1, "{:#?}", report.rejections);
+        let r = &report.rejections[0];
+        assert_eq!(
+            (r.file.as_str(), r.line, r.field.as_str(), r.value.as_str()),
+            ("clients.csv", Some(7_001), "nhs_number", "9434765918")
+        );
+        assert_eq!(r.record.as_deref(), Some("T06999"));
+        assert!(r.reason.contains("not a valid NHS number"), "{}", r.reason);
+        assert_eq!(
+            count(&t.db, "clients").await,
+            0,
+            "a rejected import wrote clients"
+        );
+
+        // Fixed, a dry run reports what it would do and writes nothing.
+        ten_thousand_clients(dir.path(), None, "Example");
+        let report = dry_run(&t.db, dir.path()).await;
+        assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+        assert_eq!(report.totals().added, 10_000);
+        assert!(!report.committed);
+        assert_eq!(count(&t.db, "clients").await, 0, "a dry run wrote clients");
+
+        let report = import(&t.db, dir.path()).await;
+        assert!(report.committed);
+        assert_eq!(report.totals().added, 10_000);
+        assert_eq!(count(&t.db, "clients").await, 10_000);
+
+        let audit_before = count(&t.db, "audit_log").await;
+        let report = import(&t.db, dir.path()).await;
+        let totals = report.totals();
+        assert_eq!(
+            (totals.added, totals.updated, totals.unchanged),
+            (0, 0, 10_000)
+        );
+        // Only the run itself is audited, no record changes.
+        assert_eq!(count(&t.db, "audit_log").await, audit_before + 1);
+
+        // One changed row updates exactly that record, audited with before and after.
+        ten_thousand_clients(dir.path(), None, "Changed");
+        let report = import(&t.db, dir.path()).await;
+        let totals = report.totals();
+        assert_eq!(
+            (totals.added, totals.updated, totals.unchanged),
+            (0, 1, 9_999)
+        );
+        let changed: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT client_ref, family_name FROM clients WHERE family_name <> 'Example' ORDER BY client_ref",
+        )
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            changed,
+            vec![("T00042".to_string(), Some("Changed".to_string()))]
+        );
+        let detail: String = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'record.update' AND record_ref = 'T00042'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+        assert_eq!(
+            detail,
+            serde_json::json!({"family_name": {"before": "Example", "after": "Changed"}})
+        );
+    });
+}
+
+const CLIENT_HEADER: &str = "client_ref,service_ref,given_name,family_name,nhs_number,date_of_birth,sex,ethnicity,\
+postcode,gp_registered,gp_practice_code,employment,disability,consent_to_record,consent_to_share_with_gp\n";
+
+#[tokio::test]
+async fn references_resolve_within_their_own_service() {
+    each_backend!("scoping", |t| {
+        let dir = tempfile::tempdir().unwrap();
+        copy_examples(dir.path(), &["organisations.csv", "services.csv"]);
+        write(
+            dir.path(),
+            "clients.csv",
+            &format!(
+                "{CLIENT_HEADER}C0001,BPL,,,,1970-01-01,male,A,,yes,,employed,no,yes,no\n\
+                 C0001,WOK,,,,1980-01-01,female,B,,yes,,employed,no,yes,no\n\
+                 ONLYBPL,BPL,,,,1980-01-01,female,B,,yes,,employed,no,yes,no\n"
+            ),
+        );
+        write(
+            dir.path(),
+            "referrals.csv",
+            "referral_ref,service_ref,client_ref,received_on,source,referrer_org_ref,reason\n\
+             R1,BPL,C0001,2010-01-01,self,,\nR1,WOK,C0001,2010-01-01,gp,ORG-GP1,\n",
+        );
+        let report = import(&t.db, dir.path()).await;
+        assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+        assert_eq!(count(&t.db, "clients").await, 3);
+        // Each service's R1 points at its own C0001.
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT s.service_ref, c.date_of_birth FROM referrals r JOIN services s ON s.service_id = r.service_id \
+             JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id ORDER BY s.service_ref",
+        )
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("BPL".into(), "1970-01-01".into()),
+                ("WOK".into(), "1980-01-01".into())
+            ]
+        );
+
+        // A referral in WOK naming a client that exists only in BPL is rejected.
+        let cross = tempfile::tempdir().unwrap();
+        write(
+            cross.path(),
+            "referrals.csv",
+            "referral_ref,service_ref,client_ref,received_on,source,referrer_org_ref,reason\nR2,WOK,ONLYBPL,2010-01-01,self,,\n",
+        );
+        let report = import(&t.db, cross.path()).await;
+        assert_eq!(report.rejections.len(), 1);
+        let r = &report.rejections[0];
+        assert_eq!(
+            (r.file.as_str(), r.line, r.field.as_str(), r.value.as_str()),
+            ("referrals.csv", Some(2), "client_ref", "ONLYBPL")
+        );
+        assert!(r.reason.contains("service WOK"), "{}", r.reason);
+        assert_eq!(count(&t.db, "referrals").await, 2);
+    });
+}
+
+#[tokio::test]
+async fn byte_order_mark_and_crlf_are_accepted_and_unknown_columns_are_not() {
+    each_backend!("format", |t| {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "organisations.csv",
+            "\u{feff}kind,org_ref,name,ods_code\r\npct,O1,Example PCT,5HP\r\nother,O2,\"Name, with comma\",",
+        );
+        let report = import(&t.db, dir.path()).await;
+        assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+        assert_eq!(report.totals().added, 2);
+
+        let bad = tempfile::tempdir().unwrap();
+        write(
+            bad.path(),
+            "organisations.csv",
+            "org_ref,name,kind,ods_code,favourite_colour\nO3,X,pct,,blue\n",
+        );
+        write(bad.path(), "client.csv", "whatever\n");
+        let report = import(&t.db, bad.path()).await;
+        let mut fields: Vec<(String, String)> = report
+            .rejections
+            .iter()
+            .map(|r| (r.file.clone(), r.field.clone()))
+            .collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            vec![
+                ("client.csv".into(), "(file name)".into()),
+                ("organisations.csv".into(), "favourite_colour".into())
+            ]
+        );
+        assert_eq!(count(&t.db, "organisations").await, 2);
+
+        let missing = tempfile::tempdir().unwrap();
+        write(
+            missing.path(),
+            "organisations.csv",
+            "org_ref,name,kind\nO1,Renamed,pct\n",
+        );
+        let report = import(&t.db, missing.path()).await;
+        assert_eq!(report.rejections.len(), 1);
+        assert_eq!(report.rejections[0].field, "ods_code");
+        let name: String =
+            sqlx::query_scalar("SELECT name FROM organisations WHERE org_ref = 'O1'")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(name, "Example PCT", "a rejected file changed a record");
+    });
+}
+
+#[tokio::test]
+async fn cross_record_rules_are_reported_with_file_and_line() {
+    each_backend!("cross_record", |t| {
+        let dir = tempfile::tempdir().unwrap();
+        copy_examples(dir.path(), &[]);
+        // An exit assessment for the open episode E0003 of BPL, which has a baseline,
+        // is fine; one for E0008 (WOK), given here without its baseline, is not.
+        let mut text = std::fs::read_to_string(examples().join("assessments.csv")).unwrap();
+        let before = text.lines().count();
+        text = text
+            .lines()
+            .filter(|l| !l.starts_with("A0008B,WOK"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            text.lines().count(),
+            before - 1,
+            "the fixture has a baseline A0008B in WOK"
+        );
+        text.push_str("A0008X,WOK,E0008,exit,2010-01-20,,80,,,,,,,,,,\n");
+        let line = text.lines().count() as u64;
+        write(dir.path(), "assessments.csv", &text);
+        let report = import(&t.db, dir.path()).await;
+        assert!(!report.committed);
+        assert_eq!(report.rejections.len(), 1, "{:#?}", report.rejections);
+        let r = &report.rejections[0];
+        assert_eq!(
+            (r.file.as_str(), r.line, r.field.as_str()),
+            ("assessments.csv", Some(line), "occasion")
+        );
+        assert!(r.reason.contains("needs a baseline"), "{}", r.reason);
+        assert_eq!(count(&t.db, "assessments").await, 0);
+    });
+}
+
+#[tokio::test]
+async fn an_episode_keeps_its_kind_and_a_reference_appears_once_per_file() {
+    each_backend!("episode_kind", |t| {
+        let dir = tempfile::tempdir().unwrap();
+        copy_examples(dir.path(), &[]);
+        assert!(import(&t.db, dir.path()).await.committed);
+
+        let change = tempfile::tempdir().unwrap();
+        let episodes = std::fs::read_to_string(examples().join("episodes.csv")).unwrap();
+        let line = episodes
+            .lines()
+            .position(|l| l.starts_with("E0003,BPL"))
+            .unwrap() as u64
+            + 1;
+        let original = episodes.lines().find(|l| l.starts_with("E0003,BPL")).unwrap();
+        let changed = original.replace(",full,", ",brief,");
+        write(change.path(), "episodes.csv", &episodes.replacen(original, &changed, 1));
+        let report = import(&t.db, change.path()).await;
+        assert_eq!(report.rejections.len(), 1, "{:#?}", report.rejections);
+        let r = &report.rejections[0];
+        assert_eq!(
+            (r.line, r.field.as_str(), r.value.as_str()),
+            (Some(line), "kind", "brief")
+        );
+        assert!(r.reason.contains("does not change"), "{}", r.reason);
+
+        let dup = tempfile::tempdir().unwrap();
+        write(
+            dup.path(),
+            "organisations.csv",
+            "org_ref,name,kind,ods_code\nX1,One,pct,\nX1,Two,pct,\n",
+        );
+        let report = import(&t.db, dup.path()).await;
+        assert_eq!(report.rejections.len(), 1);
+        assert_eq!(report.rejections[0].line, Some(3));
+        assert!(report.rejections[0].reason.contains("first at line 2"));
+    });
+}
+
+#[tokio::test]
+async fn episode_summaries_follow_every_write() {
+    each_backend!("summaries", |t| {
+        let dir = tempfile::tempdir().unwrap();
+        copy_examples(dir.path(), &[]);
+        assert!(import(&t.db, dir.path()).await.committed);
+        assert_eq!(
+            count(&t.db, "episode_summaries").await,
+            count(&t.db, "episodes").await
+        );
+
+        let attended = |db: Database| async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT sessions_attended FROM episode_summaries es JOIN episodes e \
+                 ON e.service_id = es.service_id AND e.episode_id = es.episode_id \
+                 JOIN services s ON s.service_id = e.service_id WHERE s.service_ref = 'BPL' AND e.episode_ref = 'E0003'",
+            )
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+        };
+        let independent: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions x JOIN episodes e ON e.service_id = x.service_id AND e.episode_id = x.episode_id \
+             JOIN services s ON s.service_id = e.service_id WHERE s.service_ref = 'BPL' AND e.episode_ref = 'E0003' AND x.attended = 'yes'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(attended(t.db.clone()).await, independent);
+
+        let more = tempfile::tempdir().unwrap();
+        write(
+            more.path(),
+            "sessions.csv",
+            "session_ref,service_ref,episode_ref,worker_ref,held_on,duration_min,mode,venue,purpose,attended\n\
+             NEW1,BPL,E0003,W1,2012-01-10,30,telephone,remote,support,yes\n",
+        );
+        assert!(import(&t.db, more.path()).await.committed);
+        assert_eq!(attended(t.db.clone()).await, independent + 1);
+    });
+}

@@ -1,0 +1,128 @@
+//! Test support shared by the crates' test suites: a fresh, migrated database per test
+//! on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL is at `DCRS_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432`).
+//! In CI (`CI=true`) it must be reachable, or the test fails loudly. Elsewhere, when it
+//! is not, the PostgreSQL half of each test is skipped and says so by name on the
+//! terminal (written past the test harness's output capture), so it never passes silently.
+
+use dcrs_store::Database;
+use std::io::Write;
+
+/// A database for one test; the SQLite file or PostgreSQL database is its own.
+pub struct TestDb {
+    /// The migrated database.
+    pub db: Database,
+    /// The URL it was opened with, for running the CLI against it.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Which backend a test run is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded database.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+fn postgres_base() -> String {
+    std::env::var("DCRS_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Says on the terminal, past the harness's capture, that part of a test was skipped.
+pub fn report_skip(test: &str, why: &str) {
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "SKIPPED {test}: {why}");
+}
+
+impl TestDb {
+    /// A fresh SQLite database in a temporary directory.
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let db = Database::connect(&url).await.expect("open SQLite");
+        TestDb {
+            db,
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A fresh PostgreSQL database named after the test, or `None` (with the skip
+    /// reported) when PostgreSQL is not reachable outside CI.
+    pub async fn postgres(test: &str) -> Option<TestDb> {
+        sqlx::any::install_default_drivers();
+        let base = postgres_base();
+        let admin_url = format!("{base}/postgres");
+        let mut admin = match <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await {
+            Ok(c) => c,
+            Err(e) if !in_ci() => {
+                report_skip(
+                    test,
+                    &format!("PostgreSQL half skipped: {base} is not reachable ({e})"),
+                );
+                return None;
+            }
+            Err(e) => panic!("CI=true but PostgreSQL at {base} is not reachable: {e}"),
+        };
+        let name: String = format!("dcrs_t_{test}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .take(63)
+            .collect();
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut admin)
+                .await
+                .expect("create the test database");
+        }
+        let url = format!("{base}/{name}");
+        let db = Database::connect(&url).await.expect("open PostgreSQL");
+        Some(TestDb {
+            db,
+            url,
+            _dir: None,
+        })
+    }
+
+    /// A fresh database on `backend`, or `None` when that backend is skipped.
+    pub async fn on(backend: Backend, test: &str) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => Some(TestDb::sqlite().await),
+            Backend::Postgres => TestDb::postgres(test).await,
+        }
+    }
+}
+
+/// Both backends, in the order tests run them.
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+/// Runs `body` once per backend, each time on a fresh database.
+#[macro_export]
+macro_rules! each_backend {
+    ($test:literal, |$t:ident| $body:block) => {
+        for backend in $crate::BACKENDS {
+            let name = format!("{}_{:?}", $test, backend);
+            let Some($t) = $crate::TestDb::on(backend, &name).await else {
+                continue;
+            };
+            $body
+        }
+    };
+}
