@@ -34,9 +34,19 @@ async fn import_reports_exits_and_audits() {
         assert!(out.status.success(), "{}", text(&out.stderr));
         let stdout = text(&out.stdout);
         assert!(stdout.contains("Dry run: no problems found"), "{stdout}");
-        assert!(stdout.contains("clients.csv                       24         0         0"), "{stdout}");
-        assert_eq!(text(&out.stderr), "", "no progress bar when not on a terminal");
-        let clients: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients").fetch_one(t.db.pool()).await.unwrap();
+        assert!(
+            stdout.contains("clients.csv                       24         0         0"),
+            "{stdout}"
+        );
+        assert_eq!(
+            text(&out.stderr),
+            "",
+            "no progress bar when not on a terminal"
+        );
+        let clients: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
         assert_eq!(clients, 0);
 
         let out = dcrs(&t.url, &["import", ex]);
@@ -88,7 +98,10 @@ fn a_bad_database_address_is_explained() {
     let out = dcrs("mysql://nowhere", &["status"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("use sqlite://PATH or postgres://"), "{stderr}");
+    assert!(
+        stderr.contains("use sqlite://PATH or postgres://"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -100,7 +113,10 @@ fn demo_loads_the_example_and_a_second_run_changes_nothing() {
     assert!(first.status.success(), "{}", text(&first.stderr));
     let stdout = text(&first.stdout);
     assert!(stdout.contains("SYNTHETIC"), "{stdout}");
-    assert!(stdout.contains("Loaded: 281 added, 0 updated, 0 unchanged."), "{stdout}");
+    assert!(
+        stdout.contains("Loaded: 281 added, 0 updated, 0 unchanged."),
+        "{stdout}"
+    );
     let second = dcrs(&url, &["demo"]);
     assert!(text(&second.stdout).contains("Loaded: 0 added, 0 updated, 281 unchanged."));
 }

@@ -374,9 +374,16 @@ async fn an_episode_keeps_its_kind_and_a_reference_appears_once_per_file() {
             .position(|l| l.starts_with("E0003,BPL"))
             .unwrap() as u64
             + 1;
-        let original = episodes.lines().find(|l| l.starts_with("E0003,BPL")).unwrap();
+        let original = episodes
+            .lines()
+            .find(|l| l.starts_with("E0003,BPL"))
+            .unwrap();
         let changed = original.replace(",full,", ",brief,");
-        write(change.path(), "episodes.csv", &episodes.replacen(original, &changed, 1));
+        write(
+            change.path(),
+            "episodes.csv",
+            &episodes.replacen(original, &changed, 1),
+        );
         let report = import(&t.db, change.path()).await;
         assert_eq!(report.rejections.len(), 1, "{:#?}", report.rejections);
         let r = &report.rejections[0];
