@@ -22,6 +22,23 @@ pub struct ClientBundle {
     pub wider_issues: Vec<WiderIssue>,
 }
 
+impl ClientBundle {
+    /// A client with no other records yet.
+    pub fn new(client: Client) -> Self {
+        ClientBundle {
+            client,
+            referrals: Vec::new(),
+            episodes: Vec::new(),
+            assessments: Vec::new(),
+            plans: Vec::new(),
+            goals: Vec::new(),
+            sessions: Vec::new(),
+            onward_referrals: Vec::new(),
+            wider_issues: Vec::new(),
+        }
+    }
+}
+
 /// Settings the rules depend on.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleSettings {

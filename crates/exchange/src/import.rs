@@ -12,8 +12,8 @@ use chrono::NaiveDate;
 use dcrs_domain::record::{Entity, Record, parse_record};
 use dcrs_domain::rules::{RuleSettings, check_client, derive_bmi, summarise_episodes};
 use dcrs_domain::{FieldSource, Value};
-use dcrs_store::{AuditEntry, Database, RecordStore, StoreError, StoreTx};
-use std::collections::{HashMap, HashSet};
+use dcrs_store::{AuditEntry, Database, NewRecord, RecordStore, StoreError, StoreTx};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -169,6 +169,7 @@ pub async fn import_dir(
         report,
         rejected: HashSet::new(),
         services: HashMap::new(),
+        next_analyze: CHUNK as u64,
         done_bytes: 0,
     };
     for (entity, path) in &files {
@@ -262,15 +263,33 @@ struct Run<'o> {
     rejected: HashSet<(Entity, String, String)>,
     /// Service references already resolved (a handful per deployment).
     services: HashMap<String, i64>,
+    /// Rows added to the current file's table when statistics are next refreshed.
+    next_analyze: u64,
     done_bytes: u64,
 }
 
+/// A row read and parsed, waiting to be written with the rest of its chunk.
+struct Pending {
+    line: u64,
+    record: Record,
+    service_ref: String,
+}
+
+/// Rows written together: large enough to save round trips, small enough to keep
+/// memory flat and statements within the databases' parameter limits.
+const CHUNK: usize = 500;
+
+/// What became of a row that could not be written.
 enum Outcome {
-    Added,
-    Updated,
-    Unchanged,
     Rejected,
     NotChecked,
+}
+
+fn duplicate_reason(entity: Entity, earlier: u64) -> String {
+    format!(
+        "this {} appears twice in the file (first at line {earlier}); each reference may appear once",
+        entity.label()
+    )
 }
 
 impl Run<'_> {
@@ -337,6 +356,8 @@ impl Run<'_> {
         }
         let mut record = csv::StringRecord::new();
         let mut last_byte = 0;
+        let mut chunk: Vec<Pending> = Vec::with_capacity(CHUNK);
+        self.next_analyze = CHUNK as u64;
         loop {
             match reader.read_record(&mut record) {
                 Ok(false) => break,
@@ -358,12 +379,11 @@ impl Run<'_> {
                 }
             }
             let line = record.position().map_or(0, |p| p.line());
-            match self.import_row(entity, &headers, &record, line).await? {
-                Outcome::Added => counts.added += 1,
-                Outcome::Updated => counts.updated += 1,
-                Outcome::Unchanged => counts.unchanged += 1,
-                Outcome::Rejected => {}
-                Outcome::NotChecked => self.report.not_checked += 1,
+            if let Some(p) = self.parse_row(entity, &headers, &record, line) {
+                chunk.push(p);
+            }
+            if chunk.len() >= CHUNK {
+                self.flush(entity, &mut chunk, &mut counts).await?;
             }
             let byte = record.position().map_or(0, |p| p.byte());
             if byte - last_byte > 256 * 1024 {
@@ -376,6 +396,7 @@ impl Run<'_> {
                 });
             }
         }
+        self.flush(entity, &mut chunk, &mut counts).await?;
         self.done_bytes += std::fs::metadata(path)
             .map(|m| m.len())
             .unwrap_or(0)
@@ -431,13 +452,14 @@ impl Run<'_> {
         ok
     }
 
-    async fn import_row(
+    /// Reads one row into a record, rejecting it with every field problem found.
+    fn parse_row(
         &mut self,
         entity: Entity,
         headers: &[String],
         record: &csv::StringRecord,
         line: u64,
-    ) -> Result<Outcome, ImportError> {
+    ) -> Option<Pending> {
         let row = CsvRow { headers, record };
         let own = row
             .field(entity.ref_field())
@@ -449,144 +471,240 @@ impl Run<'_> {
         } else {
             String::new()
         };
-        let parsed = match parse_record(entity, &row, self.options.today) {
-            Ok(r) => r,
+        match parse_record(entity, &row, self.options.today) {
+            Ok(record) => Some(Pending {
+                line,
+                record,
+                service_ref,
+            }),
             Err(errors) => {
+                let shown = Some(own.as_str()).filter(|s| !s.is_empty());
                 for e in errors {
-                    self.reject(
-                        entity,
-                        Some(line),
-                        Some(&own).filter(|s| !s.is_empty()).map(String::as_str),
-                        &e.field,
-                        &e.value,
-                        e.reason,
-                    );
+                    self.reject(entity, Some(line), shown, &e.field, &e.value, e.reason);
                 }
                 self.rejected.insert((entity, service_ref, own));
-                return Ok(Outcome::Rejected);
+                None
             }
-        };
-        let own = parsed.own_ref().to_string();
+        }
+    }
 
+    /// Writes a chunk of parsed rows of one file: references resolved, existing records
+    /// compared, new ones inserted together; a few statements per chunk, not per row.
+    async fn flush(
+        &mut self,
+        entity: Entity,
+        chunk: &mut Vec<Pending>,
+        counts: &mut EntityCounts,
+    ) -> Result<(), ImportError> {
+        let mut groups: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+        for p in chunk.drain(..) {
+            groups.entry(p.service_ref.clone()).or_default().push(p);
+        }
+        for (service_ref, rows) in groups {
+            self.flush_service(entity, &service_ref, rows, counts)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_service(
+        &mut self,
+        entity: Entity,
+        service_ref: &str,
+        rows: Vec<Pending>,
+        counts: &mut EntityCounts,
+    ) -> Result<(), ImportError> {
         // The service, for tenant records.
         let service_id = if entity.is_tenant() {
-            let cached = self.services.get(&service_ref).copied();
-            let found = match cached {
+            let found = match self.services.get(service_ref).copied() {
                 Some(id) => Some(id),
-                None => self.tx.find_id(Entity::Service, None, &service_ref).await?,
+                None => self.tx.find_id(Entity::Service, None, service_ref).await?,
             };
             match found {
                 Some(id) => {
-                    self.services.insert(service_ref.clone(), id);
+                    self.services.insert(service_ref.to_string(), id);
                     Some(id)
                 }
                 None => {
-                    return Ok(self.missing_parent(
-                        entity,
-                        line,
-                        &own,
-                        "service_ref",
-                        Entity::Service,
-                        &service_ref,
-                        "",
-                    ));
+                    for p in rows {
+                        let own = p.record.own_ref().to_string();
+                        let o = self.missing_parent(
+                            entity,
+                            p.line,
+                            &own,
+                            "service_ref",
+                            Entity::Service,
+                            service_ref,
+                            "",
+                        );
+                        self.count(o);
+                    }
+                    return Ok(());
                 }
             }
         } else {
             None
         };
+        let journal_service = service_id.unwrap_or(0);
 
-        // Parents, resolved within the service.
-        let mut parents = Vec::new();
-        for ((field, parent), reference) in entity.ref_fields().zip(parsed.parent_refs()) {
-            let Some(reference) = reference else {
-                parents.push(None);
+        // Parents, resolved within the service, one query per kind of parent.
+        let mut resolved: Vec<HashMap<String, i64>> = Vec::new();
+        for (k, (_, parent)) in entity.ref_fields().enumerate() {
+            let mut refs: Vec<String> = rows
+                .iter()
+                .filter_map(|p| p.record.parent_refs()[k].map(str::to_string))
+                .collect();
+            refs.sort();
+            refs.dedup();
+            let scope = if parent.is_tenant() { service_id } else { None };
+            resolved.push(self.tx.find_ids(parent, scope, &refs).await?);
+        }
+        let mut ready: Vec<(Pending, Vec<Option<i64>>)> = Vec::with_capacity(rows.len());
+        let mut first_line: HashMap<String, u64> = HashMap::new();
+        'rows: for p in rows {
+            let own = p.record.own_ref().to_string();
+            let mut parents = Vec::new();
+            for (k, ((field, parent), reference)) in
+                entity.ref_fields().zip(p.record.parent_refs()).enumerate()
+            {
+                match reference {
+                    None => parents.push(None),
+                    Some(r) => match resolved[k].get(r) {
+                        Some(id) => parents.push(Some(*id)),
+                        None => {
+                            let r = r.to_string();
+                            let o = self.missing_parent(
+                                entity,
+                                p.line,
+                                &own,
+                                field.name,
+                                parent,
+                                &r,
+                                service_ref,
+                            );
+                            self.count(o);
+                            continue 'rows;
+                        }
+                    },
+                }
+            }
+            if let Some(earlier) = first_line.get(&own) {
+                let reason = duplicate_reason(entity, *earlier);
+                self.reject(
+                    entity,
+                    Some(p.line),
+                    Some(&own),
+                    entity.ref_field(),
+                    &own,
+                    reason,
+                );
+                continue;
+            }
+            first_line.insert(own, p.line);
+            ready.push((p, parents));
+        }
+
+        // Which are already stored, and were any already written by this run?
+        let owns: Vec<String> = ready
+            .iter()
+            .map(|(p, _)| p.record.own_ref().to_string())
+            .collect();
+        let existing = self.tx.find_ids(entity, service_id, &owns).await?;
+        let existing_ids: Vec<i64> = existing.values().copied().collect();
+        let written = self
+            .tx
+            .journal_lines(entity, journal_service, &existing_ids)
+            .await?;
+        let stored = self
+            .tx
+            .stored_many(entity, service_id, &existing_ids)
+            .await?;
+
+        let mut lines: Vec<(i64, u64)> = Vec::new();
+        let mut changed: Vec<i64> = Vec::new();
+        let mut new_rows: Vec<NewRecord> = Vec::new();
+        let mut new_lines: Vec<u64> = Vec::new();
+        for (p, parents) in ready {
+            let own = p.record.own_ref().to_string();
+            let values = p.record.values();
+            let Some(&id) = existing.get(&own) else {
+                new_rows.push((own, parents, values));
+                new_lines.push(p.line);
                 continue;
             };
-            let scope = if parent.is_tenant() { service_id } else { None };
-            match self.tx.find_id(parent, scope, reference).await? {
-                Some(id) => parents.push(Some(id)),
-                None => {
-                    let reference = reference.to_string();
-                    return Ok(self.missing_parent(
-                        entity,
-                        line,
-                        &own,
-                        field.name,
-                        parent,
-                        &reference,
-                        &service_ref,
-                    ));
-                }
+            if let Some(earlier) = written.get(&id) {
+                let reason = duplicate_reason(entity, *earlier);
+                self.reject(
+                    entity,
+                    Some(p.line),
+                    Some(&own),
+                    entity.ref_field(),
+                    &own,
+                    reason,
+                );
+                continue;
             }
+            let Some((old_parents, old_values)) = stored.get(&id) else {
+                continue;
+            };
+            lines.push((id, p.line));
+            if *old_parents == parents && *old_values == values {
+                // Nothing changed, so nothing about its client needs checking again.
+                counts.unchanged += 1;
+                continue;
+            }
+            if let Some((field, value, reason)) = forbidden_change(&p.record, old_values) {
+                self.reject(entity, Some(p.line), Some(&own), field, value, reason);
+                continue;
+            }
+            // The client the record belonged to before the change is checked too.
+            if let Some(sid) = service_id {
+                let before = self.tx.clients_of(entity, sid, &[id]).await?;
+                self.tx.journal_add_clients(sid, &before).await?;
+            }
+            self.tx
+                .update(entity, service_id, id, &parents, &values)
+                .await?;
+            let detail = change_detail(entity, old_parents, &parents, old_values, &values);
+            self.tx
+                .audit(&AuditEntry {
+                    actor: self.options.actor.clone(),
+                    action: "record.update".into(),
+                    entity: Some(entity),
+                    service_id,
+                    record_ref: Some(own),
+                    detail: Some(detail),
+                })
+                .await?;
+            changed.push(id);
+            counts.updated += 1;
         }
+        let new_ids = self
+            .tx
+            .insert_many(entity, service_id, &new_rows, "import")
+            .await?;
+        counts.added += new_ids.len() as u64;
+        // Keep the planner's statistics within a factor of two of the table's size.
+        if counts.added >= self.next_analyze {
+            self.tx.refresh_statistics(entity).await?;
+            self.next_analyze = counts.added * 2;
+        }
+        lines.extend(new_ids.iter().copied().zip(new_lines));
+        self.tx
+            .journal_add_lines(entity, journal_service, &lines)
+            .await?;
+        if let Some(sid) = service_id {
+            changed.extend(new_ids);
+            let clients = self.tx.clients_of(entity, sid, &changed).await?;
+            self.tx.journal_add_clients(sid, &clients).await?;
+        }
+        Ok(())
+    }
 
-        let values = parsed.values();
-        let journal_service = service_id.unwrap_or(0);
-        let existing = self.tx.find_id(entity, service_id, &own).await?;
-        let (id, outcome) = match existing {
-            Some(id) => {
-                if let Some(earlier) = self
-                    .tx
-                    .journal_line(entity, journal_service, id, line)
-                    .await?
-                {
-                    self.reject(entity, Some(line), Some(&own), entity.ref_field(), &own, format!(
-                        "this {} appears twice in the file (first at line {earlier}); each reference may appear once",
-                        entity.label()
-                    ));
-                    return Ok(Outcome::Rejected);
-                }
-                let (old_parents, old_values) = self.tx.stored(entity, service_id, id).await?;
-                if old_parents == parents && old_values == values {
-                    // Nothing changed, so nothing about its client needs checking again.
-                    return Ok(Outcome::Unchanged);
-                } else {
-                    if let Some(reason) = forbidden_change(&parsed, &old_values) {
-                        self.reject(entity, Some(line), Some(&own), reason.0, reason.1, reason.2);
-                        return Ok(Outcome::Rejected);
-                    }
-                    // The client the record belonged to before the change is checked too.
-                    if let Some(sid) = service_id
-                        && let Some(cid) = self.tx.client_of(entity, sid, id).await?
-                    {
-                        self.tx.journal_client(sid, cid).await?;
-                    }
-                    self.tx
-                        .update(entity, service_id, id, &parents, &values)
-                        .await?;
-                    let detail =
-                        change_detail(entity, &old_parents, &parents, &old_values, &values);
-                    self.tx
-                        .audit(&AuditEntry {
-                            actor: self.options.actor.clone(),
-                            action: "record.update".into(),
-                            entity: Some(entity),
-                            service_id,
-                            record_ref: Some(own.clone()),
-                            detail: Some(detail),
-                        })
-                        .await?;
-                    (id, Outcome::Updated)
-                }
-            }
-            None => {
-                let id = self
-                    .tx
-                    .insert(entity, service_id, &own, &parents, &values, "import")
-                    .await?;
-                self.tx
-                    .journal_line(entity, journal_service, id, line)
-                    .await?;
-                (id, Outcome::Added)
-            }
-        };
-        if let Some(sid) = service_id
-            && let Some(cid) = self.tx.client_of(entity, sid, id).await?
-        {
-            self.tx.journal_client(sid, cid).await?;
+    fn count(&mut self, outcome: Outcome) {
+        if let Outcome::NotChecked = outcome {
+            self.report.not_checked += 1;
         }
-        Ok(outcome)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -642,37 +760,35 @@ impl Run<'_> {
         let total = self.tx.journal_client_count().await?;
         let mut done = 0;
         let mut after = (i64::MIN, i64::MIN);
-        let mut service_refs: HashMap<i64, String> = HashMap::new();
         loop {
-            let page = self.tx.journal_clients_after(after, 500).await?;
+            let page = self.tx.journal_clients_after(after, CHUNK as i64).await?;
             let Some(last) = page.last() else { break };
             after = *last;
+            let mut by_service: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
             for (sid, cid) in page {
-                let bundle = self.tx.client_bundle(sid, cid).await?;
-                let service_ref = match service_refs.get(&sid) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let s = bundle.client.service_ref.clone();
-                        service_refs.insert(sid, s.clone());
-                        s
+                by_service.entry(sid).or_default().push(cid);
+            }
+            for (sid, clients) in by_service {
+                let bundles = self.tx.client_bundles(sid, &clients).await?;
+                let mut bmi_all = Vec::new();
+                let mut summaries = Vec::new();
+                for bundle in &bundles {
+                    let service_ref = &bundle.client.service_ref;
+                    for v in check_client(bundle, &self.options.rules) {
+                        let line = match self.tx.find_id(v.entity, Some(sid), &v.record_ref).await?
+                        {
+                            Some(id) => self.tx.journal_lookup(v.entity, sid, id).await?,
+                            None => None,
+                        };
+                        let record = format!("{} in service {service_ref}", v.record_ref);
+                        self.reject(v.entity, line, Some(&record), v.field, &v.value, v.reason);
                     }
-                };
-                for v in check_client(&bundle, &self.options.rules) {
-                    let line = match self.tx.find_id(v.entity, Some(sid), &v.record_ref).await? {
-                        Some(id) => self.tx.journal_lookup(v.entity, sid, id).await?,
-                        None => None,
-                    };
-                    let record = format!("{} in service {service_ref}", v.record_ref);
-                    self.reject(v.entity, line, Some(&record), v.field, &v.value, v.reason);
-                }
-                let bmi = derive_bmi(&bundle);
-                for b in &bmi {
-                    if b.flagged {
-                        let record = format!("{} in service {service_ref}", b.assessment_ref);
+                    let bmi = derive_bmi(bundle);
+                    for b in bmi.iter().filter(|b| b.flagged) {
                         self.report.warnings.push(Rejection {
                             file: Entity::Assessment.file_name().into(),
                             line: None,
-                            record: Some(record),
+                            record: Some(format!("{} in service {service_ref}", b.assessment_ref)),
                             field: "weight_kg".into(),
                             value: b.bmi.map(|x| x.to_string()).unwrap_or_default(),
                             reason: "the BMI worked out from this weight and the latest height is outside 10–90; \
@@ -680,17 +796,18 @@ impl Run<'_> {
                                 .into(),
                         });
                     }
+                    bmi_all.extend(bmi);
+                    summaries.extend(summarise_episodes(bundle));
                 }
-                let summaries = summarise_episodes(&bundle);
-                self.tx.save_derived(sid, cid, &bmi, &summaries).await?;
-                done += 1;
-                if done % 1000 == 0 || done == total {
-                    progress(Progress {
-                        phase: "checking",
-                        done,
-                        total,
-                    });
-                }
+                self.tx
+                    .save_derived_many(sid, &clients, &bmi_all, &summaries)
+                    .await?;
+                done += clients.len() as u64;
+                progress(Progress {
+                    phase: "checking",
+                    done,
+                    total,
+                });
             }
         }
         Ok(())

@@ -10,7 +10,7 @@ mod migrate;
 mod sql;
 mod tx;
 
-pub use tx::{AuditEntry, StoreTx};
+pub use tx::{AuditEntry, NewRecord, StoreTx};
 
 use dcrs_domain::Value;
 use dcrs_domain::record::{Entity, FieldKind};
@@ -117,7 +117,7 @@ impl Database {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(StoreTx::new(tx, self.sql.clone()))
+        Ok(StoreTx::new(tx, self.sql.clone(), self.backend))
     }
 
     /// Streams every record of `entity` as file fields, ordered by service and reference

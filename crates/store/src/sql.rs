@@ -50,9 +50,17 @@ pub(crate) fn parent_column(field: &str) -> String {
 /// The SQL texts of one entity.
 #[derive(Debug)]
 pub(crate) struct EntitySql {
+    /// `SELECT own_ref, id … IN (` : append a placeholder list and `)`.
+    pub find_ids: String,
+    /// `SELECT id, parents…, values… IN (`.
+    pub stored_many: String,
+    /// `SELECT DISTINCT client_id … IN (`, for records that belong to a client.
+    pub clients_of: Option<String>,
+    /// The export query filtered to a set of clients: `{clients}` marks the list.
+    pub by_clients: Option<String>,
+    /// `INSERT INTO t (cols…) VALUES ` and the number of columns.
+    pub insert_many: (String, usize),
     pub export: Arc<str>,
-    pub by_client: Option<Arc<str>>,
-    pub client_of: Option<Arc<str>>,
     pub find_id: Arc<str>,
     pub stored: Arc<str>,
     pub insert: Arc<str>,
@@ -79,9 +87,17 @@ impl SqlSet {
     }
 }
 
-const EPISODES_OF_CLIENT: &str = "SELECT e.episode_id FROM episodes e JOIN referrals r \
+/// A list of `n` placeholders starting at `$first`.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const EPISODES_OF_CLIENTS: &str = "SELECT e.episode_id FROM episodes e JOIN referrals r \
      ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
-     WHERE e.service_id = $1 AND r.client_id = $2";
+     WHERE e.service_id = $1 AND r.client_id IN ({clients})";
 
 fn build(e: Entity) -> EntitySql {
     let t = table(e);
@@ -127,47 +143,6 @@ fn build(e: Entity) -> EntitySql {
     };
     let base = format!("SELECT {} {from}", select.join(", "));
     let export: Arc<str> = format!("{base} {order}").into();
-
-    let client_filter = match e {
-        Entity::Client | Entity::Referral => Some("t.client_id = $2".to_string()),
-        Entity::Episode => {
-            Some("t.referral_id IN (SELECT referral_id FROM referrals WHERE service_id = $1 AND client_id = $2)".into())
-        }
-        Entity::Assessment | Entity::Plan | Entity::Session | Entity::OnwardReferral | Entity::WiderIssue => {
-            Some(format!("t.episode_id IN ({EPISODES_OF_CLIENT})"))
-        }
-        Entity::Goal => Some(format!(
-            "t.plan_id IN (SELECT p.plan_id FROM plans p WHERE p.service_id = $1 AND p.episode_id IN ({EPISODES_OF_CLIENT}))"
-        )),
-        _ => None,
-    };
-    let by_client = client_filter.map(|filter| {
-        format!("{base} WHERE t.service_id = $1 AND {filter} ORDER BY t.{own}").into()
-    });
-
-    let client_of = match e {
-        Entity::Client => Some("SELECT client_id FROM clients WHERE service_id = $1 AND client_id = $2".to_string()),
-        Entity::Referral => Some("SELECT client_id FROM referrals WHERE service_id = $1 AND referral_id = $2".into()),
-        Entity::Episode => Some(
-            "SELECT r.client_id FROM episodes t JOIN referrals r ON r.service_id = t.service_id AND r.referral_id = t.referral_id \
-             WHERE t.service_id = $1 AND t.episode_id = $2"
-                .into(),
-        ),
-        Entity::Assessment | Entity::Plan | Entity::Session | Entity::OnwardReferral | Entity::WiderIssue => Some(format!(
-            "SELECT r.client_id FROM {t} t JOIN episodes e ON e.service_id = t.service_id AND e.episode_id = t.episode_id \
-             JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
-             WHERE t.service_id = $1 AND t.{id} = $2"
-        )),
-        Entity::Goal => Some(
-            "SELECT r.client_id FROM goals t JOIN plans p ON p.service_id = t.service_id AND p.plan_id = t.plan_id \
-             JOIN episodes e ON e.service_id = p.service_id AND e.episode_id = p.episode_id \
-             JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
-             WHERE t.service_id = $1 AND t.goal_id = $2"
-                .into(),
-        ),
-        _ => None,
-    }
-    .map(Into::into);
 
     // Writes and comparisons: parent id columns, then value columns.
     let parent_cols: Vec<String> = e.ref_fields().map(|(f, _)| parent_column(f.name)).collect();
@@ -229,10 +204,61 @@ fn build(e: Entity) -> EntitySql {
         data_cols.len() + first
     )
     .into();
+    let service_key = if tenant { "service_id = $1 AND " } else { "" };
+    let find_ids = format!("SELECT {own}, {id} FROM {t} WHERE {service_key}{own} IN (");
+    let stored_many = format!(
+        "SELECT {id}{}{} FROM {t} WHERE {service_key}{id} IN (",
+        if data_cols.is_empty() { "" } else { ", " },
+        data_cols.join(", ")
+    );
+    let clients_of_many = match e {
+        Entity::Client => Some("SELECT client_id FROM clients WHERE service_id = $1 AND client_id IN (".to_string()),
+        Entity::Referral => Some("SELECT DISTINCT client_id FROM referrals WHERE service_id = $1 AND referral_id IN (".into()),
+        Entity::Episode => Some(
+            "SELECT DISTINCT r.client_id FROM episodes t JOIN referrals r ON r.service_id = t.service_id \
+             AND r.referral_id = t.referral_id WHERE t.service_id = $1 AND t.episode_id IN ("
+                .into(),
+        ),
+        Entity::Assessment | Entity::Plan | Entity::Session | Entity::OnwardReferral | Entity::WiderIssue => Some(format!(
+            "SELECT DISTINCT r.client_id FROM {t} t JOIN episodes e ON e.service_id = t.service_id AND e.episode_id = t.episode_id \
+             JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+             WHERE t.service_id = $1 AND t.{id} IN ("
+        )),
+        Entity::Goal => Some(
+            "SELECT DISTINCT r.client_id FROM goals t JOIN plans p ON p.service_id = t.service_id AND p.plan_id = t.plan_id \
+             JOIN episodes e ON e.service_id = p.service_id AND e.episode_id = p.episode_id \
+             JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+             WHERE t.service_id = $1 AND t.goal_id IN ("
+                .into(),
+        ),
+        _ => None,
+    };
+    let clients_filter = match e {
+        Entity::Client | Entity::Referral => Some("t.client_id IN ({clients})".to_string()),
+        Entity::Episode => Some(
+            "t.referral_id IN (SELECT referral_id FROM referrals WHERE service_id = $1 AND client_id IN ({clients}))".into(),
+        ),
+        Entity::Assessment | Entity::Plan | Entity::Session | Entity::OnwardReferral | Entity::WiderIssue => {
+            Some(format!("t.episode_id IN ({EPISODES_OF_CLIENTS})"))
+        }
+        Entity::Goal => Some(format!(
+            "t.plan_id IN (SELECT p.plan_id FROM plans p WHERE p.service_id = $1 AND p.episode_id IN ({EPISODES_OF_CLIENTS}))"
+        )),
+        _ => None,
+    };
+    let by_clients = clients_filter
+        .map(|filter| format!("{base} WHERE t.service_id = $1 AND {filter} ORDER BY t.{own}"));
+    let insert_many = (
+        format!("INSERT INTO {t} ({}) VALUES ", cols.join(", ")),
+        cols.len(),
+    );
     EntitySql {
+        find_ids,
+        stored_many,
+        clients_of: clients_of_many,
+        by_clients,
+        insert_many,
         export,
-        by_client,
-        client_of,
         find_id,
         stored,
         insert,

@@ -1,7 +1,7 @@
 //! A write transaction: the one place records are added, changed, and read back for
 //! the cross-record rules, with their derived values rewritten alongside.
 
-use crate::sql::{SqlSet, table};
+use crate::sql::{SqlSet, placeholders, table};
 use crate::{RecordStore, StoreError, StoreResult, decode_fields};
 use chrono::NaiveDate;
 use dcrs_domain::Value;
@@ -34,12 +34,45 @@ pub struct AuditEntry {
 /// same transaction, so a bulk import touches the counter rarely.
 const ID_BLOCK: i64 = 256;
 
+/// A record to insert: its reference, parent ids and values.
+pub type NewRecord = (String, Vec<Option<i64>>, Vec<Value>);
+
+/// Items in one `IN (…)` list.
+const IN_LIST: usize = 500;
+
+/// Bound parameters in one statement, below SQLite's limit (32,766) and PostgreSQL's (65,535).
+const MAX_PARAMS: usize = 30_000;
+
+fn read_value(row: &AnyRow, i: usize, kind: FieldKind) -> Result<Value, sqlx::Error> {
+    Ok(match kind {
+        FieldKind::Int => row.try_get::<Option<i64>, _>(i)?.map(Value::Int),
+        FieldKind::Real => row.try_get::<Option<f64>, _>(i)?.map(Value::Real),
+        _ => row.try_get::<Option<String>, _>(i)?.map(Value::Text),
+    }
+    .unwrap_or(Value::Null))
+}
+
+/// Reads a stored row back into a record. Stored records were valid when written;
+/// `NaiveDate::MAX` as "today" keeps a record dated today readable whatever the clock says.
+fn parse_stored(entity: Entity, fields: Vec<(&'static str, String)>) -> StoreResult<Record> {
+    parse_record(entity, &fields, NaiveDate::MAX).map_err(|errors| StoreError::Corrupt {
+        entity: entity.label(),
+        reference: fields.first().map(|f| f.1.clone()).unwrap_or_default(),
+        reason: errors
+            .iter()
+            .map(|e| e.reason.clone())
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
+}
+
 /// A write transaction on either backend.
 pub struct StoreTx {
     tx: Transaction<'static, Any>,
     sql: Arc<SqlSet>,
     ids: HashMap<(Entity, i64), (i64, i64)>,
     now: String,
+    backend: crate::Backend,
 }
 
 fn now_text() -> String {
@@ -58,8 +91,23 @@ fn bind_value(query: AnyQuery, kind: FieldKind, v: &Value) -> AnyQuery {
         (_, Value::Real(x)) => query.bind(*x),
         (_, Value::Text(s)) => query.bind(s.clone()),
         (FieldKind::Int, Value::Null) => query.bind(None::<i64>),
-        (FieldKind::Real, Value::Null) => query.bind(None::<f64>),
+        (FieldKind::Real, Value::Null) => bind_null_real(query),
         (_, Value::Null) => query.bind(None::<String>),
+    }
+}
+
+/// Binds a null float. sqlx 0.9's `Any` driver sends a null `f64` to PostgreSQL as a
+/// `float4` (and a null `f32` as a `float8`), so a cached statement first run with a
+/// null would then refuse a real value; binding the null as `f32` gives `float8`.
+fn bind_null_real(query: AnyQuery) -> AnyQuery {
+    query.bind(None::<f32>)
+}
+
+/// Binds an optional float (see [`bind_null_real`]).
+fn bind_opt_real(query: AnyQuery, x: Option<f64>) -> AnyQuery {
+    match x {
+        Some(x) => query.bind(x),
+        None => bind_null_real(query),
     }
 }
 
@@ -104,12 +152,17 @@ pub(crate) async fn insert_audit(conn: &mut AnyConnection, e: &AuditEntry) -> St
 }
 
 impl StoreTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, sql: Arc<SqlSet>) -> Self {
+    pub(crate) fn new(
+        tx: Transaction<'static, Any>,
+        sql: Arc<SqlSet>,
+        backend: crate::Backend,
+    ) -> Self {
         StoreTx {
             tx,
             sql,
             ids: HashMap::new(),
             now: now_text(),
+            backend,
         }
     }
 
@@ -259,44 +312,458 @@ impl StoreTx {
             .collect()
     }
 
-    async fn load<T>(
+    /// Refreshes the planner's statistics for an entity's table on PostgreSQL, so that
+    /// batches keep using the indexes as a table fills within one transaction (the
+    /// statistics include this transaction's own rows). SQLite needs none.
+    pub async fn refresh_statistics(&mut self, entity: Entity) -> StoreResult<()> {
+        if self.backend == crate::Backend::Postgres {
+            let sql = format!("ANALYZE {}", table(entity));
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Reserves `n` consecutive ids for new records of `entity` in a service.
+    async fn reserve_ids(&mut self, entity: Entity, service_id: i64, n: i64) -> StoreResult<i64> {
+        let scope = table(entity);
+        let end: Option<i64> = sqlx::query_scalar(
+            "UPDATE id_counters SET next_id = next_id + $3 WHERE scope = $1 AND service_id = $2 RETURNING next_id",
+        )
+        .bind(scope)
+        .bind(service_id)
+        .bind(n)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        match end {
+            Some(end) => Ok(end - n),
+            None => {
+                sqlx::query(
+                    "INSERT INTO id_counters (scope, service_id, next_id) VALUES ($1, $2, $3)",
+                )
+                .bind(scope)
+                .bind(service_id)
+                .bind(1 + n)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(1)
+            }
+        }
+    }
+
+    /// The ids of the records with these references (within the service for tenant records).
+    pub async fn find_ids(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        refs: &[String],
+    ) -> StoreResult<HashMap<String, i64>> {
+        let mut out = HashMap::with_capacity(refs.len());
+        let first = if entity.is_tenant() { 2 } else { 1 };
+        for part in refs.chunks(IN_LIST) {
+            let sql = format!(
+                "{}{})",
+                self.sql.entity(entity).find_ids,
+                placeholders(first, part.len())
+            );
+            let mut query = bind_key(sqlx::query(AssertSqlSafe(sql)), entity, service_id);
+            for r in part {
+                query = query.bind(r.clone());
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                out.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stored parent ids and values of several records.
+    pub async fn stored_many(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        ids: &[i64],
+    ) -> StoreResult<HashMap<i64, (Vec<Option<i64>>, Vec<Value>)>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        let first = if entity.is_tenant() { 2 } else { 1 };
+        let n_parents = entity.ref_fields().count();
+        for part in ids.chunks(IN_LIST) {
+            let sql = format!(
+                "{}{})",
+                self.sql.entity(entity).stored_many,
+                placeholders(first, part.len())
+            );
+            let mut query = bind_key(sqlx::query(AssertSqlSafe(sql)), entity, service_id);
+            for id in part {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                let id: i64 = row.try_get(0)?;
+                let parents = (0..n_parents)
+                    .map(|i| row.try_get::<Option<i64>, _>(i + 1))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let values = entity
+                    .value_fields()
+                    .enumerate()
+                    .map(|(i, f)| read_value(&row, i + 1 + n_parents, f.kind))
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.insert(id, (parents, values));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds several records of one service in multi-row statements; returns their ids
+    /// in the order given.
+    pub async fn insert_many(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        rows: &[NewRecord],
+        via: &str,
+    ) -> StoreResult<Vec<i64>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let start = self
+            .reserve_ids(entity, service_id.unwrap_or(0), rows.len() as i64)
+            .await?;
+        let ids: Vec<i64> = (start..start + rows.len() as i64).collect();
+        let (prefix, ncols) = self.sql.entity(entity).insert_many.clone();
+        let per_statement = (MAX_PARAMS / ncols).max(1);
+        for (chunk_no, part) in rows.chunks(per_statement).enumerate() {
+            let tuples: Vec<String> = (0..part.len())
+                .map(|r| format!("({})", placeholders(r * ncols + 1, ncols)))
+                .collect();
+            let sql = format!("{prefix}{}", tuples.join(", "));
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (i, (own, parents, values)) in part.iter().enumerate() {
+                if entity.is_tenant() {
+                    query = query.bind(service_id.expect("a tenant record has a service"));
+                }
+                query = query
+                    .bind(ids[chunk_no * per_statement + i])
+                    .bind(own.clone());
+                query = bind_data(query, entity, parents, values);
+                query = query
+                    .bind(via.to_string())
+                    .bind(self.now.clone())
+                    .bind(self.now.clone());
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(ids)
+    }
+
+    /// The clients that these records belong to.
+    pub async fn clients_of(
         &mut self,
         entity: Entity,
         service_id: i64,
-        client_id: i64,
+        ids: &[i64],
+    ) -> StoreResult<Vec<i64>> {
+        if entity == Entity::Client {
+            return Ok(ids.to_vec());
+        }
+        let Some(prefix) = self.sql.entity(entity).clients_of.clone() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for part in ids.chunks(IN_LIST) {
+            let sql = format!("{prefix}{})", placeholders(2, part.len()));
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
+            for id in part {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                out.push(row.try_get::<i64, _>(0)?);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The lines this run wrote these records from, where it did.
+    pub async fn journal_lines(
+        &mut self,
+        entity: Entity,
+        service_id: i64,
+        ids: &[i64],
+    ) -> StoreResult<HashMap<i64, u64>> {
+        let mut out = HashMap::new();
+        for part in ids.chunks(IN_LIST) {
+            let sql = format!(
+                "SELECT rec_id, line FROM import_lines WHERE entity = $1 AND service_id = $2 AND rec_id IN ({})",
+                placeholders(3, part.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(entity.label())
+                .bind(service_id);
+            for id in part {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                out.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)? as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Notes the lines several records were written from.
+    pub async fn journal_add_lines(
+        &mut self,
+        entity: Entity,
+        service_id: i64,
+        lines: &[(i64, u64)],
+    ) -> StoreResult<()> {
+        for part in lines.chunks(MAX_PARAMS / 4) {
+            let tuples: Vec<String> = (0..part.len())
+                .map(|r| format!("({})", placeholders(r * 4 + 1, 4)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO import_lines (entity, service_id, rec_id, line) VALUES {}",
+                tuples.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (id, line) in part {
+                query = query
+                    .bind(entity.label())
+                    .bind(service_id)
+                    .bind(*id)
+                    .bind(*line as i64);
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Notes clients to check again at the end of the run.
+    pub async fn journal_add_clients(
+        &mut self,
+        service_id: i64,
+        clients: &[i64],
+    ) -> StoreResult<()> {
+        for part in clients.chunks(MAX_PARAMS / 2) {
+            let tuples: Vec<String> = (0..part.len())
+                .map(|r| format!("({})", placeholders(r * 2 + 1, 2)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO import_clients (service_id, client_id) VALUES {} ON CONFLICT DO NOTHING",
+                tuples.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for c in part {
+                query = query.bind(service_id).bind(*c);
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn load_many<T>(
+        &mut self,
+        entity: Entity,
+        service_id: i64,
+        clients: &[i64],
         pick: impl Fn(Record) -> Option<T>,
     ) -> StoreResult<Vec<T>> {
-        let sql = self
+        let template = self
             .sql
             .entity(entity)
-            .by_client
+            .by_clients
             .clone()
             .expect("client records can be loaded by client");
-        let rows: Vec<AnyRow> = q(&sql)
-            .bind(service_id)
-            .bind(client_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let sql = template.replace("{clients}", &placeholders(2, clients.len()));
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
+        for c in clients {
+            query = query.bind(*c);
+        }
+        let rows: Vec<AnyRow> = query.fetch_all(&mut *self.tx).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let fields = decode_fields(entity, &row)?;
-            let reference = fields.first().map(|f| f.1.clone()).unwrap_or_default();
-            // Stored records were valid when written; `NaiveDate::MAX` keeps a record
-            // dated "today" readable whatever the clock says now.
-            let record = parse_record(entity, &fields, NaiveDate::MAX).map_err(|errors| {
-                StoreError::Corrupt {
-                    entity: entity.label(),
-                    reference,
-                    reason: errors
-                        .iter()
-                        .map(|e| e.reason.clone())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                }
-            })?;
-            out.extend(pick(record));
+            out.extend(pick(parse_stored(entity, fields)?));
         }
         Ok(out)
+    }
+
+    /// Every record about each of these clients of one service (at most a few hundred
+    /// at a time), read in one query per kind of record.
+    pub async fn client_bundles(
+        &mut self,
+        service_id: i64,
+        clients: &[i64],
+    ) -> StoreResult<Vec<ClientBundle>> {
+        macro_rules! load {
+            ($entity:ident) => {
+                self.load_many(Entity::$entity, service_id, clients, |r| match r {
+                    Record::$entity(x) => Some(x),
+                    _ => None,
+                })
+                .await?
+            };
+        }
+        let found: Vec<dcrs_domain::record::Client> = load!(Client);
+        let mut bundles: Vec<ClientBundle> = found.into_iter().map(ClientBundle::new).collect();
+        let index: HashMap<String, usize> = bundles
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.client.client_ref.clone(), i))
+            .collect();
+        let referrals = load!(Referral);
+        let mut by_referral: HashMap<String, usize> = HashMap::new();
+        for r in referrals {
+            if let Some(&i) = index.get(&r.client_ref) {
+                by_referral.insert(r.referral_ref.clone(), i);
+                bundles[i].referrals.push(r);
+            }
+        }
+        if by_referral.is_empty() {
+            return Ok(bundles);
+        }
+        let mut by_episode: HashMap<String, usize> = HashMap::new();
+        for e in load!(Episode) {
+            if let Some(&i) = by_referral.get(&e.referral_ref) {
+                by_episode.insert(e.episode_ref.clone(), i);
+                bundles[i].episodes.push(e);
+            }
+        }
+        if by_episode.is_empty() {
+            return Ok(bundles);
+        }
+        for a in load!(Assessment) {
+            if let Some(&i) = by_episode.get(&a.episode_ref) {
+                bundles[i].assessments.push(a);
+            }
+        }
+        let mut by_plan: HashMap<String, usize> = HashMap::new();
+        for p in load!(Plan) {
+            if let Some(&i) = by_episode.get(&p.episode_ref) {
+                by_plan.insert(p.plan_ref.clone(), i);
+                bundles[i].plans.push(p);
+            }
+        }
+        if !by_plan.is_empty() {
+            for g in load!(Goal) {
+                if let Some(&i) = by_plan.get(&g.plan_ref) {
+                    bundles[i].goals.push(g);
+                }
+            }
+        }
+        for x in load!(Session) {
+            if let Some(&i) = by_episode.get(&x.episode_ref) {
+                bundles[i].sessions.push(x);
+            }
+        }
+        for x in load!(OnwardReferral) {
+            if let Some(&i) = by_episode.get(&x.episode_ref) {
+                bundles[i].onward_referrals.push(x);
+            }
+        }
+        for x in load!(WiderIssue) {
+            if let Some(&i) = by_episode.get(&x.episode_ref) {
+                bundles[i].wider_issues.push(x);
+            }
+        }
+        Ok(bundles)
+    }
+
+    /// Rewrites what is derived from several clients' records: the BMI of each
+    /// assessment and one summary row per episode.
+    pub async fn save_derived_many(
+        &mut self,
+        service_id: i64,
+        clients: &[i64],
+        bmi: &[DerivedBmi],
+        summaries: &[EpisodeSummary],
+    ) -> StoreResult<()> {
+        // BMI: one UPDATE per batch, with the values in a CASE.
+        let refs: Vec<String> = bmi.iter().map(|b| b.assessment_ref.clone()).collect();
+        let ids = self
+            .find_ids(Entity::Assessment, Some(service_id), &refs)
+            .await?;
+        for part in bmi.chunks(IN_LIST / 3) {
+            let mut cases_bmi = String::new();
+            let mut cases_flag = String::new();
+            let mut list = Vec::new();
+            let mut n = 2;
+            let mut binds: Vec<(i64, Option<f64>, i64)> = Vec::new();
+            for b in part {
+                let Some(id) = ids.get(&b.assessment_ref) else {
+                    continue;
+                };
+                cases_bmi.push_str(&format!(" WHEN ${n} THEN ${}", n + 1));
+                cases_flag.push_str(&format!(" WHEN ${n} THEN ${}", n + 2));
+                list.push(format!("${n}"));
+                n += 3;
+                binds.push((*id, b.bmi, i64::from(b.flagged)));
+            }
+            if binds.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "UPDATE assessments SET bmi = CASE assessment_id{cases_bmi} END, \
+                 bmi_flagged = CASE assessment_id{cases_flag} END \
+                 WHERE service_id = $1 AND assessment_id IN ({})",
+                list.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
+            for (id, value, flag) in binds {
+                query = bind_opt_real(query.bind(id), value).bind(flag);
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+
+        for part in clients.chunks(IN_LIST) {
+            let sql = format!(
+                "DELETE FROM episode_summaries WHERE service_id = $1 AND client_id IN ({})",
+                placeholders(2, part.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
+            for c in part {
+                query = query.bind(*c);
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        let episode_refs: Vec<String> = summaries.iter().map(|s| s.episode_ref.clone()).collect();
+        let episode_ids = self
+            .find_ids(Entity::Episode, Some(service_id), &episode_refs)
+            .await?;
+        let client_refs: Vec<String> = summaries.iter().map(|s| s.client_ref.clone()).collect();
+        let client_ids = self
+            .find_ids(Entity::Client, Some(service_id), &client_refs)
+            .await?;
+        let cols = EpisodeSummary::COLUMNS;
+        let ncols = cols.len() + 3;
+        for part in summaries.chunks(MAX_PARAMS / ncols) {
+            let tuples: Vec<String> = (0..part.len())
+                .map(|r| format!("({})", placeholders(r * ncols + 1, ncols)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO episode_summaries (service_id, episode_id, client_id, {}) VALUES {}",
+                cols.join(", "),
+                tuples.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for s in part {
+                query = query
+                    .bind(service_id)
+                    .bind(episode_ids.get(&s.episode_ref).copied())
+                    .bind(client_ids.get(&s.client_ref).copied());
+                for v in s.values() {
+                    let kind = if matches!(v, Value::Int(_)) {
+                        FieldKind::Int
+                    } else {
+                        FieldKind::Text
+                    };
+                    query = bind_value(query, kind, &v);
+                }
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
     }
 }
 
@@ -393,19 +860,7 @@ impl RecordStore for StoreTx {
         service_id: i64,
         id: i64,
     ) -> StoreResult<Option<i64>> {
-        if entity == Entity::Client {
-            return Ok(Some(id));
-        }
-        let Some(sql) = self.sql.entity(entity).client_of.clone() else {
-            return Ok(None);
-        };
-        Ok(q(&sql)
-            .bind(service_id)
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?
-            .map(|row| row.try_get::<i64, _>(0))
-            .transpose()?)
+        Ok(self.clients_of(entity, service_id, &[id]).await?.pop())
     }
 
     async fn client_bundle(
@@ -413,52 +868,14 @@ impl RecordStore for StoreTx {
         service_id: i64,
         client_id: i64,
     ) -> StoreResult<ClientBundle> {
-        let mut clients = self
-            .load(Entity::Client, service_id, client_id, |r| match r {
-                Record::Client(c) => Some(c),
-                _ => None,
+        self.client_bundles(service_id, &[client_id])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt {
+                entity: "client",
+                reference: format!("internal id {client_id}"),
+                reason: "not found".into(),
             })
-            .await?;
-        let client = clients.pop().ok_or_else(|| StoreError::Corrupt {
-            entity: "client",
-            reference: format!("internal id {client_id}"),
-            reason: "not found".into(),
-        })?;
-        macro_rules! load {
-            ($entity:ident) => {
-                self.load(Entity::$entity, service_id, client_id, |r| match r {
-                    Record::$entity(x) => Some(x),
-                    _ => None,
-                })
-                .await?
-            };
-        }
-        let mut bundle = ClientBundle {
-            client,
-            referrals: load!(Referral),
-            episodes: Vec::new(),
-            assessments: Vec::new(),
-            plans: Vec::new(),
-            goals: Vec::new(),
-            sessions: Vec::new(),
-            onward_referrals: Vec::new(),
-            wider_issues: Vec::new(),
-        };
-        // Everything below hangs from a referral's episode: skip the reads when there is none.
-        if !bundle.referrals.is_empty() {
-            bundle.episodes = load!(Episode);
-        }
-        if !bundle.episodes.is_empty() {
-            bundle.assessments = load!(Assessment);
-            bundle.plans = load!(Plan);
-            if !bundle.plans.is_empty() {
-                bundle.goals = load!(Goal);
-            }
-            bundle.sessions = load!(Session);
-            bundle.onward_referrals = load!(OnwardReferral);
-            bundle.wider_issues = load!(WiderIssue);
-        }
-        Ok(bundle)
     }
 
     async fn save_derived(
@@ -468,48 +885,8 @@ impl RecordStore for StoreTx {
         bmi: &[DerivedBmi],
         summaries: &[EpisodeSummary],
     ) -> StoreResult<()> {
-        for b in bmi {
-            sqlx::query(
-                "UPDATE assessments SET bmi = $3, bmi_flagged = $4 WHERE service_id = $1 AND assessment_ref = $2 \
-                 AND (bmi IS NULL OR bmi <> $3 OR $3 IS NULL OR bmi_flagged <> $4)",
-            )
-            .bind(service_id)
-            .bind(b.assessment_ref.clone())
-            .bind(b.bmi)
-            .bind(i64::from(b.flagged))
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        sqlx::query("DELETE FROM episode_summaries WHERE service_id = $1 AND client_id = $2")
-            .bind(service_id)
-            .bind(client_id)
-            .execute(&mut *self.tx)
-            .await?;
-        let cols = EpisodeSummary::COLUMNS;
-        let placeholders: Vec<String> = (0..cols.len()).map(|i| format!("${}", i + 4)).collect();
-        let sql: Arc<str> = format!(
-            "INSERT INTO episode_summaries (service_id, episode_id, client_id, {}) \
-             SELECT $1, episode_id, $2, {} FROM episodes WHERE service_id = $1 AND episode_ref = $3",
-            cols.join(", "),
-            placeholders.join(", ")
-        )
-        .into();
-        for s in summaries {
-            let mut query = q(&sql)
-                .bind(service_id)
-                .bind(client_id)
-                .bind(s.episode_ref.clone());
-            for v in s.values() {
-                let kind = if matches!(v, Value::Int(_)) {
-                    FieldKind::Int
-                } else {
-                    FieldKind::Text
-                };
-                query = bind_value(query, kind, &v);
-            }
-            query.execute(&mut *self.tx).await?;
-        }
-        Ok(())
+        self.save_derived_many(service_id, &[client_id], bmi, summaries)
+            .await
     }
 
     async fn audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
