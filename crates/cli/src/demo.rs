@@ -53,16 +53,16 @@ pub(crate) async fn run(db: &Database, rules: RuleSettings) -> anyhow::Result<Ex
         anyhow::bail!("the example dataset was rejected; this is a bug in dcrs");
     }
     let t = report.totals();
-    println!(
-        "SYNTHETIC EXAMPLE DATA: two made-up services (Blackpool and Wokingham); no real people."
-    );
-    println!(
+    out!("SYNTHETIC EXAMPLE DATA: two made-up services (Blackpool and Wokingham); no real people.");
+    out!(
         "Loaded: {} added, {} updated, {} unchanged.",
-        t.added, t.updated, t.unchanged
+        t.added,
+        t.updated,
+        t.unchanged
     );
-    println!();
+    out!();
     print_counts(db).await?;
-    println!();
-    println!("Try: dcrs export exported/   (writes the dataset back out as CSV)");
+    out!();
+    out!("Try: dcrs export exported/   (writes the dataset back out as CSV)");
     Ok(ExitCode::SUCCESS)
 }

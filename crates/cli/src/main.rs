@@ -1,6 +1,17 @@
 //! `dcrs`, the operator's command line. It acts as the system operator: every run that
 //! reads personal data or changes records is written to the audit log.
 
+/// Prints a line to standard output; when the reader has gone away (`dcrs status | head`)
+/// stops quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 mod demo;
 
 use anyhow::Context;
@@ -110,9 +121,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .await?;
             for (entity, n) in &summary.rows {
-                println!("{:<26} {n:>9}", entity.file_name());
+                out!("{:<26} {n:>9}", entity.file_name());
             }
-            println!("Exported {total} records to {}", dir.display());
+            out!("Exported {total} records to {}", dir.display());
             ExitCode::SUCCESS
         }
         Command::Status => {
@@ -154,12 +165,15 @@ async fn import(
 }
 
 fn print_report(report: &ImportReport, dry_run: bool) {
-    println!(
+    out!(
         "{:<26} {:>9} {:>9} {:>9}",
-        "file", "added", "updated", "unchanged"
+        "file",
+        "added",
+        "updated",
+        "unchanged"
     );
     for (entity, c) in &report.counts {
-        println!(
+        out!(
             "{:<26} {:>9} {:>9} {:>9}",
             entity.file_name(),
             c.added,
@@ -168,38 +182,41 @@ fn print_report(report: &ImportReport, dry_run: bool) {
         );
     }
     let t = report.totals();
-    println!(
+    out!(
         "{:<26} {:>9} {:>9} {:>9}",
-        "total", t.added, t.updated, t.unchanged
+        "total",
+        t.added,
+        t.updated,
+        t.unchanged
     );
     for w in &report.warnings {
-        println!("warning: {w}");
+        out!("warning: {w}");
     }
     if !report.rejections.is_empty() {
-        println!();
-        println!(
+        out!();
+        out!(
             "{} problem(s) found; nothing was imported:",
             report.rejections.len()
         );
         for r in &report.rejections {
-            println!("  {r}");
+            out!("  {r}");
         }
         if report.not_checked > 0 {
-            println!(
+            out!(
                 "  ({} more row(s) were not checked because they refer to a rejected record)",
                 report.not_checked
             );
         }
     } else if dry_run {
-        println!("Dry run: no problems found; nothing was written.");
+        out!("Dry run: no problems found; nothing was written.");
     } else {
-        println!("Imported.");
+        out!("Imported.");
     }
 }
 
 async fn print_counts(db: &Database) -> anyhow::Result<()> {
     for (entity, n) in db.counts().await? {
-        println!("{:<26} {n:>9}", entity.file_name());
+        out!("{:<26} {n:>9}", entity.file_name());
     }
     Ok(())
 }

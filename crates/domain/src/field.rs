@@ -2,6 +2,7 @@
 //! collecting every problem with the field, the value and a plain-English reason.
 
 use crate::codes::CodeList;
+use crate::measure::Ranged;
 use crate::types::parse_date;
 use chrono::{Datelike, NaiveDate};
 use std::fmt;
@@ -289,6 +290,28 @@ impl<'a> Reader<'a> {
             return None;
         }
         Some(x)
+    }
+
+    /// An optional measure, within its accepted range.
+    pub fn measure<M: Ranged>(&mut self, name: &str) -> Option<M> {
+        let x = self.number(name, M::min(), M::max(), M::WHOLE)?;
+        match M::from_number(x) {
+            Ok(m) => Some(m),
+            Err(reason) => {
+                let v = self.raw(name).to_string();
+                self.fail(name, v, reason);
+                None
+            }
+        }
+    }
+
+    /// A required measure.
+    pub fn required_measure<M: Ranged>(&mut self, name: &str) -> Option<M> {
+        if self.raw(name).is_empty() {
+            self.required_missing(name);
+            return None;
+        }
+        self.measure(name)
     }
 
     /// A required whole number in `min..=max`.

@@ -4,6 +4,7 @@
 
 pub mod codes;
 pub mod field;
+pub mod measure;
 pub mod record;
 pub mod rules;
 pub mod types;

@@ -6,6 +6,7 @@
 
 use crate::codes::*;
 use crate::field::{FieldError, FieldSource, Reader};
+use crate::measure::*;
 use crate::types::{LadCode, LsoaCode, NhsNumber, Postcode};
 use chrono::NaiveDate;
 
@@ -361,11 +362,8 @@ fn date(d: NaiveDate) -> Value {
 fn opt_date(d: Option<NaiveDate>) -> Value {
     d.map_or(Value::Null, date)
 }
-fn opt_real(x: Option<f64>) -> Value {
-    x.map_or(Value::Null, Value::Real)
-}
-fn opt_int(x: Option<i64>) -> Value {
-    x.map_or(Value::Null, Value::Int)
+fn opt_measure<M: Ranged>(x: Option<M>) -> Value {
+    x.map_or(Value::Null, M::to_value)
 }
 fn join<T>(items: &[T], f: impl Fn(&T) -> &str) -> String {
     items.iter().map(f).collect::<Vec<_>>().join(";")
@@ -419,11 +417,11 @@ pub struct Worker {
     pub sex: Sex,
     pub age_band: AgeBand,
     pub lives_in_area_served: YesNoUnknown,
-    pub home_imd_quintile: Option<i64>,
+    pub home_imd_quintile: Option<ImdQuintile>,
     pub qualification: Qualification,
     pub started_on: NaiveDate,
     pub left_on: Option<NaiveDate>,
-    pub fte: f64,
+    pub fte: Fte,
 }
 
 /// A client.
@@ -480,18 +478,18 @@ pub struct Assessment {
     pub episode_ref: String,
     pub occasion: Occasion,
     pub assessed_on: NaiveDate,
-    pub height_cm: Option<f64>,
-    pub weight_kg: Option<f64>,
-    pub waist_cm: Option<f64>,
-    pub fruit_veg_portions_per_day: Option<f64>,
-    pub high_fat_snacks_per_day: Option<f64>,
-    pub active_days_per_week: Option<i64>,
-    pub alcohol_units_per_week: Option<f64>,
+    pub height_cm: Option<HeightCm>,
+    pub weight_kg: Option<WeightKg>,
+    pub waist_cm: Option<WaistCm>,
+    pub fruit_veg_portions_per_day: Option<PortionsPerDay>,
+    pub high_fat_snacks_per_day: Option<SnacksPerDay>,
+    pub active_days_per_week: Option<ActiveDays>,
+    pub alcohol_units_per_week: Option<AlcoholUnits>,
     pub smoking_status: Option<SmokingStatus>,
-    pub cigarettes_per_day: Option<i64>,
-    pub self_efficacy: Option<i64>,
-    pub general_health: Option<i64>,
-    pub swemwbs_raw: Option<i64>,
+    pub cigarettes_per_day: Option<CigarettesPerDay>,
+    pub self_efficacy: Option<SelfEfficacy>,
+    pub general_health: Option<GeneralHealth>,
+    pub swemwbs_raw: Option<SwemwbsRaw>,
 }
 
 /// A Personal Health Plan.
@@ -524,7 +522,7 @@ pub struct Session {
     pub episode_ref: String,
     pub worker_ref: String,
     pub held_on: NaiveDate,
-    pub duration_min: i64,
+    pub duration_min: DurationMin,
     pub mode: SessionMode,
     pub venue: Venue,
     pub purpose: SessionPurpose,
@@ -675,7 +673,7 @@ pub fn parse_record(
             let sex = r.code("sex");
             let age_band = r.code("age_band");
             let lives_in_area_served = r.code("lives_in_area_served");
-            let home_imd_quintile = r.opt_int("home_imd_quintile", 1, 5);
+            let home_imd_quintile = r.measure::<ImdQuintile>("home_imd_quintile");
             let qualification = r.code("qualification");
             let started_on = r.date("started_on");
             let left_on = r.opt_planned_date("left_on");
@@ -688,10 +686,7 @@ pub fn parse_record(
                     format!("a worker cannot leave before they started ({s})"),
                 );
             }
-            let fte = r.number("fte", 0.1, 1.0, false);
-            if fte.is_none() && r.raw("fte").is_empty() {
-                r.fail("fte", "", "this is required and was left blank");
-            }
+            let fte = r.required_measure::<Fte>("fte");
             take(r, src, today).finish(|| {
                 Record::Worker(Worker {
                     worker_ref,
@@ -835,16 +830,16 @@ pub fn parse_record(
             let episode_ref = r.reference("episode_ref");
             let occasion = r.code("occasion");
             let assessed_on = r.date("assessed_on");
-            let height_cm = r.number("height_cm", 100.0, 250.0, false);
-            let weight_kg = r.number("weight_kg", 25.0, 350.0, false);
-            let waist_cm = r.number("waist_cm", 40.0, 250.0, false);
+            let height_cm = r.measure::<HeightCm>("height_cm");
+            let weight_kg = r.measure::<WeightKg>("weight_kg");
+            let waist_cm = r.measure::<WaistCm>("waist_cm");
             let fruit_veg_portions_per_day =
-                r.number("fruit_veg_portions_per_day", 0.0, 20.0, false);
-            let high_fat_snacks_per_day = r.number("high_fat_snacks_per_day", 0.0, 20.0, false);
-            let active_days_per_week = r.opt_int("active_days_per_week", 0, 7);
-            let alcohol_units_per_week = r.number("alcohol_units_per_week", 0.0, 300.0, false);
+                r.measure::<PortionsPerDay>("fruit_veg_portions_per_day");
+            let high_fat_snacks_per_day = r.measure::<SnacksPerDay>("high_fat_snacks_per_day");
+            let active_days_per_week = r.measure::<ActiveDays>("active_days_per_week");
+            let alcohol_units_per_week = r.measure::<AlcoholUnits>("alcohol_units_per_week");
             let smoking_status = r.opt_code::<SmokingStatus>("smoking_status");
-            let cigarettes_per_day = r.opt_int("cigarettes_per_day", 0, 100);
+            let cigarettes_per_day = r.measure::<CigarettesPerDay>("cigarettes_per_day");
             if cigarettes_per_day.is_some() && smoking_status != Some(SmokingStatus::Current) {
                 r.fail(
                     "cigarettes_per_day",
@@ -852,9 +847,9 @@ pub fn parse_record(
                     "cigarettes per day is only recorded when smoking status is current",
                 );
             }
-            let self_efficacy = r.opt_int("self_efficacy", 0, 10);
-            let general_health = r.opt_int("general_health", 0, 100);
-            let swemwbs_raw = r.opt_int("swemwbs_raw", 7, 35);
+            let self_efficacy = r.measure::<SelfEfficacy>("self_efficacy");
+            let general_health = r.measure::<GeneralHealth>("general_health");
+            let swemwbs_raw = r.measure::<SwemwbsRaw>("swemwbs_raw");
             take(r, src, today).finish(|| {
                 Record::Assessment(Assessment {
                     assessment_ref,
@@ -929,7 +924,7 @@ pub fn parse_record(
             let episode_ref = r.reference("episode_ref");
             let worker_ref = r.reference("worker_ref");
             let held_on = r.date("held_on");
-            let duration_min = r.required_int("duration_min", 1, 480);
+            let duration_min = r.required_measure::<DurationMin>("duration_min");
             let mode = r.code("mode");
             let venue = r.code("venue");
             let purpose = r.code("purpose");
@@ -1104,11 +1099,11 @@ impl Record {
                 code(x.sex),
                 code(x.age_band),
                 code(x.lives_in_area_served),
-                opt_int(x.home_imd_quintile),
+                opt_measure(x.home_imd_quintile),
                 code(x.qualification),
                 date(x.started_on),
                 opt_date(x.left_on),
-                Value::Real(x.fte),
+                x.fte.to_value(),
             ],
             Record::Client(x) => vec![
                 opt_text(&x.given_name),
@@ -1136,18 +1131,18 @@ impl Record {
             Record::Assessment(x) => vec![
                 code(x.occasion),
                 date(x.assessed_on),
-                opt_real(x.height_cm),
-                opt_real(x.weight_kg),
-                opt_real(x.waist_cm),
-                opt_real(x.fruit_veg_portions_per_day),
-                opt_real(x.high_fat_snacks_per_day),
-                opt_int(x.active_days_per_week),
-                opt_real(x.alcohol_units_per_week),
+                opt_measure(x.height_cm),
+                opt_measure(x.weight_kg),
+                opt_measure(x.waist_cm),
+                opt_measure(x.fruit_veg_portions_per_day),
+                opt_measure(x.high_fat_snacks_per_day),
+                opt_measure(x.active_days_per_week),
+                opt_measure(x.alcohol_units_per_week),
                 opt_code(x.smoking_status),
-                opt_int(x.cigarettes_per_day),
-                opt_int(x.self_efficacy),
-                opt_int(x.general_health),
-                opt_int(x.swemwbs_raw),
+                opt_measure(x.cigarettes_per_day),
+                opt_measure(x.self_efficacy),
+                opt_measure(x.general_health),
+                opt_measure(x.swemwbs_raw),
             ],
             Record::Plan(x) => vec![date(x.agreed_on)],
             Record::Goal(x) => vec![
@@ -1159,7 +1154,7 @@ impl Record {
             ],
             Record::Session(x) => vec![
                 date(x.held_on),
-                Value::Int(x.duration_min),
+                x.duration_min.to_value(),
                 code(x.mode),
                 code(x.venue),
                 code(x.purpose),

@@ -464,7 +464,7 @@ pub struct DerivedBmi {
 /// latest height recorded on or before the assessment (its own height first when both
 /// fall on the same day), rounded to one decimal place.
 pub fn derive_bmi(b: &ClientBundle) -> Vec<DerivedBmi> {
-    let mut heights: Vec<(NaiveDate, bool, f64)> = Vec::new();
+    let mut heights: Vec<(NaiveDate, bool, crate::measure::HeightCm)> = Vec::new();
     b.assessments
         .iter()
         .map(|a| {
@@ -482,7 +482,9 @@ pub fn derive_bmi(b: &ClientBundle) -> Vec<DerivedBmi> {
                     .map(|(_, _, h)| h)
             });
             let bmi = match (a.weight_kg, height) {
-                (Some(w), Some(h)) => Some((w / (h / 100.0).powi(2) * 10.0).round() / 10.0),
+                (Some(w), Some(h)) => {
+                    Some((w.get() / (h.get() / 100.0).powi(2) * 10.0).round() / 10.0)
+                }
                 _ => None,
             };
             DerivedBmi {

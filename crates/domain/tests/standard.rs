@@ -16,6 +16,7 @@ use dcrs_domain::codes::{
     SeniorBuyIn, SessionMode, SessionPurpose, Sex, SmokingStatus, SourceGroup, Targeting, Venue,
     WiderIssueKind, WorkerProfile, WorkerRole, YesNo, YesNoNotStated, YesNoUnknown,
 };
+use dcrs_domain::measure::{DurationMin, HeightCm, Ranged, WeightKg};
 use dcrs_domain::record::{
     Assessment, Client, Episode, Goal, OnwardReferral, Plan, Referral, Session, WiderIssue,
 };
@@ -1776,8 +1777,8 @@ fn assessment(r: &str, ep: &str, occasion: Occasion, on: &str) -> Assessment {
 }
 
 fn measured(mut a: Assessment, height: Option<f64>, weight: Option<f64>) -> Assessment {
-    a.height_cm = height;
-    a.weight_kg = weight;
+    a.height_cm = height.map(|h| HeightCm::from_number(h).expect("a height in range"));
+    a.weight_kg = weight.map(|w| WeightKg::from_number(w).expect("a weight in range"));
     a
 }
 
@@ -1818,7 +1819,7 @@ fn session(
         episode_ref: ep.into(),
         worker_ref: "W1".into(),
         held_on: day(on),
-        duration_min: 45,
+        duration_min: DurationMin::from_number(45.0).unwrap(),
         mode,
         venue,
         purpose,
