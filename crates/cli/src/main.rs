@@ -65,13 +65,38 @@ enum Command {
     Status,
     /// Load the built-in example dataset (synthetic) and print what it holds.
     Demo,
+    /// Reference data: deprivation indices, postcode and area lookups, census counts.
+    Refdata {
+        #[command(subcommand)]
+        command: RefdataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RefdataCommand {
+    /// Load the reference files of a directory (and any named with --file) into the database.
+    Load {
+        /// The directory (default: DCRS_REFDATA, then ../shared/data).
+        dir: Option<PathBuf>,
+        /// The IMD year for clients' deciles and quintiles: 2004, 2007, 2010 or 2019.
+        #[arg(long)]
+        imd_year: Option<i64>,
+        /// An extra file in another layout, as KIND=PATH (kinds: imd2019, postcodes, …).
+        #[arg(long = "file", value_name = "KIND=PATH")]
+        files: Vec<String>,
+        /// The column a field is read from, as KIND.FIELD=HEADER.
+        #[arg(long = "map", value_name = "KIND.FIELD=HEADER")]
+        maps: Vec<String>,
+    },
+    /// List the reference files loaded, with their checksums, and the rows of each table.
+    Status,
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DCRS_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "warn,sqlx=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -131,9 +156,86 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Demo => demo::run(&db, rules).await?,
+        Command::Refdata { command } => refdata(&db, command).await?,
     };
     db.close().await;
     Ok(code)
+}
+
+/// The reference data directory: the argument, then `DCRS_REFDATA`, then `../shared/data`.
+pub(crate) fn refdata_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.or_else(|| std::env::var_os("DCRS_REFDATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("../shared/data"))
+}
+
+async fn refdata(db: &Database, command: RefdataCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RefdataCommand::Load {
+            dir,
+            imd_year,
+            files,
+            maps,
+        } => {
+            let dir = refdata_dir(dir);
+            let mut options = dcrs_refdata::LoadOptions {
+                imd_year,
+                actor: OPERATOR.into(),
+                ..Default::default()
+            };
+            for f in files {
+                let (kind, path) = f.split_once('=').context("--file takes KIND=PATH")?;
+                options.files.push((kind.to_string(), PathBuf::from(path)));
+            }
+            for m in maps {
+                let (key, header) = m.split_once('=').context("--map takes KIND.FIELD=HEADER")?;
+                let (kind, field) = key
+                    .split_once('.')
+                    .context("--map takes KIND.FIELD=HEADER")?;
+                options
+                    .maps
+                    .push((kind.to_string(), field.to_string(), header.to_string()));
+            }
+            let report = dcrs_refdata::load(db, &dir, &options).await?;
+            out!(
+                "Loaded {} reference file(s) from {}:",
+                report.files.len(),
+                dir.display()
+            );
+            for f in &report.files {
+                out!("  {:<58} {:>9} rows  sha256 {}", f.file, f.rows, f.sha256);
+            }
+            print_reference_tables(&report.tables);
+            out!(
+                "IMD year for clients: {}. Every client's area fields were recomputed.",
+                report.imd_year
+            );
+        }
+        RefdataCommand::Status => {
+            let files = db.reference_files().await?;
+            if files.is_empty() {
+                out!("No reference data loaded. Load it with: dcrs refdata load ../shared/data");
+            }
+            for f in &files {
+                out!(
+                    "{:<58} {:<18} {:>9} rows  {}  sha256 {}",
+                    f.file,
+                    f.kind,
+                    f.rows,
+                    f.loaded_at,
+                    f.sha256
+                );
+            }
+            print_reference_tables(&db.reference_counts().await?);
+            out!("IMD year for clients: {}", db.imd_year().await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_reference_tables(tables: &[(&str, u64)]) {
+    for (t, n) in tables {
+        out!("  {t:<24} {n:>9}");
+    }
 }
 
 /// Runs an import with a progress bar on a terminal (indicatif hides it otherwise).

@@ -7,9 +7,11 @@
 //! field is declared once.
 
 mod migrate;
+mod refdata;
 mod sql;
 mod tx;
 
+pub use refdata::{IMD_YEAR, LoadedFile, REFERENCE_TABLES};
 pub use tx::{AuditEntry, NewRecord, StoreTx};
 
 use dcrs_domain::Value;

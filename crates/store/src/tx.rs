@@ -38,10 +38,10 @@ const ID_BLOCK: i64 = 256;
 pub type NewRecord = (String, Vec<Option<i64>>, Vec<Value>);
 
 /// Items in one `IN (…)` list.
-const IN_LIST: usize = 500;
+pub(crate) const IN_LIST: usize = 500;
 
 /// Bound parameters in one statement, below SQLite's limit (32,766) and PostgreSQL's (65,535).
-const MAX_PARAMS: usize = 30_000;
+pub(crate) const MAX_PARAMS: usize = 2_000;
 
 fn read_value(row: &AnyRow, i: usize, kind: FieldKind) -> Result<Value, sqlx::Error> {
     Ok(match kind {
@@ -79,13 +79,13 @@ fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-type AnyQuery = Query<'static, Any, AnyArguments>;
+pub(crate) type AnyQuery = Query<'static, Any, AnyArguments>;
 
 fn q(sql: &Arc<str>) -> AnyQuery {
     sqlx::query(AssertSqlSafe(sql.clone()))
 }
 
-fn bind_value(query: AnyQuery, kind: FieldKind, v: &Value) -> AnyQuery {
+pub(crate) fn bind_value(query: AnyQuery, kind: FieldKind, v: &Value) -> AnyQuery {
     match (kind, v) {
         (_, Value::Int(i)) => query.bind(*i),
         (_, Value::Real(x)) => query.bind(*x),
@@ -164,6 +164,11 @@ impl StoreTx {
             now: now_text(),
             backend,
         }
+    }
+
+    /// The transaction's connection, for the modules of this crate.
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
     }
 
     /// Makes every write of this transaction permanent.
