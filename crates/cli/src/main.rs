@@ -294,6 +294,9 @@ fn print_report(report: &ImportReport, dry_run: bool) {
     for w in &report.warnings {
         out!("warning: {w}");
     }
+    for n in &report.notes {
+        out!("note: {n}");
+    }
     if !report.rejections.is_empty() {
         out!();
         out!(

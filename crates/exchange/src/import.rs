@@ -62,7 +62,7 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
             Some(line) => write!(f, "{} line {line}", self.file)?,
-            None => write!(f, "{} (already stored)", self.file)?,
+            None => write!(f, "{}", self.file)?,
         }
         if let Some(r) = &self.record {
             write!(f, ", record {r}")?;
@@ -96,6 +96,8 @@ pub struct ImportReport {
     pub warnings: Vec<Rejection>,
     /// Whether the changes were written.
     pub committed: bool,
+    /// Things the operator should know that concern the whole run.
+    pub notes: Vec<String>,
 }
 
 impl ImportReport {
@@ -758,6 +760,14 @@ impl Run<'_> {
         progress: &mut impl FnMut(Progress),
     ) -> Result<(), ImportError> {
         let total = self.tx.journal_client_count().await?;
+        let have_postcodes = self.tx.has_postcodes().await?;
+        if !have_postcodes && total > 0 {
+            self.report.notes.push(
+                "No reference data is loaded, so clients' areas and deprivation quintiles are blank; \
+                 run `dcrs refdata load` and they are filled in for every client."
+                    .into(),
+            );
+        }
         let mut done = 0;
         let mut after = (i64::MIN, i64::MIN);
         loop {
@@ -802,6 +812,26 @@ impl Run<'_> {
                 self.tx
                     .save_derived_many(sid, &clients, &bmi_all, &summaries)
                     .await?;
+                // Area fields from the postcode; an unknown postcode is accepted with a warning.
+                let unknown = self.tx.derive_client_areas(Some((sid, &clients))).await?;
+                if have_postcodes {
+                    let service_ref = bundles
+                        .first()
+                        .map(|b| b.client.service_ref.clone())
+                        .unwrap_or_default();
+                    for client_ref in unknown {
+                        self.report.warnings.push(Rejection {
+                            file: Entity::Client.file_name().into(),
+                            line: None,
+                            record: Some(format!("{client_ref} in service {service_ref}")),
+                            field: "postcode".into(),
+                            value: String::new(),
+                            reason: "this postcode is not in the postcode lookup, so the client's area and \
+                                     deprivation quintile are recorded as unknown"
+                                .into(),
+                        });
+                    }
+                }
                 done += clients.len() as u64;
                 progress(Progress {
                     phase: "checking",

@@ -447,3 +447,22 @@ async fn episode_summaries_follow_every_write() {
         assert_eq!(attended(t.db.clone()).await, independent + 1);
     });
 }
+
+#[tokio::test]
+async fn sqlite_export_imports_into_postgres_byte_identical() {
+    let Some(pg) = dcrs_testkit::TestDb::postgres("cross_backend").await else {
+        return;
+    };
+    let lite = dcrs_testkit::TestDb::sqlite().await;
+    assert!(import(&lite.db, &examples()).await.committed);
+    let from_sqlite = tempfile::tempdir().unwrap();
+    export_dir(&lite.db, from_sqlite.path()).await.unwrap();
+    let report = import(&pg.db, from_sqlite.path()).await;
+    assert!(report.committed, "{:?}", report.rejections);
+    let from_postgres = tempfile::tempdir().unwrap();
+    export_dir(&pg.db, from_postgres.path()).await.unwrap();
+    assert_eq!(
+        read_dir_bytes(from_sqlite.path()),
+        read_dir_bytes(from_postgres.path())
+    );
+}

@@ -1,6 +1,6 @@
 //! Storage of reference data and the client area fields derived from it.
 
-use crate::tx::{AnyQuery, MAX_PARAMS, bind_value};
+use crate::tx::{AnyQuery, bind_value, max_params};
 use crate::{Database, StoreResult, StoreTx};
 use dcrs_domain::Value;
 use dcrs_domain::record::FieldKind;
@@ -82,7 +82,7 @@ impl StoreTx {
         rows: &[Vec<Value>],
     ) -> StoreResult<()> {
         let n = columns.len();
-        for part in rows.chunks((MAX_PARAMS / n).max(1)) {
+        for part in rows.chunks((max_params(self.backend()) / n).max(1)) {
             let tuples: Vec<String> = (0..part.len())
                 .map(|r| format!("({})", crate::sql::placeholders(r * n + 1, n)))
                 .collect();
