@@ -91,7 +91,8 @@ impl StoreTx {
                 columns.join(", "),
                 tuples.join(", ")
             );
-            let mut query: AnyQuery = sqlx::query(AssertSqlSafe(sql));
+            let mut query: AnyQuery =
+                sqlx::query(AssertSqlSafe(crate::tx::sequential(self.backend(), sql)));
             for row in part {
                 for (v, k) in row.iter().zip(kinds) {
                     let kind = if matches!(v, Value::Null) {
@@ -194,7 +195,9 @@ impl StoreTx {
                          AND postcode IS NOT NULL AND lsoa11cd IS NULL ORDER BY client_ref",
                         crate::sql::placeholders(2, part.len())
                     );
-                    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
+                    let mut q =
+                        sqlx::query(AssertSqlSafe(crate::tx::sequential(self.backend(), sql)))
+                            .bind(service_id);
                     for id in part {
                         q = q.bind(*id);
                     }

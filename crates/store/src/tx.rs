@@ -34,20 +34,43 @@ pub struct AuditEntry {
 /// same transaction, so a bulk import touches the counter rarely.
 const ID_BLOCK: i64 = 256;
 
+/// Rewrites a statement whose placeholders `$1, $2, …` each appear once, in order, for
+/// the backend. SQLite looks up every named parameter (`$N`, `?N`) by a linear search,
+/// so a statement with thousands of them costs time in the square of their number;
+/// anonymous `?` parameters bind by position and cost nothing extra.
+pub(crate) fn sequential(backend: crate::Backend, sql: String) -> String {
+    if backend != crate::Backend::Sqlite {
+        return sql;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+            while chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                chars.next();
+            }
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A record to insert: its reference, parent ids and values.
 pub type NewRecord = (String, Vec<Option<i64>>, Vec<Value>);
 
 /// Items in one `IN (…)` list.
 pub(crate) const IN_LIST: usize = 500;
 
-/// Bound parameters in one multi-row statement. On SQLite (through sqlx) the cost of a
-/// statement grows faster than its parameters, and each statement also costs a round
-/// trip to the driver's worker thread; 500 was the fastest of 60, 250, 500, 2,000 and
-/// 30,000 when loading the 1.77 million postcodes. On PostgreSQL round trips dominate,
-/// so statements are as large as comfortably below its limit of 65,535.
+/// Bound parameters in one multi-row statement. Statements with many parameters are
+/// written with anonymous placeholders on SQLite (see [`sequential`]); with them, loading
+/// the 1.77 million postcodes took 12 s with 500 or 30,000 parameters a statement, so
+/// the size matters little there. On PostgreSQL round trips dominate, so statements are
+/// large, well below its limit of 65,535.
 pub(crate) fn max_params(backend: crate::Backend) -> usize {
     match backend {
-        crate::Backend::Sqlite => 500,
+        crate::Backend::Sqlite => 5_000,
         crate::Backend::Postgres => 30_000,
     }
 }
@@ -386,7 +409,11 @@ impl StoreTx {
                 self.sql.entity(entity).find_ids,
                 placeholders(first, part.len())
             );
-            let mut query = bind_key(sqlx::query(AssertSqlSafe(sql)), entity, service_id);
+            let mut query = bind_key(
+                sqlx::query(AssertSqlSafe(sequential(self.backend, sql))),
+                entity,
+                service_id,
+            );
             for r in part {
                 query = query.bind(r.clone());
             }
@@ -413,7 +440,11 @@ impl StoreTx {
                 self.sql.entity(entity).stored_many,
                 placeholders(first, part.len())
             );
-            let mut query = bind_key(sqlx::query(AssertSqlSafe(sql)), entity, service_id);
+            let mut query = bind_key(
+                sqlx::query(AssertSqlSafe(sequential(self.backend, sql))),
+                entity,
+                service_id,
+            );
             for id in part {
                 query = query.bind(*id);
             }
@@ -456,7 +487,7 @@ impl StoreTx {
                 .map(|r| format!("({})", placeholders(r * ncols + 1, ncols)))
                 .collect();
             let sql = format!("{prefix}{}", tuples.join(", "));
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(AssertSqlSafe(sequential(self.backend, sql)));
             for (i, (own, parents, values)) in part.iter().enumerate() {
                 if entity.is_tenant() {
                     query = query.bind(service_id.expect("a tenant record has a service"));
@@ -491,7 +522,8 @@ impl StoreTx {
         let mut out = Vec::new();
         for part in ids.chunks(IN_LIST) {
             let sql = format!("{prefix}{})", placeholders(2, part.len()));
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
+            let mut query =
+                sqlx::query(AssertSqlSafe(sequential(self.backend, sql))).bind(service_id);
             for id in part {
                 query = query.bind(*id);
             }
@@ -517,7 +549,7 @@ impl StoreTx {
                 "SELECT rec_id, line FROM import_lines WHERE entity = $1 AND service_id = $2 AND rec_id IN ({})",
                 placeholders(3, part.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql))
+            let mut query = sqlx::query(AssertSqlSafe(sequential(self.backend, sql)))
                 .bind(entity.label())
                 .bind(service_id);
             for id in part {
@@ -545,7 +577,7 @@ impl StoreTx {
                 "INSERT INTO import_lines (entity, service_id, rec_id, line) VALUES {}",
                 tuples.join(", ")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(AssertSqlSafe(sequential(self.backend, sql)));
             for (id, line) in part {
                 query = query
                     .bind(entity.label())
@@ -572,7 +604,7 @@ impl StoreTx {
                 "INSERT INTO import_clients (service_id, client_id) VALUES {} ON CONFLICT DO NOTHING",
                 tuples.join(", ")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(AssertSqlSafe(sequential(self.backend, sql)));
             for c in part {
                 query = query.bind(service_id).bind(*c);
             }
@@ -740,7 +772,8 @@ impl StoreTx {
                 "DELETE FROM episode_summaries WHERE service_id = $1 AND client_id IN ({})",
                 placeholders(2, part.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
+            let mut query =
+                sqlx::query(AssertSqlSafe(sequential(self.backend, sql))).bind(service_id);
             for c in part {
                 query = query.bind(*c);
             }
@@ -765,7 +798,7 @@ impl StoreTx {
                 cols.join(", "),
                 tuples.join(", ")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(AssertSqlSafe(sequential(self.backend, sql)));
             for s in part {
                 query = query
                     .bind(service_id)

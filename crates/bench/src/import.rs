@@ -1,0 +1,358 @@
+//! Import benchmark: a validated import of 1,000,000 session rows (with their parent
+//! records) into SQLite and PostgreSQL, beside the databases' own raw loaders
+//! (`sqlite3 .import` and PostgreSQL `COPY`) loading the same session CSV into an
+//! indexed table, measured in the same run; then postcode lookups.
+//!
+//! Run: `cargo run --release -p dcrs-bench --bin dcrs-bench-import [SESSIONS]`
+//! (needs the `sqlite3` and `psql` programs, and PostgreSQL at DCRS_BENCH_POSTGRES or
+//! postgres://postgres@127.0.0.1:5432). Prints figures; asserts nothing.
+
+use chrono::{Duration, NaiveDate};
+use dcrs_exchange::{ImportOptions, import_dir};
+use dcrs_store::Database;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+const SESSIONS_PER_EPISODE: usize = 10;
+
+/// A small deterministic generator (64-bit LCG), so every run imports the same data.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn write_dataset(dir: &Path, sessions: usize) -> anyhow::Result<()> {
+    let clients = sessions / SESSIONS_PER_EPISODE;
+    let mut r = Lcg(42);
+    let file = |name: &str| -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+        Ok(std::io::BufWriter::new(std::fs::File::create(
+            dir.join(name),
+        )?))
+    };
+    let mut f = file("organisations.csv")?;
+    writeln!(
+        f,
+        "org_ref,name,kind,ods_code\nO1,Benchmark PCT (synthetic),pct,"
+    )?;
+    let mut f = file("services.csv")?;
+    writeln!(
+        f,
+        "service_ref,name,commissioner_org_ref,areas_served,started_on,ended_on"
+    )?;
+    writeln!(
+        f,
+        "S1,Benchmark service (synthetic),O1,E06000009,2006-04-01,"
+    )?;
+    let mut f = file("workers.csv")?;
+    writeln!(
+        f,
+        "worker_ref,service_ref,display_name,role,sex,age_band,lives_in_area_served,home_imd_quintile,qualification,started_on,left_on,fte"
+    )?;
+    for w in 0..20 {
+        writeln!(
+            f,
+            "W{w},S1,Worker {w},health_trainer,female,35-44,yes,1,level3_certificate,2006-04-01,,1"
+        )?;
+    }
+    let (mut fc, mut fr, mut fe, mut fs) = (
+        file("clients.csv")?,
+        file("referrals.csv")?,
+        file("episodes.csv")?,
+        file("sessions.csv")?,
+    );
+    writeln!(
+        fc,
+        "client_ref,service_ref,given_name,family_name,nhs_number,date_of_birth,sex,ethnicity,postcode,gp_registered,gp_practice_code,employment,disability,consent_to_record,consent_to_share_with_gp"
+    )?;
+    writeln!(
+        fr,
+        "referral_ref,service_ref,client_ref,received_on,source,referrer_org_ref,reason"
+    )?;
+    writeln!(
+        fe,
+        "episode_ref,service_ref,referral_ref,lead_worker_ref,kind,first_contact_on,primary_issue,closed_on,exit_reason"
+    )?;
+    writeln!(
+        fs,
+        "session_ref,service_ref,episode_ref,worker_ref,held_on,duration_min,mode,venue,purpose,attended"
+    )?;
+    let base = NaiveDate::from_ymd_opt(2007, 1, 1).unwrap();
+    let modes = ["face_to_face", "face_to_face", "telephone"];
+    let venues = ["community_venue", "gp_practice", "client_home"];
+    let purposes = ["support", "review", "support", "assessment"];
+    let attended = ["yes", "yes", "yes", "did_not_attend", "cancelled"];
+    for c in 0..clients {
+        let dob = NaiveDate::from_ymd_opt(
+            1940 + r.next(50) as i32,
+            1 + r.next(12) as u32,
+            1 + r.next(28) as u32,
+        )
+        .unwrap();
+        writeln!(fc, "C{c:07},S1,,,,{dob},female,A,,yes,,employed,no,yes,no")?;
+        let received = base + Duration::days(r.next(2500) as i64);
+        writeln!(fr, "R{c:07},S1,C{c:07},{received},self,,")?;
+        let first = received + Duration::days(r.next(20) as i64);
+        let worker = r.next(20);
+        writeln!(fe, "E{c:07},S1,R{c:07},W{worker},full,{first},diet,,")?;
+        for s in 0..SESSIONS_PER_EPISODE {
+            let held = first + Duration::days((s * 14) as i64);
+            writeln!(
+                fs,
+                "S{c:07}{s:02},S1,E{c:07},W{worker},{held},{},{},{},{},{}",
+                15 + r.next(60),
+                modes[r.next(3) as usize],
+                venues[r.next(3) as usize],
+                purposes[r.next(4) as usize],
+                attended[r.next(5) as usize]
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Peak resident memory of this process so far, from /proc (Linux).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.to_string())
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn options() -> ImportOptions {
+    ImportOptions {
+        dry_run: false,
+        today: dcrs_domain::types::uk_today(chrono::Utc::now()),
+        rules: Default::default(),
+        actor: "benchmark".into(),
+    }
+}
+
+/// Imports the parents, then times the sessions file alone; returns (parents, sessions) seconds.
+async fn dcrs_import(db: &Database, data: &Path) -> anyhow::Result<(f64, f64)> {
+    let parents = tempfile::tempdir()?;
+    let sessions = tempfile::tempdir()?;
+    for e in dcrs_domain::Entity::ALL {
+        let from = data.join(e.file_name());
+        if from.exists() {
+            let to = if e == dcrs_domain::Entity::Session {
+                sessions.path()
+            } else {
+                parents.path()
+            };
+            std::fs::copy(&from, to.join(e.file_name()))?;
+        }
+    }
+    let t = Instant::now();
+    let report = import_dir(db, parents.path(), &options(), |_| {}).await?;
+    anyhow::ensure!(
+        report.committed,
+        "parents rejected: {:?}",
+        report.rejections.first()
+    );
+    let parents_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let report = import_dir(db, sessions.path(), &options(), |_| {}).await?;
+    anyhow::ensure!(
+        report.committed,
+        "sessions rejected: {:?}",
+        report.rejections.first()
+    );
+    Ok((parents_s, t.elapsed().as_secs_f64()))
+}
+
+const RAW_TABLE: &str = "CREATE TABLE sessions_raw (session_ref TEXT NOT NULL, service_ref TEXT NOT NULL, \
+    episode_ref TEXT NOT NULL, worker_ref TEXT NOT NULL, held_on TEXT NOT NULL, duration_min BIGINT NOT NULL, \
+    mode TEXT NOT NULL, venue TEXT NOT NULL, purpose TEXT NOT NULL, attended TEXT NOT NULL, \
+    PRIMARY KEY (service_ref, session_ref)); \
+    CREATE INDEX sessions_raw_episode ON sessions_raw (service_ref, episode_ref);";
+
+fn sqlite_raw(dir: &Path, csv: &Path) -> anyhow::Result<f64> {
+    let db = dir.join("raw.db");
+    let script = format!(
+        "PRAGMA journal_mode=WAL;\n{RAW_TABLE}\n.mode csv\n.import --skip 1 {} sessions_raw\n",
+        csv.display()
+    );
+    let t = Instant::now();
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg(".read /dev/stdin")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(script.as_bytes())?;
+            child.wait_with_output()
+        })?;
+    anyhow::ensure!(out.status.success(), "sqlite3 failed");
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .arg(url)
+        .arg("-q")
+        .arg("-v")
+        .arg("ON_ERROR_STOP=1")
+        .arg("-c")
+        .arg(sql)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn postgres_raw(url: &str, csv: &Path) -> anyhow::Result<f64> {
+    psql(url, RAW_TABLE)?;
+    let t = Instant::now();
+    psql(
+        url,
+        &format!(
+            "\\copy sessions_raw FROM '{}' WITH (FORMAT csv, HEADER true)",
+            csv.display()
+        ),
+    )?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn fresh_postgres(base: &str, name: &str) -> anyhow::Result<String> {
+    psql(
+        &format!("{base}/postgres"),
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )?;
+    psql(
+        &format!("{base}/postgres"),
+        &format!("CREATE DATABASE {name}"),
+    )?;
+    Ok(format!("{base}/{name}"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let sessions: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
+    let pg_base = std::env::var("DCRS_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let work = tempfile::tempdir()?;
+    let data = work.path().join("data");
+    std::fs::create_dir(&data)?;
+    let t = Instant::now();
+    write_dataset(&data, sessions)?;
+    let csv = data.join("sessions.csv");
+    println!(
+        "dataset: {sessions} sessions, {} clients/referrals/episodes, written in {:.1} s",
+        sessions / SESSIONS_PER_EPISODE,
+        t.elapsed().as_secs_f64()
+    );
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!();
+
+    // SQLite.
+    let raw_sqlite = sqlite_raw(work.path(), &csv)?;
+    let lite = Database::connect(&format!(
+        "sqlite://{}",
+        work.path().join("dcrs.db").display()
+    ))
+    .await?;
+    let (parents, ours) = dcrs_import(&lite, &data).await?;
+    println!("SQLite     sqlite3 .import of sessions.csv: {raw_sqlite:>7.1} s");
+    println!(
+        "SQLite     dcrs import of sessions.csv:     {ours:>7.1} s  ({:.0} rows/s; ratio to .import {:.2}x)",
+        sessions as f64 / ours,
+        ours / raw_sqlite
+    );
+    println!(
+        "SQLite     dcrs import of the parents:      {parents:>7.1} s  (clients, referrals, episodes)"
+    );
+    println!("           peak memory so far: {:.0} MB", peak_rss_mb());
+
+    // PostgreSQL.
+    let raw_url = fresh_postgres(&pg_base, "dcrs_bench_raw")?;
+    let raw_pg = postgres_raw(&raw_url, &csv)?;
+    let pg_url = fresh_postgres(&pg_base, "dcrs_bench")?;
+    let pg = Database::connect(&pg_url).await?;
+    let (parents, ours) = dcrs_import(&pg, &data).await?;
+    println!("PostgreSQL COPY of sessions.csv:            {raw_pg:>7.1} s");
+    println!(
+        "PostgreSQL dcrs import of sessions.csv:     {ours:>7.1} s  ({:.0} rows/s; ratio to COPY {:.2}x)",
+        sessions as f64 / ours,
+        ours / raw_pg
+    );
+    println!("PostgreSQL dcrs import of the parents:      {parents:>7.1} s");
+    println!("           peak memory so far: {:.0} MB", peak_rss_mb());
+
+    // Postcode lookups, as a client write does them.
+    let refdata = std::env::var_os("DCRS_REFDATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "../shared/data".into());
+    if refdata.join("postcode").is_dir() {
+        for (name, db) in [("SQLite", &lite), ("PostgreSQL", &pg)] {
+            let t = Instant::now();
+            dcrs_refdata::load(
+                db,
+                &refdata,
+                &dcrs_refdata::LoadOptions {
+                    actor: "benchmark".into(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let load_s = t.elapsed().as_secs_f64();
+            let codes: Vec<String> =
+                sqlx::query_scalar("SELECT pcds FROM ref_postcodes ORDER BY pcds")
+                    .fetch_all(db.pool())
+                    .await?;
+            let mut r = Lcg(7);
+            let n = 10_000;
+            let t = Instant::now();
+            for _ in 0..n {
+                let pc = &codes[r.next(codes.len() as u64) as usize];
+                let _: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT p.lsoa11cd, i.imd_quintile FROM ref_postcodes p JOIN ref_lsoa11_imd i \
+                     ON i.lsoa11cd = p.lsoa11cd AND i.year = 2019 WHERE p.pcds = $1",
+                )
+                .bind(pc.clone())
+                .fetch_optional(db.pool())
+                .await?;
+            }
+            let per = t.elapsed().as_secs_f64() / n as f64 * 1000.0;
+            println!(
+                "{name:<10} reference data load: {load_s:.1} s; postcode → LSOA and quintile lookup: {per:.3} ms each ({n} random postcodes)"
+            );
+        }
+    } else {
+        println!(
+            "(reference data not found at {}; postcode lookups not measured)",
+            refdata.display()
+        );
+    }
+    Ok(())
+}
