@@ -90,6 +90,13 @@ enum RefdataCommand {
     },
     /// List the reference files loaded, with their checksums, and the rows of each table.
     Status,
+    /// Fetch the publishers' files into a directory (needs internet access), recording
+    /// the SHA-256 of each in DIR/SHA256SUMS. DCRS_REFDATA_BASE replaces the publishers'
+    /// address (a mirror, or a test server).
+    Download {
+        /// Where to write the files.
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -208,6 +215,21 @@ async fn refdata(db: &Database, command: RefdataCommand) -> anyhow::Result<ExitC
             out!(
                 "IMD year for clients: {}. Every client's area fields were recomputed.",
                 report.imd_year
+            );
+        }
+        RefdataCommand::Download { dir } => {
+            let base = std::env::var(dcrs_refdata::download::BASE_ENV).ok();
+            let fetched = tokio::task::spawn_blocking(move || {
+                dcrs_refdata::download::download(&dir, base.as_deref())
+            })
+            .await
+            .context("the download stopped")??;
+            for d in &fetched {
+                out!("{:<60} {:>10} bytes  sha256 {}", d.path, d.bytes, d.sha256);
+            }
+            out!(
+                "Downloaded {} file(s); checksums are in SHA256SUMS.",
+                fetched.len()
             );
         }
         RefdataCommand::Status => {

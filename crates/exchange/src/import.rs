@@ -769,6 +769,7 @@ impl Run<'_> {
             );
         }
         let mut done = 0;
+        let mut analyze_at = CHUNK as u64;
         let mut after = (i64::MIN, i64::MIN);
         loop {
             let page = self.tx.journal_clients_after(after, CHUNK as i64).await?;
@@ -833,6 +834,10 @@ impl Run<'_> {
                     }
                 }
                 done += clients.len() as u64;
+                if done >= analyze_at {
+                    self.tx.refresh_summary_statistics().await?;
+                    analyze_at = done * 2;
+                }
                 progress(Progress {
                     phase: "checking",
                     done,

@@ -18,6 +18,7 @@ use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+pub mod download;
 
 /// What a loader needs from one file: canonical field names and default headers.
 #[derive(Debug, Clone, Copy)]

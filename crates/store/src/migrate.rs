@@ -25,6 +25,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_refdata.sql"),
         postgres: include_str!("../migrations/postgres/0002_refdata.sql"),
     },
+    Migration {
+        version: 3,
+        name: "summary_client_index",
+        sqlite: include_str!("../migrations/sqlite/0003_summary_client_index.sql"),
+        postgres: include_str!("../migrations/postgres/0003_summary_client_index.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

@@ -342,7 +342,7 @@ impl StoreTx {
     ) -> StoreResult<Vec<(i64, i64)>> {
         let rows = sqlx::query(
             "SELECT service_id, client_id FROM import_clients \
-             WHERE service_id > $1 OR (service_id = $1 AND client_id > $2) ORDER BY service_id, client_id LIMIT $3",
+             WHERE (service_id, client_id) > ($1, $2) ORDER BY service_id, client_id LIMIT $3",
         )
         .bind(after.0)
         .bind(after.1)
@@ -358,9 +358,17 @@ impl StoreTx {
     /// batches keep using the indexes as a table fills within one transaction (the
     /// statistics include this transaction's own rows). SQLite needs none.
     pub async fn refresh_statistics(&mut self, entity: Entity) -> StoreResult<()> {
+        self.analyze(table(entity)).await
+    }
+
+    /// Refreshes the statistics of the episode summaries (see [`Self::refresh_statistics`]).
+    pub async fn refresh_summary_statistics(&mut self) -> StoreResult<()> {
+        self.analyze("episode_summaries").await
+    }
+
+    async fn analyze(&mut self, table: &str) -> StoreResult<()> {
         if self.backend == crate::Backend::Postgres {
-            let sql = format!("ANALYZE {}", table(entity));
-            sqlx::query(AssertSqlSafe(sql))
+            sqlx::query(AssertSqlSafe(format!("ANALYZE {table}")))
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -632,9 +640,14 @@ impl StoreTx {
             query = query.bind(*c);
         }
         let rows: Vec<AnyRow> = query.fetch_all(&mut *self.tx).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let fields = decode_fields(entity, &row)?;
+        let mut decoded = rows
+            .iter()
+            .map(|row| decode_fields(entity, row))
+            .collect::<Result<Vec<_>, _>>()?;
+        // In reference order, so that rules report in the same order on every backend.
+        decoded.sort_by(|a, b| a[0].1.cmp(&b[0].1));
+        let mut out = Vec::with_capacity(decoded.len());
+        for fields in decoded {
             out.extend(pick(parse_stored(entity, fields)?));
         }
         Ok(out)
