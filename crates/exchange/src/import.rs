@@ -626,10 +626,18 @@ impl Run<'_> {
         let mut changed: Vec<i64> = Vec::new();
         let mut new_rows: Vec<NewRecord> = Vec::new();
         let mut new_lines: Vec<u64> = Vec::new();
+        // The client-defining parent (see `client_parent`) of each new or changed record.
+        let mut client_parent_ids: Vec<i64> = Vec::new();
+        let mut candidate_parent: Option<i64>;
         for (p, parents) in ready {
             let own = p.record.own_ref().to_string();
             let values = p.record.values();
+            candidate_parent = None;
+            if let Some(Some(p)) = parents.first() {
+                candidate_parent = Some(*p);
+            }
             let Some(&id) = existing.get(&own) else {
+                client_parent_ids.extend(candidate_parent.take());
                 new_rows.push((own, parents, values));
                 new_lines.push(p.line);
                 continue;
@@ -679,6 +687,7 @@ impl Run<'_> {
                 })
                 .await?;
             changed.push(id);
+            client_parent_ids.extend(candidate_parent.take());
             counts.updated += 1;
         }
         let new_ids = self
@@ -696,8 +705,30 @@ impl Run<'_> {
             .journal_add_lines(entity, journal_service, &lines)
             .await?;
         if let Some(sid) = service_id {
-            changed.extend(new_ids);
-            let clients = self.tx.clients_of(entity, sid, &changed).await?;
+            // The clients these records belong to, found from their distinct parents
+            // (ten sessions of one episode need one lookup, not ten).
+            let clients = match client_parent(entity) {
+                _ if entity == Entity::Client => {
+                    changed.extend(new_ids);
+                    changed
+                }
+                Some(Entity::Client) => {
+                    let mut ids = client_parent_ids;
+                    ids.sort_unstable();
+                    ids.dedup();
+                    ids
+                }
+                Some(parent) => {
+                    let mut ids = client_parent_ids;
+                    ids.sort_unstable();
+                    ids.dedup();
+                    self.tx.clients_of(parent, sid, &ids).await?
+                }
+                None => {
+                    changed.extend(new_ids);
+                    self.tx.clients_of(entity, sid, &changed).await?
+                }
+            };
             self.tx.journal_add_clients(sid, &clients).await?;
         }
         Ok(())
@@ -846,6 +877,21 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The parent (the first reference field) that decides which client a record belongs to.
+fn client_parent(entity: Entity) -> Option<Entity> {
+    match entity {
+        Entity::Referral => Some(Entity::Client),
+        Entity::Episode => Some(Entity::Referral),
+        Entity::Assessment
+        | Entity::Plan
+        | Entity::Session
+        | Entity::OnwardReferral
+        | Entity::WiderIssue => Some(Entity::Episode),
+        Entity::Goal => Some(Entity::Plan),
+        _ => None,
     }
 }
 
