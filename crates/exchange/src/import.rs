@@ -591,15 +591,7 @@ impl Run<'_> {
                 }
             }
             if let Some(earlier) = first_line.get(&own) {
-                let reason = duplicate_reason(entity, *earlier);
-                self.reject(
-                    entity,
-                    Some(p.line),
-                    Some(&own),
-                    entity.ref_field(),
-                    &own,
-                    reason,
-                );
+                self.reject_duplicate(entity, p.line, &own, *earlier);
                 continue;
             }
             first_line.insert(own, p.line);
@@ -628,30 +620,18 @@ impl Run<'_> {
         let mut new_lines: Vec<u64> = Vec::new();
         // The client-defining parent (see `client_parent`) of each new or changed record.
         let mut client_parent_ids: Vec<i64> = Vec::new();
-        let mut candidate_parent: Option<i64>;
         for (p, parents) in ready {
             let own = p.record.own_ref().to_string();
             let values = p.record.values();
-            candidate_parent = None;
-            if let Some(Some(p)) = parents.first() {
-                candidate_parent = Some(*p);
-            }
+            let client_parent_id = parents.first().copied().flatten();
             let Some(&id) = existing.get(&own) else {
-                client_parent_ids.extend(candidate_parent.take());
+                client_parent_ids.extend(client_parent_id);
                 new_rows.push((own, parents, values));
                 new_lines.push(p.line);
                 continue;
             };
             if let Some(earlier) = written.get(&id) {
-                let reason = duplicate_reason(entity, *earlier);
-                self.reject(
-                    entity,
-                    Some(p.line),
-                    Some(&own),
-                    entity.ref_field(),
-                    &own,
-                    reason,
-                );
+                self.reject_duplicate(entity, p.line, &own, *earlier);
                 continue;
             }
             let Some((old_parents, old_values)) = stored.get(&id) else {
@@ -687,7 +667,7 @@ impl Run<'_> {
                 })
                 .await?;
             changed.push(id);
-            client_parent_ids.extend(candidate_parent.take());
+            client_parent_ids.extend(client_parent_id);
             counts.updated += 1;
         }
         let new_ids = self
@@ -732,6 +712,18 @@ impl Run<'_> {
             self.tx.journal_add_clients(sid, &clients).await?;
         }
         Ok(())
+    }
+
+    fn reject_duplicate(&mut self, entity: Entity, line: u64, own: &str, earlier: u64) {
+        let reason = duplicate_reason(entity, earlier);
+        self.reject(
+            entity,
+            Some(line),
+            Some(own),
+            entity.ref_field(),
+            own,
+            reason,
+        );
     }
 
     fn count(&mut self, outcome: Outcome) {
