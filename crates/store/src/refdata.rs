@@ -91,8 +91,7 @@ impl StoreTx {
                 columns.join(", "),
                 tuples.join(", ")
             );
-            let mut query: AnyQuery =
-                sqlx::query(AssertSqlSafe(crate::tx::sequential(self.backend(), sql)));
+            let mut query: AnyQuery = self.sequential_query(sql);
             for row in part {
                 for (v, k) in row.iter().zip(kinds) {
                     let kind = if matches!(v, Value::Null) {
@@ -195,9 +194,7 @@ impl StoreTx {
                          AND postcode IS NOT NULL AND lsoa11cd IS NULL ORDER BY client_ref",
                         crate::sql::placeholders(2, part.len())
                     );
-                    let mut q =
-                        sqlx::query(AssertSqlSafe(crate::tx::sequential(self.backend(), sql)))
-                            .bind(service_id);
+                    let mut q = self.sequential_query(sql).bind(service_id);
                     for id in part {
                         q = q.bind(*id);
                     }

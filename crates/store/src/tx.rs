@@ -203,6 +203,11 @@ impl StoreTx {
         &mut self.tx
     }
 
+    /// A statement whose placeholders each appear once, in order (see [`sequential`]).
+    pub(crate) fn sequential_query(&self, sql: String) -> AnyQuery {
+        sqlx::query(AssertSqlSafe(sequential(self.backend, sql)))
+    }
+
     /// The backend of this transaction.
     pub(crate) fn backend(&self) -> crate::Backend {
         self.backend
@@ -417,11 +422,7 @@ impl StoreTx {
                 self.sql.entity(entity).find_ids,
                 placeholders(first, part.len())
             );
-            let mut query = bind_key(
-                sqlx::query(AssertSqlSafe(sequential(self.backend, sql))),
-                entity,
-                service_id,
-            );
+            let mut query = bind_key(self.sequential_query(sql), entity, service_id);
             for r in part {
                 query = query.bind(r.clone());
             }
@@ -448,11 +449,7 @@ impl StoreTx {
                 self.sql.entity(entity).stored_many,
                 placeholders(first, part.len())
             );
-            let mut query = bind_key(
-                sqlx::query(AssertSqlSafe(sequential(self.backend, sql))),
-                entity,
-                service_id,
-            );
+            let mut query = bind_key(self.sequential_query(sql), entity, service_id);
             for id in part {
                 query = query.bind(*id);
             }
@@ -495,7 +492,7 @@ impl StoreTx {
                 .map(|r| format!("({})", placeholders(r * ncols + 1, ncols)))
                 .collect();
             let sql = format!("{prefix}{}", tuples.join(", "));
-            let mut query = sqlx::query(AssertSqlSafe(sequential(self.backend, sql)));
+            let mut query = self.sequential_query(sql);
             for (i, (own, parents, values)) in part.iter().enumerate() {
                 if entity.is_tenant() {
                     query = query.bind(service_id.expect("a tenant record has a service"));
@@ -530,8 +527,7 @@ impl StoreTx {
         let mut out = Vec::new();
         for part in ids.chunks(IN_LIST) {
             let sql = format!("{prefix}{})", placeholders(2, part.len()));
-            let mut query =
-                sqlx::query(AssertSqlSafe(sequential(self.backend, sql))).bind(service_id);
+            let mut query = self.sequential_query(sql).bind(service_id);
             for id in part {
                 query = query.bind(*id);
             }
@@ -557,7 +553,8 @@ impl StoreTx {
                 "SELECT rec_id, line FROM import_lines WHERE entity = $1 AND service_id = $2 AND rec_id IN ({})",
                 placeholders(3, part.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sequential(self.backend, sql)))
+            let mut query = self
+                .sequential_query(sql)
                 .bind(entity.label())
                 .bind(service_id);
             for id in part {
@@ -585,7 +582,7 @@ impl StoreTx {
                 "INSERT INTO import_lines (entity, service_id, rec_id, line) VALUES {}",
                 tuples.join(", ")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sequential(self.backend, sql)));
+            let mut query = self.sequential_query(sql);
             for (id, line) in part {
                 query = query
                     .bind(entity.label())
@@ -612,7 +609,7 @@ impl StoreTx {
                 "INSERT INTO import_clients (service_id, client_id) VALUES {} ON CONFLICT DO NOTHING",
                 tuples.join(", ")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sequential(self.backend, sql)));
+            let mut query = self.sequential_query(sql);
             for c in part {
                 query = query.bind(service_id).bind(*c);
             }
@@ -785,8 +782,7 @@ impl StoreTx {
                 "DELETE FROM episode_summaries WHERE service_id = $1 AND client_id IN ({})",
                 placeholders(2, part.len())
             );
-            let mut query =
-                sqlx::query(AssertSqlSafe(sequential(self.backend, sql))).bind(service_id);
+            let mut query = self.sequential_query(sql).bind(service_id);
             for c in part {
                 query = query.bind(*c);
             }
@@ -811,7 +807,7 @@ impl StoreTx {
                 cols.join(", "),
                 tuples.join(", ")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sequential(self.backend, sql)));
+            let mut query = self.sequential_query(sql);
             for s in part {
                 query = query
                     .bind(service_id)
