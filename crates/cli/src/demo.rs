@@ -1,65 +1,169 @@
-//! `dcrs demo`: loads the small synthetic example dataset kept in the repository
-//! (`examples/dataset`), so the system can be tried with one command. Importing it
-//! again changes nothing.
+//! `dcrs demo`: one command from an empty directory to a working demonstration. It loads
+//! the reference data if none is loaded, then generates and loads the six-service
+//! synthetic scenario (or, with `--clients`, a national deployment) unless it is already
+//! there. Running it again changes nothing.
 
 use crate::{OPERATOR, print_counts};
+use anyhow::{Context, bail};
 use dcrs_domain::Entity;
 use dcrs_domain::rules::RuleSettings;
 use dcrs_domain::types::uk_today;
 use dcrs_exchange::ImportOptions;
 use dcrs_store::Database;
+use dcrs_synth::{Options, Summary};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
-macro_rules! example_files {
-    ($($name:literal),+ $(,)?) => {
-        &[$(($name, include_str!(concat!("../../../examples/dataset/", $name)))),+]
-    };
+/// Runs the generator off the async threads.
+pub(crate) async fn generate(
+    refdata: PathBuf,
+    out: PathBuf,
+    options: Options,
+) -> anyhow::Result<Summary> {
+    let summary =
+        tokio::task::spawn_blocking(move || dcrs_synth::generate(&refdata, &out, &options))
+            .await
+            .context("the generator stopped")??;
+    Ok(summary)
 }
 
-/// The example files, built into the binary so the demo runs from any directory.
-const FILES: &[(&str, &str)] = example_files!(
-    "organisations.csv",
-    "services.csv",
-    "service_configurations.csv",
-    "workers.csv",
-    "clients.csv",
-    "referrals.csv",
-    "episodes.csv",
-    "assessments.csv",
-    "plans.csv",
-    "goals.csv",
-    "sessions.csv",
-    "onward_referrals.csv",
-    "wider_issues.csv",
-);
-
-pub(crate) async fn run(db: &Database, rules: RuleSettings) -> anyhow::Result<ExitCode> {
-    debug_assert_eq!(FILES.len(), Entity::ALL.len());
-    let dir = tempfile::tempdir()?;
-    for (name, text) in FILES {
-        std::fs::write(dir.path().join(name), text)?;
-    }
-    let options = ImportOptions {
-        dry_run: false,
-        today: uk_today(chrono::Utc::now()),
-        rules,
-        actor: OPERATOR.into(),
-    };
-    let report = dcrs_exchange::import_dir(db, dir.path(), &options, |_| {}).await?;
-    if !report.rejections.is_empty() {
-        for r in &report.rejections {
-            eprintln!("  {r}");
+/// What `dcrs generate` wrote.
+pub(crate) fn print_generated(summary: &Summary, dir: &Path) {
+    out!("SYNTHETIC DATA: made-up services, workers and clients; no real people.");
+    for (r, name) in &summary.services {
+        if summary.services.len() <= 12 {
+            out!("  {r:<5} {name}");
         }
-        anyhow::bail!("the example dataset was rejected; this is a bug in dcrs");
     }
-    let t = report.totals();
-    out!("SYNTHETIC EXAMPLE DATA: two made-up services (Blackpool and Wokingham); no real people.");
+    if summary.services.len() > 12 {
+        out!("  {} services", summary.services.len());
+    }
+    for (e, n) in &summary.rows {
+        out!("{:<26} {n:>9}", e.file_name());
+    }
     out!(
-        "Loaded: {} added, {} updated, {} unchanged.",
-        t.added,
-        t.updated,
-        t.unchanged
+        "Wrote {} and scenario.json (the truth about every scripted change) to {}",
+        if summary.scenario {
+            "the six-service scenario"
+        } else {
+            "a national deployment"
+        },
+        dir.display()
     );
+}
+
+/// The service references a generation makes.
+fn service_refs(options: &Options) -> Vec<String> {
+    match options.scale {
+        None => ["A", "B", "C", "D", "E", "F"].map(String::from).to_vec(),
+        Some(s) => (1..=s.services).map(|i| format!("S{i:03}")).collect(),
+    }
+}
+
+pub(crate) async fn run(
+    db: &Database,
+    rules: RuleSettings,
+    refdata: PathBuf,
+    options: Options,
+) -> anyhow::Result<ExitCode> {
+    out!("SYNTHETIC DEMONSTRATION DATA: made-up services, workers and clients; no real people.");
+    if db.reference_files().await?.is_empty() {
+        if !refdata.join("imd/imd2019_lsoa11_england.csv").is_file() {
+            bail!(
+                "no reference data is loaded and none was found in {}.\n\
+                 The demonstration places its clients in real areas, so it needs England's \
+                 reference data first:\n  \
+                 1. get the reference data directory (the project's ../shared/data, or \
+                 `dcrs refdata download DIR` where the internet is reachable);\n  \
+                 2. run `dcrs refdata load DIR`, or set DCRS_REFDATA=DIR;\n  \
+                 3. run `dcrs demo` again.",
+                refdata.display()
+            );
+        }
+        out!("Loading reference data from {} …", refdata.display());
+        let started = Instant::now();
+        let report = dcrs_refdata::load(
+            db,
+            &refdata,
+            &dcrs_refdata::LoadOptions {
+                actor: OPERATOR.into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        out!(
+            "Loaded {} reference files in {:.0} s.",
+            report.files.len(),
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        out!("Reference data: already loaded.");
+    }
+
+    let wanted = service_refs(&options);
+    let mut present = HashSet::new();
+    db.for_each_row(Entity::Service, |fields| {
+        if let Some((_, r)) = fields.into_iter().find(|(k, _)| *k == "service_ref") {
+            present.insert(r);
+        }
+    })
+    .await?;
+    if wanted.iter().all(|r| present.contains(r)) {
+        out!("The demonstration data are already loaded; nothing was changed.");
+    } else {
+        let dir = tempfile::tempdir()?;
+        let started = Instant::now();
+        let summary = generate(refdata, dir.path().to_path_buf(), options).await?;
+        let generated = started.elapsed();
+        let report = dcrs_exchange::import_dir(
+            db,
+            dir.path(),
+            &ImportOptions {
+                dry_run: false,
+                today: uk_today(chrono::Utc::now()),
+                rules,
+                actor: OPERATOR.into(),
+            },
+            |_| {},
+        )
+        .await?;
+        if !report.rejections.is_empty() {
+            for r in report.rejections.iter().take(20) {
+                eprintln!("  {r}");
+            }
+            bail!(
+                "the generated data were rejected ({} problems); this is a bug in dcrs",
+                report.rejections.len()
+            );
+        }
+        let t = report.totals();
+        out!(
+            "Generated {} in {:.1} s and loaded it in {:.1} s: {} added, {} updated, {} unchanged.",
+            if summary.scenario {
+                "the six-service scenario (FY 2006-07 to 2012-13)"
+            } else {
+                "a national deployment (FY 2008-09 to 2010-11)"
+            },
+            generated.as_secs_f64(),
+            (started.elapsed() - generated).as_secs_f64(),
+            t.added,
+            t.updated,
+            t.unchanged
+        );
+        if !report.warnings.is_empty() {
+            out!(
+                "{} clients have a postcode the lookup cannot place (as in real records); their quintile is unknown.",
+                report.warnings.len()
+            );
+        }
+        if summary.services.len() <= 12 {
+            for (r, name) in &summary.services {
+                out!("  {r:<5} {name}");
+            }
+        }
+    }
     out!();
     print_counts(db).await?;
     out!();

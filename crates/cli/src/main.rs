@@ -63,8 +63,41 @@ enum Command {
     },
     /// Show how many records of each kind are stored.
     Status,
-    /// Load the built-in example dataset (synthetic) and print what it holds.
-    Demo,
+    /// Set up a demonstration: load reference data if none is loaded, then generate and
+    /// load the six-service synthetic scenario (or a national one with --clients).
+    Demo {
+        /// Generate a national deployment of this many clients instead of the scenario.
+        #[arg(long)]
+        clients: Option<u64>,
+        /// How many services share them (default: one per 5,000 clients).
+        #[arg(long, requires = "clients")]
+        services: Option<u32>,
+        /// The reference data directory (default: DCRS_REFDATA, then ../shared/data).
+        #[arg(long)]
+        refdata: Option<PathBuf>,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Write a synthetic dataset in the import format: the six-service scenario, or a
+    /// national deployment with --services/--clients. Needs no database.
+    Generate {
+        /// The directory to write (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// The seed: the same seed and reference data give the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of services of a national deployment.
+        #[arg(long)]
+        services: Option<u32>,
+        /// Number of clients of a national deployment.
+        #[arg(long)]
+        clients: Option<u64>,
+        /// The reference data directory (default: DCRS_REFDATA, then ../shared/data).
+        #[arg(long)]
+        refdata: Option<PathBuf>,
+    },
     /// Reference data: deprivation indices, postcode and area lookups, census counts.
     Refdata {
         #[command(subcommand)]
@@ -122,6 +155,20 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Generate {
+        out,
+        seed,
+        services,
+        clients,
+        refdata,
+    } = &cli.command
+    {
+        let scale = dcrs_synth::Scale::from_options(*services, *clients)?;
+        let options = dcrs_synth::Options { seed: *seed, scale };
+        let summary = demo::generate(refdata_dir(refdata.clone()), out.clone(), options).await?;
+        demo::print_generated(&summary, out);
+        return Ok(ExitCode::SUCCESS);
+    }
     let db = Database::connect(&cli.database)
         .await
         .with_context(|| format!("could not open the database {}", redact_url(&cli.database)))?;
@@ -162,7 +209,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_counts(&db).await?;
             ExitCode::SUCCESS
         }
-        Command::Demo => demo::run(&db, rules).await?,
+        Command::Demo {
+            clients,
+            services,
+            refdata,
+            seed,
+        } => {
+            let scale = dcrs_synth::Scale::from_options(services, clients)?;
+            let options = dcrs_synth::Options { seed, scale };
+            demo::run(&db, rules, refdata_dir(refdata), options).await?
+        }
+        Command::Generate { .. } => unreachable!("handled before the database is opened"),
         Command::Refdata { command } => refdata(&db, command).await?,
     };
     db.close().await;
