@@ -105,18 +105,114 @@ fn a_bad_database_address_is_explained() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+fn shared_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
 #[test]
-fn demo_loads_the_example_and_a_second_run_changes_nothing() {
+fn demo_loads_reference_data_and_the_scenario_once() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let first = dcrs(&url, &["demo"]);
+    let refdata = shared_data();
+    let refdata = refdata.to_str().unwrap();
+    let first = dcrs(&url, &["demo", "--refdata", refdata]);
     assert!(first.status.success(), "{}", text(&first.stderr));
     let stdout = text(&first.stdout);
     assert!(stdout.contains("SYNTHETIC"), "{stdout}");
+    assert!(stdout.contains("Loading reference data from"), "{stdout}");
     assert!(
-        stdout.contains("Loaded: 281 added, 0 updated, 0 unchanged."),
+        stdout.contains("Generated the six-service scenario"),
         "{stdout}"
     );
-    let second = dcrs(&url, &["demo"]);
-    assert!(text(&second.stdout).contains("Loaded: 0 added, 0 updated, 281 unchanged."));
+    assert!(
+        stdout.contains("0 updated, 0 unchanged"),
+        "a first load adds everything: {stdout}"
+    );
+    for service in [
+        "Blackpool",
+        "Nottingham",
+        "County Durham",
+        "Liverpool",
+        "Bolton",
+        "Hastings",
+    ] {
+        assert!(stdout.contains(service), "{service} missing: {stdout}");
+    }
+    let second = dcrs(&url, &["demo", "--refdata", refdata]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let again = text(&second.stdout);
+    assert!(again.contains("Reference data: already loaded."), "{again}");
+    assert!(
+        again.contains("already loaded; nothing was changed"),
+        "{again}"
+    );
+}
+
+#[test]
+fn demo_without_reference_data_says_how_to_get_it_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let missing = dir.path().join("no-such-directory");
+    let out = dcrs(&url, &["demo", "--refdata", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no reference data is loaded"), "{stderr}");
+    assert!(stderr.contains("dcrs refdata load DIR"), "{stderr}");
+    let status = dcrs(&url, &["status"]);
+    assert!(
+        text(&status.stdout).contains("clients.csv"),
+        "{}",
+        text(&status.stdout)
+    );
+    assert!(
+        !text(&status.stdout)
+            .lines()
+            .any(|l| l.starts_with("clients") && !l.trim_end().ends_with(" 0")),
+        "nothing should have been loaded: {}",
+        text(&status.stdout)
+    );
+}
+
+#[test]
+fn generate_writes_a_dataset_without_touching_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("never.db");
+    let url = format!("sqlite://{}", db_path.display());
+    let out_dir = dir.path().join("generated");
+    let out = dcrs(
+        &url,
+        &[
+            "generate",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--seed",
+            "3",
+            "--services",
+            "2",
+            "--clients",
+            "500",
+            "--refdata",
+            shared_data().to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("SYNTHETIC"));
+    assert!(out_dir.join("scenario.json").is_file());
+    let clients = std::fs::read_to_string(out_dir.join("clients.csv")).unwrap();
+    assert_eq!(clients.lines().count(), 501, "a header and 500 clients");
+    assert!(!db_path.exists(), "generate must not create a database");
+    let bad = dcrs(
+        &url,
+        &[
+            "generate",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--services",
+            "5",
+            "--clients",
+            "3",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("at least one client per service"));
 }

@@ -399,6 +399,12 @@ impl Run<'_> {
             }
         }
         self.flush(entity, &mut chunk, &mut counts).await?;
+        // Statistics taken part-way through the file describe only the services whose
+        // rows came first (files are usually sorted by service); the client checks after
+        // the last file would then plan as if later services had no rows.
+        if counts.added > 0 {
+            self.tx.refresh_statistics(entity).await?;
+        }
         self.done_bytes += std::fs::metadata(path)
             .map(|m| m.len())
             .unwrap_or(0)
@@ -618,7 +624,7 @@ impl Run<'_> {
         let mut changed: Vec<i64> = Vec::new();
         let mut new_rows: Vec<NewRecord> = Vec::new();
         let mut new_lines: Vec<u64> = Vec::new();
-        // The client-defining parent (see `client_parent`) of each new or changed record.
+        // The client-defining parent (see `dcrs_store::client_chain_parent`) of each new or changed record.
         let mut client_parent_ids: Vec<i64> = Vec::new();
         for (p, parents) in ready {
             let own = p.record.own_ref().to_string();
@@ -687,7 +693,7 @@ impl Run<'_> {
         if let Some(sid) = service_id {
             // The clients these records belong to, found from their distinct parents
             // (ten sessions of one episode need one lookup, not ten).
-            let clients = match client_parent(entity) {
+            let clients = match dcrs_store::client_chain_parent(entity) {
                 _ if entity == Entity::Client => {
                     changed.extend(new_ids);
                     changed
@@ -869,21 +875,6 @@ impl Run<'_> {
             }
         }
         Ok(())
-    }
-}
-
-/// The parent (the first reference field) that decides which client a record belongs to.
-fn client_parent(entity: Entity) -> Option<Entity> {
-    match entity {
-        Entity::Referral => Some(Entity::Client),
-        Entity::Episode => Some(Entity::Referral),
-        Entity::Assessment
-        | Entity::Plan
-        | Entity::Session
-        | Entity::OnwardReferral
-        | Entity::WiderIssue => Some(Entity::Episode),
-        Entity::Goal => Some(Entity::Plan),
-        _ => None,
     }
 }
 

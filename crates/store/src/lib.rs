@@ -12,6 +12,7 @@ mod sql;
 mod tx;
 
 pub use refdata::{IMD_YEAR, LoadedFile, REFERENCE_TABLES};
+pub use sql::client_chain_parent;
 pub use tx::{AuditEntry, NewRecord, StoreTx};
 
 use dcrs_domain::Value;

@@ -47,6 +47,21 @@ pub(crate) fn parent_column(field: &str) -> String {
     format!("{}_id", field.strip_suffix("_ref").unwrap_or(field))
 }
 
+/// The parent that leads from a record toward its client, if it belongs to one.
+pub fn client_chain_parent(e: Entity) -> Option<Entity> {
+    match e {
+        Entity::Referral => Some(Entity::Client),
+        Entity::Episode => Some(Entity::Referral),
+        Entity::Assessment
+        | Entity::Plan
+        | Entity::Session
+        | Entity::OnwardReferral
+        | Entity::WiderIssue => Some(Entity::Episode),
+        Entity::Goal => Some(Entity::Plan),
+        _ => None,
+    }
+}
+
 /// The SQL texts of one entity.
 #[derive(Debug)]
 pub(crate) struct EntitySql {
@@ -54,8 +69,9 @@ pub(crate) struct EntitySql {
     pub find_ids: String,
     /// `SELECT id, parents…, values… IN (`.
     pub stored_many: String,
-    /// `SELECT DISTINCT client_id … IN (`, for records that belong to a client.
-    pub clients_of: Option<String>,
+    /// For records that belong to a client: the next record up the chain to the client
+    /// and `SELECT DISTINCT parent_id … IN (` to find it.
+    pub client_step: Option<(Entity, String)>,
     /// The export query filtered to a set of clients: `{clients}` marks the list.
     pub by_clients: Option<String>,
     /// `INSERT INTO t (cols…) VALUES ` and the number of columns.
@@ -212,28 +228,19 @@ fn build(e: Entity) -> EntitySql {
         if data_cols.is_empty() { "" } else { ", " },
         data_cols.join(", ")
     );
-    let clients_of_many = match e {
-        Entity::Client => Some("SELECT client_id FROM clients WHERE service_id = $1 AND client_id IN (".to_string()),
-        Entity::Referral => Some("SELECT DISTINCT client_id FROM referrals WHERE service_id = $1 AND referral_id IN (".into()),
-        Entity::Episode => Some(
-            "SELECT DISTINCT r.client_id FROM episodes t JOIN referrals r ON r.service_id = t.service_id \
-             AND r.referral_id = t.referral_id WHERE t.service_id = $1 AND t.episode_id IN ("
-                .into(),
-        ),
-        Entity::Assessment | Entity::Plan | Entity::Session | Entity::OnwardReferral | Entity::WiderIssue => Some(format!(
-            "SELECT DISTINCT r.client_id FROM {t} t JOIN episodes e ON e.service_id = t.service_id AND e.episode_id = t.episode_id \
-             JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
-             WHERE t.service_id = $1 AND t.{id} IN ("
-        )),
-        Entity::Goal => Some(
-            "SELECT DISTINCT r.client_id FROM goals t JOIN plans p ON p.service_id = t.service_id AND p.plan_id = t.plan_id \
-             JOIN episodes e ON e.service_id = p.service_id AND e.episode_id = p.episode_id \
-             JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
-             WHERE t.service_id = $1 AND t.goal_id IN ("
-                .into(),
-        ),
-        _ => None,
-    };
+    // One step up the chain from a record to its client (goal → plan → episode →
+    // referral → client): each step is a lookup on the parent's key, which keeps the
+    // planner on the primary keys however stale its statistics are mid-import (a
+    // three-way join here was planned as a scan on PostgreSQL).
+    let client_step = client_chain_parent(e).map(|p| {
+        (
+            p,
+            format!(
+                "SELECT DISTINCT {} FROM {t} WHERE service_id = $1 AND {id} IN (",
+                id_column(p)
+            ),
+        )
+    });
     let clients_filter = match e {
         Entity::Client | Entity::Referral => Some("t.client_id IN ({clients})".to_string()),
         Entity::Episode => Some(
@@ -258,7 +265,7 @@ fn build(e: Entity) -> EntitySql {
     EntitySql {
         find_ids,
         stored_many,
-        clients_of: clients_of_many,
+        client_step,
         by_clients,
         insert_many,
         export,

@@ -518,26 +518,29 @@ impl StoreTx {
         service_id: i64,
         ids: &[i64],
     ) -> StoreResult<Vec<i64>> {
-        if entity == Entity::Client {
-            return Ok(ids.to_vec());
-        }
-        let Some(prefix) = self.sql.entity(entity).clients_of.clone() else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for part in ids.chunks(IN_LIST) {
-            let sql = format!("{prefix}{})", placeholders(2, part.len()));
-            let mut query = self.sequential_query(sql).bind(service_id);
-            for id in part {
-                query = query.bind(*id);
+        let mut entity = entity;
+        let mut ids = ids.to_vec();
+        while entity != Entity::Client {
+            let Some((parent, prefix)) = self.sql.entity(entity).client_step.clone() else {
+                return Ok(Vec::new());
+            };
+            let mut next = Vec::new();
+            for part in ids.chunks(IN_LIST) {
+                let sql = format!("{prefix}{})", placeholders(2, part.len()));
+                let mut query = self.sequential_query(sql).bind(service_id);
+                for id in part {
+                    query = query.bind(*id);
+                }
+                for row in query.fetch_all(&mut *self.tx).await? {
+                    next.push(row.try_get::<i64, _>(0)?);
+                }
             }
-            for row in query.fetch_all(&mut *self.tx).await? {
-                out.push(row.try_get::<i64, _>(0)?);
-            }
+            next.sort_unstable();
+            next.dedup();
+            entity = parent;
+            ids = next;
         }
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
+        Ok(ids)
     }
 
     /// The lines this run wrote these records from, where it did.

@@ -52,7 +52,7 @@ fn solve_beta(area: &[f64; 5], neighbour: Option<&[f64; 5]>) -> f64 {
 pub fn services(geo: &Geography, rng: &mut Rng, n: u32, clients: u64) -> Vec<ServicePlan> {
     // Areas where a moderate skew reaches the target.
     let mut candidates: Vec<(usize, f64)> = (0..geo.lads.len())
-        .filter(|l| q12(&geo.quintile_population(*l), 2.0) >= Q12_TARGET + 0.02)
+        .filter(|l| q12(&geo.quintile_population(*l), 1.0) >= Q12_TARGET + 0.02)
         .map(|l| (l, geo.quintile_population(l).iter().sum::<f64>()))
         .collect();
     let start = NaiveDate::parse_from_str(START, "%Y-%m-%d").expect("date");
@@ -61,7 +61,7 @@ pub fn services(geo: &Geography, rng: &mut Rng, n: u32, clients: u64) -> Vec<Ser
         let pool = if candidates.is_empty() {
             // More services than areas: areas are shared by several services.
             (0..geo.lads.len())
-                .filter(|l| q12(&geo.quintile_population(*l), 2.0) >= Q12_TARGET + 0.02)
+                .filter(|l| q12(&geo.quintile_population(*l), 1.0) >= Q12_TARGET + 0.02)
                 .map(|l| (l, 1.0))
                 .collect()
         } else {

@@ -9,7 +9,7 @@ pub struct Rng(u64);
 impl Rng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x5EED_0F_DC85)
+        Rng(seed ^ 0x5EED_DC85_0F00)
     }
 
     /// An independent stream derived from this seed and a label (a service, a purpose),
