@@ -14,6 +14,11 @@ macro_rules! out {
 
 mod demo;
 
+/// The import allocates and frees many small strings; mimalloc measured faster than the
+/// system allocator for it (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dcrs_domain::rules::RuleSettings;
