@@ -107,21 +107,6 @@ pub struct StoreTx {
     backend: crate::Backend,
 }
 
-/// The page cache of a connection running an import, and of every other connection
-/// (the same figure as `Database::connect` sets).
-const BULK_CACHE: &str = "PRAGMA cache_size = -262144";
-const NORMAL_CACHE: &str = "PRAGMA cache_size = -65536";
-
-impl StoreTx {
-    /// Puts the connection's page cache back to its normal size (SQLite).
-    async fn restore_cache(&mut self) -> StoreResult<()> {
-        if self.backend == crate::Backend::Sqlite {
-            sqlx::query(NORMAL_CACHE).execute(&mut *self.tx).await?;
-        }
-        Ok(())
-    }
-}
-
 fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -229,15 +214,13 @@ impl StoreTx {
     }
 
     /// Makes every write of this transaction permanent.
-    pub async fn commit(mut self) -> StoreResult<()> {
-        self.restore_cache().await?;
+    pub async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await?;
         Ok(())
     }
 
     /// Undoes every write of this transaction.
-    pub async fn rollback(mut self) -> StoreResult<()> {
-        self.restore_cache().await?;
+    pub async fn rollback(self) -> StoreResult<()> {
         self.tx.rollback().await?;
         Ok(())
     }
@@ -280,12 +263,6 @@ impl StoreTx {
     /// Prepares the import journal: which records this run wrote (with their file line)
     /// and which clients it touched. Temporary tables, private to this connection.
     pub async fn start_journal(&mut self) -> StoreResult<()> {
-        if self.backend == crate::Backend::Sqlite {
-            // An import touches far more pages than a page view: give its connection a
-            // larger cache (256 MB) until it ends, so pages are not spilled to the WAL
-            // and read back. Measured in docs/BENCHMARKS.md.
-            sqlx::query(BULK_CACHE).execute(&mut *self.tx).await?;
-        }
         for sql in [
             "CREATE TEMPORARY TABLE IF NOT EXISTS import_lines (entity TEXT NOT NULL, service_id BIGINT NOT NULL, \
              rec_id BIGINT NOT NULL, line BIGINT NOT NULL, PRIMARY KEY (entity, service_id, rec_id))",
