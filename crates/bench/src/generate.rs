@@ -6,7 +6,10 @@
 //!
 //! `cargo run --release -p dcrs-bench --bin dcrs-bench-generate -- [CLIENTS] [REFDATA_DIR]`
 
+mod common;
+
 use chrono::NaiveDate;
+use common::peak_rss_mb;
 use dcrs_domain::Entity;
 use dcrs_domain::rules::RuleSettings;
 use dcrs_exchange::{ImportOptions, import_dir};
@@ -19,20 +22,6 @@ use std::time::Instant;
 /// The allocator the `dcrs` binary uses.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Peak resident memory of this process so far, from /proc (Linux).
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|k| k.parse::<f64>().ok())
-            })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 /// `sqlite3 .import` of every file into tables of text columns, in one process.
 fn raw_import(dir: &Path, data: &Path) -> Option<f64> {

@@ -7,7 +7,10 @@
 //! (needs the `sqlite3` and `psql` programs, and PostgreSQL at DCRS_BENCH_POSTGRES or
 //! postgres://postgres@127.0.0.1:5432). Prints figures; asserts nothing.
 
+mod common;
+
 use chrono::{Duration, NaiveDate};
+use common::peak_rss_mb;
 use dcrs_exchange::{ImportOptions, import_dir};
 use dcrs_store::Database;
 use std::io::Write;
@@ -116,23 +119,6 @@ fn write_dataset(dir: &Path, sessions: usize) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Peak resident memory of this process so far, from /proc (Linux).
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.to_string())
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|k| k.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn options() -> ImportOptions {

@@ -41,6 +41,21 @@ fn rows(path: &Path) -> Vec<HashMap<String, String>> {
         .collect()
 }
 
+/// The six-service scenario (seed 1) in a temporary directory.
+fn scenario() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        &shared_data(),
+        dir.path(),
+        &Options {
+            seed: 1,
+            scale: None,
+        },
+    )
+    .unwrap();
+    dir
+}
+
 fn count(summary: &Summary, file: &str) -> i64 {
     summary
         .rows
@@ -107,16 +122,7 @@ async fn generated_data_import_with_no_rejections_on_both_backends() {
 
 #[test]
 fn the_scenario_truth_matches_its_configuration_rows_and_the_study() {
-    let dir = tempfile::tempdir().unwrap();
-    generate(
-        &shared_data(),
-        dir.path(),
-        &Options {
-            seed: 1,
-            scale: None,
-        },
-    )
-    .unwrap();
+    let dir = scenario();
     let truth: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("scenario.json")).unwrap())
             .unwrap();
@@ -232,16 +238,7 @@ fn place(postcodes: &HashSet<String>) -> HashMap<String, String> {
 
 #[test]
 fn clients_live_in_real_postcodes_of_their_service_areas() {
-    let dir = tempfile::tempdir().unwrap();
-    generate(
-        &shared_data(),
-        dir.path(),
-        &Options {
-            seed: 1,
-            scale: None,
-        },
-    )
-    .unwrap();
+    let dir = scenario();
     let areas: HashMap<String, String> = rows(&dir.path().join("services.csv"))
         .into_iter()
         .map(|s| (s["service_ref"].clone(), s["areas_served"].clone()))
