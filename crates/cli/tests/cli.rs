@@ -146,6 +146,34 @@ fn demo_loads_reference_data_and_the_scenario_once() {
         again.contains("already loaded; nothing was changed"),
         "{again}"
     );
+
+    // At national scale, beside the scenario: the reference data are reused.
+    let national = dcrs(
+        &url,
+        &[
+            "demo",
+            "--refdata",
+            refdata,
+            "--clients",
+            "1500",
+            "--services",
+            "2",
+        ],
+    );
+    assert!(national.status.success(), "{}", text(&national.stderr));
+    let out = text(&national.stdout);
+    assert!(out.contains("Reference data: already loaded."), "{out}");
+    assert!(out.contains("a national deployment"), "{out}");
+    assert!(out.contains("S001") && out.contains("S002"), "{out}");
+    let clients = |listing: &str| -> i64 {
+        listing
+            .lines()
+            .find(|l| l.starts_with("clients.csv"))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    };
+    assert_eq!(clients(&out), clients(&stdout) + 1500, "{out}");
 }
 
 #[test]
