@@ -287,3 +287,247 @@ fn clients_live_in_real_postcodes_of_their_service_areas() {
     );
     assert!(share(home) > 0.9);
 }
+
+/// A quarter as a number: four times the financial year's first calendar year plus 0–3.
+fn quarter_of(date: &str) -> i32 {
+    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
+    let q = dcrs_domain::types::Quarter::containing(d);
+    q.year().start_year() * 4 + i32::from(q.number()) - 1
+}
+
+fn quarter_label(label: &str) -> i32 {
+    let q = dcrs_domain::types::Quarter::parse(label).unwrap();
+    q.year().start_year() * 4 + i32::from(q.number()) - 1
+}
+
+/// Numerator and denominator per (service, quarter), or values for medians.
+#[derive(Default)]
+struct Measured {
+    shares: HashMap<(String, String, i32), (f64, f64)>,
+    values: HashMap<(String, String, i32), Vec<f64>>,
+}
+
+impl Measured {
+    fn share(&mut self, m: &str, s: &str, q: i32, hit: bool) {
+        let e = self.shares.entry((m.into(), s.into(), q)).or_default();
+        e.0 += f64::from(u8::from(hit));
+        e.1 += 1.0;
+    }
+
+    /// The measure pooled over quarters `from..=to`: a ratio of sums, or a median.
+    fn level(&self, m: &str, s: &str, from: i32, to: i32) -> Option<(f64, usize)> {
+        let mut hit = 0.0;
+        let mut all = 0.0;
+        let mut values = Vec::new();
+        for q in from..=to {
+            let key = (m.to_string(), s.to_string(), q);
+            if let Some((h, a)) = self.shares.get(&key) {
+                hit += h;
+                all += a;
+            }
+            values.extend(self.values.get(&key).into_iter().flatten());
+        }
+        if all > 0.0 {
+            return Some((hit / all, all as usize));
+        }
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some((values[values.len() / 2], values.len()))
+    }
+}
+
+/// Section 7's measures that can be read from the files alone, per service and quarter,
+/// computed here without the generator's code.
+fn measure(dir: &Path) -> Measured {
+    const COMMUNITY: [&str; 7] = [
+        "self",
+        "friend_or_family",
+        "community_organisation",
+        "outreach_event",
+        "workplace",
+        "local_authority_service",
+        "housing_or_jobcentre",
+    ];
+    const CLINICAL: [&str; 8] = [
+        "gp",
+        "practice_nurse",
+        "health_check",
+        "stop_smoking_service",
+        "pharmacy",
+        "hospital",
+        "mental_health_service",
+        "other_health_professional",
+    ];
+    let mut m = Measured::default();
+    for r in rows(&dir.join("referrals.csv")) {
+        let (s, q) = (&r["service_ref"], quarter_of(&r["received_on"]));
+        let source = r["source"].as_str();
+        m.share(
+            "community_referral_share",
+            s,
+            q,
+            COMMUNITY.contains(&source),
+        );
+        m.share("clinical_referral_share", s, q, CLINICAL.contains(&source));
+    }
+    let mut attended: HashMap<(String, String), f64> = HashMap::new();
+    for x in rows(&dir.join("sessions.csv")) {
+        if x["attended"] != "yes" {
+            continue;
+        }
+        let (s, q) = (&x["service_ref"], quarter_of(&x["held_on"]));
+        m.share("telephone_share", s, q, x["mode"] == "telephone");
+        if x["mode"] == "face_to_face" {
+            let clinical =
+                ["gp_practice", "health_centre", "pharmacy"].contains(&x["venue"].as_str());
+            m.share("clinical_venue_share", s, q, clinical);
+        }
+        *attended
+            .entry((s.clone(), x["episode_ref"].clone()))
+            .or_default() += 1.0;
+    }
+    let plans: HashMap<(String, String), String> = rows(&dir.join("plans.csv"))
+        .into_iter()
+        .map(|p| {
+            (
+                (p["service_ref"].clone(), p["episode_ref"].clone()),
+                p["agreed_on"].clone(),
+            )
+        })
+        .collect();
+    let wider: HashSet<(String, String)> = rows(&dir.join("wider_issues.csv"))
+        .into_iter()
+        .map(|w| (w["service_ref"].clone(), w["episode_ref"].clone()))
+        .collect();
+    for e in rows(&dir.join("episodes.csv")) {
+        let s = &e["service_ref"];
+        let key = (s.clone(), e["episode_ref"].clone());
+        let q = quarter_of(&e["first_contact_on"]);
+        let full = e["kind"] == "full";
+        m.share("brief_share", s, q, !full);
+        m.share("wider_issue_rate", s, q, wider.contains(&key));
+        if full {
+            m.share("plan_rate", s, q, plans.contains_key(&key));
+            if let Some(agreed) = plans.get(&key) {
+                let days = (NaiveDate::parse_from_str(agreed, "%Y-%m-%d").unwrap()
+                    - NaiveDate::parse_from_str(&e["first_contact_on"], "%Y-%m-%d").unwrap())
+                .num_days();
+                m.values
+                    .entry(("days_to_plan".into(), s.clone(), q))
+                    .or_default()
+                    .push(days as f64);
+            }
+            if !e["closed_on"].is_empty() {
+                m.values
+                    .entry((
+                        "sessions_per_episode".into(),
+                        s.clone(),
+                        quarter_of(&e["closed_on"]),
+                    ))
+                    .or_default()
+                    .push(attended.get(&key).copied().unwrap_or(0.0));
+            }
+        }
+    }
+    let workers = rows(&dir.join("workers.csv"));
+    for q in quarter_of("2005-04-01")..=quarter_of("2013-03-31") {
+        for w in &workers {
+            let (start, left) = (quarter_of(&w["started_on"]), &w["left_on"]);
+            let active = start <= q && (left.is_empty() || quarter_of(left) >= q);
+            if active && w["lives_in_area_served"] != "unknown" {
+                m.share(
+                    "local_worker_share",
+                    &w["service_ref"],
+                    q,
+                    w["lives_in_area_served"] == "yes",
+                );
+            }
+        }
+    }
+    m
+}
+
+/// How far a pooled level may sit from the intended one: two to three standard errors
+/// of a share over four quarters, 20% of a median, more for the small workforce.
+fn tolerance(measure: &str, intended: f64) -> f64 {
+    match measure {
+        "days_to_plan" | "sessions_per_episode" => (0.2 * intended).max(1.0),
+        "local_worker_share" => 0.2,
+        _ => 0.06,
+    }
+}
+
+#[test]
+fn the_generated_records_show_the_levels_the_truth_file_states() {
+    let dir = scenario();
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("scenario.json")).unwrap())
+            .unwrap();
+    let m = measure(dir.path());
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    let mut check = |what: String, measure: &str, s: &str, from: i32, to: i32, intended: f64| {
+        let Some((level, n)) = m.level(measure, s, from, to) else {
+            return;
+        };
+        checked += 1;
+        if (level - intended).abs() > tolerance(measure, intended) {
+            failures.push(format!(
+                "{what}: {measure} measured {level:.3} (n={n}), intended {intended}"
+            ));
+        }
+    };
+    for service in truth["services"].as_array().unwrap() {
+        let s = service["service_ref"].as_str().unwrap();
+        for c in service["changes"].as_array().unwrap() {
+            let start = quarter_label(c["quarter"].as_str().unwrap());
+            let done = quarter_label(c["complete_in_quarter"].as_str().unwrap());
+            for mv in c["moves"].as_array().unwrap() {
+                let name = mv["measure"].as_str().unwrap();
+                let (before, after) = (
+                    mv["before"].as_f64().unwrap(),
+                    mv["after"].as_f64().unwrap(),
+                );
+                let id = c["id"].as_str().unwrap();
+                // Four quarters before the change; four after it is complete, leaving out
+                // the quarter after, when episodes begun under the old model still run.
+                check(
+                    format!("{id} before"),
+                    name,
+                    s,
+                    start - 4,
+                    start - 1,
+                    before,
+                );
+                check(format!("{id} after"), name, s, done + 2, done + 5, after);
+            }
+        }
+    }
+    // F, the control, keeps its start-up levels throughout.
+    let f = truth["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service_ref"] == "F")
+        .unwrap();
+    for (name, level) in f["start_fingerprint"].as_object().unwrap() {
+        let from = quarter_of(f["started_on"].as_str().unwrap()) + 1;
+        check(
+            format!("F {name}"),
+            name,
+            "F",
+            from,
+            quarter_of("2013-03-31"),
+            level.as_f64().unwrap(),
+        );
+    }
+    assert!(checked >= 40, "only {checked} levels could be checked");
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} levels off:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -181,11 +181,7 @@ fn truth(
                 let before_b = p.behaviour_on(c.starts.pred_opt().expect("date"));
                 let before_cfg = p.config_on(c.starts.pred_opt().expect("date"));
                 let before = p.intended(geo, &before_b, before_cfg, local);
-                if c.turnover > 0.0 {
-                    local += c.turnover * (c.behaviour.local_worker - local);
-                } else {
-                    local = c.behaviour.local_worker;
-                }
+                local = c.behaviour.local_worker;
                 let after = p.intended(geo, &c.behaviour, p.config_on(c.starts), local);
                 let moves: Vec<Value> = before
                     .iter()

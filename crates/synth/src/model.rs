@@ -402,6 +402,20 @@ impl Worker {
     }
 }
 
+/// Whether a worker starting on `on` should live locally to keep the team's share of
+/// local workers as close as its size allows to `target`: with teams of ten or so, drawing
+/// each hire at random would leave the share a coin toss away from what the service does.
+fn keeps_share(team: &[(Worker, bool)], on: NaiveDate, target: f64) -> bool {
+    let active: Vec<bool> = team
+        .iter()
+        .filter(|(w, _)| w.active(on))
+        .map(|(_, local)| *local)
+        .collect();
+    let n = active.len() as f64 + 1.0;
+    let local = active.iter().filter(|l| **l).count() as f64;
+    ((local + 1.0) / n - target).abs() <= (local / n - target).abs()
+}
+
 /// How a client's goals turn out across their plans.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Attainment {
@@ -546,7 +560,7 @@ impl<'a> ServiceGen<'a> {
         let team = ((volume / 10.0).round() as usize).clamp(4, 40);
         let mut rows: Vec<(Worker, bool)> = Vec::new();
         for _ in 0..team {
-            let local = rng.chance(plan.base.local_worker);
+            let local = keeps_share(&rows, plan.started, plan.base.local_worker);
             rows.push((self.new_worker(plan.started), local));
         }
         let mut q = plan.started;
@@ -564,7 +578,7 @@ impl<'a> ServiceGen<'a> {
                         }
                     }
                     for _ in 0..hires {
-                        let local = rng.chance(c.behaviour.local_worker);
+                        let local = keeps_share(&rows, c.starts, c.behaviour.local_worker);
                         rows.push((self.new_worker(c.starts), local));
                     }
                 }
@@ -579,7 +593,7 @@ impl<'a> ServiceGen<'a> {
                 }
             }
             for d in hires {
-                let local = rng.chance(b.local_worker);
+                let local = keeps_share(&rows, d, b.local_worker);
                 rows.push((self.new_worker(d), local));
             }
             q = days(q_end, 1);
