@@ -260,65 +260,18 @@ impl StoreTx {
         Ok(start)
     }
 
-    /// Prepares the import journal: which records this run wrote (with their file line)
-    /// and which clients it touched. Temporary tables, private to this connection.
+    /// Prepares the import journal: the clients this run touched, to check at the end. A
+    /// temporary table, private to this connection (the importer keeps the file line of
+    /// each record it wrote in memory).
     pub async fn start_journal(&mut self) -> StoreResult<()> {
         for sql in [
-            "CREATE TEMPORARY TABLE IF NOT EXISTS import_lines (entity TEXT NOT NULL, service_id BIGINT NOT NULL, \
-             rec_id BIGINT NOT NULL, line BIGINT NOT NULL, PRIMARY KEY (entity, service_id, rec_id))",
             "CREATE TEMPORARY TABLE IF NOT EXISTS import_clients (service_id BIGINT NOT NULL, client_id BIGINT NOT NULL, \
              PRIMARY KEY (service_id, client_id))",
-            "DELETE FROM import_lines",
             "DELETE FROM import_clients",
         ] {
             sqlx::query(sql).execute(&mut *self.tx).await?;
         }
         Ok(())
-    }
-
-    /// Notes that this run wrote a record from `line`; returns the line of an earlier
-    /// row of this run that wrote the same record, if there was one.
-    pub async fn journal_line(
-        &mut self,
-        entity: Entity,
-        service_id: i64,
-        id: i64,
-        line: u64,
-    ) -> StoreResult<Option<u64>> {
-        let inserted = sqlx::query(
-            "INSERT INTO import_lines (entity, service_id, rec_id, line) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(entity.label())
-        .bind(service_id)
-        .bind(id)
-        .bind(line as i64)
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            Ok(None)
-        } else {
-            self.journal_lookup(entity, service_id, id).await
-        }
-    }
-
-    /// The file line this run wrote a record from, if it did.
-    pub async fn journal_lookup(
-        &mut self,
-        entity: Entity,
-        service_id: i64,
-        id: i64,
-    ) -> StoreResult<Option<u64>> {
-        let line: Option<i64> = sqlx::query_scalar(
-            "SELECT line FROM import_lines WHERE entity = $1 AND service_id = $2 AND rec_id = $3",
-        )
-        .bind(entity.label())
-        .bind(service_id)
-        .bind(id)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(line.map(|l| l as u64))
     }
 
     /// Notes a client whose records this run changed, to check and re-derive later.
@@ -541,61 +494,6 @@ impl StoreTx {
             ids = next;
         }
         Ok(ids)
-    }
-
-    /// The lines this run wrote these records from, where it did.
-    pub async fn journal_lines(
-        &mut self,
-        entity: Entity,
-        service_id: i64,
-        ids: &[i64],
-    ) -> StoreResult<HashMap<i64, u64>> {
-        let mut out = HashMap::new();
-        for part in ids.chunks(IN_LIST) {
-            let sql = format!(
-                "SELECT rec_id, line FROM import_lines WHERE entity = $1 AND service_id = $2 AND rec_id IN ({})",
-                placeholders(3, part.len())
-            );
-            let mut query = self
-                .sequential_query(sql)
-                .bind(entity.label())
-                .bind(service_id);
-            for id in part {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&mut *self.tx).await? {
-                out.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)? as u64);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Notes the lines several records were written from.
-    pub async fn journal_add_lines(
-        &mut self,
-        entity: Entity,
-        service_id: i64,
-        lines: &[(i64, u64)],
-    ) -> StoreResult<()> {
-        for part in lines.chunks(max_params(self.backend) / 4) {
-            let tuples: Vec<String> = (0..part.len())
-                .map(|r| format!("({})", placeholders(r * 4 + 1, 4)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO import_lines (entity, service_id, rec_id, line) VALUES {}",
-                tuples.join(", ")
-            );
-            let mut query = self.sequential_query(sql);
-            for (id, line) in part {
-                query = query
-                    .bind(entity.label())
-                    .bind(service_id)
-                    .bind(*id)
-                    .bind(*line as i64);
-            }
-            query.execute(&mut *self.tx).await?;
-        }
-        Ok(())
     }
 
     /// Notes clients to check again at the end of the run.
