@@ -13,6 +13,7 @@ macro_rules! out {
 }
 
 mod demo;
+mod report;
 
 /// The import allocates and frees many small strings; mimalloc measured faster than the
 /// system allocator for it (docs/BENCHMARKS.md).
@@ -103,6 +104,8 @@ enum Command {
         #[arg(long)]
         refdata: Option<PathBuf>,
     },
+    /// Produce a report (analytics.md sections 1-6) as JSON or a folder of CSV files.
+    Report(report::ReportArgs),
     /// Reference data: deprivation indices, postcode and area lookups, census counts.
     Refdata {
         #[command(subcommand)]
@@ -225,6 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             demo::run(&db, rules, refdata_dir(refdata), options).await?
         }
         Command::Generate { .. } => unreachable!("handled before the database is opened"),
+        Command::Report(args) => report::run(&db, args).await?,
         Command::Refdata { command } => refdata(&db, command).await?,
     };
     db.close().await;

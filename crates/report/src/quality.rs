@@ -1,0 +1,324 @@
+//! Section 6: data quality. Completeness of each optional field, postcodes not found,
+//! values flagged out of range, possible duplicate clients, late entries through the
+//! application, and open episodes with no recent session.
+
+use crate::ReportError;
+use crate::data::store;
+use crate::doc::{Cell, Draft, DraftSection, DraftTable, Part, Unit, col};
+use chrono::{DateTime, NaiveDate, Utc};
+use dcrs_store::Database;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// The fields whose completeness is reported: (record kind, field, query column).
+const FIELDS: [(&str, &[&str]); 4] = [
+    (
+        "client",
+        &[
+            "given_name",
+            "family_name",
+            "nhs_number",
+            "postcode",
+            "ethnicity",
+            "sex",
+            "gp_registered",
+            "employment",
+            "disability",
+        ],
+    ),
+    ("referral", &["referrer_org_ref", "reason"]),
+    (
+        "assessment",
+        &[
+            "height_cm",
+            "weight_kg",
+            "waist_cm",
+            "fruit_veg_portions_per_day",
+            "high_fat_snacks_per_day",
+            "active_days_per_week",
+            "alcohol_units_per_week",
+            "smoking_status",
+            "self_efficacy",
+            "general_health",
+            "swemwbs_raw",
+        ],
+    ),
+    ("goal", &["target_on"]),
+];
+
+/// One service's data-quality counts.
+#[derive(Debug, Clone, Default)]
+pub struct Quality {
+    /// Per record kind (index into the field list): records, and recorded per field.
+    pub completeness: [(i64, Vec<i64>); 4],
+    /// Clients with a postcode that was not found in the reference data.
+    pub postcodes_not_found: i64,
+    /// Assessments whose BMI is outside 10–90.
+    pub values_flagged: i64,
+    /// Clients sharing an NHS number, or a date of birth and postcode with a similar name.
+    pub possible_duplicates: i64,
+    /// Records entered through the application more than 30 days after the event.
+    pub late_entries: i64,
+    /// Open episodes with no session in the 90 days before the period's end.
+    pub open_without_recent_session: i64,
+    /// Episodes open at the end of the period.
+    pub open_at_end: i64,
+}
+
+impl Quality {
+    /// Adds another service's counts.
+    pub fn merge(&mut self, o: &Quality) {
+        for (k, (n, fields)) in o.completeness.iter().enumerate() {
+            let mine = &mut self.completeness[k];
+            mine.0 += n;
+            if mine.1.len() < fields.len() {
+                mine.1.resize(fields.len(), 0);
+            }
+            for (i, v) in fields.iter().enumerate() {
+                mine.1[i] += v;
+            }
+        }
+        self.postcodes_not_found += o.postcodes_not_found;
+        self.values_flagged += o.values_flagged;
+        self.possible_duplicates += o.possible_duplicates;
+        self.late_entries += o.late_entries;
+        self.open_without_recent_session += o.open_without_recent_session;
+        self.open_at_end += o.open_at_end;
+    }
+}
+
+fn fill(sql: &str, ids: &[i64], from: NaiveDate, to: NaiveDate) -> String {
+    let services: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    sql.replace("{services}", &services.join(", "))
+        .replace("{from}", &from.to_string())
+        .replace("{to}", &to.to_string())
+}
+
+/// Two names are similar when both are missing or their first three letters (ignoring
+/// case, spaces and punctuation) agree for the family name and the first letter for the
+/// given name. Names are compared only here and never leave this function.
+fn similar(a: (&Option<String>, &Option<String>), b: (&Option<String>, &Option<String>)) -> bool {
+    let norm = |s: &Option<String>, n: usize| -> Option<String> {
+        let t: String = s
+            .as_deref()?
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .flat_map(char::to_lowercase)
+            .take(n)
+            .collect();
+        (!t.is_empty()).then_some(t)
+    };
+    let agree = |x: Option<String>, y: Option<String>| match (x, y) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    };
+    agree(norm(a.1, 3), norm(b.1, 3)) && agree(norm(a.0, 1), norm(b.0, 1))
+}
+
+/// Reads the data-quality counts of each service for the period.
+pub async fn facts(
+    db: &Database,
+    ids: &[i64],
+    from: NaiveDate,
+    to: NaiveDate,
+    _now: DateTime<Utc>,
+) -> Result<BTreeMap<i64, Quality>, ReportError> {
+    let mut out: BTreeMap<i64, Quality> = ids.iter().map(|&i| (i, Quality::default())).collect();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let run = |sql: &str| {
+        let sql = fill(sql, ids, from, to);
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(db.pool())
+                .await
+                .map_err(store)
+        }
+    };
+    let int = |r: &sqlx::any::AnyRow, i: usize| -> Result<i64, ReportError> {
+        Ok(r.try_get::<Option<i64>, _>(i).map_err(store)?.unwrap_or(0))
+    };
+    let queries = [
+        include_str!("sql/quality_clients.sql"),
+        include_str!("sql/quality_referrals.sql"),
+        include_str!("sql/quality_assessments.sql"),
+        include_str!("sql/quality_goals.sql"),
+    ];
+    for (k, sql) in queries.iter().enumerate() {
+        for r in run(sql).await? {
+            let q = out.entry(int(&r, 0)?).or_default();
+            let n_fields = FIELDS[k].1.len();
+            let recorded: Vec<i64> = (0..n_fields)
+                .map(|i| int(&r, i + 2))
+                .collect::<Result<_, _>>()?;
+            q.completeness[k] = (int(&r, 1)?, recorded);
+            if k == 0 {
+                q.postcodes_not_found = int(&r, 2 + n_fields)?;
+            }
+            if k == 2 {
+                q.values_flagged = int(&r, 2 + n_fields)?;
+            }
+        }
+    }
+    for r in run(include_str!("sql/quality_late.sql")).await? {
+        let event: String = r.try_get(1).map_err(store)?;
+        let created: String = r.try_get(2).map_err(store)?;
+        let (Ok(event), Some(Ok(created))) = (
+            NaiveDate::parse_from_str(&event, "%Y-%m-%d"),
+            created
+                .get(..10)
+                .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d")),
+        ) else {
+            continue;
+        };
+        if (created - event).num_days() > 30 {
+            out.entry(int(&r, 0)?).or_default().late_entries += 1;
+        }
+    }
+    for r in run(include_str!("sql/quality_nhs_duplicates.sql")).await? {
+        out.entry(int(&r, 0)?).or_default().possible_duplicates += int(&r, 1)?;
+    }
+    // Same date of birth and postcode with similar names; a client already counted by
+    // NHS number (one shared with another client) is not counted twice.
+    let rows = run(include_str!("sql/quality_dob_postcode.sql")).await?;
+    type Person = (i64, Option<String>, Option<String>, Option<String>);
+    let mut groups: BTreeMap<(i64, String, String), Vec<Person>> = BTreeMap::new();
+    for r in &rows {
+        let key = (
+            int(r, 0)?,
+            r.try_get::<String, _>(2).map_err(store)?,
+            r.try_get::<String, _>(3).map_err(store)?,
+        );
+        groups.entry(key).or_default().push((
+            int(r, 1)?,
+            r.try_get(4).map_err(store)?,
+            r.try_get(5).map_err(store)?,
+            r.try_get(6).map_err(store)?,
+        ));
+    }
+    for ((service, _, _), people) in groups {
+        let flagged = people
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| {
+                people.iter().enumerate().any(|(j, b)| {
+                    *i != j
+                        && similar((&a.1, &a.2), (&b.1, &b.2))
+                        // Two different NHS numbers are two people.
+                        && !matches!((&a.3, &b.3), (Some(x), Some(y)) if x != y)
+                        // The same NHS number is already counted above.
+                        && !matches!((&a.3, &b.3), (Some(x), Some(y)) if x == y)
+                })
+            })
+            .count();
+        out.entry(service).or_default().possible_duplicates += flagged as i64;
+    }
+    let stale = to - chrono::Duration::days(90);
+    for r in run(include_str!("sql/open.sql")).await? {
+        let q = out.entry(int(&r, 0)?).or_default();
+        q.open_at_end += 1;
+        let d = |i: usize| -> Result<Option<NaiveDate>, ReportError> {
+            let t: Option<String> = r.try_get(i).map_err(store)?;
+            Ok(t.and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok()))
+        };
+        if d(2)?.max(d(1)?).is_none_or(|x| x < stale) {
+            q.open_without_recent_session += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the data-quality section.
+pub fn section(d: &mut Draft, q: &Quality) -> DraftSection {
+    let mut rows = Vec::new();
+    for (k, (kind, fields)) in FIELDS.iter().enumerate() {
+        let (n, recorded) = &q.completeness[k];
+        let n_id = d.count(*n);
+        for (i, field) in fields.iter().enumerate() {
+            let r_id = d.count(recorded.get(i).copied().unwrap_or(0));
+            let missing = d.count(n - recorded.get(i).copied().unwrap_or(0));
+            d.sum(n_id, vec![r_id, missing]);
+            rows.push(vec![
+                Cell::Label((*kind).into()),
+                Cell::Label((*field).into()),
+                Cell::Count(n_id),
+                Cell::Count(r_id),
+                Cell::Count(missing),
+                Cell::Share {
+                    num: r_id,
+                    den: n_id,
+                    part: Part::Point,
+                },
+            ]);
+        }
+    }
+    let completeness = DraftTable {
+        id: "field_completeness".into(),
+        title: "Completeness of optional fields".into(),
+        columns: vec![
+            col("record", "Record", Unit::Text),
+            col("field", "Field", Unit::Text),
+            col("records", "Records", Unit::Count),
+            col("recorded", "Recorded", Unit::Count),
+            col("missing", "Not recorded", Unit::Count),
+            col("share_recorded", "Share recorded", Unit::Proportion),
+        ],
+        rows,
+        note: None,
+    };
+    let open = d.count(q.open_at_end);
+    let stale = d.count(q.open_without_recent_session);
+    let checks = DraftTable {
+        id: "data_quality_checks".into(),
+        title: "Records to check".into(),
+        columns: vec![
+            col("check", "Check", Unit::Text),
+            col("count", "Records", Unit::Count),
+        ],
+        rows: vec![
+            vec![
+                Cell::Label("Client postcodes not found in the reference data".into()),
+                Cell::Count(d.count(q.postcodes_not_found)),
+            ],
+            vec![
+                Cell::Label("Assessments with a BMI outside 10-90".into()),
+                Cell::Count(d.count(q.values_flagged)),
+            ],
+            vec![
+                Cell::Label("Possible duplicate clients".into()),
+                Cell::Count(d.count(q.possible_duplicates)),
+            ],
+            vec![
+                Cell::Label(
+                    "Records entered through the application more than 30 days after the event"
+                        .into(),
+                ),
+                Cell::Count(d.count(q.late_entries)),
+            ],
+            vec![
+                Cell::Label("Episodes open at the period's end".into()),
+                Cell::Count(open),
+            ],
+            vec![
+                Cell::Label(
+                    "Open episodes with no session in the 90 days before the period's end".into(),
+                ),
+                Cell::Count(stale),
+            ],
+        ],
+        note: None,
+    };
+    DraftSection {
+        id: "data-quality".into(),
+        title: "Data quality".into(),
+        definitions: vec![
+            "Completeness: of clients with an episode opened in the period, referrals received, assessments made and goals on plans agreed in the period, how many have each optional field recorded; a code meaning not stated or not known counts as not recorded.".into(),
+            "Postcodes not found: clients of the period whose postcode is not in the loaded postcode lookup (they count as quintile unknown). Values flagged: assessments in the period whose derived BMI is outside 10-90.".into(),
+            "Possible duplicate clients: clients of the service sharing an NHS number with another, or sharing a date of birth and postcode with another whose family name starts with the same three letters and given name with the same letter (missing names do not rule a match out; two different NHS numbers do).".into(),
+            "Late entries: referrals, episodes, assessments and sessions of the period entered through the application more than 30 days after the event (bulk imports are not counted).".into(),
+            "Open episodes with no session: open at the period's end with neither a first contact nor an attended session in the 90 days before it.".into(),
+        ],
+        tables: vec![completeness, checks],
+    }
+}
