@@ -195,12 +195,31 @@ pub fn control(draft: &Draft, policy: &Policy) -> Published {
         match candidate {
             Some((v, c)) => states[c] = CountState::Secondary(v),
             None => {
-                // Nothing left to suppress: withhold every table showing the cell.
+                // Nothing left to suppress: withhold every table showing the cell. Its
+                // other counts are withheld too unless another table still shows them.
+                for (t, _) in &tables {
+                    if t.rows
+                        .iter()
+                        .flatten()
+                        .any(|c| matches!(c, Cell::Count(id) if *id == pinned))
+                        || counts_of(t).contains(&pinned)
+                    {
+                        if !withheld.contains(&t.id) {
+                            withheld.push(t.id.clone());
+                        }
+                    }
+                }
+                let still_shown: BTreeSet<CountId> = tables
+                    .iter()
+                    .filter(|(t, _)| !withheld.contains(&t.id))
+                    .flat_map(|(_, ids)| ids.iter().copied())
+                    .collect();
                 for (t, ids) in &tables {
-                    if ids.contains(&pinned) && !withheld.contains(&t.id) {
-                        withheld.push(t.id.clone());
+                    if withheld.contains(&t.id) {
                         for &id in ids {
-                            states[id] = CountState::Withheld;
+                            if !still_shown.contains(&id) {
+                                states[id] = CountState::Withheld;
+                            }
                         }
                     }
                 }

@@ -264,6 +264,31 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// The sections.
     pub sections: Vec<Section>,
+    /// The sums between the report's counts and which cells were suppressed to protect
+    /// others, by cell position: what an attacker is assumed to know, for checking that
+    /// no suppressed cell can be worked out. Not part of the published document.
+    #[serde(skip)]
+    pub structure: Structure,
+}
+
+/// A cell of a published report: table id, row and column index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellRef {
+    /// Table id.
+    pub table: String,
+    /// Row index.
+    pub row: usize,
+    /// Column index.
+    pub column: usize,
+}
+
+/// The sums and secondary suppressions of a report, by cell.
+#[derive(Debug, Clone, Default)]
+pub struct Structure {
+    /// `total = Σ parts`, each count at the first cell that shows it.
+    pub sums: Vec<(CellRef, Vec<CellRef>)>,
+    /// Cells suppressed to protect others (shown as `*` like the rest).
+    pub secondary: Vec<CellRef>,
 }
 
 impl Report {
@@ -394,6 +419,7 @@ fn finish(
     {
         warnings.push(w);
     }
+    let structure = structure(draft, &published);
     let synthetic = services.iter().any(|s| s.name.contains("(synthetic"));
     let description = match services.as_slice() {
         [one] => format!("{} {}", one.service_ref, one.name),
@@ -432,5 +458,42 @@ fn finish(
         },
         warnings,
         sections,
+        structure,
     }
+}
+
+/// Where each count is first shown, and the sums and secondary cells by position.
+fn structure(draft: &doc::Draft, published: &disclosure::Published) -> Structure {
+    let mut at: Vec<Option<CellRef>> = vec![None; draft.counts.len()];
+    for t in draft.sections.iter().flat_map(|s| s.tables.iter()) {
+        for (i, row) in t.rows.iter().enumerate() {
+            for (j, cell) in row.iter().enumerate() {
+                if let doc::Cell::Count(id) = cell
+                    && at[*id].is_none()
+                {
+                    at[*id] = Some(CellRef {
+                        table: t.id.clone(),
+                        row: i,
+                        column: j,
+                    });
+                }
+            }
+        }
+    }
+    let sums = draft
+        .sums
+        .iter()
+        .filter_map(|(t, parts)| {
+            let parts: Option<Vec<CellRef>> = parts.iter().map(|p| at[*p].clone()).collect();
+            Some((at[*t].clone()?, parts?))
+        })
+        .collect();
+    let secondary = published
+        .states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, disclosure::CountState::Secondary(_)))
+        .filter_map(|(i, _)| at[i].clone())
+        .collect();
+    Structure { sums, secondary }
 }

@@ -4,117 +4,23 @@
 //! PostgreSQL. Intervals were worked out with the Wilson and t formulas (z = 1.96,
 //! t(0.975, 1) = 12.706) and are checked to 3 decimals.
 
-use chrono::{NaiveDate, Utc};
-use dcrs_exchange::{ImportOptions, import_dir};
-use dcrs_refdata::{LoadOptions, load};
+use chrono::Utc;
+use dcrs_exchange::import_dir;
+use dcrs_refdata::load;
 use dcrs_report::{Figure, Kind, Period, Policy, Report, Request, run};
 use dcrs_testkit::each_backend;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-}
-
-/// Four LSOAs of a made-up district E06000099: two in quintile 1 (populations 1,000 and
-/// 500), one in quintile 3 (1,500), one in quintile 5 (2,000); four postcodes, one per
-/// LSOA; and 2011 Census counts for the district: White 4,000, Mixed 100, Asian 500
-/// (Chinese 60 counted as Other instead), Black 300, Other 100.
-fn reference_data(dir: &Path) -> LoadOptions {
-    std::fs::create_dir_all(dir.join("imd")).unwrap();
-    std::fs::create_dir_all(dir.join("census")).unwrap();
-    std::fs::create_dir_all(dir.join("nhs")).unwrap();
-    let mut imd = String::from(
-        "lsoa11cd,lsoa11nm,lad19cd,lad19nm,imd_score,imd_rank,imd_decile,imd_quintile,pop_mid2015,\
-         pop_0_15_mid2015,pop_16_59_mid2015,pop_60_plus_mid2015,pop_working_age_mid2015,pop_mid2019\n",
-    );
-    for (code, rank, decile, quintile, pop) in [
-        ("E01900001", 100, 1, 1, 1000),
-        ("E01900002", 5000, 2, 1, 500),
-        ("E01900003", 15000, 5, 3, 1500),
-        ("E01900004", 32000, 10, 5, 2000),
-    ] {
-        imd.push_str(&format!(
-            "{code},Fixture {code},E06000099,Fixture,10.0,{rank},{decile},{quintile},{pop},0,0,0,0,{pop}\n"
-        ));
-    }
-    std::fs::write(dir.join("imd/imd2019_lsoa11_england.csv"), imd).unwrap();
-    let postcodes = dir.join("postcodes.csv");
-    std::fs::write(
-        &postcodes,
-        "pcds,dointr,doterm,usertype,oa11cd,lsoa11cd,msoa11cd,ladcd,ladnm\n\
-         FY9 1AA,198001,,0,E00000001,E01900001,E02000001,E06000099,Fixture\n\
-         FY9 1AB,198001,,0,E00000002,E01900002,E02000001,E06000099,Fixture\n\
-         FY9 1AC,198001,,0,E00000003,E01900003,E02000001,E06000099,Fixture\n\
-         FY9 1AD,198001,,0,E00000004,E01900004,E02000001,E06000099,Fixture\n",
-    )
-    .unwrap();
-    for rel in [
-        "census/ethnic_group_2011_census_18_categories.csv",
-        "nhs/nhs_ethnic_category_2001.csv",
-    ] {
-        std::fs::copy(shared().join(rel), dir.join(rel)).unwrap();
-    }
-    // The census file's own header; one row for the fixture district, each category's
-    // column filled by its order in the category list.
-    let census = std::fs::read_to_string(shared().join("census/census2011_ethnic_group_by_la_ew.csv"))
-        .unwrap();
-    let header = census.lines().next().unwrap();
-    let categories =
-        std::fs::read_to_string(shared().join("census/ethnic_group_2011_census_18_categories.csv"))
-            .unwrap();
-    let by_order: [i64; 18] = [
-        3000, 500, 100, 400, // White: A, B, C, C
-        25, 25, 25, 25, // Mixed: D, E, F, G
-        200, 150, 50, 60, 100, // Indian H, Pakistani J, Bangladeshi K, Chinese R, Other Asian L
-        150, 100, 50, // Black: N, M, P
-        20, 20, // Arab S, any other S
-    ];
-    let nomis: Vec<(String, i64)> = categories
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let order: usize = f[0].parse().unwrap();
-            (f[4].to_string(), by_order[order - 1])
-        })
-        .collect();
-    let mut reader = csv::Reader::from_reader(header.as_bytes());
-    let cols: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    let row: Vec<String> = cols
-        .iter()
-        .map(|c| match c.as_str() {
-            "date" => "2011".into(),
-            "geography" => "Fixture".into(),
-            "geography code" => "E06000099".into(),
-            "Rural Urban" => "Total".into(),
-            other => nomis
-                .iter()
-                .find(|(n, _)| n == other)
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_else(|| {
-                    if other.contains("All categories") {
-                        "5060".into()
-                    } else {
-                        "0".into()
-                    }
-                }),
-        })
-        .collect();
-    let mut w = csv::Writer::from_path(dir.join("census/census2011_ethnic_group_by_la_ew.csv")).unwrap();
-    w.write_record(&cols).unwrap();
-    w.write_record(&row).unwrap();
-    w.flush().unwrap();
-    LoadOptions {
-        files: vec![("postcodes".into(), postcodes)],
-        actor: "test".into(),
-        ..Default::default()
-    }
-}
+mod common;
+use common::{import_options, reference_data};
 
 /// The dataset, as import files.
 fn dataset(dir: &Path) {
     let files: [(&str, &str); 11] = [
-        ("organisations.csv", "org_ref,name,kind,ods_code\nO1,Fixture PCT,pct,\n"),
+        (
+            "organisations.csv",
+            "org_ref,name,kind,ods_code\nO1,Fixture PCT,pct,\n",
+        ),
         (
             "services.csv",
             "service_ref,name,commissioner_org_ref,areas_served,started_on,ended_on\n\
@@ -202,7 +108,10 @@ fn dataset(dir: &Path) {
              S5c,S1,E5b,W1,2010-06-15,45,face_to_face,community_venue,support,did_not_attend\n\
              S8a,S1,E8,W1,2010-01-05,60,face_to_face,community_venue,assessment,yes\n",
         ),
-        ("onward_referrals.csv", "onward_ref,service_ref,episode_ref,made_on,action,destination,outcome\n"),
+        (
+            "onward_referrals.csv",
+            "onward_ref,service_ref,episode_ref,made_on,action,destination,outcome\n",
+        ),
     ];
     for (name, text) in files {
         std::fs::write(dir.join(name), text).unwrap();
@@ -215,19 +124,9 @@ async fn fixture(db: &dcrs_store::Database) {
     load(db, refdir.path(), &options).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     dataset(dir.path());
-    let report = import_dir(
-        db,
-        dir.path(),
-        &ImportOptions {
-            dry_run: false,
-            today: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-            rules: Default::default(),
-            actor: "test".into(),
-        },
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let report = import_dir(db, dir.path(), &import_options(), |_| {})
+        .await
+        .unwrap();
     assert!(report.rejections.is_empty(), "{:?}", report.rejections);
 }
 
@@ -283,10 +182,16 @@ async fn every_report_on_the_hand_built_fixture() {
         // health_check, R5b practice_nurse, R6 self.
         let a = "activity_summary";
         assert_eq!(num(&r, a, "Referrals received", "value"), 6.0);
-        assert_eq!(num(&r, "referrals_by_source", "self (community)", "count"), 2.0);
+        assert_eq!(
+            num(&r, "referrals_by_source", "self (community)", "count"),
+            2.0
+        );
         assert_eq!(num(&r, "referrals_by_group", "community", "count"), 3.0);
         assert_eq!(num(&r, "referrals_by_group", "clinical", "count"), 3.0);
-        assert_eq!(num(&r, "referrals_by_group", "criminal_justice", "count"), 0.0);
+        assert_eq!(
+            num(&r, "referrals_by_group", "criminal_justice", "count"),
+            0.0
+        );
         // New clients: C1-C4 (C5 was first seen in 2009; C6 never seen; C8 in January).
         assert_eq!(num(&r, a, "New clients", "value"), 4.0);
         // Opened: E1, E2, E4, E5b full; E3 brief.
@@ -317,7 +222,12 @@ async fn every_report_on_the_hand_built_fixture() {
         assert_eq!(num(&r, c, "All closed", "all"), 3.0);
         // Attended sessions of closed full episodes: E1 4, E2 2: median 3.
         assert_eq!(
-            num(&r, a, "Median attended sessions per closed full episode", "value"),
+            num(
+                &r,
+                a,
+                "Median attended sessions per closed full episode",
+                "value"
+            ),
             3.0
         );
         // Days from referral to first contact: 9, 10, 2, 10, 4: median 9.
@@ -337,20 +247,47 @@ async fn every_report_on_the_hand_built_fixture() {
         assert_eq!(num(&r, q, "Quintile 3", "new_clients"), 1.0);
         assert_eq!(num(&r, q, "Quintile unknown", "new_clients"), 1.0);
         assert_eq!(num(&r, q, "Known quintile", "new_clients"), 3.0);
-        near(num(&r, q, "Quintile 1 (most deprived)", "client_share"), 0.6667);
+        near(
+            num(&r, q, "Quintile 1 (most deprived)", "client_share"),
+            0.6667,
+        );
         // Population 5,000: Q1 1,500 (0.3), Q2 none, Q3 1,500 (0.3), Q5 2,000 (0.4).
-        assert_eq!(num(&r, q, "Quintile 1 (most deprived)", "population"), 1500.0);
-        near(num(&r, q, "Quintile 5 (least deprived)", "population_share"), 0.4);
+        assert_eq!(
+            num(&r, q, "Quintile 1 (most deprived)", "population"),
+            1500.0
+        );
+        near(
+            num(&r, q, "Quintile 5 (least deprived)", "population_share"),
+            0.4,
+        );
         // Reach ratios: Q1 (2/3)/0.3 = 2.2222; Q3 (1/3)/0.3 = 1.1111; Q5 0; Q2 n/a.
-        near(num(&r, q, "Quintile 1 (most deprived)", "reach_ratio"), 2.2222);
+        near(
+            num(&r, q, "Quintile 1 (most deprived)", "reach_ratio"),
+            2.2222,
+        );
         near(num(&r, q, "Quintile 3", "reach_ratio"), 1.1111);
-        near(num(&r, q, "Quintile 5 (least deprived)", "reach_ratio"), 0.0);
-        assert_eq!(fig(&r, q, "Quintile 2", "reach_ratio"), Figure::NotApplicable);
+        near(
+            num(&r, q, "Quintile 5 (least deprived)", "reach_ratio"),
+            0.0,
+        );
+        assert_eq!(
+            fig(&r, q, "Quintile 2", "reach_ratio"),
+            Figure::NotApplicable
+        );
         // Headline: 2 of 3 from quintiles 1-2; Wilson 0.2077 to 0.9385.
         let h = "reach_headline";
-        near(num(&r, h, "New clients from quintiles 1-2", "share"), 0.6667);
-        near(num(&r, h, "New clients from quintiles 1-2", "share_low"), 0.2077);
-        near(num(&r, h, "New clients from quintiles 1-2", "share_high"), 0.9385);
+        near(
+            num(&r, h, "New clients from quintiles 1-2", "share"),
+            0.6667,
+        );
+        near(
+            num(&r, h, "New clients from quintiles 1-2", "share_low"),
+            0.2077,
+        );
+        near(
+            num(&r, h, "New clients from quintiles 1-2", "share_high"),
+            0.9385,
+        );
         // Ethnic group: White C1, Asian C2, Black C3, not stated C4. Census shares of the
         // 5,000 stated: White 0.8, Asian 0.1, Black 0.06, Other 0.02 (Chinese in Other).
         let e = "reach_by_ethnic_group";
@@ -364,7 +301,13 @@ async fn every_report_on_the_hand_built_fixture() {
         assert_eq!(num(&r, "new_clients_by_sex", "male", "count"), 1.0);
         // Ages at first contact: C1 29, C2 60, C3 20, C4 69.
         let g = "new_clients_by_age_band";
-        for (band, n) in [("16-24", 1.0), ("25-34", 1.0), ("35-44", 0.0), ("55-64", 1.0), ("65+", 1.0)] {
+        for (band, n) in [
+            ("16-24", 1.0),
+            ("25-34", 1.0),
+            ("35-44", 0.0),
+            ("55-64", 1.0),
+            ("65+", 1.0),
+        ] {
             assert_eq!(num(&r, g, band, "count"), n, "{band}");
         }
         let gp = "new_clients_by_gp_registration";
@@ -411,8 +354,14 @@ async fn every_report_on_the_hand_built_fixture() {
         assert_eq!(num(&r, p, smoke, "n"), 1.0);
         assert_eq!(num(&r, p, smoke, "share_improved"), 1.0);
         let oc = "outcome_data_completeness";
-        assert_eq!(num(&r, oc, "Quintile 1 (most deprived)", "closed_full"), 2.0);
-        assert_eq!(num(&r, oc, "Quintile 1 (most deprived)", "with_outcome_data"), 2.0);
+        assert_eq!(
+            num(&r, oc, "Quintile 1 (most deprived)", "closed_full"),
+            2.0
+        );
+        assert_eq!(
+            num(&r, oc, "Quintile 1 (most deprived)", "with_outcome_data"),
+            2.0
+        );
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 
         // Pathway: cohort R1, R2, R4, R5b, R6 (R3's episode is brief). Seen 4, baseline 3
@@ -449,9 +398,17 @@ async fn every_report_on_the_hand_built_fixture() {
         near(num(&r, w, "Full-time equivalent", "value"), 1.5);
         near(num(&r, w, "Share living in the area served", "value"), 0.5);
         near(num(&r, w, "Share living in the area served", "low"), 0.0945);
-        near(num(&r, w, "Share whose home is in quintile 1 or 2", "value"), 1.0);
+        near(
+            num(&r, w, "Share whose home is in quintile 1 or 2", "value"),
+            1.0,
+        );
         assert_eq!(
-            num(&r, w, "Clients seen (an attended session in the period)", "value"),
+            num(
+                &r,
+                w,
+                "Clients seen (an attended session in the period)",
+                "value"
+            ),
             5.0
         );
         near(num(&r, w, "Clients seen per FTE", "value"), 5.0 / 1.5);
@@ -489,7 +446,10 @@ async fn every_report_on_the_hand_built_fixture() {
         assert_eq!(field("target_on", "recorded"), 2.0);
         let dq = "data_quality_checks";
         let check = |row: &str| num(&r, dq, row, "count");
-        assert_eq!(check("Client postcodes not found in the reference data"), 1.0);
+        assert_eq!(
+            check("Client postcodes not found in the reference data"),
+            1.0
+        );
         assert_eq!(check("Possible duplicate clients"), 2.0);
         assert_eq!(check("Assessments with a BMI outside 10-90"), 0.0);
         assert_eq!(
@@ -507,12 +467,24 @@ async fn every_report_on_the_hand_built_fixture() {
         let c = pack(&t.db, Policy::NHS_SUB_NATIONAL).await;
         assert_eq!(c.policy.name, "nhs_sub_national");
         assert_eq!(fig(&c, a, "Sessions attended", "value"), Figure::Int(10));
-        assert_eq!(fig(&c, a, "Sessions not attended", "value"), Figure::Suppressed);
-        assert_eq!(fig(&c, "referrals_by_group", "criminal_justice", "count"), Figure::Int(0));
-        assert_eq!(fig(&c, a, "Did-not-attend rate", "value"), Figure::Suppressed);
+        assert_eq!(
+            fig(&c, a, "Sessions not attended", "value"),
+            Figure::Suppressed
+        );
+        assert_eq!(
+            fig(&c, "referrals_by_group", "criminal_justice", "count"),
+            Figure::Int(0)
+        );
+        assert_eq!(
+            fig(&c, a, "Did-not-attend rate", "value"),
+            Figure::Suppressed
+        );
         assert_eq!(fig(&c, p, bmi, "mean_difference"), Figure::Suppressed);
         // Reference figures are not about people and stay.
-        assert_eq!(num(&c, q, "Quintile 1 (most deprived)", "population"), 1500.0);
+        assert_eq!(
+            num(&c, q, "Quintile 1 (most deprived)", "population"),
+            1500.0
+        );
     });
 }
 
@@ -529,19 +501,9 @@ async fn a_write_shows_in_the_next_report() {
              S4b,S1,E4,W1,2010-06-10,30,telephone,remote,review,yes\n",
         )
         .unwrap();
-        let report = import_dir(
-            &t.db,
-            dir.path(),
-            &ImportOptions {
-                dry_run: false,
-                today: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-                rules: Default::default(),
-                actor: "test".into(),
-            },
-            |_| {},
-        )
-        .await
-        .unwrap();
+        let report = import_dir(&t.db, dir.path(), &import_options(), |_| {})
+            .await
+            .unwrap();
         assert!(report.rejections.is_empty(), "{:?}", report.rejections);
         let after = pack(&t.db, Policy::NONE).await;
         let a = "activity_summary";
@@ -549,7 +511,12 @@ async fn a_write_shows_in_the_next_report() {
         assert_eq!(num(&after, a, "Sessions attended", "value"), 10.0);
         // E4 now has a review session: the pathway step grows from 1 to 2.
         assert_eq!(
-            num(&after, "pathway_steps", "At least one review session", "referrals"),
+            num(
+                &after,
+                "pathway_steps",
+                "At least one review session",
+                "referrals"
+            ),
             2.0
         );
     });
