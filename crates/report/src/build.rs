@@ -630,17 +630,21 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
         let all_improved =
             d.count(pairs.iter().filter(|(_, b, e)| improved(*b, *e)).count() as i64);
         let mean = |v: Vec<f64>| stats::mean_ci(&v);
+        // The mean of one value is that value; only its interval and SD need two.
+        let plain_mean =
+            |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
         let diffs: Vec<f64> = pairs.iter().map(|(_, b, e)| e - b).collect();
-        let base = mean(pairs.iter().map(|p| p.1).collect());
-        let exit = mean(pairs.iter().map(|p| p.2).collect());
+        let base = plain_mean(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
+        let exit = plain_mean(&pairs.iter().map(|p| p.2).collect::<Vec<_>>());
+        let diff_mean = plain_mean(&diffs);
         let diff = mean(diffs.clone());
         let stat = |v: Option<f64>| Cell::Stat { n: all_n, value: v };
         let mut r = vec![
             label(*name),
             Cell::Count(all_n),
-            stat(base.map(|c| c.mean)),
-            stat(exit.map(|c| c.mean)),
-            stat(diff.map(|c| c.mean)),
+            stat(base),
+            stat(exit),
+            stat(diff_mean),
             stat(diff.map(|c| c.low)),
             stat(diff.map(|c| c.high)),
             stat(diff.and_then(|c| (c.sd > 0.0).then(|| c.mean / c.sd))),
@@ -657,13 +661,15 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
             let imp = d.count(sub.iter().filter(|(_, b, e)| improved(*b, *e)).count() as i64);
             n_parts.push(n);
             i_parts.push(imp);
-            let diff = mean(sub.iter().map(|(_, b, e)| e - b).collect());
+            let sub_diffs: Vec<f64> = sub.iter().map(|(_, b, e)| e - b).collect();
+            let diff_mean = plain_mean(&sub_diffs);
+            let diff = mean(sub_diffs);
             let stat = |v: Option<f64>| Cell::Stat { n, value: v };
             let mut r = vec![
                 label(*name),
                 label(*qname),
                 Cell::Count(n),
-                stat(diff.map(|c| c.mean)),
+                stat(diff_mean),
                 stat(diff.map(|c| c.low)),
                 stat(diff.map(|c| c.high)),
                 Cell::Count(imp),
@@ -933,7 +939,7 @@ pub fn pathway(d: &mut Draft, f: &Facts) -> DraftSection {
         id: "pathway".into(),
         title: "Pathway and completeness equity".into(),
         definitions: vec![
-            "Cohort: referrals received in the period, leaving out referrals whose episode is brief. Steps: referred, seen (an episode opened), baseline recorded, plan agreed, at least one attended review session, closed, exit assessment recorded, each as recorded when the report was produced.".into(),
+            "Cohort: referrals received in the period, leaving out referrals whose episode is brief. Steps: referred, seen (an episode opened), baseline recorded, plan agreed, at least one attended review session, closed, exit assessment recorded, each as recorded when the report was produced. The steps form a funnel: a referral counts at a step only when it reached every step before it.".into(),
             "Each step is shown as a share of the cohort and of the step before, by national IMD quintile and by ethnic group.".into(),
         ],
         tables: vec![steps, by_quintile, by_ethnicity],

@@ -327,7 +327,7 @@ pub async fn facts(
             continue;
         }
         let seen = kind.is_some();
-        let steps = [
+        let mut steps = [
             true,
             seen,
             seen && date(&r, 5)?.is_some(),
@@ -336,6 +336,11 @@ pub async fn facts(
             seen && date(&r, 8)?.is_some(),
             seen && date(&r, 9)?.is_some(),
         ];
+        // A funnel: a referral reaches a step only if it reached every step before it,
+        // so each step is a subset of the one before.
+        for j in 1..steps.len() {
+            steps[j] = steps[j] && steps[j - 1];
+        }
         f.pathway.push((quintile(&r, 2)?, ethnicity(&r, 3)?, steps));
     }
 
@@ -356,8 +361,8 @@ pub async fn facts(
                 f.days_to_first_contact
                     .push((first - referred).num_days() as f64);
             }
-            let client_first = date(&r, 15)?;
-            if client_first == Some(first) && counted_new.insert((service, client)) {
+            let seen_before = int(&r, 15)?.unwrap_or(0) != 0;
+            if !seen_before && counted_new.insert((service, client)) {
                 let dob = date(&r, 13)?;
                 f.new_clients.push(NewClient {
                     quintile: q5,

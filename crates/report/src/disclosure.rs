@@ -197,16 +197,9 @@ pub fn control(draft: &Draft, policy: &Policy) -> Published {
             None => {
                 // Nothing left to suppress: withhold every table showing the cell. Its
                 // other counts are withheld too unless another table still shows them.
-                for (t, _) in &tables {
-                    if t.rows
-                        .iter()
-                        .flatten()
-                        .any(|c| matches!(c, Cell::Count(id) if *id == pinned))
-                        || counts_of(t).contains(&pinned)
-                    {
-                        if !withheld.contains(&t.id) {
-                            withheld.push(t.id.clone());
-                        }
+                for (t, ids) in &tables {
+                    if ids.contains(&pinned) && !withheld.contains(&t.id) {
+                        withheld.push(t.id.clone());
                     }
                 }
                 let still_shown: BTreeSet<CountId> = tables

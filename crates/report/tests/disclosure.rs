@@ -201,7 +201,7 @@ impl Attack {
 
     /// Whether some integer assignment satisfies every sum: depth-first, always
     /// splitting the narrowest open interval, so the search is complete.
-    fn feasible(&self, lo: &mut Vec<i64>, hi: &mut Vec<i64>, nodes: &mut u64) -> bool {
+    fn feasible(&self, lo: &mut [i64], hi: &mut [i64], nodes: &mut u64) -> bool {
         *nodes += 1;
         assert!(*nodes < 5_000_000, "the solver needed too many steps");
         if !self.narrow(lo, hi) {
@@ -216,7 +216,7 @@ impl Attack {
         // Halve the interval: exact, and quick on the wide ones.
         let mid = lo[v] + (hi[v] - lo[v]) / 2;
         for (l, h) in [(lo[v], mid), (mid + 1, hi[v])] {
-            let (mut l2, mut h2) = (lo.clone(), hi.clone());
+            let (mut l2, mut h2) = (lo.to_vec(), hi.to_vec());
             l2[v] = l;
             h2[v] = h;
             if self.feasible(&mut l2, &mut h2, nodes) {

@@ -31,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_summary_client_index.sql"),
         postgres: include_str!("../migrations/postgres/0003_summary_client_index.sql"),
     },
+    Migration {
+        version: 4,
+        name: "report_indexes",
+        sqlite: include_str!("../migrations/sqlite/0004_report_indexes.sql"),
+        postgres: include_str!("../migrations/postgres/0004_report_indexes.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.
