@@ -2,14 +2,15 @@
 //! true counts, the sums between them and the tables that show them. Nothing here
 //! rounds or suppresses; [`crate::disclosure`] does that to the whole draft at once.
 
-use crate::data::{AGE_BANDS, ETHNIC_GROUPS, Facts, MEASURES, Need, STEPS};
+use crate::data::{
+    AGE_BANDS, ETHNIC_GROUPS, Facts, MEASURES, MeasureSums, Need, STEPS, median_of, quintile_index,
+};
 use crate::doc::{
     BiasInput, Cell, Column, CountId, Draft, DraftSection, DraftTable, Part, Unit, col,
 };
 use crate::stats;
 use dcrs_domain::codes::{
-    ExitReason, GoalStatus, Qualification, ReferralSource, Sex, SmokingStatus, SourceGroup,
-    YesNoUnknown,
+    ExitReason, Qualification, ReferralSource, Sex, SourceGroup, YesNoUnknown,
 };
 
 /// Counts shown in more than one section: registered once so that the disclosure rule
@@ -24,7 +25,7 @@ impl Common {
     /// Registers the shared counts of these facts.
     pub fn new(d: &mut Draft, f: &Facts) -> Common {
         Common {
-            new_clients: d.count(f.new_clients.len() as i64),
+            new_clients: d.count(f.new_clients.quintile.iter().sum()),
             sessions_attended: d.count(f.sessions[0]),
         }
     }
@@ -152,10 +153,6 @@ const QUINTILE_ROWS: [&str; 6] = [
     "Quintile unknown",
 ];
 
-fn quintile_index(q: Option<u8>) -> usize {
-    q.map_or(5, |q| usize::from(q) - 1)
-}
-
 /// Section 1: activity.
 pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
     let sources: Vec<i64> = ReferralSource::ALL
@@ -222,8 +219,6 @@ pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
         .collect();
     let closed = grid(d, &reasons);
     let closed_full = closed[ExitReason::ALL.len()][0];
-    let mut per_episode = f.sessions_per_closed_full.clone();
-    let mut waits = f.days_to_first_contact.clone();
     let row = |name: &str, cells: Vec<Cell>| {
         let mut r = vec![label(name)];
         r.extend(cells);
@@ -269,7 +264,7 @@ pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
                 vec![
                     Cell::Stat {
                         n: closed_full,
-                        value: stats::median(&mut per_episode),
+                        value: median_of(&f.sessions_per_closed_full),
                     },
                     none(),
                     none(),
@@ -280,7 +275,7 @@ pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
                 vec![
                     Cell::Stat {
                         n: opened,
-                        value: stats::median(&mut waits),
+                        value: median_of(&f.days_to_first_contact),
                     },
                     none(),
                     none(),
@@ -335,21 +330,8 @@ pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
 
 /// Section 2: reach against need.
 pub fn reach(d: &mut Draft, f: &Facts, need: &Need, c: &Common) -> DraftSection {
-    let mut q = [0i64; 6];
-    let mut eth = [0i64; 6];
-    let mut sex = vec![0i64; Sex::ALL.len()];
-    let mut age = [0i64; 6];
-    let mut gp = vec![0i64; YesNoUnknown::ALL.len()];
-    for n in &f.new_clients {
-        q[quintile_index(n.quintile)] += 1;
-        eth[n.ethnic_group] += 1;
-        sex[Sex::ALL.iter().position(|s| *s == n.sex).unwrap_or(0)] += 1;
-        age[n.age_band] += 1;
-        gp[YesNoUnknown::ALL
-            .iter()
-            .position(|s| *s == n.gp)
-            .unwrap_or(0)] += 1;
-    }
+    let nc = &f.new_clients;
+    let (q, eth, sex, age, gp) = (nc.quintile, nc.ethnic_group, nc.sex, nc.age_band, nc.gp);
     let all = c.new_clients;
     let q_ids: Vec<CountId> = q[..5].iter().map(|&v| d.count(v)).collect();
     let known = d.count(q[..5].iter().sum());
@@ -531,39 +513,8 @@ pub fn reach(d: &mut Draft, f: &Facts, need: &Need, c: &Common) -> DraftSection 
 /// Section 3: outcomes, with the outcome-data completeness table whose test drives the
 /// bias warning of section 4.
 pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
-    const STATUS: [GoalStatus; 4] = [
-        GoalStatus::FullyAchieved,
-        GoalStatus::PartlyAchieved,
-        GoalStatus::NotAchieved,
-        GoalStatus::Abandoned,
-    ];
-    let mut goals = vec![vec![0i64; 4]; 6];
-    let mut by_client: std::collections::BTreeMap<(i64, i64), (Option<u8>, Vec<GoalStatus>)> =
-        Default::default();
-    for (s, c, status, q) in &f.goals_final {
-        if let Some(j) = STATUS.iter().position(|x| x == status) {
-            goals[quintile_index(*q)][j] += 1;
-        }
-        by_client
-            .entry((*s, *c))
-            .or_insert((*q, Vec::new()))
-            .1
-            .push(*status);
-    }
-    let mut clients = vec![vec![0i64; 3]; 6];
-    for (q, statuses) in by_client.values() {
-        let j = if statuses.iter().all(|s| *s == GoalStatus::FullyAchieved) {
-            0
-        } else if statuses
-            .iter()
-            .any(|s| matches!(s, GoalStatus::FullyAchieved | GoalStatus::PartlyAchieved))
-        {
-            1
-        } else {
-            2
-        };
-        clients[quintile_index(*q)][j] += 1;
-    }
+    let goals: Vec<Vec<i64>> = f.goals.iter().map(|r| r.to_vec()).collect();
+    let clients: Vec<Vec<i64>> = f.goal_clients.iter().map(|r| r.to_vec()).collect();
     let g = grid(d, &goals);
     let mut rows = Vec::new();
     for (i, ids) in g.iter().enumerate() {
@@ -616,35 +567,31 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
     client_table.note =
         Some("National DCRS 2010-11: 47% of plan clients fully and 23% partly achieved.".into());
 
-    // Paired change.
+    // Paired change, from the sums of each quintile group.
     let mut main_rows = Vec::new();
     let mut q_rows = Vec::new();
-    for (m, (_, name, higher_better)) in MEASURES.iter().enumerate() {
-        let pairs: Vec<(Option<u8>, f64, f64)> = f
-            .paired
-            .iter()
-            .filter_map(|p| Some((p.quintile, p.baseline[m]?, p.exit[m]?)))
-            .collect();
-        let improved = |b: f64, e: f64| if *higher_better { e > b } else { e < b };
-        let all_n = d.count(pairs.len() as i64);
-        let all_improved =
-            d.count(pairs.iter().filter(|(_, b, e)| improved(*b, *e)).count() as i64);
-        let mean = |v: Vec<f64>| stats::mean_ci(&v);
-        // The mean of one value is that value; only its interval and SD need two.
-        let plain_mean =
-            |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-        let diffs: Vec<f64> = pairs.iter().map(|(_, b, e)| e - b).collect();
-        let base = plain_mean(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
-        let exit = plain_mean(&pairs.iter().map(|p| p.2).collect::<Vec<_>>());
-        let diff_mean = plain_mean(&diffs);
-        let diff = mean(diffs.clone());
+    for (m, (_, name, _)) in MEASURES.iter().enumerate() {
+        let groups: Vec<MeasureSums> = f.paired.iter().map(|p| p.measures[m]).collect();
+        let mut all = MeasureSums::default();
+        for g in &groups {
+            all.n += g.n;
+            all.baseline += g.baseline;
+            all.exit += g.exit;
+            all.diff += g.diff;
+            all.diff2 += g.diff2;
+            all.improved += g.improved;
+        }
+        let all_n = d.count(all.n);
+        let all_improved = d.count(all.improved);
+        let per = |v: f64, n: i64| (n > 0).then(|| v / n as f64);
+        let diff = stats::mean_ci_from_sums(all.n, all.diff, all.diff2);
         let stat = |v: Option<f64>| Cell::Stat { n: all_n, value: v };
         let mut r = vec![
             label(*name),
             Cell::Count(all_n),
-            stat(base),
-            stat(exit),
-            stat(diff_mean),
+            stat(per(all.baseline, all.n)),
+            stat(per(all.exit, all.n)),
+            stat(per(all.diff, all.n)),
             stat(diff.map(|c| c.low)),
             stat(diff.map(|c| c.high)),
             stat(diff.and_then(|c| (c.sd > 0.0).then(|| c.mean / c.sd))),
@@ -654,22 +601,18 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
         main_rows.push(r);
         let mut n_parts = Vec::new();
         let mut i_parts = Vec::new();
-        for (qi, qname) in QUINTILE_ROWS.iter().enumerate() {
-            let sub: Vec<&(Option<u8>, f64, f64)> =
-                pairs.iter().filter(|p| quintile_index(p.0) == qi).collect();
-            let n = d.count(sub.len() as i64);
-            let imp = d.count(sub.iter().filter(|(_, b, e)| improved(*b, *e)).count() as i64);
+        for (g, qname) in groups.iter().zip(QUINTILE_ROWS) {
+            let n = d.count(g.n);
+            let imp = d.count(g.improved);
             n_parts.push(n);
             i_parts.push(imp);
-            let sub_diffs: Vec<f64> = sub.iter().map(|(_, b, e)| e - b).collect();
-            let diff_mean = plain_mean(&sub_diffs);
-            let diff = mean(sub_diffs);
+            let diff = stats::mean_ci_from_sums(g.n, g.diff, g.diff2);
             let stat = |v: Option<f64>| Cell::Stat { n, value: v };
             let mut r = vec![
                 label(*name),
-                label(*qname),
+                label(qname),
                 Cell::Count(n),
-                stat(diff_mean),
+                stat(per(g.diff, g.n)),
                 stat(diff.map(|c| c.low)),
                 stat(diff.map(|c| c.high)),
                 Cell::Count(imp),
@@ -681,14 +624,8 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
         d.sum(all_improved, i_parts);
     }
     // Smoking: among clients smoking at baseline with a status at exit.
-    let smokers: Vec<(Option<u8>, bool)> = f
-        .paired
-        .iter()
-        .filter(|p| p.smoking.0 == Some(SmokingStatus::Current) && p.smoking.1.is_some())
-        .map(|p| (p.quintile, p.smoking.1 != Some(SmokingStatus::Current)))
-        .collect();
-    let s_n = d.count(smokers.len() as i64);
-    let s_quit = d.count(smokers.iter().filter(|s| s.1).count() as i64);
+    let s_n = d.count(f.paired.iter().map(|p| p.smokers).sum());
+    let s_quit = d.count(f.paired.iter().map(|p| p.quit).sum());
     let none = |n| Cell::Stat { n, value: None };
     let mut r = vec![
         label("Smoking: not smoking at exit, of baseline smokers"),
@@ -705,18 +642,14 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
     main_rows.push(r);
     let mut n_parts = Vec::new();
     let mut i_parts = Vec::new();
-    for (qi, qname) in QUINTILE_ROWS.iter().enumerate() {
-        let sub: Vec<&(Option<u8>, bool)> = smokers
-            .iter()
-            .filter(|s| quintile_index(s.0) == qi)
-            .collect();
-        let n = d.count(sub.len() as i64);
-        let quit = d.count(sub.iter().filter(|s| s.1).count() as i64);
+    for (p, qname) in f.paired.iter().zip(QUINTILE_ROWS) {
+        let n = d.count(p.smokers);
+        let quit = d.count(p.quit);
         n_parts.push(n);
         i_parts.push(quit);
         let mut r = vec![
             label("Smoking: not smoking at exit, of baseline smokers"),
-            label(*qname),
+            label(qname),
             Cell::Count(n),
             none(n),
             none(n),
@@ -774,10 +707,10 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
     // Outcome-data completeness of full episodes closed in the period.
     let mut by_q = vec![vec![0i64; 2]; 6];
     let mut by_e = vec![vec![0i64; 2]; 6];
-    for (q, e, with) in &f.closed_full {
+    for ((q, e, with), n) in &f.closed_full {
         let j = usize::from(!*with);
-        by_q[quintile_index(*q)][j] += 1;
-        by_e[*e][j] += 1;
+        by_q[*q][j] += n;
+        by_e[*e][j] += n;
     }
     let gq = grid(d, &by_q);
     let ge = grid(d, &by_e);
@@ -842,12 +775,10 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
 pub fn pathway(d: &mut Draft, f: &Facts) -> DraftSection {
     let mut by_q = vec![vec![0i64; 7]; 6];
     let mut by_e = vec![vec![0i64; 7]; 6];
-    for (q, e, steps) in &f.pathway {
-        for (j, reached) in steps.iter().enumerate() {
-            if *reached {
-                by_q[quintile_index(*q)][j] += 1;
-                by_e[*e][j] += 1;
-            }
+    for ((q, e, reached), n) in &f.pathway {
+        for j in 0..*reached {
+            by_q[*q][j] += n;
+            by_e[*e][j] += n;
         }
     }
     // Steps are columns; a group row's total is not a meaningful sum, so only the
@@ -952,15 +883,25 @@ pub fn workforce(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
     let fte: f64 = w.iter().map(|x| x.fte).sum();
     let lives: Vec<i64> = YesNoUnknown::ALL
         .iter()
-        .map(|v| w.iter().filter(|x| x.lives_in_area == *v).count() as i64)
+        .map(|v| {
+            w.iter()
+                .filter(|x| x.lives_in_area == *v)
+                .map(|x| x.n)
+                .sum()
+        })
         .collect();
     let quals: Vec<i64> = Qualification::ALL
         .iter()
-        .map(|v| w.iter().filter(|x| x.qualification == *v).count() as i64)
+        .map(|v| {
+            w.iter()
+                .filter(|x| x.qualification == *v)
+                .map(|x| x.n)
+                .sum()
+        })
         .collect();
     let mut homes = [0i64; 6];
     for x in w {
-        homes[quintile_index(x.home_quintile)] += 1;
+        homes[quintile_index(x.home_quintile)] += x.n;
     }
     let (workers, qual_ids) = d.breakdown(&quals);
     let lives_ids: Vec<CountId> = lives.iter().map(|&v| d.count(v)).collect();

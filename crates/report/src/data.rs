@@ -10,13 +10,12 @@ use crate::ReportError;
 use chrono::NaiveDate;
 use dcrs_domain::codes::{
     Attendance, EpisodeKind, Ethnicity, ExitReason, GoalStatus, Qualification, ReferralSource, Sex,
-    SmokingStatus, YesNoUnknown,
+    YesNoUnknown,
 };
-use dcrs_domain::types::age_on;
-use dcrs_store::Database;
+use dcrs_store::{Backend, Database};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// The paired-change measures of analytics.md section 3, in report order: (column,
 /// label, whether a higher value is an improvement).
@@ -62,6 +61,7 @@ pub fn ethnic_group(e: Ethnicity) -> usize {
 pub const AGE_BANDS: [&str; 6] = ["16-24", "25-34", "35-44", "45-54", "55-64", "65+"];
 
 fn age_band(age: i32) -> usize {
+    // Kept beside the SQL generated from it (age_band_sql).
     match age {
         ..=24 => 0,
         25..=34 => 1,
@@ -83,58 +83,76 @@ pub const STEPS: [&str; 7] = [
     "Exit assessment recorded",
 ];
 
-/// A new client of the period.
-#[derive(Debug, Clone)]
-pub struct NewClient {
-    /// National IMD quintile, when the postcode was found.
-    pub quintile: Option<u8>,
-    /// Index into [`ETHNIC_GROUPS`].
-    pub ethnic_group: usize,
-    /// Sex.
-    pub sex: Sex,
-    /// Index into [`AGE_BANDS`] at first contact.
-    pub age_band: usize,
-    /// Registered with a GP.
-    pub gp: YesNoUnknown,
+/// Counts of new clients by each characteristic the reach report shows.
+#[derive(Debug, Clone, Default)]
+pub struct NewClients {
+    /// By national quintile 1–5, then unknown.
+    pub quintile: [i64; 6],
+    /// By ethnic group (index into [`ETHNIC_GROUPS`]).
+    pub ethnic_group: [i64; 6],
+    /// By sex, in the order of [`Sex::ALL`].
+    pub sex: [i64; 4],
+    /// By age band at first contact (index into [`AGE_BANDS`]).
+    pub age_band: [i64; 6],
+    /// By GP registration, in the order of [`YesNoUnknown::ALL`].
+    pub gp: [i64; 3],
 }
 
-/// An episode closed in the period with a baseline and an exit assessment.
-#[derive(Debug, Clone)]
-pub struct Paired {
-    /// The client's quintile.
-    pub quintile: Option<u8>,
-    /// Baseline values of [`MEASURES`].
-    pub baseline: [Option<f64>; 8],
-    /// Exit values.
-    pub exit: [Option<f64>; 8],
-    /// Smoking status at baseline and exit.
-    pub smoking: (Option<SmokingStatus>, Option<SmokingStatus>),
+/// Sums over the episodes with both values of one measure.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MeasureSums {
+    /// Episodes with both values.
+    pub n: i64,
+    /// Sum of baseline values.
+    pub baseline: f64,
+    /// Sum of exit values.
+    pub exit: f64,
+    /// Sum of differences (exit − baseline).
+    pub diff: f64,
+    /// Sum of squared differences.
+    pub diff2: f64,
+    /// Episodes whose value improved.
+    pub improved: i64,
 }
 
-/// A worker active in the period.
+/// Paired change of the episodes of one quintile group.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PairedSums {
+    /// One per [`MEASURES`].
+    pub measures: [MeasureSums; 8],
+    /// Clients smoking at baseline with a status at exit.
+    pub smokers: i64,
+    /// Of them, not smoking at exit.
+    pub quit: i64,
+}
+
+/// Workers active in the period with the same answers.
 #[derive(Debug, Clone)]
-pub struct Worker {
+pub struct WorkerGroup {
     /// Lives in the area served.
     pub lives_in_area: YesNoUnknown,
     /// Quintile of the worker's home.
     pub home_quintile: Option<u8>,
     /// Qualification.
     pub qualification: Qualification,
-    /// Full-time equivalent.
+    /// How many.
+    pub n: i64,
+    /// Their full-time equivalents, summed.
     pub fte: f64,
 }
 
-/// Everything one scope's reports count, for one period.
+/// Everything one scope's reports count, for one period, as counts and sums (the
+/// database does the counting, so a scope of many services adds its services' facts).
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
     /// Referrals received, by source.
     pub referrals: BTreeMap<ReferralSource, i64>,
     /// Clients whose first-ever first contact falls in the period.
-    pub new_clients: Vec<NewClient>,
+    pub new_clients: NewClients,
     /// Episodes opened, by kind (full, brief).
     pub opened: [i64; 2],
-    /// Days from referral to first contact, per episode opened.
-    pub days_to_first_contact: Vec<f64>,
+    /// Episodes opened, by days from referral to first contact.
+    pub days_to_first_contact: BTreeMap<i64, i64>,
     /// Episodes open at the period's end.
     pub open_at_end: i64,
     /// Sessions held, by attendance (attended, did not attend, cancelled).
@@ -147,51 +165,104 @@ pub struct Facts {
     pub goals_set: i64,
     /// Episodes closed, by exit reason and kind (full, brief).
     pub closed: BTreeMap<ExitReason, [i64; 2]>,
-    /// Attended sessions of each full episode closed in the period.
-    pub sessions_per_closed_full: Vec<f64>,
-    /// Full episodes closed in the period: (quintile, ethnic group, has outcome data).
-    pub closed_full: Vec<(Option<u8>, usize, bool)>,
-    /// Goals finalised in the period: (service, client, status, quintile).
-    pub goals_final: Vec<(i64, i64, GoalStatus, Option<u8>)>,
-    /// Paired assessments of episodes closed in the period.
-    pub paired: Vec<Paired>,
-    /// Referrals of the pathway cohort: (quintile, ethnic group, steps reached).
-    pub pathway: Vec<(Option<u8>, usize, [bool; 7])>,
+    /// Full episodes closed in the period, by attended sessions.
+    pub sessions_per_closed_full: BTreeMap<i64, i64>,
+    /// Full episodes closed in the period by (quintile index, ethnic group, has outcome
+    /// data).
+    pub closed_full: BTreeMap<(usize, usize, bool), i64>,
+    /// Goals finalised in the period by quintile index and status (fully, partly, not,
+    /// abandoned).
+    pub goals: [[i64; 4]; 6],
+    /// Clients with finalised goals by quintile index and class (fully, partly, not).
+    pub goal_clients: [[i64; 3]; 6],
+    /// Paired change by quintile index.
+    pub paired: [PairedSums; 6],
+    /// The pathway cohort by (quintile index, ethnic group, last step reached 1–7).
+    pub pathway: BTreeMap<(usize, usize, usize), i64>,
     /// Workers active in the period.
-    pub workers: Vec<Worker>,
+    pub workers: Vec<WorkerGroup>,
+}
+
+fn add<const N: usize>(a: &mut [i64; N], b: &[i64; N]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+fn add_map<K: Ord + Copy>(a: &mut BTreeMap<K, i64>, b: &BTreeMap<K, i64>) {
+    for (k, v) in b {
+        *a.entry(*k).or_default() += v;
+    }
 }
 
 impl Facts {
     /// Adds another service's facts to these.
     pub fn merge(&mut self, o: &Facts) {
-        for (k, v) in &o.referrals {
-            *self.referrals.entry(*k).or_default() += v;
-        }
-        self.new_clients.extend(o.new_clients.iter().cloned());
-        for i in 0..2 {
-            self.opened[i] += o.opened[i];
-        }
-        self.days_to_first_contact.extend(&o.days_to_first_contact);
+        add_map(&mut self.referrals, &o.referrals);
+        let (n, m) = (&mut self.new_clients, &o.new_clients);
+        add(&mut n.quintile, &m.quintile);
+        add(&mut n.ethnic_group, &m.ethnic_group);
+        add(&mut n.sex, &m.sex);
+        add(&mut n.age_band, &m.age_band);
+        add(&mut n.gp, &m.gp);
+        add(&mut self.opened, &o.opened);
+        add_map(&mut self.days_to_first_contact, &o.days_to_first_contact);
         self.open_at_end += o.open_at_end;
-        for i in 0..3 {
-            self.sessions[i] += o.sessions[i];
-        }
+        add(&mut self.sessions, &o.sessions);
         self.clients_seen += o.clients_seen;
         self.plans_agreed += o.plans_agreed;
         self.goals_set += o.goals_set;
         for (k, v) in &o.closed {
-            let e = self.closed.entry(*k).or_default();
-            e[0] += v[0];
-            e[1] += v[1];
+            add(self.closed.entry(*k).or_default(), v);
         }
-        self.sessions_per_closed_full
-            .extend(&o.sessions_per_closed_full);
-        self.closed_full.extend(o.closed_full.iter().cloned());
-        self.goals_final.extend(o.goals_final.iter().cloned());
-        self.paired.extend(o.paired.iter().cloned());
-        self.pathway.extend(o.pathway.iter().cloned());
+        add_map(
+            &mut self.sessions_per_closed_full,
+            &o.sessions_per_closed_full,
+        );
+        add_map(&mut self.closed_full, &o.closed_full);
+        for q in 0..6 {
+            add(&mut self.goals[q], &o.goals[q]);
+            add(&mut self.goal_clients[q], &o.goal_clients[q]);
+            let (p, r) = (&mut self.paired[q], &o.paired[q]);
+            for (a, b) in p.measures.iter_mut().zip(&r.measures) {
+                a.n += b.n;
+                a.baseline += b.baseline;
+                a.exit += b.exit;
+                a.diff += b.diff;
+                a.diff2 += b.diff2;
+                a.improved += b.improved;
+            }
+            p.smokers += r.smokers;
+            p.quit += r.quit;
+        }
+        add_map(&mut self.pathway, &o.pathway);
         self.workers.extend(o.workers.iter().cloned());
     }
+}
+
+/// The median of a distribution given as value → how many.
+pub fn median_of(counts: &BTreeMap<i64, i64>) -> Option<f64> {
+    let n: i64 = counts.values().sum();
+    if n == 0 {
+        return None;
+    }
+    // The values at positions (n-1)/2 and n/2 (0-based), averaged.
+    let at = |k: i64| {
+        let mut seen = 0;
+        for (v, c) in counts {
+            seen += c;
+            if seen > k {
+                return *v as f64;
+            }
+        }
+        unreachable!("k is below the total")
+    };
+    Some((at((n - 1) / 2) + at(n / 2)) / 2.0)
+}
+
+/// The index of a quintile (0–4), or 5 for unknown.
+pub fn quintile_index(q: Option<u8>) -> usize {
+    q.map_or(5, |q| usize::from(q) - 1)
 }
 
 /// A service in a report's scope.
@@ -268,11 +339,6 @@ async fn rows(db: &Database, sql: String) -> Result<Vec<AnyRow>, ReportError> {
         .map_err(store)
 }
 
-fn date(r: &AnyRow, i: usize) -> Result<Option<NaiveDate>, ReportError> {
-    let t: Option<String> = r.try_get(i).map_err(store)?;
-    Ok(t.and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok()))
-}
-
 fn text(r: &AnyRow, i: usize) -> Result<Option<String>, ReportError> {
     r.try_get(i).map_err(store)
 }
@@ -295,11 +361,75 @@ fn quintile(r: &AnyRow, i: usize) -> Result<Option<u8>, ReportError> {
         .filter(|q| (1..=5).contains(q)))
 }
 
-fn ethnicity(r: &AnyRow, i: usize) -> Result<usize, ReportError> {
-    Ok(text(r, i)?
-        .and_then(|t| Ethnicity::parse(&t))
-        .map(ethnic_group)
-        .unwrap_or(5))
+/// SQL for the ethnic group of `c.ethnicity`, generated from [`ethnic_group`] so the
+/// grouping is written once.
+fn ethnic_group_sql() -> String {
+    let mut case = String::from("CASE");
+    for g in 0..5 {
+        let codes: Vec<String> = Ethnicity::ALL
+            .iter()
+            .filter(|e| ethnic_group(**e) == g)
+            .map(|e| format!("'{}'", e.code()))
+            .collect();
+        case.push_str(&format!(
+            " WHEN c.ethnicity IN ({}) THEN {g}",
+            codes.join(", ")
+        ));
+    }
+    case.push_str(" ELSE 5 END");
+    case
+}
+
+/// SQL for the age band (index into [`AGE_BANDS`]) at first contact, from the ISO dates:
+/// whole years, less one when the birthday has not come yet that year.
+fn age_band_sql() -> String {
+    let age = "(CAST(substr(es.first_contact_on, 1, 4) AS INTEGER) \
+               - CAST(substr(c.date_of_birth, 1, 4) AS INTEGER) \
+               - CASE WHEN substr(es.first_contact_on, 6, 5) < substr(c.date_of_birth, 6, 5) \
+                 THEN 1 ELSE 0 END)";
+    let mut case = String::from("CASE");
+    for (i, top) in [24, 34, 44, 54, 64].iter().enumerate() {
+        debug_assert_eq!(age_band(*top), i);
+        case.push_str(&format!(" WHEN {age} <= {top} THEN {i}"));
+    }
+    case.push_str(" ELSE 5 END");
+    case
+}
+
+/// SQL for the paired sums of every measure, in [`MEASURES`] order: six columns each.
+fn measures_sql() -> String {
+    MEASURES
+        .iter()
+        .map(|(m, _, higher)| {
+            let both = format!("b.{m} IS NOT NULL AND e.{m} IS NOT NULL");
+            let better = if *higher { ">" } else { "<" };
+            format!(
+                "SUM(CASE WHEN {both} THEN 1 ELSE 0 END), \
+                 SUM(CASE WHEN {both} THEN CAST(b.{m} AS DOUBLE PRECISION) ELSE 0 END), \
+                 SUM(CASE WHEN {both} THEN CAST(e.{m} AS DOUBLE PRECISION) ELSE 0 END), \
+                 SUM(CASE WHEN {both} THEN CAST(e.{m} - b.{m} AS DOUBLE PRECISION) ELSE 0 END), \
+                 SUM(CASE WHEN {both} THEN CAST((e.{m} - b.{m}) * (e.{m} - b.{m}) AS DOUBLE PRECISION) ELSE 0 END), \
+                 SUM(CASE WHEN {both} AND e.{m} {better} b.{m} THEN 1 ELSE 0 END)"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// SQL for the days from referral to first contact of an episode summary.
+fn days_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "CAST(julianday(first_contact_on) - julianday(referral_received_on) AS INTEGER)"
+        }
+        Backend::Postgres => {
+            "(CAST(first_contact_on AS DATE) - CAST(referral_received_on AS DATE))"
+        }
+    }
+}
+
+fn key_int(t: Option<String>) -> Option<i64> {
+    t.and_then(|t| t.trim().parse().ok())
 }
 
 /// Reads the facts of every service in `ids` for the period `from..=to`.
@@ -313,91 +443,118 @@ pub async fn facts(
     if ids.is_empty() {
         return Ok(out);
     }
-    let q = |sql: &str| fill(sql, ids, from, to);
+    let eg = ethnic_group_sql();
+    let q = |sql: &str| {
+        fill(sql, ids, from, to)
+            .replace("{ethnic_group}", &eg)
+            .replace("{age_band}", &age_band_sql())
+            .replace("{measures}", &measures_sql())
+            .replace("{days_to_first_contact}", days_sql(db.backend()))
+    };
     let sid = |r: &AnyRow| -> Result<i64, ReportError> { r.try_get(0).map_err(store) };
+    let n_at = |r: &AnyRow, i: usize| -> Result<i64, ReportError> { Ok(int(r, i)?.unwrap_or(0)) };
 
     for r in rows(db, q(include_str!("sql/referrals.sql"))).await? {
+        if let Some(source) = text(&r, 1)?.and_then(|s| ReferralSource::parse(&s)) {
+            *out.entry(sid(&r)?)
+                .or_default()
+                .referrals
+                .entry(source)
+                .or_default() += n_at(&r, 2)?;
+        }
+    }
+    for r in rows(db, q(include_str!("sql/pathway.sql"))).await? {
+        let key = (
+            quintile_index(quintile(&r, 1)?),
+            int(&r, 2)?.map_or(5, |g| g.clamp(0, 5) as usize),
+            int(&r, 3)?.map_or(1, |s| s.clamp(1, 7) as usize),
+        );
+        *out.entry(sid(&r)?)
+            .or_default()
+            .pathway
+            .entry(key)
+            .or_default() += n_at(&r, 4)?;
+    }
+    for r in rows(db, q(include_str!("sql/new_clients.sql"))).await? {
+        let f = &mut out.entry(sid(&r)?).or_default().new_clients;
+        let key = text(&r, 2)?;
+        let n = n_at(&r, 3)?;
+        match text(&r, 1)?.as_deref() {
+            Some("quintile") => {
+                let q = key_int(key)
+                    .and_then(|q| u8::try_from(q).ok())
+                    .filter(|q| (1..=5).contains(q));
+                f.quintile[quintile_index(q)] += n;
+            }
+            Some("ethnic_group") => {
+                f.ethnic_group[key_int(key).map_or(5, |g| g.clamp(0, 5) as usize)] += n
+            }
+            Some("age_band") => f.age_band[key_int(key).map_or(0, |a| a.clamp(0, 5) as usize)] += n,
+            Some("sex") => {
+                let s = key.and_then(|k| Sex::parse(&k)).unwrap_or(Sex::NotStated);
+                f.sex[Sex::ALL.iter().position(|x| *x == s).unwrap_or(3)] += n;
+            }
+            Some("gp") => {
+                let g = key
+                    .and_then(|k| YesNoUnknown::parse(&k))
+                    .unwrap_or(YesNoUnknown::Unknown);
+                f.gp[YesNoUnknown::ALL.iter().position(|x| *x == g).unwrap_or(2)] += n;
+            }
+            _ => {}
+        }
+    }
+    for r in rows(db, q(include_str!("sql/opened.sql"))).await? {
         let f = out.entry(sid(&r)?).or_default();
-        let Some(source) = text(&r, 1)?.and_then(|s| ReferralSource::parse(&s)) else {
-            continue;
-        };
-        *f.referrals.entry(source).or_default() += 1;
-        let kind = text(&r, 4)?;
-        if kind.as_deref() == Some(EpisodeKind::Brief.code()) {
-            continue;
-        }
-        let seen = kind.is_some();
-        let mut steps = [
-            true,
-            seen,
-            seen && date(&r, 5)?.is_some(),
-            seen && date(&r, 6)?.is_some(),
-            seen && int(&r, 7)?.unwrap_or(0) > 0,
-            seen && date(&r, 8)?.is_some(),
-            seen && date(&r, 9)?.is_some(),
-        ];
-        // A funnel: a referral reaches a step only if it reached every step before it,
-        // so each step is a subset of the one before.
-        for j in 1..steps.len() {
-            steps[j] = steps[j] && steps[j - 1];
-        }
-        f.pathway.push((quintile(&r, 2)?, ethnicity(&r, 3)?, steps));
-    }
-
-    let mut counted_new: HashSet<(i64, i64)> = HashSet::new();
-    for r in rows(db, q(include_str!("sql/episodes.sql"))).await? {
-        let service = sid(&r)?;
-        let client: i64 = int(&r, 1)?.unwrap_or_default();
-        let f = out.entry(service).or_default();
-        let full = text(&r, 2)?.as_deref() == Some(EpisodeKind::Full.code());
-        let first = date(&r, 3)?;
-        let referred = date(&r, 4)?;
-        let closed = date(&r, 5)?;
-        let q5 = quintile(&r, 10)?;
-        let eg = ethnicity(&r, 11)?;
-        if let Some(first) = first.filter(|d| (from..=to).contains(d)) {
-            f.opened[usize::from(!full)] += 1;
-            if let Some(referred) = referred {
-                f.days_to_first_contact
-                    .push((first - referred).num_days() as f64);
+        let key = text(&r, 2)?;
+        let n = n_at(&r, 3)?;
+        match text(&r, 1)?.as_deref() {
+            Some("kind") => {
+                let full = key.as_deref() == Some(EpisodeKind::Full.code());
+                f.opened[usize::from(!full)] += n;
             }
-            let seen_before = int(&r, 15)?.unwrap_or(0) != 0;
-            if !seen_before && counted_new.insert((service, client)) {
-                let dob = date(&r, 13)?;
-                f.new_clients.push(NewClient {
-                    quintile: q5,
-                    ethnic_group: eg,
-                    sex: text(&r, 12)?
-                        .and_then(|s| Sex::parse(&s))
-                        .unwrap_or(Sex::NotStated),
-                    age_band: age_band(dob.map(|d| age_on(d, first)).unwrap_or(0)),
-                    gp: text(&r, 14)?
-                        .and_then(|s| YesNoUnknown::parse(&s))
-                        .unwrap_or(YesNoUnknown::Unknown),
-                });
+            Some("days") => {
+                if let Some(d) = key_int(key) {
+                    *f.days_to_first_contact.entry(d).or_default() += n;
+                }
             }
-        }
-        if closed.is_some_and(|d| (from..=to).contains(&d)) {
-            let reason = text(&r, 6)?
-                .and_then(|s| ExitReason::parse(&s))
-                .unwrap_or(ExitReason::Other);
-            f.closed.entry(reason).or_default()[usize::from(!full)] += 1;
-            if full {
-                f.sessions_per_closed_full
-                    .push(int(&r, 9)?.unwrap_or(0) as f64);
-                let outcome = date(&r, 7)?.is_some() && date(&r, 8)?.is_some();
-                f.closed_full.push((q5, eg, outcome));
-            }
+            _ => {}
         }
     }
-
-    for r in rows(db, q(include_str!("sql/open.sql"))).await? {
-        out.entry(sid(&r)?).or_default().open_at_end += 1;
+    for r in rows(db, q(include_str!("sql/closed.sql"))).await? {
+        let f = out.entry(sid(&r)?).or_default();
+        let n = n_at(&r, 5)?;
+        match text(&r, 1)?.as_deref() {
+            Some("reason") => {
+                let reason = text(&r, 2)?
+                    .and_then(|s| ExitReason::parse(&s))
+                    .unwrap_or(ExitReason::Other);
+                let full = text(&r, 3)?.as_deref() == Some(EpisodeKind::Full.code());
+                f.closed.entry(reason).or_default()[usize::from(!full)] += n;
+            }
+            Some("sessions") => {
+                if let Some(s) = key_int(text(&r, 2)?) {
+                    *f.sessions_per_closed_full.entry(s).or_default() += n;
+                }
+            }
+            Some("outcome") => {
+                let q = key_int(text(&r, 2)?)
+                    .and_then(|q| u8::try_from(q).ok())
+                    .filter(|q| (1..=5).contains(q));
+                let g = key_int(text(&r, 3)?).map_or(5, |g| g.clamp(0, 5) as usize);
+                let with = text(&r, 4)?.as_deref() == Some("yes");
+                *f.closed_full
+                    .entry((quintile_index(q), g, with))
+                    .or_default() += n;
+            }
+            _ => {}
+        }
     }
-
+    for r in rows(db, q(include_str!("sql/open_count.sql"))).await? {
+        out.entry(sid(&r)?).or_default().open_at_end += n_at(&r, 1)?;
+    }
     for r in rows(db, q(include_str!("sql/sessions.sql"))).await? {
         let f = out.entry(sid(&r)?).or_default();
-        let n = int(&r, 2)?.unwrap_or(0);
+        let n = n_at(&r, 2)?;
         match text(&r, 1)?.and_then(|s| Attendance::parse(&s)) {
             Some(Attendance::Yes) => f.sessions[0] += n,
             Some(Attendance::DidNotAttend) => f.sessions[1] += n,
@@ -406,78 +563,60 @@ pub async fn facts(
         }
     }
     for r in rows(db, q(include_str!("sql/clients_seen.sql"))).await? {
-        out.entry(sid(&r)?).or_default().clients_seen = int(&r, 1)?.unwrap_or(0);
+        out.entry(sid(&r)?).or_default().clients_seen = n_at(&r, 1)?;
     }
     for r in rows(db, q(include_str!("sql/plans.sql"))).await? {
         let f = out.entry(sid(&r)?).or_default();
-        f.plans_agreed = int(&r, 1)?.unwrap_or(0);
-        f.goals_set = int(&r, 2)?.unwrap_or(0);
+        f.plans_agreed = n_at(&r, 1)?;
+        f.goals_set = n_at(&r, 2)?;
     }
-    for r in rows(db, q(include_str!("sql/goals_final.sql"))).await? {
-        let service = sid(&r)?;
-        let status = text(&r, 2)?
-            .and_then(|s| GoalStatus::parse(&s))
-            .unwrap_or(GoalStatus::Open);
-        let item = (service, int(&r, 1)?.unwrap_or(0), status, quintile(&r, 3)?);
-        out.entry(service).or_default().goals_final.push(item);
-    }
-
-    // Two rows per episode, baseline before exit (the query orders them).
-    let mut current: Option<(i64, i64, Paired)> = None;
-    let assessments = rows(db, q(include_str!("sql/paired.sql"))).await?;
-    for r in &assessments {
-        let service = sid(r)?;
-        let episode = int(r, 1)?.unwrap_or(0);
-        let values: [Option<f64>; 8] = [
-            real(r, 4)?,
-            real(r, 5)?,
-            real(r, 6)?,
-            real(r, 7)?,
-            real(r, 8)?,
-            real(r, 9)?,
-            real(r, 10)?,
-            real(r, 11)?,
-        ];
-        let smoking = text(r, 12)?.and_then(|s| SmokingStatus::parse(&s));
-        let baseline = text(r, 3)?.as_deref() == Some("baseline");
-        match current.as_mut() {
-            Some((s, e, p)) if *s == service && *e == episode => {
-                if baseline {
-                    p.baseline = values;
-                    p.smoking.0 = smoking;
-                } else {
-                    p.exit = values;
-                    p.smoking.1 = smoking;
+    const STATUS: [GoalStatus; 4] = [
+        GoalStatus::FullyAchieved,
+        GoalStatus::PartlyAchieved,
+        GoalStatus::NotAchieved,
+        GoalStatus::Abandoned,
+    ];
+    for r in rows(db, q(include_str!("sql/goals.sql"))).await? {
+        let f = out.entry(sid(&r)?).or_default();
+        let qi = quintile_index(
+            key_int(text(&r, 2)?)
+                .and_then(|q| u8::try_from(q).ok())
+                .filter(|q| (1..=5).contains(q)),
+        );
+        let n = n_at(&r, 4)?;
+        match text(&r, 1)?.as_deref() {
+            Some("goal") => {
+                let status = text(&r, 3)?.and_then(|s| GoalStatus::parse(&s));
+                if let Some(j) = STATUS.iter().position(|s| Some(*s) == status) {
+                    f.goals[qi][j] += n;
                 }
             }
-            _ => {
-                if let Some((s, _, p)) = current.take() {
-                    out.entry(s).or_default().paired.push(p);
-                }
-                let mut p = Paired {
-                    quintile: quintile(r, 2)?,
-                    baseline: [None; 8],
-                    exit: [None; 8],
-                    smoking: (None, None),
-                };
-                if baseline {
-                    p.baseline = values;
-                    p.smoking.0 = smoking;
-                } else {
-                    p.exit = values;
-                    p.smoking.1 = smoking;
-                }
-                current = Some((service, episode, p));
+            Some("client") => {
+                let class = key_int(text(&r, 3)?).map_or(2, |c| c.clamp(0, 2) as usize);
+                f.goal_clients[qi][class] += n;
             }
+            _ => {}
         }
     }
-    if let Some((s, _, p)) = current.take() {
-        out.entry(s).or_default().paired.push(p);
+    for r in rows(db, q(include_str!("sql/paired.sql"))).await? {
+        let f = out.entry(sid(&r)?).or_default();
+        let p = &mut f.paired[quintile_index(quintile(&r, 1)?)];
+        for (m, sums) in p.measures.iter_mut().enumerate() {
+            let c = 2 + m * 6;
+            sums.n += n_at(&r, c)?;
+            sums.baseline += real(&r, c + 1)?.unwrap_or(0.0);
+            sums.exit += real(&r, c + 2)?.unwrap_or(0.0);
+            sums.diff += real(&r, c + 3)?.unwrap_or(0.0);
+            sums.diff2 += real(&r, c + 4)?.unwrap_or(0.0);
+            sums.improved += n_at(&r, c + 5)?;
+        }
+        let c = 2 + MEASURES.len() * 6;
+        p.smokers += n_at(&r, c)?;
+        p.quit += n_at(&r, c + 1)?;
     }
-
     for r in rows(db, q(include_str!("sql/workers.sql"))).await? {
         let f = out.entry(sid(&r)?).or_default();
-        f.workers.push(Worker {
+        f.workers.push(WorkerGroup {
             lives_in_area: text(&r, 1)?
                 .and_then(|s| YesNoUnknown::parse(&s))
                 .unwrap_or(YesNoUnknown::Unknown),
@@ -485,7 +624,8 @@ pub async fn facts(
             qualification: text(&r, 3)?
                 .and_then(|s| Qualification::parse(&s))
                 .unwrap_or(Qualification::None),
-            fte: real(&r, 4)?.unwrap_or(0.0),
+            n: n_at(&r, 4)?,
+            fte: real(&r, 5)?.unwrap_or(0.0),
         });
     }
     Ok(out)

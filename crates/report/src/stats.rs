@@ -52,6 +52,27 @@ pub fn mean_ci(values: &[f64]) -> Option<MeanCi> {
     })
 }
 
+/// The mean with its 95% t interval from the count, sum and sum of squares of the
+/// values; `None` for fewer than two values.
+pub fn mean_ci_from_sums(n: i64, sum: f64, sum_sq: f64) -> Option<MeanCi> {
+    if n < 2 {
+        return None;
+    }
+    let nf = n as f64;
+    let mean = sum / nf;
+    // Rounding can leave a tiny negative where the values are all equal.
+    let ss = (sum_sq - sum * sum / nf).max(0.0);
+    let sd = (ss / (nf - 1.0)).sqrt();
+    let half = t_quantile(0.975, nf - 1.0) * sd / nf.sqrt();
+    Some(MeanCi {
+        n: n as usize,
+        mean,
+        sd,
+        low: mean - half,
+        high: mean + half,
+    })
+}
+
 /// The median (the mean of the two middle values when there is an even number).
 pub fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
