@@ -9,8 +9,8 @@ WITH nc AS MATERIALIZED (
   WHERE es.service_id IN ({services}) AND es.first_contact_on BETWEEN '{from}' AND '{to}'
     AND NOT EXISTS (SELECT 1 FROM episode_summaries f
                     WHERE f.service_id = es.service_id AND f.client_id = es.client_id
-                      AND (f.first_contact_on < es.first_contact_on
-                           OR (f.first_contact_on = es.first_contact_on AND f.episode_id < es.episode_id)))
+                      AND f.first_contact_on <= es.first_contact_on
+                      AND (f.first_contact_on < es.first_contact_on OR f.episode_id < es.episode_id))
 )
 SELECT service_id, 'quintile', CAST(q AS TEXT), COUNT(*) FROM nc GROUP BY service_id, q
 UNION ALL SELECT service_id, 'ethnic_group', CAST(eg AS TEXT), COUNT(*) FROM nc GROUP BY service_id, eg
