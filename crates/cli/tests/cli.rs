@@ -174,6 +174,116 @@ fn demo_loads_reference_data_and_the_scenario_once() {
             .unwrap()
     };
     assert_eq!(clients(&out), clients(&stdout) + 1500, "{out}");
+
+    // Reports on the demonstration: JSON for one service, CSV for each service.
+    let json = dir.path().join("a.json");
+    let a = dcrs(
+        &url,
+        &[
+            "report",
+            "pack",
+            "--service",
+            "A",
+            "--period",
+            "2010-11Q3",
+            "--out",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["policy"]["name"], "nhs_sub_national");
+    assert_eq!(doc["synthetic"], true);
+    assert!(
+        doc["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("SYNTHETIC DATA.")
+    );
+    assert_eq!(doc["sections"].as_array().unwrap().len(), 6);
+    let csv_dir = dir.path().join("csv");
+    let each = dcrs(
+        &url,
+        &[
+            "report",
+            "reach",
+            "--service",
+            "A,B",
+            "--each-service",
+            "--period",
+            "2010-11",
+            "--format",
+            "csv",
+            "--out",
+            csv_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(each.status.success(), "{}", text(&each.stderr));
+    for folder in ["all", "service-A", "service-B"] {
+        let about = std::fs::read_to_string(csv_dir.join(folder).join("about.csv")).unwrap();
+        assert!(
+            about.contains("disclosure_policy,nhs_sub_national"),
+            "{about}"
+        );
+        assert!(csv_dir.join(folder).join("reach_by_quintile.csv").is_file());
+    }
+    // A date range is refused under the NHS rule and explained.
+    let range = dcrs(
+        &url,
+        &[
+            "report",
+            "activity",
+            "--period",
+            "2010-04-01..2010-05-31",
+            "--out",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(!range.status.success());
+    assert!(
+        text(&range.stderr).contains("not a whole quarter"),
+        "{}",
+        text(&range.stderr)
+    );
+    // Exact figures must be asked for, are flagged, and the release is audited as such.
+    let none = dcrs(
+        &url,
+        &[
+            "report",
+            "activity",
+            "--service",
+            "A",
+            "--period",
+            "2010-04-01..2010-05-31",
+            "--policy",
+            "none",
+            "--out",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(none.status.success(), "{}", text(&none.stderr));
+    assert!(text(&none.stderr).contains("not disclosure-controlled"));
+    let audit = dcrs(&url, &["status"]);
+    assert!(audit.status.success());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let actions: Vec<String> = rt.block_on(async {
+        let db = dcrs_store::Database::connect(&url).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT action FROM audit_log WHERE action LIKE 'report%' ORDER BY audit_id",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+    });
+    assert_eq!(
+        actions,
+        vec![
+            "report.release",
+            "report.release",
+            "report.release.uncontrolled"
+        ]
+    );
 }
 
 #[test]
