@@ -13,7 +13,7 @@ SELECT c.service_id, COUNT(*),
   CAST(SUM(CASE WHEN c.postcode IS NOT NULL AND c.postcode <> '' AND c.lsoa11cd IS NULL THEN 1 ELSE 0 END) AS BIGINT)
 FROM clients c
 WHERE c.service_id IN ({services})
-  AND EXISTS (SELECT 1 FROM episode_summaries es
-              WHERE es.service_id = c.service_id AND es.client_id = c.client_id
-                AND es.first_contact_on BETWEEN '{from}' AND '{to}')
+  AND (c.service_id, c.client_id) IN (
+      SELECT es.service_id, es.client_id FROM episode_summaries es
+      WHERE es.service_id IN ({services}) AND es.first_contact_on BETWEEN '{from}' AND '{to}')
 GROUP BY c.service_id
