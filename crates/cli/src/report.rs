@@ -35,6 +35,10 @@ pub struct ReportArgs {
     /// identify people; it is for a service's own use and is recorded in the audit log.
     #[arg(long, default_value = "nhs_sub_national")]
     policy: String,
+    /// Count every service afresh rather than reuse counts of services unchanged since
+    /// an earlier report of the same period (the figures are the same; for measuring).
+    #[arg(long)]
+    fresh: bool,
 }
 
 /// Runs the command.
@@ -61,6 +65,7 @@ pub async fn run(db: &Database, a: ReportArgs) -> anyhow::Result<ExitCode> {
         each_service: a.each_service,
         period,
         policy: Policy::of(policy),
+        fresh: a.fresh,
     };
     let reports = dcrs_report::run(db, &req, chrono::Utc::now()).await?;
     match a.format.as_str() {

@@ -157,7 +157,7 @@ const QUINTILE_ROWS: [&str; 6] = [
 pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
     let sources: Vec<i64> = ReferralSource::ALL
         .iter()
-        .map(|s| f.referrals.get(s).copied().unwrap_or(0))
+        .map(|s| f.referrals.get(s.code()).copied().unwrap_or(0))
         .collect();
     let labels: Vec<String> = ReferralSource::ALL
         .iter()
@@ -213,7 +213,7 @@ pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
     let reasons: Vec<Vec<i64>> = ExitReason::ALL
         .iter()
         .map(|r| {
-            let v = f.closed.get(r).copied().unwrap_or([0, 0]);
+            let v = f.closed.get(r.code()).copied().unwrap_or([0, 0]);
             vec![v[0], v[1]]
         })
         .collect();
@@ -707,10 +707,13 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
     // Outcome-data completeness of full episodes closed in the period.
     let mut by_q = vec![vec![0i64; 2]; 6];
     let mut by_e = vec![vec![0i64; 2]; 6];
-    for ((q, e, with), n) in &f.closed_full {
-        let j = usize::from(!*with);
-        by_q[*q][j] += n;
-        by_e[*e][j] += n;
+    for (q, by_group) in f.closed_full.iter().enumerate() {
+        for (e, [without, with]) in by_group.iter().enumerate() {
+            by_q[q][0] += with;
+            by_q[q][1] += without;
+            by_e[e][0] += with;
+            by_e[e][1] += without;
+        }
     }
     let gq = grid(d, &by_q);
     let ge = grid(d, &by_e);
@@ -775,10 +778,15 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
 pub fn pathway(d: &mut Draft, f: &Facts) -> DraftSection {
     let mut by_q = vec![vec![0i64; 7]; 6];
     let mut by_e = vec![vec![0i64; 7]; 6];
-    for ((q, e, reached), n) in &f.pathway {
-        for j in 0..*reached {
-            by_q[*q][j] += n;
-            by_e[*e][j] += n;
+    for (q, by_group) in f.pathway.iter().enumerate() {
+        for (e, by_reached) in by_group.iter().enumerate() {
+            for (last, n) in by_reached.iter().enumerate() {
+                // A referral whose last step is `last` reached every step up to it.
+                for j in 0..=last {
+                    by_q[q][j] += n;
+                    by_e[e][j] += n;
+                }
+            }
         }
     }
     // Steps are columns; a group row's total is not a meaningful sum, so only the
@@ -885,7 +893,7 @@ pub fn workforce(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
         .iter()
         .map(|v| {
             w.iter()
-                .filter(|x| x.lives_in_area == *v)
+                .filter(|x| x.lives_in_area == v.code())
                 .map(|x| x.n)
                 .sum()
         })
@@ -894,7 +902,7 @@ pub fn workforce(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
         .iter()
         .map(|v| {
             w.iter()
-                .filter(|x| x.qualification == *v)
+                .filter(|x| x.qualification == v.code())
                 .map(|x| x.n)
                 .sum()
         })

@@ -84,7 +84,7 @@ pub const STEPS: [&str; 7] = [
 ];
 
 /// Counts of new clients by each characteristic the reach report shows.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct NewClients {
     /// By national quintile 1–5, then unknown.
     pub quintile: [i64; 6],
@@ -99,7 +99,7 @@ pub struct NewClients {
 }
 
 /// Sums over the episodes with both values of one measure.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct MeasureSums {
     /// Episodes with both values.
     pub n: i64,
@@ -116,7 +116,7 @@ pub struct MeasureSums {
 }
 
 /// Paired change of the episodes of one quintile group.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct PairedSums {
     /// One per [`MEASURES`].
     pub measures: [MeasureSums; 8],
@@ -127,14 +127,14 @@ pub struct PairedSums {
 }
 
 /// Workers active in the period with the same answers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WorkerGroup {
     /// Lives in the area served.
-    pub lives_in_area: YesNoUnknown,
+    pub lives_in_area: String,
     /// Quintile of the worker's home.
     pub home_quintile: Option<u8>,
     /// Qualification.
-    pub qualification: Qualification,
+    pub qualification: String,
     /// How many.
     pub n: i64,
     /// Their full-time equivalents, summed.
@@ -143,10 +143,10 @@ pub struct WorkerGroup {
 
 /// Everything one scope's reports count, for one period, as counts and sums (the
 /// database does the counting, so a scope of many services adds its services' facts).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Facts {
     /// Referrals received, by source.
-    pub referrals: BTreeMap<ReferralSource, i64>,
+    pub referrals: BTreeMap<String, i64>,
     /// Clients whose first-ever first contact falls in the period.
     pub new_clients: NewClients,
     /// Episodes opened, by kind (full, brief).
@@ -163,13 +163,13 @@ pub struct Facts {
     pub plans_agreed: i64,
     /// Goals on plans agreed in the period.
     pub goals_set: i64,
-    /// Episodes closed, by exit reason and kind (full, brief).
-    pub closed: BTreeMap<ExitReason, [i64; 2]>,
+    /// Episodes closed, by exit reason code and kind (full, brief).
+    pub closed: BTreeMap<String, [i64; 2]>,
     /// Full episodes closed in the period, by attended sessions.
     pub sessions_per_closed_full: BTreeMap<i64, i64>,
     /// Full episodes closed in the period by (quintile index, ethnic group, has outcome
     /// data).
-    pub closed_full: BTreeMap<(usize, usize, bool), i64>,
+    pub closed_full: [[[i64; 2]; 6]; 6],
     /// Goals finalised in the period by quintile index and status (fully, partly, not,
     /// abandoned).
     pub goals: [[i64; 4]; 6],
@@ -178,7 +178,7 @@ pub struct Facts {
     /// Paired change by quintile index.
     pub paired: [PairedSums; 6],
     /// The pathway cohort by (quintile index, ethnic group, last step reached 1–7).
-    pub pathway: BTreeMap<(usize, usize, usize), i64>,
+    pub pathway: [[[i64; 7]; 6]; 6],
     /// Workers active in the period.
     pub workers: Vec<WorkerGroup>,
 }
@@ -189,9 +189,9 @@ fn add<const N: usize>(a: &mut [i64; N], b: &[i64; N]) {
     }
 }
 
-fn add_map<K: Ord + Copy>(a: &mut BTreeMap<K, i64>, b: &BTreeMap<K, i64>) {
+fn add_map<K: Ord + Clone>(a: &mut BTreeMap<K, i64>, b: &BTreeMap<K, i64>) {
     for (k, v) in b {
-        *a.entry(*k).or_default() += v;
+        *a.entry(k.clone()).or_default() += v;
     }
 }
 
@@ -213,13 +213,18 @@ impl Facts {
         self.plans_agreed += o.plans_agreed;
         self.goals_set += o.goals_set;
         for (k, v) in &o.closed {
-            add(self.closed.entry(*k).or_default(), v);
+            add(self.closed.entry(k.clone()).or_default(), v);
         }
         add_map(
             &mut self.sessions_per_closed_full,
             &o.sessions_per_closed_full,
         );
-        add_map(&mut self.closed_full, &o.closed_full);
+        for q in 0..6 {
+            for e in 0..6 {
+                add(&mut self.closed_full[q][e], &o.closed_full[q][e]);
+                add(&mut self.pathway[q][e], &o.pathway[q][e]);
+            }
+        }
         for q in 0..6 {
             add(&mut self.goals[q], &o.goals[q]);
             add(&mut self.goal_clients[q], &o.goal_clients[q]);
@@ -235,7 +240,6 @@ impl Facts {
             p.smokers += r.smokers;
             p.quit += r.quit;
         }
-        add_map(&mut self.pathway, &o.pathway);
         self.workers.extend(o.workers.iter().cloned());
     }
 }
@@ -459,21 +463,15 @@ pub async fn facts(
             *out.entry(sid(&r)?)
                 .or_default()
                 .referrals
-                .entry(source)
+                .entry(source.code().to_string())
                 .or_default() += n_at(&r, 2)?;
         }
     }
     for r in rows(db, q(include_str!("sql/pathway.sql"))).await? {
-        let key = (
-            quintile_index(quintile(&r, 1)?),
-            int(&r, 2)?.map_or(5, |g| g.clamp(0, 5) as usize),
-            int(&r, 3)?.map_or(1, |s| s.clamp(1, 7) as usize),
-        );
-        *out.entry(sid(&r)?)
-            .or_default()
-            .pathway
-            .entry(key)
-            .or_default() += n_at(&r, 4)?;
+        let q = quintile_index(quintile(&r, 1)?);
+        let g = int(&r, 2)?.map_or(5, |g| g.clamp(0, 5) as usize);
+        let reached = int(&r, 3)?.map_or(1, |s| s.clamp(1, 7) as usize);
+        out.entry(sid(&r)?).or_default().pathway[q][g][reached - 1] += n_at(&r, 4)?;
     }
     for r in rows(db, q(include_str!("sql/new_clients.sql"))).await? {
         let f = &mut out.entry(sid(&r)?).or_default().new_clients;
@@ -529,7 +527,7 @@ pub async fn facts(
                     .and_then(|s| ExitReason::parse(&s))
                     .unwrap_or(ExitReason::Other);
                 let full = text(&r, 3)?.as_deref() == Some(EpisodeKind::Full.code());
-                f.closed.entry(reason).or_default()[usize::from(!full)] += n;
+                f.closed.entry(reason.code().to_string()).or_default()[usize::from(!full)] += n;
             }
             Some("sessions") => {
                 if let Some(s) = key_int(text(&r, 2)?) {
@@ -542,9 +540,7 @@ pub async fn facts(
                     .filter(|q| (1..=5).contains(q));
                 let g = key_int(text(&r, 3)?).map_or(5, |g| g.clamp(0, 5) as usize);
                 let with = text(&r, 4)?.as_deref() == Some("yes");
-                *f.closed_full
-                    .entry((quintile_index(q), g, with))
-                    .or_default() += n;
+                f.closed_full[quintile_index(q)][g][usize::from(with)] += n;
             }
             _ => {}
         }
@@ -619,11 +615,15 @@ pub async fn facts(
         f.workers.push(WorkerGroup {
             lives_in_area: text(&r, 1)?
                 .and_then(|s| YesNoUnknown::parse(&s))
-                .unwrap_or(YesNoUnknown::Unknown),
+                .unwrap_or(YesNoUnknown::Unknown)
+                .code()
+                .to_string(),
             home_quintile: quintile(&r, 2)?,
             qualification: text(&r, 3)?
                 .and_then(|s| Qualification::parse(&s))
-                .unwrap_or(Qualification::None),
+                .unwrap_or(Qualification::None)
+                .code()
+                .to_string(),
             n: n_at(&r, 4)?,
             fte: real(&r, 5)?.unwrap_or(0.0),
         });
@@ -689,4 +689,113 @@ pub async fn need(db: &Database, areas: &[String]) -> Result<Need, ReportError> 
         need.by_ethnic_group[group] += int(&r, 1)?.unwrap_or(0) as f64;
     }
     Ok(need)
+}
+
+/// How a report's counts were obtained.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheUse {
+    /// Services whose counts were reused: nothing of theirs changed since they were made.
+    pub reused: usize,
+    /// Services counted afresh.
+    pub counted: usize,
+}
+
+/// The facts of every service in `ids`, reusing the counts kept from an earlier report
+/// of the same period where the service's version has not moved since (every write to a
+/// service moves it, in the write's own transaction), and counting the rest afresh.
+/// With `fresh`, everything is counted afresh. Counts made are kept for next time; a
+/// failure to keep them (a busy database) only costs the next report the time.
+pub async fn facts_cached(
+    db: &Database,
+    ids: &[i64],
+    from: NaiveDate,
+    to: NaiveDate,
+    fresh: bool,
+) -> Result<(BTreeMap<i64, Facts>, CacheUse), ReportError> {
+    if ids.is_empty() {
+        return Ok((BTreeMap::new(), CacheUse::default()));
+    }
+    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    let list = list.join(", ");
+    // The versions first: counts made after a concurrent write are kept under the older
+    // version and so never reused.
+    let versions: BTreeMap<i64, i64> = rows(
+        db,
+        format!("SELECT service_id, version FROM service_versions WHERE service_id IN ({list})"),
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0).map_err(store)?, r.try_get(1).map_err(store)?)))
+    .collect::<Result<_, ReportError>>()?;
+    let version = |id: i64| versions.get(&id).copied().unwrap_or(0);
+    let mut out = BTreeMap::new();
+    if !fresh {
+        let kept = rows(
+            db,
+            format!(
+                "SELECT service_id, version, facts FROM report_facts \
+                 WHERE service_id IN ({list}) AND period_from = '{from}' AND period_to = '{to}'"
+            ),
+        )
+        .await?;
+        for r in &kept {
+            let (id, v, text): (i64, i64, String) = (
+                r.try_get(0).map_err(store)?,
+                r.try_get(1).map_err(store)?,
+                r.try_get(2).map_err(store)?,
+            );
+            if v == version(id)
+                && let Ok(f) = serde_json::from_str::<Facts>(&text)
+            {
+                out.insert(id, f);
+            }
+        }
+    }
+    let missing: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !out.contains_key(id))
+        .collect();
+    let usage = CacheUse {
+        reused: out.len(),
+        counted: missing.len(),
+    };
+    if !missing.is_empty() {
+        let counted = facts(db, &missing, from, to).await?;
+        keep(db, &counted, &versions, from, to).await;
+        out.extend(counted);
+    }
+    Ok((out, usage))
+}
+
+/// Keeps counts for reuse; errors are ignored (the counts are only a saving).
+async fn keep(
+    db: &Database,
+    counted: &BTreeMap<i64, Facts>,
+    versions: &BTreeMap<i64, i64>,
+    from: NaiveDate,
+    to: NaiveDate,
+) {
+    let attempt = async {
+        let mut tx = db.pool().begin().await?;
+        for (id, f) in counted {
+            let text = serde_json::to_string(f).unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO report_facts (service_id, period_from, period_to, version, facts) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (service_id, period_from, period_to) \
+                 DO UPDATE SET version = excluded.version, facts = excluded.facts",
+            )
+            .bind(*id)
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .bind(versions.get(id).copied().unwrap_or(0))
+            .bind(text)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    };
+    if let Err(e) = attempt.await {
+        tracing::debug!("report counts not kept for reuse: {e}");
+    }
 }

@@ -200,6 +200,9 @@ pub struct Request {
     pub period: Period,
     /// The disclosure policy.
     pub policy: Policy,
+    /// Count everything afresh instead of reusing counts of services unchanged since an
+    /// earlier report of the same period (for measuring; the figures are the same).
+    pub fresh: bool,
 }
 
 /// The services a report covers.
@@ -269,6 +272,9 @@ pub struct Report {
     /// no suppressed cell can be worked out. Not part of the published document.
     #[serde(skip)]
     pub structure: Structure,
+    /// How many services' counts were reused from an earlier report and how many were
+    /// counted afresh (the same for every document of one request).
+    pub counts: data::CacheUse,
 }
 
 /// A cell of a published report: table id, row and column index.
@@ -318,8 +324,8 @@ pub async fn run(
     let (from, to) = (req.period.from, req.period.to);
     let wants = |k: Kind| req.kind == k || req.kind == Kind::Pack;
     let needs_facts = req.kind != Kind::DataQuality;
-    let facts = if needs_facts {
-        data::facts(db, &ids, from, to).await?
+    let (facts, cache) = if needs_facts {
+        data::facts_cached(db, &ids, from, to, req.fresh).await?
     } else {
         Default::default()
     };
@@ -390,14 +396,9 @@ pub async fn run(
             let s = quality::section(&mut draft, &q);
             draft.sections.push(s);
         }
-        out.push(finish(
-            req,
-            &draft,
-            scope,
-            now,
-            imd_year,
-            reference_data.clone(),
-        ));
+        let mut report = finish(req, &draft, scope, now, imd_year, reference_data.clone());
+        report.counts = cache;
+        out.push(report);
     }
     Ok(out)
 }
@@ -459,6 +460,7 @@ fn finish(
         warnings,
         sections,
         structure,
+        counts: data::CacheUse::default(),
     }
 }
 

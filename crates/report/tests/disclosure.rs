@@ -365,6 +365,7 @@ async fn no_suppressed_cell_of_a_generated_pack_can_be_worked_out() {
             each_service: true,
             period: Period::parse(period).unwrap(),
             policy: Policy::NHS_SUB_NATIONAL,
+            fresh: false,
         };
         for r in run(&t.db, &req, Utc::now()).await.unwrap() {
             let attack = Attack::of(&r);
@@ -461,6 +462,7 @@ async fn outcomes_warnings(
         each_service: false,
         period: Period::parse("2010-11Q1").unwrap(),
         policy: Policy::NHS_SUB_NATIONAL,
+        fresh: false,
     };
     run(db, &req, Utc::now()).await.unwrap().remove(0).warnings
 }

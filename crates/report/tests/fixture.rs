@@ -137,6 +137,7 @@ async fn pack(db: &dcrs_store::Database, policy: Policy) -> Report {
         each_service: false,
         period: Period::parse("2010-11Q1").unwrap(),
         policy,
+        fresh: false,
     };
     run(db, &req, Utc::now()).await.unwrap().remove(0)
 }
@@ -494,6 +495,13 @@ async fn a_write_shows_in_the_next_report() {
     each_backend!("report_live", |t| {
         fixture(&t.db).await;
         let before = pack(&t.db, Policy::NONE).await;
+        assert_eq!(before.counts.counted, 1, "{:?}", before.counts);
+        // Asked again with nothing changed: the service's counts are reused, and every
+        // figure is the same.
+        let again = pack(&t.db, Policy::NONE).await;
+        assert_eq!((again.counts.reused, again.counts.counted), (1, 0));
+        let figures = |r: &Report| serde_json::to_string(&r.sections).unwrap();
+        assert_eq!(figures(&again), figures(&before));
         // One more attended session for E4, through the importer's update path.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -507,6 +515,8 @@ async fn a_write_shows_in_the_next_report() {
             .unwrap();
         assert!(report.rejections.is_empty(), "{:?}", report.rejections);
         let after = pack(&t.db, Policy::NONE).await;
+        // The write moved the service's version on: its counts are made afresh.
+        assert_eq!((after.counts.reused, after.counts.counted), (0, 1));
         let a = "activity_summary";
         assert_eq!(num(&before, a, "Sessions attended", "value"), 9.0);
         assert_eq!(num(&after, a, "Sessions attended", "value"), 10.0);
@@ -526,6 +536,7 @@ async fn controlled_reports_need_whole_quarters_or_years() {
         each_service: false,
         period: Period::parse("2010-04-01..2010-05-31").unwrap(),
         policy: Policy::NHS_SUB_NATIONAL,
+        fresh: false,
     };
     let err = run(&t.db, &req, Utc::now()).await.unwrap_err().to_string();
     assert!(err.contains("not a whole quarter"), "{err}");

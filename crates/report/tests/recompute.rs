@@ -1762,6 +1762,7 @@ async fn every_figure_of_sections_1_to_5_equals_an_independent_recomputation() {
                     each_service: true,
                     period: period.clone(),
                     policy: Policy::NONE,
+                    fresh: false,
                 },
                 Utc::now(),
             )
@@ -1828,6 +1829,7 @@ async fn every_figure_of_sections_1_to_5_equals_an_independent_recomputation() {
                 each_service: true,
                 period,
                 policy: Policy::NONE,
+                fresh: false,
             },
             Utc::now(),
         )

@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_report_indexes.sql"),
         postgres: include_str!("../migrations/postgres/0004_report_indexes.sql"),
     },
+    Migration {
+        version: 5,
+        name: "report_cache",
+        sqlite: include_str!("../migrations/sqlite/0005_report_cache.sql"),
+        postgres: include_str!("../migrations/postgres/0005_report_cache.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

@@ -51,6 +51,7 @@ fn kind_of(v: &Value) -> FieldKind {
 impl StoreTx {
     /// Empties a reference table before it is loaded again.
     pub async fn clear_reference(&mut self, table: &'static str) -> StoreResult<()> {
+        self.touch_all();
         sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
             .execute(self.conn())
             .await?;
@@ -63,6 +64,7 @@ impl StoreTx {
         table: &'static str,
         year: i64,
     ) -> StoreResult<()> {
+        self.touch_all();
         sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE year = $1"
         )))
@@ -81,6 +83,7 @@ impl StoreTx {
         kinds: &[FieldKind],
         rows: &[Vec<Value>],
     ) -> StoreResult<()> {
+        self.touch_all();
         let n = columns.len();
         for part in rows.chunks((max_params(self.backend()) / n).max(1)) {
             let tuples: Vec<String> = (0..part.len())
@@ -127,6 +130,7 @@ impl StoreTx {
 
     /// Sets a setting.
     pub async fn set_setting(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        self.touch_all();
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
@@ -162,6 +166,7 @@ impl StoreTx {
         &mut self,
         clients: Option<(i64, &[i64])>,
     ) -> StoreResult<Vec<String>> {
+        self.touch_all();
         let year = self.imd_year().await?;
         let set = "lsoa11cd = (SELECT p.lsoa11cd FROM ref_postcodes p WHERE p.pcds = clients.postcode), \
              lad_cd = (SELECT l.lad19cd FROM ref_postcodes p JOIN ref_lsoa11 l ON l.lsoa11cd = p.lsoa11cd \

@@ -10,7 +10,7 @@ use dcrs_domain::rules::{ClientBundle, DerivedBmi, EpisodeSummary};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// One line of the audit trail.
@@ -105,6 +105,11 @@ pub struct StoreTx {
     ids: HashMap<(Entity, i64), (i64, i64)>,
     now: String,
     backend: crate::Backend,
+    /// Services whose records this transaction changed, and whether it changed what
+    /// every service's figures rest on (reference data, settings): their report
+    /// versions move on at commit, so no report reuses counts made before the change.
+    changed: BTreeSet<i64>,
+    changed_all: bool,
 }
 
 fn now_text() -> String {
@@ -195,6 +200,8 @@ impl StoreTx {
             ids: HashMap::new(),
             now: now_text(),
             backend,
+            changed: BTreeSet::new(),
+            changed_all: false,
         }
     }
 
@@ -213,8 +220,39 @@ impl StoreTx {
         self.backend
     }
 
-    /// Makes every write of this transaction permanent.
-    pub async fn commit(self) -> StoreResult<()> {
+    /// Notes that this transaction changes records of a service.
+    pub(crate) fn touch(&mut self, service_id: Option<i64>) {
+        if let Some(s) = service_id {
+            self.changed.insert(s);
+        }
+    }
+
+    /// Notes that this transaction changes what every service's figures rest on.
+    pub(crate) fn touch_all(&mut self) {
+        self.changed_all = true;
+    }
+
+    /// Makes every write of this transaction permanent, moving on the report version of
+    /// each service it changed in the same transaction.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        if self.changed_all {
+            sqlx::query(
+                "INSERT INTO service_versions (service_id, version) SELECT service_id, 1 FROM services WHERE true \
+                 ON CONFLICT (service_id) DO UPDATE SET version = service_versions.version + 1",
+            )
+            .execute(&mut *self.tx)
+            .await?;
+        } else {
+            for s in std::mem::take(&mut self.changed) {
+                sqlx::query(
+                    "INSERT INTO service_versions (service_id, version) VALUES ($1, 1) \
+                     ON CONFLICT (service_id) DO UPDATE SET version = service_versions.version + 1",
+                )
+                .bind(s)
+                .execute(&mut *self.tx)
+                .await?;
+            }
+        }
         self.tx.commit().await?;
         Ok(())
     }
@@ -434,6 +472,7 @@ impl StoreTx {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        self.touch(service_id);
         let start = self
             .reserve_ids(entity, service_id.unwrap_or(0), rows.len() as i64)
             .await?;
@@ -641,6 +680,7 @@ impl StoreTx {
         bmi: &[DerivedBmi],
         summaries: &[EpisodeSummary],
     ) -> StoreResult<()> {
+        self.touch(Some(service_id));
         // BMI: one UPDATE per batch, with the values in a CASE.
         let refs: Vec<String> = bmi.iter().map(|b| b.assessment_ref.clone()).collect();
         let ids = self
@@ -785,6 +825,7 @@ impl RecordStore for StoreTx {
         values: &[Value],
         via: &str,
     ) -> StoreResult<i64> {
+        self.touch(service_id);
         let id = self.next_id(entity, service_id.unwrap_or(0)).await?;
         let sql = self.sql.entity(entity).insert.clone();
         let query = bind_key(q(&sql), entity, service_id)
@@ -807,6 +848,7 @@ impl RecordStore for StoreTx {
         parents: &[Option<i64>],
         values: &[Value],
     ) -> StoreResult<()> {
+        self.touch(service_id);
         let sql = self.sql.entity(entity).update.clone();
         let query = bind_key(q(&sql), entity, service_id).bind(id);
         bind_data(query, entity, parents, values)
