@@ -643,52 +643,115 @@ pub struct Need {
     pub population: String,
 }
 
-/// Reads the local need of the districts `areas`.
-pub async fn need(db: &Database, areas: &[String]) -> Result<Need, ReportError> {
-    let population = match sqlx::query_scalar::<_, String>(
-        "SELECT value FROM settings WHERE key = 'population_year'",
-    )
-    .fetch_optional(db.pool())
-    .await
-    .map_err(store)?
-    .as_deref()
-    {
-        Some("mid2019") => "pop_mid2019",
-        _ => "pop_mid2015",
-    };
-    let year = db.imd_year().await?;
-    let mut need = Need {
-        population: population.replace("pop_", ""),
-        ..Need::default()
-    };
-    // District codes are letters and digits only; anything else is left out.
-    let codes: Vec<String> = areas
-        .iter()
-        .filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
-        .map(|a| format!("'{a}'"))
-        .collect();
-    if codes.is_empty() {
-        return Ok(need);
-    }
-    let areas = codes.join(", ");
-    let sql = include_str!("sql/population.sql")
-        .replace("{population}", population)
-        .replace("{year}", &year.to_string())
-        .replace("{areas}", &areas);
-    for r in rows(db, sql).await? {
-        if let Some(q) = quintile(&r, 0)? {
-            need.by_quintile[usize::from(q) - 1] += int(&r, 1)?.unwrap_or(0) as f64;
+/// The reference figures behind local need, read once for every district a request
+/// covers; [`Areas::need`] adds them up for one scope.
+#[derive(Debug, Clone, Default)]
+pub struct Areas {
+    population: String,
+    by_quintile: BTreeMap<String, [f64; 5]>,
+    census_districts: BTreeMap<String, std::collections::BTreeSet<String>>,
+    census: BTreeMap<String, [f64; 6]>,
+}
+
+impl Areas {
+    /// Reads the population by quintile and the census counts of the districts `areas`.
+    pub async fn read(db: &Database, areas: &[String]) -> Result<Areas, ReportError> {
+        let population = match sqlx::query_scalar::<_, String>(
+            "SELECT value FROM settings WHERE key = 'population_year'",
+        )
+        .fetch_optional(db.pool())
+        .await
+        .map_err(store)?
+        .as_deref()
+        {
+            Some("mid2019") => "pop_mid2019",
+            _ => "pop_mid2015",
+        };
+        let mut out = Areas {
+            population: population.replace("pop_", ""),
+            ..Areas::default()
+        };
+        let quoted = |codes: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+            // District codes are letters and digits only; anything else is left out.
+            codes
+                .filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
+                .map(|a| format!("'{a}'"))
+                .collect()
+        };
+        let codes = quoted(&mut areas.iter());
+        if codes.is_empty() {
+            return Ok(out);
         }
+        let list = codes.join(", ");
+        let year = db.imd_year().await?;
+        let sql = include_str!("sql/population.sql")
+            .replace("{population}", population)
+            .replace("{year}", &year.to_string())
+            .replace("{areas}", &list);
+        for r in rows(db, sql).await? {
+            if let (Some(lad), Some(q)) = (text(&r, 0)?, quintile(&r, 1)?) {
+                out.by_quintile.entry(lad).or_default()[usize::from(q) - 1] +=
+                    int(&r, 2)?.unwrap_or(0) as f64;
+            }
+        }
+        // A district is its own census area too (when its code did not change).
+        for a in areas {
+            out.census_districts
+                .entry(a.clone())
+                .or_default()
+                .insert(a.clone());
+        }
+        let sql = include_str!("sql/census_districts.sql").replace("{areas}", &list);
+        for r in rows(db, sql).await? {
+            if let (Some(lad19), Some(lad11)) = (text(&r, 0)?, text(&r, 1)?) {
+                out.census_districts.entry(lad19).or_default().insert(lad11);
+            }
+        }
+        let all: std::collections::BTreeSet<&String> =
+            out.census_districts.values().flatten().collect();
+        let districts = quoted(&mut all.into_iter());
+        if !districts.is_empty() {
+            let sql = include_str!("sql/census.sql").replace("{districts}", &districts.join(", "));
+            for r in rows(db, sql).await? {
+                let Some(lad11) = text(&r, 0)? else { continue };
+                let group = text(&r, 1)?
+                    .and_then(|t| Ethnicity::parse(&t))
+                    .map(ethnic_group)
+                    .unwrap_or(5);
+                out.census.entry(lad11).or_default()[group] += int(&r, 2)?.unwrap_or(0) as f64;
+            }
+        }
+        Ok(out)
     }
-    let sql = include_str!("sql/census.sql").replace("{areas}", &areas);
-    for r in rows(db, sql).await? {
-        let group = text(&r, 0)?
-            .and_then(|t| Ethnicity::parse(&t))
-            .map(ethnic_group)
-            .unwrap_or(5);
-        need.by_ethnic_group[group] += int(&r, 1)?.unwrap_or(0) as f64;
+
+    /// The local need of a scope serving these districts (each counted once).
+    pub fn need(&self, areas: &[String]) -> Need {
+        let areas: std::collections::BTreeSet<&String> = areas.iter().collect();
+        let mut need = Need {
+            population: self.population.clone(),
+            ..Need::default()
+        };
+        for a in &areas {
+            if let Some(p) = self.by_quintile.get(*a) {
+                for (n, v) in need.by_quintile.iter_mut().zip(p) {
+                    *n += v;
+                }
+            }
+        }
+        let districts: std::collections::BTreeSet<&String> = areas
+            .iter()
+            .filter_map(|a| self.census_districts.get(*a))
+            .flatten()
+            .collect();
+        for d in districts {
+            if let Some(c) = self.census.get(d) {
+                for (n, v) in need.by_ethnic_group.iter_mut().zip(c) {
+                    *n += v;
+                }
+            }
+        }
+        need
     }
-    Ok(need)
 }
 
 /// How a report's counts were obtained.
@@ -700,18 +763,33 @@ pub struct CacheUse {
     pub counted: usize,
 }
 
-/// The facts of every service in `ids`, reusing the counts kept from an earlier report
-/// of the same period where the service's version has not moved since (every write to a
-/// service moves it, in the write's own transaction), and counting the rest afresh.
-/// With `fresh`, everything is counted afresh. Counts made are kept for next time; a
-/// failure to keep them (a busy database) only costs the next report the time.
-pub async fn facts_cached(
+/// Counts kept per service and period, reused while the service's version stands.
+pub trait Kept: Sized + serde::Serialize + serde::de::DeserializeOwned {
+    /// The table that keeps them.
+    const TABLE: &'static str;
+}
+
+impl Kept for Facts {
+    const TABLE: &'static str = "report_facts";
+}
+
+/// The counts of every service in `ids`, reusing those kept from an earlier report of
+/// the same period where the service's version has not moved since (every write to a
+/// service moves it, in the write's own transaction), and counting the rest with
+/// `count`. With `fresh`, everything is counted afresh. Counts made are kept for next
+/// time; a failure to keep them (a busy database) only costs the next report the time.
+pub async fn cached<T: Kept, F, Fut>(
     db: &Database,
     ids: &[i64],
     from: NaiveDate,
     to: NaiveDate,
     fresh: bool,
-) -> Result<(BTreeMap<i64, Facts>, CacheUse), ReportError> {
+    count: F,
+) -> Result<(BTreeMap<i64, T>, CacheUse), ReportError>
+where
+    F: FnOnce(Vec<i64>) -> Fut,
+    Fut: std::future::Future<Output = Result<BTreeMap<i64, T>, ReportError>>,
+{
     if ids.is_empty() {
         return Ok((BTreeMap::new(), CacheUse::default()));
     }
@@ -733,8 +811,9 @@ pub async fn facts_cached(
         let kept = rows(
             db,
             format!(
-                "SELECT service_id, version, facts FROM report_facts \
-                 WHERE service_id IN ({list}) AND period_from = '{from}' AND period_to = '{to}'"
+                "SELECT service_id, version, facts FROM {} \
+                 WHERE service_id IN ({list}) AND period_from = '{from}' AND period_to = '{to}'",
+                T::TABLE
             ),
         )
         .await?;
@@ -745,7 +824,7 @@ pub async fn facts_cached(
                 r.try_get(2).map_err(store)?,
             );
             if v == version(id)
-                && let Ok(f) = serde_json::from_str::<Facts>(&text)
+                && let Ok(f) = serde_json::from_str::<T>(&text)
             {
                 out.insert(id, f);
             }
@@ -761,7 +840,7 @@ pub async fn facts_cached(
         counted: missing.len(),
     };
     if !missing.is_empty() {
-        let counted = facts(db, &missing, from, to).await?;
+        let counted = count(missing).await?;
         keep(db, &counted, &versions, from, to).await;
         out.extend(counted);
     }
@@ -769,9 +848,9 @@ pub async fn facts_cached(
 }
 
 /// Keeps counts for reuse; errors are ignored (the counts are only a saving).
-async fn keep(
+async fn keep<T: Kept>(
     db: &Database,
-    counted: &BTreeMap<i64, Facts>,
+    counted: &BTreeMap<i64, T>,
     versions: &BTreeMap<i64, i64>,
     from: NaiveDate,
     to: NaiveDate,
@@ -780,11 +859,12 @@ async fn keep(
         let mut tx = db.pool().begin().await?;
         for (id, f) in counted {
             let text = serde_json::to_string(f).unwrap_or_default();
-            sqlx::query(
-                "INSERT INTO report_facts (service_id, period_from, period_to, version, facts) \
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO {} (service_id, period_from, period_to, version, facts) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (service_id, period_from, period_to) \
                  DO UPDATE SET version = excluded.version, facts = excluded.facts",
-            )
+                T::TABLE
+            )))
             .bind(*id)
             .bind(from.to_string())
             .bind(to.to_string())

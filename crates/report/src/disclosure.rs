@@ -324,11 +324,12 @@ impl System {
         candidates.sort_by_key(|v| (v - truth).abs());
         candidates.dedup();
         let mut budget = NODE_BUDGET;
+        let component = self.component(cell);
         candidates.into_iter().take(16).any(|v| {
             let (mut l, mut h) = (lo.clone(), hi.clone());
             l[cell] = v;
             h[cell] = v;
-            self.search(&mut l, &mut h, cell, &mut budget) == Some(true)
+            self.search(&mut l, &mut h, cell, &component, &mut budget) == Some(true)
         })
     }
 
@@ -395,6 +396,7 @@ impl System {
         lo: &mut [i64],
         hi: &mut [i64],
         start: CountId,
+        component: &[CountId],
         budget: &mut usize,
     ) -> Option<bool> {
         if *budget == 0 {
@@ -405,7 +407,6 @@ impl System {
             return Some(false);
         }
         // The unfixed cell of the component with the narrowest interval.
-        let component = self.component(start);
         let Some(&branch) = component
             .iter()
             .filter(|&&c| lo[c] < hi[c])
@@ -426,7 +427,7 @@ impl System {
             let (mut l, mut h) = (lo.to_vec(), hi.to_vec());
             l[branch] = v;
             h[branch] = v;
-            match self.search(&mut l, &mut h, branch, budget) {
+            match self.search(&mut l, &mut h, branch, component, budget) {
                 Some(true) => return Some(true),
                 Some(false) => {}
                 None => return None,

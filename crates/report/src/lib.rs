@@ -325,14 +325,24 @@ pub async fn run(
     let wants = |k: Kind| req.kind == k || req.kind == Kind::Pack;
     let needs_facts = req.kind != Kind::DataQuality;
     let (facts, cache) = if needs_facts {
-        data::facts_cached(db, &ids, from, to, req.fresh).await?
+        data::cached(db, &ids, from, to, req.fresh, |missing| async move {
+            data::facts(db, &missing, from, to).await
+        })
+        .await?
     } else {
         Default::default()
     };
-    let quality = if wants(Kind::DataQuality) {
-        quality::facts(db, &ids, from, to, now).await?
+    let (quality, quality_cache) = if wants(Kind::DataQuality) {
+        data::cached(db, &ids, from, to, req.fresh, |missing| async move {
+            quality::facts(db, &missing, from, to).await
+        })
+        .await?
     } else {
         Default::default()
+    };
+    let cache = data::CacheUse {
+        reused: cache.reused.max(quality_cache.reused),
+        counted: cache.counted.max(quality_cache.counted),
     };
     let reference_data: Vec<ReferenceFile> = db
         .reference_files()
@@ -345,6 +355,17 @@ pub async fn run(
         })
         .collect();
     let imd_year = db.imd_year().await?;
+    let areas_data = if wants(Kind::Reach) {
+        let mut all: Vec<String> = services
+            .iter()
+            .flat_map(|s| s.areas_served.clone())
+            .collect();
+        all.sort();
+        all.dedup();
+        data::Areas::read(db, &all).await?
+    } else {
+        data::Areas::default()
+    };
     let mut scopes: Vec<Vec<data::ServiceInfo>> = vec![services.clone()];
     if req.each_service && services.len() > 1 {
         scopes.extend(services.iter().map(|s| vec![s.clone()]));
@@ -362,11 +383,8 @@ pub async fn run(
             }
         }
         let need = if wants(Kind::Reach) {
-            let mut areas: Vec<String> =
-                scope.iter().flat_map(|s| s.areas_served.clone()).collect();
-            areas.sort();
-            areas.dedup();
-            data::need(db, &areas).await?
+            let areas: Vec<String> = scope.iter().flat_map(|s| s.areas_served.clone()).collect();
+            areas_data.need(&areas)
         } else {
             data::Need::default()
         };

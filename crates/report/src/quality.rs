@@ -5,7 +5,7 @@
 use crate::ReportError;
 use crate::data::store;
 use crate::doc::{Cell, Draft, DraftSection, DraftTable, Part, Unit, col};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use dcrs_store::Database;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ const FIELDS: [(&str, &[&str]); 4] = [
 ];
 
 /// One service's data-quality counts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Quality {
     /// Per record kind (index into the field list): records, and recorded per field.
     pub completeness: [(i64, Vec<i64>); 4],
@@ -63,6 +63,10 @@ pub struct Quality {
     pub open_without_recent_session: i64,
     /// Episodes open at the end of the period.
     pub open_at_end: i64,
+}
+
+impl crate::data::Kept for Quality {
+    const TABLE: &'static str = "report_quality";
 }
 
 impl Quality {
@@ -121,7 +125,6 @@ pub async fn facts(
     ids: &[i64],
     from: NaiveDate,
     to: NaiveDate,
-    _now: DateTime<Utc>,
 ) -> Result<BTreeMap<i64, Quality>, ReportError> {
     let mut out: BTreeMap<i64, Quality> = ids.iter().map(|&i| (i, Quality::default())).collect();
     if ids.is_empty() {

@@ -87,19 +87,34 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     })
 }
 
-/// The `p` quantile of Student's t distribution with `df` degrees of freedom (p > 0.5),
-/// found by bisection on the distribution function.
+/// The `p` quantile of Student's t distribution with `df` degrees of freedom (p > 0.5):
+/// Newton's method on the distribution function, kept inside a bracket that bisection
+/// narrows whenever a Newton step would leave it.
 pub fn t_quantile(p: f64, df: f64) -> f64 {
     let (mut lo, mut hi) = (0.0_f64, 1.0e4_f64);
-    for _ in 0..200 {
-        let mid = (lo + hi) / 2.0;
-        if t_cdf(mid, df) < p {
-            lo = mid;
+    let ln_c =
+        ln_gamma((df + 1.0) / 2.0) - ln_gamma(df / 2.0) - 0.5 * (df * std::f64::consts::PI).ln();
+    let density = |t: f64| (ln_c - (df + 1.0) / 2.0 * (1.0 + t * t / df).ln()).exp();
+    let mut t = 2.0;
+    for _ in 0..100 {
+        let f = t_cdf(t, df) - p;
+        if f < 0.0 {
+            lo = t;
         } else {
-            hi = mid;
+            hi = t;
         }
+        let next = t - f / density(t);
+        let next = if next > lo && next < hi {
+            next
+        } else {
+            (lo + hi) / 2.0
+        };
+        if (next - t).abs() < 1e-12 * t.max(1.0) {
+            return next;
+        }
+        t = next;
     }
-    (lo + hi) / 2.0
+    t
 }
 
 /// Student's t distribution function at `t ≥ 0`.

@@ -43,6 +43,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_report_cache.sql"),
         postgres: include_str!("../migrations/postgres/0005_report_cache.sql"),
     },
+    Migration {
+        version: 6,
+        name: "report_quality_cache",
+        sqlite: include_str!("../migrations/sqlite/0006_report_quality_cache.sql"),
+        postgres: include_str!("../migrations/postgres/0006_report_quality_cache.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.
