@@ -24,6 +24,7 @@ const FIELDS: [(&str, &[&str]); 4] = [
             "gp_registered",
             "employment",
             "disability",
+            "gp_practice_code",
         ],
     ),
     ("referral", &["referrer_org_ref", "reason"]),
@@ -217,17 +218,12 @@ pub async fn facts(
             .count();
         out.entry(service).or_default().possible_duplicates += flagged as i64;
     }
-    let stale = to - chrono::Duration::days(90);
-    for r in run(include_str!("sql/open.sql")).await? {
+    let stale = (to - chrono::Duration::days(90)).to_string();
+    let open = include_str!("sql/quality_open.sql").replace("{stale}", &stale);
+    for r in run(&open).await? {
         let q = out.entry(int(&r, 0)?).or_default();
-        q.open_at_end += 1;
-        let d = |i: usize| -> Result<Option<NaiveDate>, ReportError> {
-            let t: Option<String> = r.try_get(i).map_err(store)?;
-            Ok(t.and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok()))
-        };
-        if d(2)?.max(d(1)?).is_none_or(|x| x < stale) {
-            q.open_without_recent_session += 1;
-        }
+        q.open_at_end += int(&r, 1)?;
+        q.open_without_recent_session += int(&r, 2)?;
     }
     Ok(out)
 }

@@ -1,21 +1,25 @@
-//! Every figure of the activity, reach, outcomes, pathway and workforce reports
-//! (analytics.md sections 1–5) on generated data, recomputed here independently of the
-//! report code: plain SQL over the base tables (`referrals`, `episodes`, `sessions`,
-//! `plans`, `goals`, `assessments`, `clients`, `workers`) and the reference tables
-//! (`ref_postcodes`, `ref_lsoa11`, `ref_lsoa01_lsoa11`, `ref_census_ethnicity`), written
-//! from the text of analytics.md and dataset.md, plus small arithmetic in Rust for
-//! medians, means, the Wilson interval and the t interval (the t quantile is found here
-//! by integrating the t density; nothing is tabulated).
+//! Every figure of the activity, reach, outcomes, pathway, workforce and data-quality
+//! reports (analytics.md sections 1–6) on generated data, recomputed here independently
+//! of the report code: plain SQL over the base tables (`referrals`, `episodes`,
+//! `sessions`, `plans`, `goals`, `assessments`, `clients`, `workers`) and the reference
+//! tables (`ref_postcodes`, `ref_lsoa11`, `ref_lsoa01_lsoa11`, `ref_census_ethnicity`),
+//! written from the text of analytics.md, dataset.md and docs/reports.md, plus small
+//! arithmetic in Rust for medians, means, the Wilson interval and the t interval (the t
+//! quantile is found here by integrating the t density; nothing is tabulated) and the
+//! name rule for possible duplicate clients.
 //!
 //! The data: the six-service scenario and a three-service national deployment stored
-//! side by side. Policy `none`, so counts compare exactly and other figures to 1e-6.
-//! Checked for a financial year, two quarters and a date range, for all services
-//! together and for each service, then for services changed to serve a 2019 district
-//! the 2011 census does not know; on SQLite and PostgreSQL. Every numeric cell of every
-//! table of the five sections must have a recomputed value, and every recomputed value
-//! must be in the report. A figure that differs is listed as `MISMATCH` in the failure.
+//! side by side, then given what the data-quality checks look for (late entries,
+//! duplicates, BMI out of range; see [`quality_cases`]). Policy `none`, so counts compare
+//! exactly and other figures to 1e-6. Checked for a financial year, two quarters and a
+//! date range, for all services together and for each service, counted afresh and, for
+//! the year, asked again to reuse the kept counts; then for services changed to serve a
+//! 2019 district the 2011 census does not know; on SQLite and PostgreSQL. Every numeric
+//! cell of every table of the six sections must have a recomputed value, and every
+//! recomputed value must be in the report. A figure that differs is listed as `MISMATCH`
+//! in the failure.
 
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{Datelike, Days, NaiveDate, Utc};
 use dcrs_domain::rules::RuleSettings;
 use dcrs_exchange::{ImportOptions, import_dir};
 use dcrs_refdata::LoadOptions;
@@ -45,8 +49,15 @@ const PERIODS: [&str; 4] = [
     "2009-05-17..2010-02-03",
 ];
 
-/// The section ids of analytics.md 1–5 as the reports name them.
-const SECTIONS: [&str; 5] = ["activity", "reach", "outcomes", "pathway", "workforce"];
+/// The section ids of analytics.md 1–6 as the reports name them.
+const SECTIONS: [&str; 6] = [
+    "activity",
+    "reach",
+    "outcomes",
+    "pathway",
+    "workforce",
+    "data-quality",
+];
 
 // ---------------------------------------------------------------------------------
 // Code lists, written from dataset.md and analytics.md.
@@ -135,6 +146,52 @@ const MEASURE_COLUMNS: [&str; 7] = [
 /// A 2019 district that the 2011 census (and its table here) does not have.
 const MERGED: &str = "E06000058";
 const SMOKING: &str = "Smoking: not smoking at exit, of baseline smokers";
+
+/// The fields whose completeness section 6 must show, per record kind (a referral's with
+/// the stored column it is read from): the optional fields of dataset.md (a client's
+/// names, NHS number, postcode and GP practice, a referral's referrer and reason, every
+/// measure of an assessment except the cigarettes asked of smokers only, a goal's
+/// `target_on`) and the client's coded fields that have a "not stated" or "not known"
+/// code.
+const CLIENT_FIELDS: [&str; 10] = [
+    "given_name",
+    "family_name",
+    "nhs_number",
+    "postcode",
+    "gp_practice_code",
+    "ethnicity",
+    "sex",
+    "gp_registered",
+    "employment",
+    "disability",
+];
+const REFERRAL_FIELDS: [(&str, &str); 2] = [
+    ("referrer_org_ref", "referrer_org_id"),
+    ("reason", "reason"),
+];
+const ASSESSMENT_FIELDS: [&str; 11] = [
+    "height_cm",
+    "weight_kg",
+    "waist_cm",
+    "fruit_veg_portions_per_day",
+    "high_fat_snacks_per_day",
+    "active_days_per_week",
+    "alcohol_units_per_week",
+    "smoking_status",
+    "self_efficacy",
+    "general_health",
+    "swemwbs_raw",
+];
+/// The NHS pseudo-postcodes for no fixed abode and for an address not known: codes, not
+/// places, so two clients carrying one do not share an address.
+const PSEUDO_POSTCODES: [&str; 2] = ["ZZ99 3VZ", "ZZ99 3WZ"];
+/// The rows of the data-quality checks table.
+const POSTCODES_NOT_FOUND: &str = "Client postcodes not found in the reference data";
+const BMI_FLAGGED: &str = "Assessments with a BMI outside 10-90";
+const DUPLICATES: &str = "Possible duplicate clients";
+const LATE: &str = "Records entered through the application more than 30 days after the event";
+const OPEN_AT_END: &str = "Episodes open at the period's end";
+const OPEN_STALE: &str = "Open episodes with no session in the 90 days before the period's end";
 
 /// The NHS ethnic group (index into [`ETHNIC`]) of a category code column, in SQL.
 fn ethnic_group_sql(column: &str) -> String {
@@ -407,7 +464,7 @@ impl Expected {
     }
 }
 
-/// Everything the five sections show for one scope and period, recomputed.
+/// Everything the six sections show for one scope and period, recomputed.
 async fn expected(
     db: &Database,
     sc: &Scope,
@@ -422,6 +479,7 @@ async fn expected(
     outcomes(db, sc, &mut x, closed_full, z, tq).await;
     pathway(db, sc, &mut x, z).await;
     workforce(db, sc, &mut x, attended, z).await;
+    quality(db, sc, &mut x, z).await;
     x
 }
 
@@ -1363,6 +1421,356 @@ async fn workforce(db: &Database, sc: &Scope, x: &mut Expected, attended: i64, z
     x.share(t, "All workers", "share", n_workers, n_workers, z);
 }
 
+/// Whether a stored text holds something: not NULL and not blank.
+fn filled(v: Option<&str>) -> bool {
+    v.is_some_and(|t| !t.trim().is_empty())
+}
+
+/// Whether a client's field counts as recorded: filled, and not a code that means not
+/// stated or not known (ethnicity `Z` and `99`, `not_stated`, GP registration `unknown`,
+/// the pseudo-postcode of an address not known).
+fn client_field_recorded(field: &str, v: Option<&str>) -> bool {
+    let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
+        return false;
+    };
+    !matches!(
+        (field, v),
+        ("ethnicity", "Z" | "99")
+            | ("sex" | "employment" | "disability", "not_stated")
+            | ("gp_registered", "unknown")
+            | ("postcode", "ZZ99 3WZ")
+    )
+}
+
+/// The first `n` letters of a name, in lower case, leaving out spaces, hyphens and
+/// apostrophes; `None` for a missing name (or one with no letters).
+fn first_letters(name: Option<&str>, n: usize) -> Option<String> {
+    let letters: String = name?
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .take(n)
+        .collect::<String>()
+        .to_lowercase();
+    (!letters.is_empty()).then_some(letters)
+}
+
+/// A client as the duplicate rule sees it. Blank values are `None`, and so are the
+/// pseudo-postcodes, which name no address two people could share.
+struct Person {
+    service: i64,
+    given: Option<String>,
+    family: Option<String>,
+    nhs: Option<String>,
+    born: String,
+    postcode: Option<String>,
+}
+
+/// docs/reports.md: two clients of one service are possible duplicates when they share
+/// an NHS number, or share a date of birth and a postcode while their family names agree
+/// on the first three letters and their given names on the first; a missing name does
+/// not rule a match out, two different NHS numbers do.
+fn possible_duplicates(a: &Person, b: &Person) -> bool {
+    if a.service != b.service {
+        return false;
+    }
+    if let (Some(x), Some(y)) = (&a.nhs, &b.nhs) {
+        return x == y;
+    }
+    let agree = |x: Option<String>, y: Option<String>| x.is_none() || y.is_none() || x == y;
+    a.born == b.born
+        && a.postcode.is_some()
+        && a.postcode == b.postcode
+        && agree(
+            first_letters(a.family.as_deref(), 3),
+            first_letters(b.family.as_deref(), 3),
+        )
+        && agree(
+            first_letters(a.given.as_deref(), 1),
+            first_letters(b.given.as_deref(), 1),
+        )
+}
+
+/// SQL: 1 when the column holds something (not NULL, not blank), else 0, summed.
+fn count_filled_sql(column: &str) -> String {
+    format!(
+        "CAST(SUM(CASE WHEN {column} IS NULL OR TRIM(CAST({column} AS TEXT)) = '' \
+         THEN 0 ELSE 1 END) AS BIGINT)"
+    )
+}
+
+/// Section 6: data quality.
+async fn quality(db: &Database, sc: &Scope, x: &mut Expected, z: f64) {
+    let t = "field_completeness";
+    let field = |x: &mut Expected, kind: &str, name: &str, n: i64, k: i64| {
+        let row = format!("{kind} | {name}");
+        x.count(t, &row, "records", n);
+        x.count(t, &row, "recorded", k);
+        x.count(t, &row, "missing", n - k);
+        x.put(t, &row, "share_recorded", wilson(k, n, z)[0]);
+    };
+    // The period's clients (those with an episode opened in the period), with whether
+    // their postcode is in the lookup.
+    let period_clients = fetch(
+        db,
+        sc.sql(&format!(
+            "SELECT {columns}, CAST(CASE WHEN p.pcds IS NULL THEN 0 ELSE 1 END AS BIGINT) \
+             FROM (SELECT DISTINCT r.service_id, r.client_id FROM episodes e \
+                   JOIN referrals r \
+                     ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+                   WHERE e.service_id IN ({{s}}) \
+                     AND e.first_contact_on >= '{{from}}' AND e.first_contact_on <= '{{to}}') pc \
+             JOIN clients c ON c.service_id = pc.service_id AND c.client_id = pc.client_id \
+             LEFT JOIN ref_postcodes p ON p.pcds = c.postcode",
+            columns = CLIENT_FIELDS.map(|f| format!("c.{f}")).join(", ")
+        )),
+    )
+    .await;
+    for (i, f) in CLIENT_FIELDS.iter().enumerate() {
+        let k = period_clients
+            .iter()
+            .filter(|r| client_field_recorded(f, text(r, i).as_deref()))
+            .count();
+        field(x, "client", f, period_clients.len() as i64, k as i64);
+    }
+    let postcode = CLIENT_FIELDS.iter().position(|f| *f == "postcode").unwrap();
+    let not_found = period_clients
+        .iter()
+        .filter(|r| filled(text(r, postcode).as_deref()) && int(r, CLIENT_FIELDS.len()) == Some(0))
+        .count();
+
+    // Possible duplicates: clients of the scope's services, as they stand, that match
+    // another client of their service. docs/reports.md does not tie them to the period
+    // (it does so for completeness only), so every client of the service counts, as the
+    // report's own definition says. Candidates, read here, share an NHS number or a date
+    // of birth and postcode with another client of the service; the rule then decides.
+    let shares = |on: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM clients o WHERE o.service_id = c.service_id \
+               AND o.client_id <> c.client_id AND {on})"
+        )
+    };
+    let people: Vec<Person> = fetch(
+        db,
+        sc.sql(&format!(
+            "SELECT c.service_id, c.given_name, c.family_name, c.nhs_number, \
+                    c.date_of_birth, c.postcode \
+             FROM clients c WHERE c.service_id IN ({{s}}) AND ({} OR {})",
+            shares("o.nhs_number = c.nhs_number"),
+            shares("o.postcode = c.postcode AND o.date_of_birth = c.date_of_birth")
+        )),
+    )
+    .await
+    .iter()
+    .map(|r| {
+        let keep = |v: Option<String>| v.filter(|v| filled(Some(v)));
+        Person {
+            service: int(r, 0).unwrap(),
+            given: keep(text(r, 1)),
+            family: keep(text(r, 2)),
+            nhs: keep(text(r, 3)),
+            born: text(r, 4).unwrap(),
+            postcode: keep(text(r, 5)).filter(|p| !PSEUDO_POSTCODES.contains(&p.as_str())),
+        }
+    })
+    .collect();
+    let mut by_nhs: HashMap<(i64, &str), Vec<usize>> = HashMap::new();
+    let mut by_place: HashMap<(i64, &str, &str), Vec<usize>> = HashMap::new();
+    for (i, p) in people.iter().enumerate() {
+        if let Some(n) = &p.nhs {
+            by_nhs.entry((p.service, n)).or_default().push(i);
+        }
+        if let Some(pc) = &p.postcode {
+            by_place
+                .entry((p.service, &p.born, pc))
+                .or_default()
+                .push(i);
+        }
+    }
+    let duplicates = people
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| {
+            let nhs = p
+                .nhs
+                .as_ref()
+                .and_then(|n| by_nhs.get(&(p.service, n.as_str())));
+            let place = p
+                .postcode
+                .as_ref()
+                .and_then(|pc| by_place.get(&(p.service, p.born.as_str(), pc.as_str())));
+            nhs.into_iter()
+                .chain(place)
+                .flatten()
+                .any(|j| j != i && possible_duplicates(p, &people[*j]))
+        })
+        .count();
+
+    // Referrals received, assessments made and goals on plans agreed in the period.
+    let referrals = fetch(
+        db,
+        sc.sql(&format!(
+            "SELECT COUNT(*), {}, {} FROM referrals WHERE service_id IN ({{s}}) \
+               AND received_on >= '{{from}}' AND received_on <= '{{to}}'",
+            count_filled_sql(REFERRAL_FIELDS[0].1),
+            count_filled_sql(REFERRAL_FIELDS[1].1)
+        )),
+    )
+    .await;
+    let n = int(&referrals[0], 0).unwrap();
+    for (i, (name, _)) in REFERRAL_FIELDS.iter().enumerate() {
+        field(
+            x,
+            "referral",
+            name,
+            n,
+            int(&referrals[0], 1 + i).unwrap_or(0),
+        );
+    }
+    let assessments = fetch(
+        db,
+        sc.sql(&format!(
+            "SELECT COUNT(*), {} FROM assessments WHERE service_id IN ({{s}}) \
+               AND assessed_on >= '{{from}}' AND assessed_on <= '{{to}}'",
+            ASSESSMENT_FIELDS.map(count_filled_sql).join(", ")
+        )),
+    )
+    .await;
+    let n = int(&assessments[0], 0).unwrap();
+    for (i, name) in ASSESSMENT_FIELDS.iter().enumerate() {
+        field(
+            x,
+            "assessment",
+            name,
+            n,
+            int(&assessments[0], 1 + i).unwrap_or(0),
+        );
+    }
+    let goals = fetch(
+        db,
+        sc.sql(&format!(
+            "SELECT COUNT(*), {} FROM goals g JOIN plans p \
+               ON p.service_id = g.service_id AND p.plan_id = g.plan_id \
+             WHERE g.service_id IN ({{s}}) \
+               AND p.agreed_on >= '{{from}}' AND p.agreed_on <= '{{to}}'",
+            count_filled_sql("g.target_on")
+        )),
+    )
+    .await;
+    field(
+        x,
+        "goal",
+        "target_on",
+        int(&goals[0], 0).unwrap(),
+        int(&goals[0], 1).unwrap_or(0),
+    );
+
+    // BMI (dataset.md, rounded as docs/dataset-decisions.md says) of the assessments
+    // made in the period, from the weight and the client's latest height on or before
+    // the assessment (its own first); flagged outside 10–90. Every assessment up to the
+    // period's end is read, with its client, and the height is found here.
+    let rows = fetch(
+        db,
+        sc.sql(
+            "SELECT r.service_id, r.client_id, a.assessed_on, a.assessment_id, \
+                    CAST(a.weight_kg AS DOUBLE PRECISION), CAST(a.height_cm AS DOUBLE PRECISION) \
+             FROM assessments a \
+             JOIN episodes e ON e.service_id = a.service_id AND e.episode_id = a.episode_id \
+             JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+             WHERE a.service_id IN ({s}) AND a.assessed_on <= '{to}'",
+        ),
+    )
+    .await;
+    // Per (service, client): (assessed on, assessment id, height).
+    type Heights = Vec<(NaiveDate, i64, f64)>;
+    let mut heights: HashMap<(i64, i64), Heights> = HashMap::new();
+    for r in &rows {
+        if let Some(h) = num(r, 5) {
+            heights
+                .entry((int(r, 0).unwrap(), int(r, 1).unwrap()))
+                .or_default()
+                .push((day(r, 2).unwrap(), int(r, 3).unwrap(), h));
+        }
+    }
+    let from = NaiveDate::parse_from_str(&sc.from, "%Y-%m-%d").unwrap();
+    let flagged = rows
+        .iter()
+        .filter(|r| day(r, 2).unwrap() >= from)
+        .filter_map(|r| {
+            let on = day(r, 2).unwrap();
+            let weight = num(r, 4)?;
+            let height = num(r, 5).or_else(|| {
+                heights
+                    .get(&(int(r, 0).unwrap(), int(r, 1).unwrap()))?
+                    .iter()
+                    .filter(|h| h.0 <= on)
+                    .max_by_key(|h| (h.0, h.1))
+                    .map(|h| h.2)
+            })?;
+            let bmi = (weight / (height / 100.0).powi(2) * 10.0).round() / 10.0;
+            Some(!(10.0..=90.0).contains(&bmi))
+        })
+        .filter(|f| *f)
+        .count();
+
+    // Late entries: referrals, episodes, assessments and sessions whose event (received,
+    // first contact, assessed, held) falls in the period, entered through the
+    // application more than 30 days after it (the day of entry in UTC).
+    let late = fetch(
+        db,
+        sc.sql(
+            "SELECT received_on, created_at FROM referrals WHERE service_id IN ({s}) \
+               AND entered_via = 'application' \
+               AND received_on >= '{from}' AND received_on <= '{to}' \
+             UNION ALL SELECT first_contact_on, created_at FROM episodes \
+             WHERE service_id IN ({s}) AND entered_via = 'application' \
+               AND first_contact_on >= '{from}' AND first_contact_on <= '{to}' \
+             UNION ALL SELECT assessed_on, created_at FROM assessments \
+             WHERE service_id IN ({s}) AND entered_via = 'application' \
+               AND assessed_on >= '{from}' AND assessed_on <= '{to}' \
+             UNION ALL SELECT held_on, created_at FROM sessions \
+             WHERE service_id IN ({s}) AND entered_via = 'application' \
+               AND held_on >= '{from}' AND held_on <= '{to}'",
+        ),
+    )
+    .await
+    .iter()
+    .filter(|r| {
+        let entered = chrono::DateTime::parse_from_rfc3339(&text(r, 1).unwrap())
+            .unwrap()
+            .with_timezone(&Utc)
+            .date_naive();
+        (entered - day(r, 0).unwrap()).num_days() > 30
+    })
+    .count();
+
+    // Open at the period's end, and of those, with neither a first contact nor an
+    // attended session in the 90 days before it (a contact 90 days before the end is
+    // within them).
+    let to = NaiveDate::parse_from_str(&sc.to, "%Y-%m-%d").unwrap();
+    let since = to - Days::new(90);
+    let open = fetch(
+        db,
+        sc.sql(&format!(
+            "SELECT COUNT(*), CAST(SUM(CASE WHEN e.first_contact_on < '{since}' \
+                 AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.service_id = e.service_id \
+                   AND s.episode_id = e.episode_id AND s.attended = 'yes' \
+                   AND s.held_on >= '{since}' AND s.held_on <= '{{to}}') \
+                 THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM episodes e WHERE e.service_id IN ({{s}}) AND e.first_contact_on <= '{{to}}' \
+               AND (e.closed_on IS NULL OR e.closed_on > '{{to}}')"
+        )),
+    )
+    .await;
+
+    let t = "data_quality_checks";
+    x.count(t, POSTCODES_NOT_FOUND, "count", not_found as i64);
+    x.count(t, BMI_FLAGGED, "count", flagged as i64);
+    x.count(t, DUPLICATES, "count", duplicates as i64);
+    x.count(t, LATE, "count", late as i64);
+    x.count(t, OPEN_AT_END, "count", int(&open[0], 0).unwrap());
+    x.count(t, OPEN_STALE, "count", int(&open[0], 1).unwrap_or(0));
+}
+
 // ---------------------------------------------------------------------------------
 // Comparison.
 
@@ -1506,11 +1914,12 @@ async fn stored_services(db: &Database) -> Vec<Service> {
     .collect()
 }
 
-/// Recomputes one report's figures for the services of its scope and compares them:
-/// (figures compared, of which numbers, mismatches).
+/// Recomputes the figures of one scope and period and compares them with each report
+/// given for it (the same report asked for more than once): (figures compared, of which
+/// numbers, mismatches).
 async fn check(
     db: &Database,
-    report: &Report,
+    reports: &[&Report],
     scope: &[&Service],
     name: &str,
     z: f64,
@@ -1525,14 +1934,26 @@ async fn check(
             .map(|s| s.0.to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        from: report.period.from.to_string(),
-        to: report.period.to.to_string(),
+        from: reports[0].period.from.to_string(),
+        to: reports[0].period.to.to_string(),
     };
     let x = expected(db, &sc, &areas, z, tq).await;
     if name.ends_with("2010-11 all services") {
         assert_substantial(&x);
     }
-    compare(report, &x, name)
+    let mut out = (0, 0, Vec::new());
+    for (i, report) in reports.iter().enumerate() {
+        assert_eq!(report.period, reports[0].period);
+        let name = match i {
+            0 => name.to_string(),
+            _ => format!("{name} (asked again: kept counts)"),
+        };
+        let (n, numeric, bad) = compare(report, &x, &name);
+        out.0 += n;
+        out.1 += numeric;
+        out.2.extend(bad);
+    }
+    out
 }
 
 /// The recomputation is not vacuous: in the combined scope of a whole year every kind
@@ -1571,7 +1992,41 @@ fn assert_substantial(x: &Expected) {
         ),
         ("workforce_summary", "Workers active".into(), "value"),
         ("workforce_summary", "Clients seen per FTE".into(), "value"),
+        (
+            "field_completeness",
+            "client | nhs_number".into(),
+            "missing",
+        ),
+        ("field_completeness", "client | postcode".into(), "missing"),
+        ("field_completeness", "client | ethnicity".into(), "missing"),
+        (
+            "field_completeness",
+            "client | given_name".into(),
+            "missing",
+        ),
+        ("field_completeness", "referral | reason".into(), "recorded"),
+        (
+            "field_completeness",
+            "referral | referrer_org_ref".into(),
+            "missing",
+        ),
+        (
+            "field_completeness",
+            "assessment | waist_cm".into(),
+            "missing",
+        ),
+        ("field_completeness", "goal | target_on".into(), "missing"),
     ];
+    for check in [
+        POSTCODES_NOT_FOUND,
+        BMI_FLAGGED,
+        DUPLICATES,
+        LATE,
+        OPEN_AT_END,
+        OPEN_STALE,
+    ] {
+        cells.push(("data_quality_checks", check.into(), "count"));
+    }
     cells.push(("paired_change", SMOKING.into(), "improved"));
     for q in QUINTILES {
         cells.push(("reach_by_quintile", q.into(), "new_clients"));
@@ -1701,8 +2156,244 @@ fn reference_data(data: &[tempfile::TempDir]) -> (tempfile::TempDir, LoadOptions
     (dir, options)
 }
 
+/// Text as an SQL literal, or NULL.
+fn literal(v: Option<&str>) -> String {
+    v.map_or("NULL".into(), |v| format!("'{}'", v.replace('\'', "''")))
+}
+
+async fn execute(db: &Database, sql: String) {
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+        .execute(db.pool())
+        .await
+    {
+        panic!("{e}\n{sql}");
+    }
+}
+
+/// Gives the imported deployments what section 6 looks for and generated data lack,
+/// before any report is made, so that no check rests on zeros alone; the recomputation
+/// reads the records as they then stand. Returns a line saying what was done.
+///
+/// - Follow-up assessments whose weight gives a BMI outside 10–90, imported as updates
+///   (the write path derives and flags BMI).
+/// - Sessions entered through the application rather than imported: some more than 30
+///   days after they were held (31 to 71), some within 30 (0, 1, 15, 29 and 30 days).
+///   These and the rest below are plain SQL updates, which move no service's version,
+///   so they are made before any report is asked for.
+/// - Optional fields filled or emptied: referral reasons and referrers, GP practices, goal
+///   target dates, given names, follow-up measures.
+/// - Pairs of clients of one service at one postcode, the younger given the older's date
+///   of birth, with names and NHS numbers set so that some pairs match and some do not;
+///   clients sharing an NHS number within a service and across two services.
+async fn quality_cases(
+    db: &Database,
+    data: &[tempfile::TempDir],
+    options: &ImportOptions,
+) -> String {
+    let mut flagged_rows = 0;
+    for d in data {
+        let mut reader = csv::Reader::from_path(d.path().join("assessments.csv")).unwrap();
+        let headers = reader.headers().unwrap().clone();
+        let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        let (occasion, weight) = (col("occasion"), col("weight_kg"));
+        let changed = tempfile::tempdir().unwrap();
+        let mut writer = csv::Writer::from_path(changed.path().join("assessments.csv")).unwrap();
+        writer.write_record(&headers).unwrap();
+        let mut follow_ups = 0;
+        for row in reader.records() {
+            let row = row.unwrap();
+            if &row[occasion] != "follow_up" || row[weight].is_empty() {
+                continue;
+            }
+            follow_ups += 1;
+            if follow_ups % 20 != 0 {
+                continue;
+            }
+            let mut out: Vec<String> = row.iter().map(String::from).collect();
+            out[weight] = if follow_ups % 40 == 0 { "26" } else { "340" }.into();
+            writer.write_record(&out).unwrap();
+            flagged_rows += 1;
+        }
+        writer.flush().unwrap();
+        drop(writer);
+        let imported = import_dir(db, changed.path(), options, |_| {})
+            .await
+            .unwrap();
+        assert!(imported.committed && imported.rejections.is_empty());
+    }
+
+    let picked = fetch(
+        db,
+        "SELECT service_id, session_id, held_on FROM sessions \
+         WHERE session_id % 397 IN (0, 1) ORDER BY service_id, session_id"
+            .into(),
+    )
+    .await;
+    let mut late = 0;
+    for r in &picked {
+        let (service, id, held) = (int(r, 0).unwrap(), int(r, 1).unwrap(), day(r, 2).unwrap());
+        let k = ((id / 397) % 5) as usize;
+        let after = if id % 397 == 0 {
+            late += 1;
+            [31, 41, 51, 61, 71][k]
+        } else {
+            [30, 0, 15, 29, 1][k]
+        };
+        execute(
+            db,
+            format!(
+                "UPDATE sessions SET entered_via = 'application', created_at = '{}T10:00:00Z' \
+                 WHERE service_id = {service} AND session_id = {id}",
+                held + Days::new(after)
+            ),
+        )
+        .await;
+    }
+
+    for sql in [
+        "UPDATE referrals SET reason = 'Wants help to eat better (synthetic)' \
+         WHERE referral_id % 3 = 0",
+        "UPDATE referrals SET referrer_org_id = (SELECT MIN(org_id) FROM organisations) \
+         WHERE referral_id % 5 = 0",
+        "UPDATE clients SET gp_practice_code = 'Y00001' WHERE client_id % 4 = 0",
+        "UPDATE clients SET given_name = NULL WHERE client_id % 50 = 7",
+        "UPDATE goals SET target_on = NULL WHERE goal_id % 7 = 0",
+        "UPDATE assessments SET alcohol_units_per_week = NULL, smoking_status = NULL, \
+             cigarettes_per_day = NULL, waist_cm = NULL \
+         WHERE occasion = 'follow_up' AND assessment_id % 4 = 0",
+    ] {
+        execute(db, sql.into()).await;
+    }
+
+    // Pairs at one postcode: (service, older, younger) with what the younger is given.
+    let pairs = fetch(
+        db,
+        "SELECT a.service_id, a.client_id, b.client_id, a.date_of_birth, b.date_of_birth, \
+                a.given_name, b.given_name, a.family_name, b.family_name, \
+                a.nhs_number, b.nhs_number \
+         FROM clients a JOIN clients b ON b.service_id = a.service_id \
+           AND b.postcode = a.postcode AND b.client_id > a.client_id \
+         WHERE a.postcode NOT LIKE 'ZZ99%' \
+         ORDER BY a.service_id, a.client_id, b.client_id"
+            .into(),
+    )
+    .await;
+    let mut used: HashSet<(i64, i64)> = HashSet::new();
+    let mut per_service: HashMap<i64, usize> = HashMap::new();
+    let mut made = [0usize; 7];
+    for (seen, r) in pairs.iter().enumerate() {
+        let service = int(r, 0).unwrap();
+        let (a, b) = (int(r, 1).unwrap(), int(r, 2).unwrap());
+        let taken = per_service.entry(service).or_default();
+        if seen % 5 != 0
+            || *taken >= 56
+            || used.contains(&(service, a))
+            || used.contains(&(service, b))
+        {
+            continue;
+        }
+        // (client id, date of birth, given, family, NHS number) of the older and younger.
+        let person = |i: usize| {
+            (
+                int(r, 1 + i).unwrap(),
+                text(r, 3 + i).unwrap(),
+                text(r, 5 + i),
+                text(r, 7 + i),
+                text(r, 9 + i),
+            )
+        };
+        let (older, younger) = if person(0).1 <= person(1).1 {
+            (person(0), person(1))
+        } else {
+            (person(1), person(0))
+        };
+        let scenario = *taken % 7;
+        let both_nhs = older.4.is_some() && younger.4.is_some();
+        if (scenario == 2 && !both_nhs) || (scenario == 5 && older.4.is_none()) {
+            continue;
+        }
+        let born = ("date_of_birth", Some(older.1.clone()));
+        let same_given = ("given_name", older.2.clone());
+        let no_nhs = ("nhs_number", None);
+        // The columns set on the younger.
+        let sets: Vec<(&str, Option<String>)> = match scenario {
+            // Same names, one NHS number missing: a match.
+            0 => vec![born, same_given, no_nhs],
+            // Names and one NHS number missing: a match.
+            1 => vec![born, ("given_name", None), ("family_name", None), no_nhs],
+            // Same names, two different NHS numbers: no match.
+            2 => vec![born, same_given],
+            // Given names differing at the first letter: no match.
+            3 => vec![born, ("given_name", Some("Zoe".into())), no_nhs],
+            // Family names differing within three letters: no match.
+            4 => vec![
+                born,
+                same_given,
+                ("family_name", Some("Smith-Synth".into())),
+                no_nhs,
+            ],
+            // The same NHS number, nothing else shared: a match.
+            5 => vec![("nhs_number", older.4.clone())],
+            // Names in another case and with an apostrophe: a match.
+            _ => vec![
+                born,
+                ("given_name", older.2.as_deref().map(str::to_lowercase)),
+                (
+                    "family_name",
+                    older.3.as_deref().map(|f| {
+                        let upper = f.to_uppercase();
+                        format!("{}'{}", &upper[..1], &upper[1..])
+                    }),
+                ),
+                no_nhs,
+            ],
+        };
+        execute(
+            db,
+            format!(
+                "UPDATE clients SET {} WHERE service_id = {service} AND client_id = {}",
+                sets.iter()
+                    .map(|(c, v)| format!("{c} = {}", literal(v.as_deref())))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                younger.0
+            ),
+        )
+        .await;
+        used.insert((service, a));
+        used.insert((service, b));
+        made[scenario] += 1;
+        *taken += 1;
+    }
+    // An NHS number shared across services is no duplicate: each service's client 10
+    // is given the NHS number of the previous service's client 10.
+    let tens = fetch(
+        db,
+        "SELECT service_id, nhs_number FROM clients WHERE client_id = 10 \
+           AND nhs_number IS NOT NULL ORDER BY service_id"
+            .into(),
+    )
+    .await;
+    for w in tens.windows(2) {
+        execute(
+            db,
+            format!(
+                "UPDATE clients SET nhs_number = {} WHERE service_id = {} AND client_id = 10",
+                literal(text(&w[0], 1).as_deref()),
+                int(&w[1], 0).unwrap()
+            ),
+        )
+        .await;
+    }
+    format!(
+        "{flagged_rows} follow-up weights out of range, {late} sessions entered late and {} \
+         within 30 days, duplicate cases {made:?}",
+        picked.len() - late
+    )
+}
+
 #[tokio::test]
-async fn every_figure_of_sections_1_to_5_equals_an_independent_recomputation() {
+async fn every_figure_of_sections_1_to_6_equals_an_independent_recomputation() {
     let started = Instant::now();
     let data = deployments();
     let (refdir, load_options) = reference_data(&data);
@@ -1725,6 +2416,7 @@ async fn every_figure_of_sections_1_to_5_equals_an_independent_recomputation() {
     );
     let mut mismatches: Vec<Mismatch> = Vec::new();
     let mut summaries: Vec<String> = Vec::new();
+    let mut cases = String::new();
     each_backend!("report_recompute", |t| {
         let began = Instant::now();
         dcrs_refdata::load(&t.db, refdir.path(), &load_options)
@@ -1751,25 +2443,42 @@ async fn every_figure_of_sections_1_to_5_equals_an_independent_recomputation() {
 
         let services = stored_services(&t.db).await;
         assert_eq!(services.len(), 9);
+        cases = quality_cases(&t.db, &data, &options).await;
         let (mut compared, mut numbers) = (0, 0);
-        for p in PERIODS {
+        for (i, p) in PERIODS.iter().enumerate() {
             let period = Period::parse(p).unwrap();
-            let reports = run(
-                &t.db,
-                &Request {
-                    kind: Kind::Pack,
-                    services: None,
-                    each_service: true,
-                    period: period.clone(),
-                    policy: Policy::NONE,
-                    fresh: false,
-                },
-                Utc::now(),
-            )
-            .await
-            .unwrap();
+            let request = |fresh: bool| Request {
+                kind: Kind::Pack,
+                services: None,
+                each_service: true,
+                period: period.clone(),
+                policy: Policy::NONE,
+                fresh,
+            };
+            // Counted afresh; the first period is then asked for again, and must reuse
+            // every service's kept counts with the same figures.
+            let reports = run(&t.db, &request(true), Utc::now()).await.unwrap();
             assert_eq!(reports.len(), 1 + services.len());
+            let again = match i {
+                0 => run(&t.db, &request(false), Utc::now()).await.unwrap(),
+                _ => Vec::new(),
+            };
+            if let Some(a) = again.first() {
+                assert_eq!((a.counts.reused, a.counts.counted), (services.len(), 0));
+            }
             for (k, report) in reports.iter().enumerate() {
+                let mut asked = vec![report];
+                if let Some(a) = again.get(k) {
+                    let refs = |r: &Report| {
+                        r.scope
+                            .services
+                            .iter()
+                            .map(|s| s.service_ref.clone())
+                            .collect::<Vec<_>>()
+                    };
+                    assert_eq!(refs(a), refs(report));
+                    asked.push(a);
+                }
                 assert_eq!(report.period, period, "the period asked for");
                 let scope: Vec<&Service> = if k == 0 {
                     services.iter().collect()
@@ -1784,7 +2493,7 @@ async fn every_figure_of_sections_1_to_5_equals_an_independent_recomputation() {
                     period.label,
                     if k == 0 { "all services" } else { &scope[0].1 }
                 );
-                let (n, numeric, bad) = check(&t.db, report, &scope, &name, z, &mut tq).await;
+                let (n, numeric, bad) = check(&t.db, &asked, &scope, &name, z, &mut tq).await;
                 compared += n;
                 numbers += numeric;
                 mismatches.extend(bad);
@@ -1866,7 +2575,7 @@ async fn every_figure_of_sections_1_to_5_equals_an_independent_recomputation() {
                     .collect::<Vec<_>>()
                     .join("+")
             );
-            let (n, numeric, bad) = check(&t.db, report, &scope, &name, z, &mut tq).await;
+            let (n, numeric, bad) = check(&t.db, &[report], &scope, &name, z, &mut tq).await;
             compared += n;
             numbers += numeric;
             mismatches.extend(bad);
@@ -1879,7 +2588,7 @@ async fn every_figure_of_sections_1_to_5_equals_an_independent_recomputation() {
         ));
     });
     let summary = format!(
-        "recompute: {}; data generated in {setup:.1?}",
+        "recompute: {}; data generated in {setup:.1?}; for section 6: {cases}",
         summaries.join("; ")
     );
     // MISMATCH: a report figure that differs from its independent recomputation. The

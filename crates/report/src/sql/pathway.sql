@@ -16,11 +16,4 @@ LEFT JOIN episodes e ON e.service_id = r.service_id AND e.referral_id = r.referr
 LEFT JOIN episode_summaries es ON es.service_id = e.service_id AND es.episode_id = e.episode_id
 WHERE r.service_id IN ({services}) AND r.received_on BETWEEN '{from}' AND '{to}'
   AND (es.kind IS NULL OR es.kind <> 'brief')
-GROUP BY r.service_id, c.imd_quintile, {ethnic_group},
-       CASE WHEN es.episode_id IS NULL THEN 1
-            WHEN es.baseline_on IS NULL THEN 2
-            WHEN es.plan_agreed_on IS NULL THEN 3
-            WHEN es.review_sessions = 0 THEN 4
-            WHEN es.closed_on IS NULL THEN 5
-            WHEN es.exit_on IS NULL THEN 6
-            ELSE 7 END
+GROUP BY r.service_id, c.imd_quintile, eg, reached
