@@ -763,6 +763,54 @@ pub struct CacheUse {
     pub counted: usize,
 }
 
+/// Bump when the meaning or shape of kept counts changes without their SQL changing.
+const COUNTS_REVISION: u32 = 1;
+
+/// Every query the counts come from: kept counts made by other SQL are not reused.
+const COUNTING_SQL: &[&str] = &[
+    include_str!("sql/census.sql"),
+    include_str!("sql/census_districts.sql"),
+    include_str!("sql/clients_seen.sql"),
+    include_str!("sql/closed.sql"),
+    include_str!("sql/goals.sql"),
+    include_str!("sql/new_clients.sql"),
+    include_str!("sql/open_count.sql"),
+    include_str!("sql/opened.sql"),
+    include_str!("sql/paired.sql"),
+    include_str!("sql/pathway.sql"),
+    include_str!("sql/plans.sql"),
+    include_str!("sql/population.sql"),
+    include_str!("sql/quality_assessments.sql"),
+    include_str!("sql/quality_clients.sql"),
+    include_str!("sql/quality_dob_postcode.sql"),
+    include_str!("sql/quality_goals.sql"),
+    include_str!("sql/quality_late.sql"),
+    include_str!("sql/quality_nhs_duplicates.sql"),
+    include_str!("sql/quality_open.sql"),
+    include_str!("sql/quality_referrals.sql"),
+    include_str!("sql/referrals.sql"),
+    include_str!("sql/sessions.sql"),
+    include_str!("sql/workers.sql"),
+];
+
+/// Identifies how kept counts were made: the revision above and a hash (FNV-1a) of the
+/// SQL, so counts kept by another version of the program are counted again.
+fn counts_format() -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in COUNTING_SQL.iter().flat_map(|s| s.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{COUNTS_REVISION}-{h:016x}")
+}
+
+/// Kept counts with the format they were made in.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope<T> {
+    format: String,
+    counts: T,
+}
+
 /// Counts kept per service and period, reused while the service's version stands.
 pub trait Kept: Sized + serde::Serialize + serde::de::DeserializeOwned {
     /// The table that keeps them.
@@ -807,6 +855,7 @@ where
     .collect::<Result<_, ReportError>>()?;
     let version = |id: i64| versions.get(&id).copied().unwrap_or(0);
     let mut out = BTreeMap::new();
+    let format = counts_format();
     if !fresh {
         let kept = rows(
             db,
@@ -824,9 +873,10 @@ where
                 r.try_get(2).map_err(store)?,
             );
             if v == version(id)
-                && let Ok(f) = serde_json::from_str::<T>(&text)
+                && let Ok(e) = serde_json::from_str::<Envelope<T>>(&text)
+                && e.format == format
             {
-                out.insert(id, f);
+                out.insert(id, e.counts);
             }
         }
     }
@@ -858,7 +908,11 @@ async fn keep<T: Kept>(
     let attempt = async {
         let mut tx = db.pool().begin().await?;
         for (id, f) in counted {
-            let text = serde_json::to_string(f).unwrap_or_default();
+            let text = serde_json::to_string(&Envelope {
+                format: counts_format(),
+                counts: f,
+            })
+            .unwrap_or_default();
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO {} (service_id, period_from, period_to, version, facts) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (service_id, period_from, period_to) \

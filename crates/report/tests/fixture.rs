@@ -502,6 +502,19 @@ async fn a_write_shows_in_the_next_report() {
         assert_eq!((again.counts.reused, again.counts.counted), (1, 0));
         let figures = |r: &Report| serde_json::to_string(&r.sections).unwrap();
         assert_eq!(figures(&again), figures(&before));
+        // Kept counts that cannot be read as this program's (another version made them,
+        // or they were damaged) are counted again, with the same figures.
+        for table in ["report_facts", "report_quality"] {
+            let damage =
+                format!("UPDATE {table} SET facts = '{{\"format\":\"old\",\"counts\":{{}}}}'");
+            sqlx::query(sqlx::AssertSqlSafe(damage))
+                .execute(t.db.pool())
+                .await
+                .unwrap();
+        }
+        let recounted = pack(&t.db, Policy::NONE).await;
+        assert_eq!((recounted.counts.reused, recounted.counts.counted), (0, 1));
+        assert_eq!(figures(&recounted), figures(&before));
         // One more attended session for E4, through the importer's update path.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
