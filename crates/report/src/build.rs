@@ -153,6 +153,20 @@ const QUINTILE_ROWS: [&str; 6] = [
     "Quintile unknown",
 ];
 
+/// An end of a mean's interval, worked out when published (from the published count
+/// under control); n/a when there is no interval.
+fn bound(n: CountId, ci: Option<stats::MeanCi>, part: Part) -> Cell {
+    match ci {
+        Some(c) => Cell::MeanBound {
+            n,
+            mean: c.mean,
+            sd: c.sd,
+            part,
+        },
+        None => Cell::Stat { n, value: None },
+    }
+}
+
 /// Section 1: activity.
 pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
     let sources: Vec<i64> = ReferralSource::ALL
@@ -262,7 +276,7 @@ pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
             row(
                 "Median attended sessions per closed full episode",
                 vec![
-                    Cell::Stat {
+                    Cell::Median {
                         n: closed_full,
                         value: median_of(&f.sessions_per_closed_full),
                     },
@@ -273,7 +287,7 @@ pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
             row(
                 "Median days from referral to first contact (episodes opened)",
                 vec![
-                    Cell::Stat {
+                    Cell::Median {
                         n: opened,
                         value: median_of(&f.days_to_first_contact),
                     },
@@ -592,8 +606,8 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
             stat(per(all.baseline, all.n)),
             stat(per(all.exit, all.n)),
             stat(per(all.diff, all.n)),
-            stat(diff.map(|c| c.low)),
-            stat(diff.map(|c| c.high)),
+            bound(all_n, diff, Part::Low),
+            bound(all_n, diff, Part::High),
             stat(diff.and_then(|c| (c.sd > 0.0).then(|| c.mean / c.sd))),
             Cell::Count(all_improved),
         ];
@@ -613,8 +627,8 @@ pub fn outcomes(d: &mut Draft, f: &Facts) -> DraftSection {
                 label(qname),
                 Cell::Count(n),
                 stat(per(g.diff, g.n)),
-                stat(diff.map(|c| c.low)),
-                stat(diff.map(|c| c.high)),
+                bound(n, diff, Part::Low),
+                bound(n, diff, Part::High),
                 Cell::Count(imp),
             ];
             r.extend(share(imp, n));
@@ -943,9 +957,9 @@ pub fn workforce(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
             row(
                 "Full-time equivalent",
                 vec![
-                    Cell::Stat {
+                    Cell::Rounded {
                         n: workers,
-                        value: Some(fte),
+                        value: fte,
                     },
                     na(),
                     na(),

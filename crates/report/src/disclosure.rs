@@ -107,6 +107,17 @@ impl Policy {
         }
     }
 
+    /// A quantity that is not a count but is bounded by one (such as FTE), rounded to
+    /// the rounding base under control; as it is otherwise.
+    pub fn round_quantity(&self, v: f64) -> f64 {
+        if self.controls() {
+            let b = self.rounding_base as f64;
+            (v / b).round() * b
+        } else {
+            v
+        }
+    }
+
     /// The published form of one count under the primary rule: `None` when suppressed.
     pub fn primary(&self, count: i64) -> Option<i64> {
         if !self.controls() || count == 0 {
@@ -239,6 +250,9 @@ fn counts_of(t: &DraftTable) -> BTreeSet<CountId> {
             }
             Cell::Per { num, n, .. } => {
                 ids.insert(*num);
+                ids.insert(*n);
+            }
+            Cell::MeanBound { n, .. } | Cell::Median { n, .. } | Cell::Rounded { n, .. } => {
                 ids.insert(*n);
             }
             _ => {}
@@ -551,10 +565,42 @@ fn figure(
         } => {
             let people_ok =
                 !policy.controls() || (value(*n).is_some() && raw(*n) >= policy.min_people());
+            let denominator = policy.round_quantity(*denominator);
             match value(*num) {
-                Some(k) if people_ok && *denominator > 0.0 => Figure::Num(k as f64 / denominator),
+                Some(k) if people_ok && denominator > 0.0 => Figure::Num(k as f64 / denominator),
                 Some(_) if people_ok => Figure::NotApplicable,
                 _ => Figure::Suppressed,
+            }
+        }
+        Cell::MeanBound { n, mean, sd, part } => {
+            if policy.controls() && (value(*n).is_none() || raw(*n) < policy.min_people()) {
+                return Figure::Suppressed;
+            }
+            let people = value(*n).unwrap_or(0) as f64;
+            if people < 2.0 {
+                return Figure::NotApplicable;
+            }
+            let half = stats::t_quantile(0.975, people - 1.0) * sd / people.sqrt();
+            Figure::Num(match part {
+                Part::Low => mean - half,
+                Part::High => mean + half,
+                Part::Point => *mean,
+            })
+        }
+        Cell::Median { n, value: v } => match (value(*n), v) {
+            (None, _) if policy.controls() => Figure::Suppressed,
+            (_, None) => Figure::NotApplicable,
+            (_, Some(_)) if policy.controls() && raw(*n) < policy.min_people() => {
+                Figure::Suppressed
+            }
+            (_, Some(x)) if policy.controls() => Figure::Num(x.round()),
+            (_, Some(x)) => Figure::Num(*x),
+        },
+        Cell::Rounded { n, value: v } => {
+            if policy.controls() && (value(*n).is_none() || raw(*n) < policy.min_people()) {
+                Figure::Suppressed
+            } else {
+                Figure::Num(policy.round_quantity(*v))
             }
         }
     }

@@ -47,8 +47,24 @@ pub enum Cell {
     Stat { n: CountId, value: Option<f64> },
     /// A figure from reference data (not about clients, so not controlled).
     Reference(Option<f64>),
+    /// An end of the 95% t interval of a mean resting on the count `n`. Under control
+    /// its width is worked out from the published count, not the true one: with the
+    /// standardised effect beside it, the true count could otherwise be solved for.
+    MeanBound {
+        n: CountId,
+        mean: f64,
+        sd: f64,
+        part: Part,
+    },
+    /// A median of whole numbers resting on the count `n`; under control it is shown
+    /// as a whole number, since a half would tell that the count is even.
+    Median { n: CountId, value: Option<f64> },
+    /// A total of fractions of people (the workforce's FTE) resting on the count `n`;
+    /// under control rounded like a count, since each person's share is bounded.
+    Rounded { n: CountId, value: f64 },
     /// The published count `num` divided by a quantity (such as the workforce's FTE)
-    /// that rests on the `n` people counted in `n`.
+    /// that rests on the `n` people counted in `n`; under control divided by that
+    /// quantity as published (rounded).
     Per {
         num: CountId,
         denominator: f64,

@@ -180,11 +180,12 @@ pub async fn facts(
             out.entry(int(&r, 0)?).or_default().late_entries += 1;
         }
     }
+    // Each client flagged once, whether by NHS number, by date of birth, postcode and
+    // name, or both.
+    let mut flagged: std::collections::BTreeSet<(i64, i64)> = Default::default();
     for r in run(include_str!("sql/quality_nhs_duplicates.sql")).await? {
-        out.entry(int(&r, 0)?).or_default().possible_duplicates += int(&r, 1)?;
+        flagged.insert((int(&r, 0)?, int(&r, 1)?));
     }
-    // Same date of birth and postcode with similar names; a client already counted by
-    // NHS number (one shared with another client) is not counted twice.
     let rows = run(include_str!("sql/quality_dob_postcode.sql")).await?;
     type Person = (i64, Option<String>, Option<String>, Option<String>);
     let mut groups: BTreeMap<(i64, String, String), Vec<Person>> = BTreeMap::new();
@@ -202,21 +203,20 @@ pub async fn facts(
         ));
     }
     for ((service, _, _), people) in groups {
-        let flagged = people
-            .iter()
-            .enumerate()
-            .filter(|(i, a)| {
-                people.iter().enumerate().any(|(j, b)| {
-                    *i != j
-                        && similar((&a.1, &a.2), (&b.1, &b.2))
-                        // Two different NHS numbers are two people.
-                        && !matches!((&a.3, &b.3), (Some(x), Some(y)) if x != y)
-                        // The same NHS number is already counted above.
-                        && !matches!((&a.3, &b.3), (Some(x), Some(y)) if x == y)
-                })
-            })
-            .count();
-        out.entry(service).or_default().possible_duplicates += flagged as i64;
+        for (i, a) in people.iter().enumerate() {
+            let matched = people.iter().enumerate().any(|(j, b)| {
+                i != j
+                    && similar((&a.1, &a.2), (&b.1, &b.2))
+                    // Two different NHS numbers are two people.
+                    && !matches!((&a.3, &b.3), (Some(x), Some(y)) if x != y)
+            });
+            if matched {
+                flagged.insert((service, a.0));
+            }
+        }
+    }
+    for (service, _) in flagged {
+        out.entry(service).or_default().possible_duplicates += 1;
     }
     let stale = (to - chrono::Duration::days(90)).to_string();
     let open = include_str!("sql/quality_open.sql").replace("{stale}", &stale);

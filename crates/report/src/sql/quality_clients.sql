@@ -12,7 +12,8 @@ SELECT c.service_id, COUNT(*),
   CAST(SUM(CASE WHEN c.employment <> 'not_stated' THEN 1 ELSE 0 END) AS BIGINT),
   CAST(SUM(CASE WHEN c.disability <> 'not_stated' THEN 1 ELSE 0 END) AS BIGINT),
   CAST(SUM(CASE WHEN c.gp_practice_code IS NOT NULL AND c.gp_practice_code <> '' THEN 1 ELSE 0 END) AS BIGINT),
-  CAST(SUM(CASE WHEN c.postcode IS NOT NULL AND c.postcode <> '' AND c.lsoa11cd IS NULL THEN 1 ELSE 0 END) AS BIGINT)
+  CAST(SUM(CASE WHEN c.postcode IS NOT NULL AND c.postcode <> '' AND c.postcode NOT LIKE 'ZZ99%'
+                AND c.lsoa11cd IS NULL THEN 1 ELSE 0 END) AS BIGINT)
 FROM clients c
 WHERE c.service_id IN ({services})
   AND (c.service_id, c.client_id) IN (
