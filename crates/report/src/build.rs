@@ -861,6 +861,11 @@ pub fn pathway(d: &mut Draft, f: &Facts) -> DraftSection {
             let mut r = vec![label(*name)];
             r.extend(r_ids.iter().map(|&id| Cell::Count(id)));
             r.extend(share(r_ids[6], r_ids[0]));
+            // Each later step as a share of the group's cohort and of the step before.
+            for j in 1..7 {
+                r.extend(share(r_ids[j], r_ids[0]));
+                r.extend(share(r_ids[j], r_ids[j - 1]));
+            }
             rows.push(r);
         }
         let mut columns = vec![col("group", "Group", Unit::Text)];
@@ -874,6 +879,16 @@ pub fn pathway(d: &mut Draft, f: &Facts) -> DraftSection {
             "share_exit",
             "Share of referrals reaching an exit assessment",
         ));
+        for (k, name) in keys.iter().zip(STEPS).skip(1) {
+            columns.extend(share_columns(
+                &format!("{k}_of_cohort"),
+                &format!("{name}: share of cohort"),
+            ));
+            columns.extend(share_columns(
+                &format!("{k}_of_previous"),
+                &format!("{name}: share of the step before"),
+            ));
+        }
         table(id, title, columns, rows)
     };
     let by_quintile = group_table(

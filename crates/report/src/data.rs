@@ -796,8 +796,22 @@ const COUNTING_SQL: &[&str] = &[
 /// Identifies how kept counts were made: the revision above and a hash (FNV-1a) of the
 /// SQL, so counts kept by another version of the program are counted again.
 fn counts_format() -> String {
+    // The SQL written by the program, and the rules applied to rows in it, count too.
+    let generated = [
+        ethnic_group_sql(),
+        age_band_sql(),
+        measures_sql(),
+        days_sql(Backend::Sqlite).to_string(),
+        days_sql(Backend::Postgres).to_string(),
+        crate::quality::RULES.to_string(),
+    ];
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in COUNTING_SQL.iter().flat_map(|s| s.bytes()) {
+    for b in COUNTING_SQL
+        .iter()
+        .copied()
+        .chain(generated.iter().map(String::as_str))
+        .flat_map(|s| s.bytes())
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }

@@ -155,9 +155,13 @@ impl Period {
             if to < from {
                 return Err(bad("it ends before it starts"));
             }
-            let one = Self::parse_end(a.trim()).map_err(|e| bad(&e))?;
-            if one.whole && one.from == from && one.to == to {
-                return Ok(one);
+            // A range that is exactly one quarter or financial year is that period.
+            let quarter = Period::quarter(Quarter::containing(from));
+            let year = Period::year(FinancialYear::containing(from));
+            for whole in [quarter, year] {
+                if whole.from == from && whole.to == to {
+                    return Ok(whole);
+                }
             }
             return Ok(Period {
                 from,

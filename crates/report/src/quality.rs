@@ -47,6 +47,11 @@ const FIELDS: [(&str, &[&str]); 4] = [
     ("goal", &["target_on"]),
 ];
 
+/// The rules applied to rows in the program rather than in SQL, as text: kept counts
+/// made under other rules are not reused. Change it with any of them.
+pub(crate) const RULES: &str = "late: > 30 days; open without session: 90 days; \
+    names: family 3 letters, given 1 letter, missing names match, different NHS numbers do not";
+
 /// One service's data-quality counts.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Quality {

@@ -559,6 +559,10 @@ async fn controlled_reports_need_whole_quarters_or_years() {
     let p = Period::parse("2010-11Q2..2010-11Q2").unwrap();
     assert!(p.whole);
     assert_eq!(p.label, "2010-11 Q2");
+    assert_eq!(Period::parse("2010-07-01..2010-09-30").unwrap(), p);
+    let y = Period::parse("2010-11Q1..2010-11Q4").unwrap();
+    assert!(y.whole);
+    assert_eq!(y.label, "2010-11");
     assert!(Period::parse("2010-11Q5").is_err());
     req.services = Some(vec!["NOPE".into()]);
     let err = run(&t.db, &req, Utc::now()).await.unwrap_err().to_string();

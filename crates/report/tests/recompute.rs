@@ -1299,6 +1299,10 @@ async fn pathway(db: &Database, sc: &Scope, x: &mut Expected, z: f64) {
                 x.count(t, name, id, row[j]);
             }
             x.share(t, name, "share_exit", row[6], row[0], z);
+            for (j, (id, _)) in STEPS.iter().enumerate().skip(1) {
+                x.share(t, name, &format!("{id}_of_cohort"), row[j], row[0], z);
+                x.share(t, name, &format!("{id}_of_previous"), row[j], row[j - 1], z);
+            }
         }
     }
 }

@@ -166,7 +166,10 @@ impl StoreTx {
         &mut self,
         clients: Option<(i64, &[i64])>,
     ) -> StoreResult<Vec<String>> {
-        self.touch_all();
+        match clients {
+            Some((service_id, _)) => self.touch(Some(service_id)),
+            None => self.touch_all(),
+        }
         let year = self.imd_year().await?;
         let set = "lsoa11cd = (SELECT p.lsoa11cd FROM ref_postcodes p WHERE p.pcds = clients.postcode), \
              lad_cd = (SELECT l.lad19cd FROM ref_postcodes p JOIN ref_lsoa11 l ON l.lsoa11cd = p.lsoa11cd \
