@@ -919,8 +919,19 @@ async fn keep<T: Kept>(
     from: NaiveDate,
     to: NaiveDate,
 ) {
+    let Ok(mut conn) = db.pool().acquire().await else {
+        return;
+    };
+    let sqlite = db.backend() == Backend::Sqlite;
+    // SQLite has one writer at a time: a report must not wait behind a long import just
+    // to keep its counts, so it tries briefly and otherwise leaves them.
+    if sqlite {
+        let _ = sqlx::query("PRAGMA busy_timeout = 100")
+            .execute(&mut *conn)
+            .await;
+    }
     let attempt = async {
-        let mut tx = db.pool().begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for (id, f) in counted {
             let text = serde_json::to_string(&Envelope {
                 format: counts_format(),
@@ -945,5 +956,11 @@ async fn keep<T: Kept>(
     };
     if let Err(e) = attempt.await {
         tracing::debug!("report counts not kept for reuse: {e}");
+    }
+    if sqlite {
+        // Back to the pool's setting (Database::connect) for the connection's next user.
+        let _ = sqlx::query("PRAGMA busy_timeout = 10000")
+            .execute(&mut *conn)
+            .await;
     }
 }
