@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_report_quality_cache.sql"),
         postgres: include_str!("../migrations/postgres/0006_report_quality_cache.sql"),
     },
+    Migration {
+        version: 7,
+        name: "clients_birth_postcode",
+        sqlite: include_str!("../migrations/sqlite/0007_clients_birth_postcode.sql"),
+        postgres: include_str!("../migrations/postgres/0007_clients_birth_postcode.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.
