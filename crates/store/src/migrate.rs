@@ -55,6 +55,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_clients_birth_postcode.sql"),
         postgres: include_str!("../migrations/postgres/0007_clients_birth_postcode.sql"),
     },
+    Migration {
+        version: 8,
+        name: "application_entries",
+        sqlite: include_str!("../migrations/sqlite/0008_application_entries.sql"),
+        postgres: include_str!("../migrations/postgres/0008_application_entries.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.
