@@ -329,7 +329,8 @@ pub(crate) fn store(e: sqlx::Error) -> ReportError {
     ReportError::Store(dcrs_store::StoreError::Sql(e))
 }
 
-fn fill(sql: &str, ids: &[i64], from: NaiveDate, to: NaiveDate) -> String {
+/// Puts the service ids and the period's dates into a query.
+pub(crate) fn fill(sql: &str, ids: &[i64], from: NaiveDate, to: NaiveDate) -> String {
     let services: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
     sql.replace("{services}", &services.join(", "))
         .replace("{from}", &from.format("%Y-%m-%d").to_string())
@@ -932,9 +933,10 @@ async fn keep<T: Kept>(
     }
     let attempt = async {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let format = counts_format();
         for (id, f) in counted {
             let text = serde_json::to_string(&Envelope {
-                format: counts_format(),
+                format: format.clone(),
                 counts: f,
             })
             .unwrap_or_default();

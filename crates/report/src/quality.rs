@@ -3,7 +3,7 @@
 //! application, and open episodes with no recent session.
 
 use crate::ReportError;
-use crate::data::store;
+use crate::data::{fill, store};
 use crate::doc::{Cell, Draft, DraftSection, DraftTable, Part, Unit, col};
 use chrono::NaiveDate;
 use dcrs_store::Database;
@@ -95,13 +95,6 @@ impl Quality {
         self.open_without_recent_session += o.open_without_recent_session;
         self.open_at_end += o.open_at_end;
     }
-}
-
-fn fill(sql: &str, ids: &[i64], from: NaiveDate, to: NaiveDate) -> String {
-    let services: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-    sql.replace("{services}", &services.join(", "))
-        .replace("{from}", &from.to_string())
-        .replace("{to}", &to.to_string())
 }
 
 /// Two names are similar when both are missing or their first three letters (ignoring
