@@ -9,9 +9,11 @@ use crate::doc::{
     BiasInput, Cell, Column, CountId, Draft, DraftSection, DraftTable, Part, Unit, col,
 };
 use crate::stats;
+use chrono::NaiveDate;
 use dcrs_domain::codes::{
     ExitReason, Qualification, ReferralSource, Sex, SourceGroup, YesNoUnknown,
 };
+use dcrs_domain::types::Quarter;
 
 /// Counts shown in more than one section: registered once so that the disclosure rule
 /// sees one cell.
@@ -168,7 +170,13 @@ fn bound(n: CountId, ci: Option<stats::MeanCi>, part: Part) -> Cell {
 }
 
 /// Section 1: activity.
-pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
+pub fn activity(
+    d: &mut Draft,
+    f: &Facts,
+    c: &Common,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> DraftSection {
     let sources: Vec<i64> = ReferralSource::ALL
         .iter()
         .map(|s| f.referrals.get(s.code()).copied().unwrap_or(0))
@@ -201,7 +209,8 @@ pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
         r.extend(share(id, total));
         group_rows.push(r);
     }
-    d.sum(total, group_ids);
+    d.sum(total, group_ids.clone());
+    let by_quarter = referrals_by_quarter(d, f, from, to, &group_ids, total);
     let mut t = vec![label("All referrals"), Cell::Count(total)];
     t.extend(share(total, total));
     group_rows.push(t);
@@ -331,15 +340,91 @@ pub fn activity(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
         id: "activity".into(),
         title: "Activity".into(),
         definitions: vec![
-            "Referrals received: referrals whose received date falls in the period, by source and source group (dataset.md).".into(),
+            "Referrals received: referrals whose received date falls in the period, by source and source group (dataset.md), and by financial quarter of the received date (a quarter only partly in the period counts its days in the period).".into(),
             "New clients: clients whose first-ever first contact with the service falls in the period.".into(),
             "Episodes opened: episodes whose first contact falls in the period. Open caseload: episodes first seen on or before the period's last day and not closed by it.".into(),
             "Sessions: sessions held in the period. Did-not-attend rate: did not attend ÷ (attended + did not attend); cancelled sessions are left out.".into(),
             "Plans agreed in the period; goals set: goals on plans agreed in the period. Episodes closed: closed in the period, by exit reason.".into(),
             "Medians: attended sessions per full episode closed in the period; days from referral to first contact for episodes opened in the period.".into(),
         ],
-        tables: vec![summary, by_source, by_group, by_reason],
+        tables: vec![summary, by_source, by_group, by_quarter, by_reason],
     }
+}
+
+/// Referrals by source group and financial quarter of the received date: a row per
+/// quarter that overlaps the period, then the period's totals (the same counts as the
+/// table by source group). Each quarter's total is the sum of its groups, each group's
+/// total the sum of its quarters.
+fn referrals_by_quarter(
+    d: &mut Draft,
+    f: &Facts,
+    from: NaiveDate,
+    to: NaiveDate,
+    group_totals: &[CountId],
+    total: CountId,
+) -> DraftTable {
+    let mut quarters: Vec<Quarter> = Vec::new();
+    let mut q = Quarter::containing(from);
+    while q.first_day() <= to {
+        quarters.push(q);
+        q = q.next();
+    }
+    let mut counts = vec![[0i64; 4]; quarters.len()];
+    for (month, v) in &f.referrals_by_month {
+        let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d");
+        let Some(i) = first
+            .ok()
+            .and_then(|day| quarters.iter().position(|q| *q == Quarter::containing(day)))
+        else {
+            continue;
+        };
+        for (c, n) in counts[i].iter_mut().zip(v) {
+            *c += n;
+        }
+    }
+    let mut rows = Vec::new();
+    if let [_] = quarters.as_slice() {
+        // One quarter: its counts are the period's.
+        let mut r = vec![label(quarters[0].to_string())];
+        r.extend(group_totals.iter().map(|&id| Cell::Count(id)));
+        r.push(Cell::Count(total));
+        rows.push(r);
+    } else {
+        let mut by_group: Vec<Vec<CountId>> = vec![Vec::new(); group_totals.len()];
+        let mut quarter_totals = Vec::new();
+        for (q, c) in quarters.iter().zip(&counts) {
+            let (t, parts) = d.breakdown(c);
+            let mut r = vec![label(q.to_string())];
+            r.extend(parts.iter().map(|&id| Cell::Count(id)));
+            r.push(Cell::Count(t));
+            rows.push(r);
+            for (g, id) in by_group.iter_mut().zip(parts) {
+                g.push(id);
+            }
+            quarter_totals.push(t);
+        }
+        for (&g, parts) in group_totals.iter().zip(by_group) {
+            d.sum(g, parts);
+        }
+        d.sum(total, quarter_totals);
+    }
+    let mut r = vec![label("Period")];
+    r.extend(group_totals.iter().map(|&id| Cell::Count(id)));
+    r.push(Cell::Count(total));
+    rows.push(r);
+    let mut columns = vec![col("quarter", "Quarter", Unit::Text)];
+    columns.extend(
+        SourceGroup::ALL
+            .iter()
+            .map(|g| col(g.code(), g.code(), Unit::Count)),
+    );
+    columns.push(col("all", "All", Unit::Count));
+    table(
+        "referrals_by_quarter",
+        "Referrals received by source group and quarter",
+        columns,
+        rows,
+    )
 }
 
 /// Section 2: reach against need.

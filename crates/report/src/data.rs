@@ -10,7 +10,7 @@ use crate::ReportError;
 use chrono::NaiveDate;
 use dcrs_domain::codes::{
     Attendance, EpisodeKind, Ethnicity, ExitReason, GoalStatus, Qualification, ReferralSource, Sex,
-    YesNoUnknown,
+    SourceGroup, YesNoUnknown,
 };
 use dcrs_store::{Backend, Database};
 use sqlx::Row;
@@ -147,6 +147,9 @@ pub struct WorkerGroup {
 pub struct Facts {
     /// Referrals received, by source.
     pub referrals: BTreeMap<String, i64>,
+    /// Referrals received, by month (`YYYY-MM`) and source group (in the order of
+    /// `SourceGroup::ALL`).
+    pub referrals_by_month: BTreeMap<String, [i64; 4]>,
     /// Clients whose first-ever first contact falls in the period.
     pub new_clients: NewClients,
     /// Episodes opened, by kind (full, brief).
@@ -199,6 +202,9 @@ impl Facts {
     /// Adds another service's facts to these.
     pub fn merge(&mut self, o: &Facts) {
         add_map(&mut self.referrals, &o.referrals);
+        for (k, v) in &o.referrals_by_month {
+            add(self.referrals_by_month.entry(k.clone()).or_default(), v);
+        }
         let (n, m) = (&mut self.new_clients, &o.new_clients);
         add(&mut n.quintile, &m.quintile);
         add(&mut n.ethnic_group, &m.ethnic_group);
@@ -461,11 +467,15 @@ pub async fn facts(
 
     for r in rows(db, q(include_str!("sql/referrals.sql"))).await? {
         if let Some(source) = text(&r, 1)?.and_then(|s| ReferralSource::parse(&s)) {
-            *out.entry(sid(&r)?)
-                .or_default()
-                .referrals
-                .entry(source.code().to_string())
-                .or_default() += n_at(&r, 2)?;
+            let f = out.entry(sid(&r)?).or_default();
+            let n = n_at(&r, 3)?;
+            *f.referrals.entry(source.code().to_string()).or_default() += n;
+            let group = SourceGroup::ALL
+                .iter()
+                .position(|g| *g == source.group())
+                .expect("every source has a group");
+            let month = text(&r, 2)?.unwrap_or_default();
+            f.referrals_by_month.entry(month).or_default()[group] += n;
         }
     }
     for r in rows(db, q(include_str!("sql/pathway.sql"))).await? {

@@ -395,7 +395,7 @@ pub async fn run(
         let mut draft = doc::Draft::default();
         let common = build::Common::new(&mut draft, &f);
         if wants(Kind::Activity) {
-            let s = build::activity(&mut draft, &f, &common);
+            let s = build::activity(&mut draft, &f, &common, from, to);
             draft.sections.push(s);
         }
         if wants(Kind::Reach) {

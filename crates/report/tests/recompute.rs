@@ -506,6 +506,72 @@ async fn new_clients(db: &Database, sc: &Scope) -> Vec<AnyRow> {
     .await
 }
 
+/// The financial quarter of an ISO date, written as the reports write it (`2010-11 Q3`):
+/// April to June is Q1 of the year that starts in April.
+fn quarter_label(date: &str) -> String {
+    let year: i32 = date[0..4].parse().unwrap();
+    let month: i32 = date[5..7].parse().unwrap();
+    let start = if month >= 4 { year } else { year - 1 };
+    let number = (month - 4).rem_euclid(12) / 3 + 1;
+    format!("{start}-{:02} Q{number}", (start + 1) % 100)
+}
+
+/// Referrals by source group and quarter: one row per quarter that overlaps the period
+/// (every one of them, even with no referrals), then the period's totals.
+async fn referrals_by_quarter(
+    db: &Database,
+    sc: &Scope,
+    x: &mut Expected,
+    groups: &[(String, i64)],
+) {
+    // Every quarter the period touches: walk its months.
+    let mut quarters: Vec<String> = Vec::new();
+    let (mut y, mut m): (i32, i32) = (
+        sc.from[0..4].parse().unwrap(),
+        sc.from[5..7].parse().unwrap(),
+    );
+    while format!("{y:04}-{m:02}") <= sc.to[0..7].to_string() {
+        let q = quarter_label(&format!("{y:04}-{m:02}-01"));
+        if !quarters.contains(&q) {
+            quarters.push(q);
+        }
+        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    }
+    let mut counts: HashMap<(String, String), i64> = HashMap::new();
+    for r in fetch(
+        db,
+        sc.sql(
+            "SELECT received_on, source FROM referrals \
+             WHERE service_id IN ({s}) AND received_on >= '{from}' AND received_on <= '{to}'",
+        ),
+    )
+    .await
+    {
+        let source = text(&r, 1).unwrap();
+        let group = SOURCES.iter().find(|(s, _)| *s == source).unwrap().1;
+        *counts
+            .entry((quarter_label(&text(&r, 0).unwrap()), group.to_string()))
+            .or_default() += 1;
+    }
+    let t = "referrals_by_quarter";
+    for q in &quarters {
+        let mut all = 0;
+        for g in SOURCE_GROUPS {
+            let n = counts
+                .get(&(q.clone(), g.to_string()))
+                .copied()
+                .unwrap_or(0);
+            x.count(t, q, g, n);
+            all += n;
+        }
+        x.count(t, q, "all", all);
+    }
+    for (g, n) in groups {
+        x.count(t, "Period", g, *n);
+    }
+    x.count(t, "Period", "all", groups.iter().map(|g| g.1).sum());
+}
+
 /// Section 1: activity. Returns the attended sessions and the full episodes closed.
 async fn activity(db: &Database, sc: &Scope, x: &mut Expected, n_new: i64, z: f64) -> (i64, i64) {
     let mut by_source: HashMap<String, i64> = HashMap::new();
@@ -549,6 +615,7 @@ async fn activity(db: &Database, sc: &Scope, x: &mut Expected, n_new: i64, z: f6
         })
         .collect();
     x.breakdown("referrals_by_group", &groups, "All referrals", z);
+    referrals_by_quarter(db, sc, x, &groups).await;
 
     let mut opened = [0i64; 2];
     for r in fetch(
