@@ -530,7 +530,7 @@ async fn referrals_by_quarter(
         sc.from[0..4].parse().unwrap(),
         sc.from[5..7].parse().unwrap(),
     );
-    while format!("{y:04}-{m:02}") *<= sc.to[0..7] {
+    while *format!("{y:04}-{m:02}") <= sc.to[0..7] {
         let q = quarter_label(&format!("{y:04}-{m:02}-01"));
         if !quarters.contains(&q) {
             quarters.push(q);
