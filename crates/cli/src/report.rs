@@ -25,10 +25,11 @@ pub struct ReportArgs {
     /// years; only with --policy none).
     #[arg(long)]
     period: String,
-    /// json (a file) or csv (a folder with one file per table).
+    /// json (a file), csv (a folder with one file per table), html (one printable page
+    /// with charts) or xlsx (a workbook; a folder of workbooks with --each-service).
     #[arg(long, default_value = "json")]
     format: String,
-    /// Where to write: a file for json, a folder for csv.
+    /// Where to write: a file for json, html and xlsx, a folder for csv.
     #[arg(long)]
     out: PathBuf,
     /// nhs_sub_national (the default) or none. `none` releases exact figures that may
@@ -51,8 +52,11 @@ pub async fn run(db: &Database, a: ReportArgs) -> anyhow::Result<ExitCode> {
             a.policy
         )
     })?;
-    if a.format != "json" && a.format != "csv" {
-        anyhow::bail!("the format {:?} is not known; use json or csv", a.format);
+    if !["json", "csv", "html", "xlsx"].contains(&a.format.as_str()) {
+        anyhow::bail!(
+            "the format {:?} is not known; use json, csv, html or xlsx",
+            a.format
+        );
     }
     let services = if a.service.iter().any(|s| s == "all") {
         None
@@ -74,6 +78,14 @@ pub async fn run(db: &Database, a: ReportArgs) -> anyhow::Result<ExitCode> {
                 std::fs::create_dir_all(parent)?;
             }
             std::fs::write(&a.out, dcrs_report::render::json(&reports))
+                .with_context(|| format!("could not write {}", a.out.display()))?;
+        }
+        "html" => {
+            dcrs_report::render::html_file(&reports, &a.out)
+                .with_context(|| format!("could not write {}", a.out.display()))?;
+        }
+        "xlsx" => {
+            dcrs_report::render::xlsx_files(&reports, &a.out)
                 .with_context(|| format!("could not write {}", a.out.display()))?;
         }
         _ => {

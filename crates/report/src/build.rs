@@ -416,7 +416,7 @@ fn referrals_by_quarter(
     columns.extend(
         SourceGroup::ALL
             .iter()
-            .map(|g| col(g.code(), g.code(), Unit::Count)),
+            .map(|g| col(g.code(), &g.code().replace('_', " "), Unit::Count)),
     );
     columns.push(col("all", "All", Unit::Count));
     table(

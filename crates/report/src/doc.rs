@@ -228,7 +228,7 @@ impl Figure {
 }
 
 /// Six significant decimals are more than any figure here supports and keep files stable.
-fn format_number(v: f64) -> String {
+pub(crate) fn format_number(v: f64) -> String {
     let s = format!("{v:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }

@@ -6,12 +6,15 @@
 //! of every service in the request once, builds one report document per scope, applies
 //! the policy and returns [`Report`]s that [`render`] writes as JSON or CSV.
 
+pub mod chart;
 pub mod data;
 pub mod disclosure;
 pub mod doc;
+pub mod html;
 pub mod quality;
 pub mod render;
 pub mod stats;
+pub mod xlsx;
 
 mod build;
 

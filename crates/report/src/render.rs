@@ -118,3 +118,34 @@ fn write_about(r: &Report, folder: &Path) -> io::Result<PathBuf> {
     w.flush()?;
     Ok(path)
 }
+
+/// Writes the reports as one HTML page at `path` (several documents follow one another,
+/// each from a new printed page).
+pub fn html_file(reports: &[Report], path: &Path) -> io::Result<Vec<PathBuf>> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, crate::html::html(reports))?;
+    Ok(vec![path.to_path_buf()])
+}
+
+/// Writes the reports as spreadsheets: one file at `path` for one document; for several,
+/// `path` is a folder with a workbook per document, named as the CSV folders are.
+pub fn xlsx_files(reports: &[Report], path: &Path) -> io::Result<Vec<PathBuf>> {
+    let bytes = |r: &Report| crate::xlsx::xlsx(r).map_err(io::Error::other);
+    if let [one] = reports {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, bytes(one)?)?;
+        return Ok(vec![path.to_path_buf()]);
+    }
+    std::fs::create_dir_all(path)?;
+    let mut written = Vec::new();
+    for r in reports {
+        let file = path.join(format!("{}.xlsx", folder_name(r)));
+        std::fs::write(&file, bytes(r)?)?;
+        written.push(file);
+    }
+    Ok(written)
+}

@@ -42,6 +42,39 @@ pub fn report_skip(test: &str, why: &str) {
     let _ = writeln!(err, "SKIPPED {test}: {why}");
 }
 
+/// The path of `program` when it is on `PATH`. When it is not, a test that needs it
+/// fails in CI (which installs it) and elsewhere is reported skipped by name.
+pub fn tool(test: &str, program: &str, install: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let why = format!("{program} is not installed ({install})");
+        assert!(!in_ci(), "{test}: {why}; .ci/run installs it");
+        report_skip(test, &why);
+    }
+    found
+}
+
+/// Whether `python3` can import `module`. When it cannot, a test that needs it fails in
+/// CI (which installs it) and elsewhere is reported skipped by name.
+pub fn python_module(test: &str, module: &str) -> bool {
+    let ok = tool(test, "python3", "Debian's python3").is_some_and(|python| {
+        std::process::Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !ok {
+        let why = format!("the Python package {module} is not installed (pip install {module})");
+        assert!(!in_ci(), "{test}: {why}; .ci/run installs it");
+        report_skip(test, &why);
+    }
+    ok
+}
+
 impl TestDb {
     /// A fresh SQLite database in a temporary directory.
     pub async fn sqlite() -> TestDb {

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use chrono::NaiveDate;
-use dcrs_exchange::ImportOptions;
-use dcrs_refdata::LoadOptions;
+use dcrs_exchange::{ImportOptions, import_dir};
+use dcrs_refdata::{LoadOptions, load};
 use std::path::{Path, PathBuf};
 
 /// Import options for tests: today is fixed.
@@ -118,4 +118,121 @@ pub fn reference_data(dir: &Path) -> LoadOptions {
         actor: "test".into(),
         ..Default::default()
     }
+}
+
+/// The hand-built fixture of `tests/fixture.rs` (one service, eight clients, 2010-11 Q1),
+/// as import files.
+pub fn dataset(dir: &Path) {
+    let files: [(&str, &str); 11] = [
+        (
+            "organisations.csv",
+            "org_ref,name,kind,ods_code\nO1,Fixture PCT,pct,\n",
+        ),
+        (
+            "services.csv",
+            "service_ref,name,commissioner_org_ref,areas_served,started_on,ended_on\n\
+             S1,Fixture Health Trainers,O1,E06000099,2008-01-01,\n",
+        ),
+        (
+            "workers.csv",
+            "worker_ref,service_ref,display_name,role,sex,age_band,lives_in_area_served,home_imd_quintile,qualification,started_on,left_on,fte\n\
+             W1,S1,Trainer one,health_trainer,female,35-44,yes,1,level3_certificate,2009-01-01,,1.0\n\
+             W2,S1,Trainer two,health_trainer,male,25-34,no,,in_training,2010-05-01,,0.5\n\
+             W3,S1,Trainer three,health_trainer,male,45-54,yes,2,level2_award,2008-01-01,2010-03-31,1.0\n",
+        ),
+        (
+            "clients.csv",
+            "client_ref,service_ref,given_name,family_name,nhs_number,date_of_birth,sex,ethnicity,postcode,gp_registered,gp_practice_code,employment,disability,consent_to_record,consent_to_share_with_gp\n\
+             C1,S1,Ann,Smith,9000000017,1980-05-01,female,A,FY9 1AA,yes,,employed,no,yes,yes\n\
+             C2,S1,Bob,Jones,9000000025,1950-01-01,male,H,FY9 1AB,no,,employed,no,yes,yes\n\
+             C3,S1,Cat,Brown,,1990-01-01,female,M,FY9 1AC,yes,,not_stated,no,yes,yes\n\
+             C4,S1,,,,1940-06-01,female,Z,FY9 9ZZ,unknown,,employed,no,yes,yes\n\
+             C5,S1,Dan,Green,,1975-01-01,male,A,FY9 1AD,yes,,employed,no,yes,yes\n\
+             C6,S1,Eve,White,,1985-03-03,female,A,FY9 1AA,yes,,employed,no,yes,yes\n\
+             C7,S1,Anna,Smith,,1980-05-01,female,A,FY9 1AA,yes,,employed,no,yes,yes\n\
+             C8,S1,Fay,Black,,1960-02-02,female,B,FY9 1AC,yes,,retired,no,yes,yes\n",
+        ),
+        (
+            "referrals.csv",
+            "referral_ref,service_ref,client_ref,received_on,source,referrer_org_ref,reason\n\
+             R1,S1,C1,2010-04-01,self,,wants to lose weight\n\
+             R2,S1,C2,2010-04-05,gp,,\n\
+             R3,S1,C3,2010-05-01,friend_or_family,,\n\
+             R4,S1,C4,2010-05-10,health_check,,\n\
+             R5a,S1,C5,2009-06-01,self,,\n\
+             R5b,S1,C5,2010-06-01,practice_nurse,,\n\
+             R6,S1,C6,2010-06-20,self,,\n\
+             R8,S1,C8,2010-01-01,self,,\n",
+        ),
+        (
+            "episodes.csv",
+            "episode_ref,service_ref,referral_ref,lead_worker_ref,kind,first_contact_on,primary_issue,closed_on,exit_reason\n\
+             E1,S1,R1,W1,full,2010-04-10,weight,2010-06-25,completed\n\
+             E2,S1,R2,W1,full,2010-04-15,alcohol,2010-06-28,disengaged\n\
+             E3,S1,R3,W1,brief,2010-05-03,diet,2010-05-03,completed\n\
+             E4,S1,R4,W1,full,2010-05-20,weight,,\n\
+             E5a,S1,R5a,W1,full,2009-06-10,diet,2009-09-01,disengaged\n\
+             E5b,S1,R5b,W1,full,2010-06-05,physical_activity,,\n\
+             E8,S1,R8,W1,full,2010-01-05,diet,,\n",
+        ),
+        (
+            "assessments.csv",
+            "assessment_ref,service_ref,episode_ref,occasion,assessed_on,height_cm,weight_kg,waist_cm,fruit_veg_portions_per_day,high_fat_snacks_per_day,active_days_per_week,alcohol_units_per_week,smoking_status,cigarettes_per_day,self_efficacy,general_health,swemwbs_raw\n\
+             A1b,S1,E1,baseline,2010-04-10,160,81,,2,3,1,10,current,10,4,50,20\n\
+             A1e,S1,E1,exit,2010-06-25,,76,,4,2,3,8,ex,,6,60,24\n\
+             A2b,S1,E2,baseline,2010-04-15,180,100,,1,4,0,30,never,,3,40,18\n\
+             A2e,S1,E2,exit,2010-06-28,,99,,1,4,2,20,never,,3,45,17\n\
+             A4b,S1,E4,baseline,2010-05-20,165,90,,3,,,,,,,,\n",
+        ),
+        (
+            "plans.csv",
+            "plan_ref,service_ref,episode_ref,agreed_on\nP1,S1,E1,2010-04-20\nP2,S1,E2,2010-04-30\n",
+        ),
+        (
+            "goals.csv",
+            "goal_ref,service_ref,plan_ref,domain,description,target_on,status,status_on\n\
+             G1a,S1,P1,diet,Five a day,2010-06-30,fully_achieved,2010-06-20\n\
+             G1b,S1,P1,physical_activity,Walk daily,2010-06-30,partly_achieved,2010-06-20\n\
+             G2a,S1,P2,alcohol,Two dry days,,not_achieved,2010-06-28\n\
+             G2b,S1,P2,weight,Lose 5 kg,,abandoned,2010-06-01\n\
+             G2c,S1,P2,diet,Cook at home,,open,\n",
+        ),
+        (
+            "sessions.csv",
+            "session_ref,service_ref,episode_ref,worker_ref,held_on,duration_min,mode,venue,purpose,attended\n\
+             S1a,S1,E1,W1,2010-04-10,60,face_to_face,community_venue,assessment,yes\n\
+             S1b,S1,E1,W1,2010-04-20,45,face_to_face,community_venue,plan_setting,yes\n\
+             S1c,S1,E1,W1,2010-05-10,45,face_to_face,community_venue,support,did_not_attend\n\
+             S1d,S1,E1,W1,2010-05-20,30,telephone,remote,review,yes\n\
+             S1e,S1,E1,W1,2010-06-25,45,face_to_face,community_venue,review,yes\n\
+             S2a,S1,E2,W1,2010-04-15,60,face_to_face,gp_practice,assessment,yes\n\
+             S2b,S1,E2,W1,2010-05-01,45,face_to_face,gp_practice,support,cancelled\n\
+             S2c,S1,E2,W1,2010-05-15,45,face_to_face,gp_practice,support,yes\n\
+             S3a,S1,E3,W1,2010-05-03,20,face_to_face,pharmacy,brief_intervention,yes\n\
+             S4a,S1,E4,W1,2010-05-20,60,face_to_face,community_venue,assessment,yes\n\
+             S5a,S1,E5a,W1,2009-06-10,60,face_to_face,community_venue,assessment,yes\n\
+             S5b,S1,E5b,W1,2010-06-05,60,face_to_face,community_venue,assessment,yes\n\
+             S5c,S1,E5b,W1,2010-06-15,45,face_to_face,community_venue,support,did_not_attend\n\
+             S8a,S1,E8,W1,2010-01-05,60,face_to_face,community_venue,assessment,yes\n",
+        ),
+        (
+            "onward_referrals.csv",
+            "onward_ref,service_ref,episode_ref,made_on,action,destination,outcome\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+pub async fn fixture(db: &dcrs_store::Database) {
+    let refdir = tempfile::tempdir().unwrap();
+    let options = reference_data(refdir.path());
+    load(db, refdir.path(), &options).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let report = import_dir(db, dir.path(), &import_options(), |_| {})
+        .await
+        .unwrap();
+    assert!(report.rejections.is_empty(), "{:?}", report.rejections);
 }

@@ -1,0 +1,971 @@
+//! The charts of a report document, drawn as inline SVG from the published tables (so a
+//! chart can never show more than its table does): reach against need by quintile and
+//! by ethnic group, referrals by source group over quarters, goal attainment, paired
+//! change with intervals, and the pathway by quintile.
+//!
+//! Every chart is plain SVG with no script. Series differ by texture, line dash and
+//! marker shape as well as colour (the Okabe–Ito palette, which stays distinct for the
+//! common kinds of colour blindness), so they can be told apart in greyscale. A
+//! suppressed figure is drawn as `*`, a figure that does not apply as `n/a`. Each chart
+//! carries a title and a text description, and the numbers it draws as a table.
+
+use crate::Report;
+use crate::data::{MEASURES, STEPS};
+use crate::doc::{Column, Figure, Table};
+use std::fmt::Write;
+
+/// A chart with what a reader needs beside it.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// Identifier, unique within the page (also the prefix of the SVG's own ids).
+    pub id: String,
+    /// The section it belongs to.
+    pub section: String,
+    /// Title.
+    pub title: String,
+    /// What it shows, in words, with its main figures.
+    pub description: String,
+    /// The SVG element.
+    pub svg: String,
+    /// The figures it draws.
+    pub numbers: Table,
+}
+
+/// Escapes text for HTML and SVG, in element content and quoted attributes alike.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The charts of a report, in section order. `prefix` keeps ids unique when a page
+/// holds several reports.
+pub fn charts(report: &Report, prefix: &str) -> Vec<Chart> {
+    let mut out = Vec::new();
+    let mut push = |section: &str, c: Option<Chart>| {
+        if let Some(mut c) = c {
+            c.section = section.into();
+            out.push(c);
+        }
+    };
+    let t = |id: &str| report.table(id).filter(|t| t.withheld.is_none());
+    push(
+        "activity",
+        t("referrals_by_quarter").map(|t| referrals(t, prefix)),
+    );
+    push(
+        "reach",
+        t("reach_by_quintile").map(|t| reach(t, prefix, "quintile", "national IMD quintile")),
+    );
+    push(
+        "reach",
+        t("reach_by_ethnic_group").map(|t| reach(t, prefix, "ethnic", "ethnic group")),
+    );
+    if let (Some(g), Some(c)) = (t("goal_attainment_by_goal"), t("goal_attainment_by_client")) {
+        push("outcomes", Some(goals(g, c, prefix)));
+    }
+    push("outcomes", t("paired_change").map(|t| paired(t, prefix)));
+    push(
+        "pathway",
+        t("pathway_by_quintile").map(|t| pathway(t, prefix)),
+    );
+    out
+}
+
+/// A figure as drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Val {
+    Num(f64),
+    Suppressed,
+    NotApplicable,
+}
+
+impl Val {
+    fn of(f: Option<&Figure>) -> Val {
+        match f {
+            Some(Figure::Suppressed) => Val::Suppressed,
+            Some(f) => f.as_f64().map_or(Val::NotApplicable, Val::Num),
+            None => Val::NotApplicable,
+        }
+    }
+
+    fn num(self) -> Option<f64> {
+        match self {
+            Val::Num(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// As written in a description.
+    fn words(self, fmt: fn(f64) -> String) -> String {
+        match self {
+            Val::Num(v) => fmt(v),
+            Val::Suppressed => "suppressed".into(),
+            Val::NotApplicable => "not applicable".into(),
+        }
+    }
+
+    /// As written on the chart.
+    fn mark(self, fmt: fn(f64) -> String) -> String {
+        match self {
+            Val::Num(v) => fmt(v),
+            Val::Suppressed => "*".into(),
+            Val::NotApplicable => "n/a".into(),
+        }
+    }
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.0}%", v * 100.0)
+}
+
+fn whole(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+fn signed(v: f64) -> String {
+    let s = if v.abs() >= 10.0 {
+        format!("{v:+.1}")
+    } else {
+        format!("{v:+.2}")
+    };
+    s.replace('-', "\u{2212}")
+}
+
+/// One drawn value with its 95% interval.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    value: Val,
+    interval: Option<(f64, f64)>,
+}
+
+fn point(t: &Table, row: &str, column: &str) -> Point {
+    let value = Val::of(t.get(row, column));
+    let low = Val::of(t.get(row, &format!("{column}_low"))).num();
+    let high = Val::of(t.get(row, &format!("{column}_high"))).num();
+    Point {
+        value,
+        interval: low.zip(high),
+    }
+}
+
+struct Series {
+    name: String,
+    points: Vec<Point>,
+}
+
+/// Colours (Okabe–Ito), textures, dashes and markers, by series.
+const COLOURS: [&str; 6] = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#000000",
+];
+const DASHES: [&str; 6] = ["", "6 3", "2 3", "9 3 2 3", "4 2 1 2", ""];
+const INK: &str = "#212b32";
+const GRID: &str = "#d8dde0";
+
+/// The SVG's opening tag, title, description and the textures of its series.
+fn open(id: &str, title: &str, description: &str, width: f64, height: f64) -> String {
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"{id}\" viewBox=\"0 0 {width:.0} {height:.0}\" \
+         width=\"{width:.0}\" height=\"{height:.0}\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" \
+         font-family=\"Arial, Helvetica, sans-serif\" font-size=\"12\" fill=\"{INK}\">\
+         <title id=\"{id}-t\">{}</title><desc id=\"{id}-d\">{}</desc><defs>",
+        escape(title),
+        escape(description)
+    );
+    // Textures: solid, diagonal lines, dots, cross-hatch, horizontal lines, solid dark.
+    let marks = [
+        "",
+        "<path d=\"M0,8 L8,0\" stroke=\"#000\" stroke-width=\"1.2\"/>",
+        "<circle cx=\"4\" cy=\"4\" r=\"1.4\" fill=\"#000\"/>",
+        "<path d=\"M0,0 L8,8 M8,0 L0,8\" stroke=\"#000\" stroke-width=\"0.9\"/>",
+        "<path d=\"M0,4 L8,4\" stroke=\"#000\" stroke-width=\"1.2\"/>",
+        "",
+    ];
+    for (i, (colour, mark)) in COLOURS.iter().zip(marks).enumerate() {
+        let _ = write!(
+            s,
+            "<pattern id=\"{id}-p{i}\" width=\"8\" height=\"8\" patternUnits=\"userSpaceOnUse\">\
+             <rect width=\"8\" height=\"8\" fill=\"{colour}\"/>{mark}</pattern>"
+        );
+    }
+    s.push_str("</defs>");
+    s
+}
+
+fn fill(id: &str, series: usize) -> String {
+    format!("url(#{id}-p{})", series % COLOURS.len())
+}
+
+/// A legend swatch and name at (x, y).
+fn swatch(s: &mut String, id: &str, i: usize, x: f64, y: f64, name: &str, line: bool) {
+    if line {
+        let _ = write!(
+            s,
+            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"{}\"/>",
+            y + 7.0,
+            x + 24.0,
+            y + 7.0,
+            COLOURS[i % 6],
+            DASHES[i % 6]
+        );
+        marker(s, i, x + 12.0, y + 7.0);
+    } else {
+        let _ = write!(
+            s,
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"24\" height=\"14\" fill=\"{}\" stroke=\"{INK}\" stroke-width=\"0.8\"/>",
+            fill(id, i)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+        x + 30.0,
+        y + 11.0,
+        escape(name)
+    );
+}
+
+/// Legend entries laid out in rows of `per_row`; returns the height used.
+fn legend(
+    s: &mut String,
+    id: &str,
+    names: &[&str],
+    x: f64,
+    y: f64,
+    per_row: usize,
+    line: bool,
+) -> f64 {
+    let width = 620.0 / per_row as f64;
+    for (i, name) in names.iter().enumerate() {
+        let (r, c) = (i / per_row, i % per_row);
+        swatch(
+            s,
+            id,
+            i,
+            x + c as f64 * width,
+            y + r as f64 * 20.0,
+            name,
+            line,
+        );
+    }
+    names.len().div_ceil(per_row) as f64 * 20.0
+}
+
+/// A marker of series `i` centred on (x, y): circle, square, triangle, diamond,
+/// cross, disc.
+fn marker(s: &mut String, i: usize, x: f64, y: f64) {
+    let c = COLOURS[i % 6];
+    let _ = match i % 6 {
+        0 => write!(
+            s,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"#fff\" stroke=\"{c}\" stroke-width=\"2\"/>"
+        ),
+        1 => write!(
+            s,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"8\" height=\"8\" fill=\"{c}\"/>",
+            x - 4.0,
+            y - 4.0
+        ),
+        2 => write!(
+            s,
+            "<path d=\"M{x:.1},{:.1} L{:.1},{:.1} L{:.1},{:.1} Z\" fill=\"{c}\"/>",
+            y - 5.0,
+            x + 5.0,
+            y + 4.0,
+            x - 5.0,
+            y + 4.0
+        ),
+        3 => write!(
+            s,
+            "<path d=\"M{x:.1},{:.1} L{:.1},{y:.1} L{x:.1},{:.1} L{:.1},{y:.1} Z\" fill=\"#fff\" stroke=\"{c}\" stroke-width=\"2\"/>",
+            y - 5.0,
+            x + 5.0,
+            y + 5.0,
+            x - 5.0
+        ),
+        4 => write!(
+            s,
+            "<path d=\"M{:.1},{:.1} L{:.1},{:.1} M{:.1},{:.1} L{:.1},{:.1}\" stroke=\"{c}\" stroke-width=\"2.5\"/>",
+            x - 4.0,
+            y - 4.0,
+            x + 4.0,
+            y + 4.0,
+            x - 4.0,
+            y + 4.0,
+            x + 4.0,
+            y - 4.0
+        ),
+        _ => write!(
+            s,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4.5\" fill=\"{c}\"/>"
+        ),
+    };
+}
+
+/// The smallest of 1, 2, 2.5 or 5 times a power of ten at or above `v`.
+fn nice(v: f64) -> f64 {
+    if v <= 0.0 || !v.is_finite() {
+        return 1.0;
+    }
+    let p = 10f64.powf(v.log10().floor());
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if m * p >= v * 0.999_999 {
+            return m * p;
+        }
+    }
+    10.0 * p
+}
+
+/// An interval whisker between x1 and x2 at height y.
+fn whisker(s: &mut String, x1: f64, x2: f64, y: f64) {
+    let _ = write!(
+        s,
+        "<path d=\"M{x1:.1},{y:.1} L{x2:.1},{y:.1} M{x1:.1},{:.1} L{x1:.1},{:.1} M{x2:.1},{:.1} L{x2:.1},{:.1}\" stroke=\"{INK}\" stroke-width=\"1.5\" fill=\"none\"/>",
+        y - 4.0,
+        y + 4.0,
+        y - 4.0,
+        y + 4.0
+    );
+}
+
+/// Horizontal bars grouped by category, each with its interval when it has one.
+fn hbars(
+    id: &str,
+    title: &str,
+    description: &str,
+    categories: &[String],
+    series: &[Series],
+    fmt: fn(f64) -> String,
+) -> String {
+    let (label_w, plot_w, bar_h, gap) = (200.0, 340.0, 16.0, 12.0);
+    let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+    let block = series.len() as f64 * bar_h + gap;
+    let mut body = String::new();
+    let top = 8.0 + legend(&mut body, id, &names, 10.0, 8.0, 2, false) + 8.0;
+    let height = top + categories.len() as f64 * block + 30.0;
+    let max = nice(
+        series
+            .iter()
+            .flat_map(|s| &s.points)
+            .flat_map(|p| [p.value.num(), p.interval.map(|i| i.1)])
+            .flatten()
+            .fold(0.0, f64::max),
+    );
+    let x = |v: f64| label_w + v.clamp(0.0, max) / max * plot_w;
+    let bottom = height - 26.0;
+    for k in 0..=4 {
+        let v = max * k as f64 / 4.0;
+        let _ = write!(
+            body,
+            "<line x1=\"{0:.1}\" y1=\"{top:.1}\" x2=\"{0:.1}\" y2=\"{bottom:.1}\" stroke=\"{GRID}\"/>\
+             <text x=\"{0:.1}\" y=\"{1:.1}\" text-anchor=\"middle\">{2}</text>",
+            x(v),
+            bottom + 16.0,
+            fmt(v)
+        );
+    }
+    for (i, cat) in categories.iter().enumerate() {
+        let y0 = top + i as f64 * block + gap / 2.0;
+        let _ = write!(
+            body,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            label_w - 8.0,
+            y0 + series.len() as f64 * bar_h / 2.0 + 4.0,
+            escape(cat)
+        );
+        for (j, s) in series.iter().enumerate() {
+            let p = s.points[i];
+            let y = y0 + j as f64 * bar_h;
+            let mut end = label_w;
+            if let Val::Num(v) = p.value {
+                let _ = write!(
+                    body,
+                    "<rect x=\"{label_w:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\" stroke=\"{INK}\" stroke-width=\"0.8\"/>",
+                    y + 1.0,
+                    x(v) - label_w,
+                    bar_h - 2.0,
+                    fill(id, j)
+                );
+                end = x(v);
+                if let Some((lo, hi)) = p.interval {
+                    whisker(&mut body, x(lo), x(hi), y + bar_h / 2.0);
+                    end = end.max(x(hi));
+                }
+            }
+            let _ = write!(
+                body,
+                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                end + 5.0,
+                y + bar_h / 2.0 + 4.0,
+                escape(&p.value.mark(fmt))
+            );
+        }
+    }
+    let _ = write!(
+        body,
+        "<line x1=\"{label_w:.1}\" y1=\"{top:.1}\" x2=\"{label_w:.1}\" y2=\"{bottom:.1}\" stroke=\"{INK}\"/>"
+    );
+    format!(
+        "{}{body}</svg>",
+        open(id, title, description, label_w + plot_w + 110.0, height)
+    )
+}
+
+/// Vertical bars grouped by category, with a scale of whole numbers.
+fn vbars(
+    id: &str,
+    title: &str,
+    description: &str,
+    categories: &[String],
+    series: &[Series],
+) -> String {
+    let (left, bar_w, gap, plot_h) = (56.0, 16.0, 28.0, 200.0);
+    let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+    let mut body = String::new();
+    let top = 8.0 + legend(&mut body, id, &names, 10.0, 8.0, 4, false) + 14.0;
+    // Clusters spread across at least the legend's width.
+    let n = categories.len().max(1) as f64;
+    let cluster = (series.len() as f64 * bar_w + gap).max((660.0 - left - 20.0) / n);
+    let gap = cluster - series.len() as f64 * bar_w;
+    let width = left + n * cluster + 20.0;
+    let height = top + plot_h + 40.0;
+    let max = nice(
+        series
+            .iter()
+            .flat_map(|s| &s.points)
+            .filter_map(|p| p.value.num())
+            .fold(0.0, f64::max),
+    );
+    let base = top + plot_h;
+    let y = |v: f64| base - v.clamp(0.0, max) / max * plot_h;
+    for k in 0..=4 {
+        let v = max * k as f64 / 4.0;
+        let _ = write!(
+            body,
+            "<line x1=\"{left:.1}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"{GRID}\"/>\
+             <text x=\"{2:.1}\" y=\"{3:.1}\" text-anchor=\"end\">{4}</text>",
+            y(v),
+            width - 10.0,
+            left - 6.0,
+            y(v) + 4.0,
+            whole(v)
+        );
+    }
+    for (i, cat) in categories.iter().enumerate() {
+        let x0 = left + i as f64 * cluster + gap / 2.0;
+        for (j, s) in series.iter().enumerate() {
+            let x = x0 + j as f64 * bar_w;
+            match s.points[i].value {
+                Val::Num(v) => {
+                    let _ = write!(
+                        body,
+                        "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\" stroke=\"{INK}\" stroke-width=\"0.8\"/>",
+                        x + 1.0,
+                        y(v),
+                        bar_w - 2.0,
+                        base - y(v),
+                        fill(id, j)
+                    );
+                }
+                other => {
+                    let _ = write!(
+                        body,
+                        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                        x + bar_w / 2.0,
+                        base - 4.0,
+                        escape(&other.mark(whole))
+                    );
+                }
+            }
+        }
+        let _ = write!(
+            body,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            x0 + series.len() as f64 * bar_w / 2.0,
+            base + 18.0,
+            escape(cat)
+        );
+    }
+    let _ = write!(
+        body,
+        "<line x1=\"{left:.1}\" y1=\"{base:.1}\" x2=\"{:.1}\" y2=\"{base:.1}\" stroke=\"{INK}\"/>",
+        width - 10.0
+    );
+    format!(
+        "{}{body}</svg>",
+        open(id, title, description, width, height)
+    )
+}
+
+/// Lines over a few ordered steps, on a scale of 0 to 100%.
+fn lines(id: &str, title: &str, description: &str, steps: &[&str], series: &[Series]) -> String {
+    let (left, step_w, plot_h) = (52.0, 88.0, 220.0);
+    let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+    let mut body = String::new();
+    let top = 8.0 + legend(&mut body, id, &names, 10.0, 8.0, 3, true) + 14.0;
+    let width = left + steps.len() as f64 * step_w + 10.0;
+    let base = top + plot_h;
+    let height = base + 48.0;
+    let x = |i: usize| left + step_w / 2.0 + i as f64 * step_w;
+    let y = |v: f64| base - v.clamp(0.0, 1.0) * plot_h;
+    for k in 0..=4 {
+        let v = k as f64 / 4.0;
+        let _ = write!(
+            body,
+            "<line x1=\"{left:.1}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"{GRID}\"/>\
+             <text x=\"{2:.1}\" y=\"{3:.1}\" text-anchor=\"end\">{4}</text>",
+            y(v),
+            width - 10.0,
+            left - 6.0,
+            y(v) + 4.0,
+            pct(v)
+        );
+    }
+    for (i, step) in steps.iter().enumerate() {
+        // Step names on up to two lines.
+        let words: Vec<&str> = step.split(' ').collect();
+        let half = words.len().div_ceil(2);
+        let (a, b) = if step.len() > 14 {
+            (words[..half].join(" "), words[half..].join(" "))
+        } else {
+            (step.to_string(), String::new())
+        };
+        let _ = write!(
+            body,
+            "<text x=\"{0:.1}\" y=\"{1:.1}\" text-anchor=\"middle\">{2}</text>\
+             <text x=\"{0:.1}\" y=\"{3:.1}\" text-anchor=\"middle\">{4}</text>",
+            x(i),
+            base + 18.0,
+            escape(&a),
+            base + 32.0,
+            escape(&b)
+        );
+    }
+    for (j, s) in series.iter().enumerate() {
+        // A line through consecutive drawn points; a gap where a figure is not shown.
+        let mut run: Vec<(f64, f64)> = Vec::new();
+        let mut runs = Vec::new();
+        for (i, p) in s.points.iter().enumerate() {
+            match p.value {
+                Val::Num(v) => run.push((x(i), y(v))),
+                _ => runs.push(std::mem::take(&mut run)),
+            }
+        }
+        runs.push(run);
+        for r in runs.iter().filter(|r| r.len() > 1) {
+            let d: Vec<String> = r.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+            let _ = write!(
+                body,
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"{}\"/>",
+                d.join(" "),
+                COLOURS[j % 6],
+                DASHES[j % 6]
+            );
+        }
+        for (i, p) in s.points.iter().enumerate() {
+            match p.value {
+                Val::Num(v) => marker(&mut body, j, x(i), y(v)),
+                other => {
+                    let _ = write!(
+                        body,
+                        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{}</text>",
+                        x(i) - 30.0 + j as f64 * 12.0,
+                        base - 4.0,
+                        escape(&other.mark(pct))
+                    );
+                }
+            }
+        }
+    }
+    let _ = write!(
+        body,
+        "<line x1=\"{left:.1}\" y1=\"{base:.1}\" x2=\"{:.1}\" y2=\"{base:.1}\" stroke=\"{INK}\"/>",
+        width - 10.0
+    );
+    format!(
+        "{}{body}</svg>",
+        open(id, title, description, width, height)
+    )
+}
+
+/// A table of the rows and columns of `t` a chart draws.
+fn pick(t: &Table, id: &str, rows: &[&str], columns: &[&str]) -> Table {
+    let idx: Vec<usize> = columns
+        .iter()
+        .filter_map(|c| t.columns.iter().position(|x| x.id == *c))
+        .collect();
+    let cols: Vec<Column> = idx.iter().map(|&j| t.columns[j].clone()).collect();
+    let rows = t
+        .rows
+        .iter()
+        .filter(|r| matches!(r.first(), Some(Figure::Text(l)) if rows.is_empty() || rows.contains(&l.as_str())))
+        .map(|r| idx.iter().map(|&j| r[j].clone()).collect())
+        .collect();
+    Table {
+        id: id.into(),
+        title: t.title.clone(),
+        columns: cols,
+        rows,
+        note: None,
+        withheld: None,
+    }
+}
+
+/// The row labels of a table, leaving out those given.
+fn labels(t: &Table, except: &[&str]) -> Vec<String> {
+    t.rows
+        .iter()
+        .filter_map(|r| match r.first() {
+            Some(Figure::Text(l)) if !except.contains(&l.as_str()) => Some(l.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn referrals(t: &Table, prefix: &str) -> Chart {
+    let id = format!("{prefix}chart-referrals");
+    let quarters = labels(t, &["Period"]);
+    let groups: Vec<&Column> = t.columns.iter().skip(1).filter(|c| c.id != "all").collect();
+    let series: Vec<Series> = groups
+        .iter()
+        .map(|g| Series {
+            name: g.label.replace('_', " "),
+            points: quarters.iter().map(|q| point(t, q, &g.id)).collect(),
+        })
+        .collect();
+    let mut description = String::from(
+        "Referrals received in each financial quarter of the period, by source group.",
+    );
+    for (i, q) in quarters.iter().enumerate() {
+        let parts: Vec<String> = series
+            .iter()
+            .map(|s| format!("{} {}", s.name, s.points[i].value.words(whole)))
+            .collect();
+        let _ = write!(description, " {q}: {}.", parts.join(", "));
+    }
+    let title = "Referrals by source group and quarter".to_string();
+    Chart {
+        svg: vbars(&id, &title, &description, &quarters, &series),
+        numbers: Table {
+            id: format!("{id}-numbers"),
+            ..t.clone()
+        },
+        id,
+        section: String::new(),
+        title,
+        description,
+    }
+}
+
+fn reach(t: &Table, prefix: &str, what: &str, breakdown: &str) -> Chart {
+    let id = format!("{prefix}chart-reach-{what}");
+    let groups = labels(
+        t,
+        &[
+            "Known quintile",
+            "Stated",
+            "All new clients",
+            "Quintile unknown",
+        ],
+    )
+    .into_iter()
+    .filter(|g| !g.starts_with("Not stated"))
+    .collect::<Vec<_>>();
+    let series = vec![
+        Series {
+            name: "New clients".into(),
+            points: groups.iter().map(|g| point(t, g, "client_share")).collect(),
+        },
+        Series {
+            name: "Population of the areas served".into(),
+            points: groups
+                .iter()
+                .map(|g| Point {
+                    value: Val::of(t.get(g, "population_share")),
+                    interval: None,
+                })
+                .collect(),
+        },
+    ];
+    let mut description = format!(
+        "Share of new clients in each {breakdown} (among those whose group is known), with its 95% interval, beside the share of the population of the areas served."
+    );
+    for (i, g) in groups.iter().enumerate() {
+        let _ = write!(
+            description,
+            " {g}: {} of new clients against {} of the population (reach ratio {}).",
+            series[0].points[i].value.words(pct),
+            series[1].points[i].value.words(pct),
+            Val::of(t.get(g, "reach_ratio")).words(|v| format!("{v:.2}"))
+        );
+    }
+    let title = format!("Reach against need by {breakdown}");
+    let mut rows: Vec<&str> = groups.iter().map(String::as_str).collect();
+    rows.push("All new clients");
+    Chart {
+        svg: hbars(&id, &title, &description, &groups, &series, pct),
+        numbers: pick(
+            t,
+            &format!("{id}-numbers"),
+            &rows,
+            &[
+                "group",
+                "new_clients",
+                "client_share",
+                "client_share_low",
+                "client_share_high",
+                "population_share",
+                "reach_ratio",
+            ],
+        ),
+        id,
+        section: String::new(),
+        title,
+        description,
+    }
+}
+
+fn goals(by_goal: &Table, by_client: &Table, prefix: &str) -> Chart {
+    let id = format!("{prefix}chart-goals");
+    let groups = labels(by_goal, &[]);
+    let series = vec![
+        Series {
+            name: "Goals fully achieved".into(),
+            points: groups
+                .iter()
+                .map(|g| point(by_goal, g, "share_fully"))
+                .collect(),
+        },
+        Series {
+            name: "Clients who fully achieved all their goals".into(),
+            points: groups
+                .iter()
+                .map(|g| point(by_client, g, "share_fully"))
+                .collect(),
+        },
+    ];
+    let mut description = String::from(
+        "Share of goals given a final status in the period that were fully achieved, and share of clients who fully achieved all their finalised goals, by national IMD quintile, with 95% intervals.",
+    );
+    for (i, g) in groups.iter().enumerate() {
+        let _ = write!(
+            description,
+            " {g}: {} of goals, {} of clients.",
+            series[0].points[i].value.words(pct),
+            series[1].points[i].value.words(pct)
+        );
+    }
+    let title = "Goal attainment by quintile".to_string();
+    let mut numbers = pick(
+        by_goal,
+        &format!("{id}-numbers"),
+        &[],
+        &[
+            "group",
+            "all",
+            "share_fully",
+            "share_fully_low",
+            "share_fully_high",
+        ],
+    );
+    // The clients' columns beside the goals'.
+    let client = pick(
+        by_client,
+        "",
+        &[],
+        &["all", "share_fully", "share_fully_low", "share_fully_high"],
+    );
+    for c in &mut numbers.columns[1..] {
+        c.label = format!("Goals: {}", c.label);
+        c.id = format!("goals_{}", c.id);
+    }
+    for c in client.columns {
+        numbers.columns.push(Column {
+            label: format!("Clients: {}", c.label),
+            id: format!("clients_{}", c.id),
+            unit: c.unit,
+        });
+    }
+    for (row, extra) in numbers.rows.iter_mut().zip(client.rows) {
+        row.extend(extra);
+    }
+    numbers.title = "Goal attainment by quintile: goals and clients".into();
+    Chart {
+        svg: hbars(&id, &title, &description, &groups, &series, pct),
+        numbers,
+        id,
+        section: String::new(),
+        title,
+        description,
+    }
+}
+
+/// Mean change per measure, each row on its own scale centred on no change.
+fn paired(t: &Table, prefix: &str) -> Chart {
+    let id = format!("{prefix}chart-paired");
+    let title = "Change from baseline to exit, with 95% intervals".to_string();
+    let (label_w, plot_w, row_h) = (230.0, 250.0, 40.0);
+    let mut description = String::from(
+        "Mean change from baseline to exit of each measure, over episodes closed in the period with both values, with its 95% interval. Each row has its own scale, centred on no change.",
+    );
+    let mut body = String::new();
+    let top = 10.0;
+    for (i, (_, name, higher_better)) in MEASURES.iter().enumerate() {
+        let value = Val::of(t.get(name, "mean_difference"));
+        let low = Val::of(t.get(name, "difference_low")).num();
+        let high = Val::of(t.get(name, "difference_high")).num();
+        let direction = if *higher_better {
+            "higher is better"
+        } else {
+            "lower is better"
+        };
+        let y = top + i as f64 * row_h + row_h / 2.0;
+        let _ = write!(
+            body,
+            "<text x=\"{0:.1}\" y=\"{1:.1}\" text-anchor=\"end\">{2}</text>\
+             <text x=\"{0:.1}\" y=\"{3:.1}\" text-anchor=\"end\" font-size=\"10\">{4}</text>",
+            label_w - 10.0,
+            y - 2.0,
+            escape(name),
+            y + 11.0,
+            direction
+        );
+        let range = nice(
+            [value.num(), low, high]
+                .into_iter()
+                .flatten()
+                .map(f64::abs)
+                .fold(0.0, f64::max),
+        );
+        let x = |v: f64| label_w + plot_w / 2.0 + v.clamp(-range, range) / range * plot_w / 2.0;
+        let _ = write!(
+            body,
+            "<line x1=\"{label_w:.1}\" y1=\"{y:.1}\" x2=\"{0:.1}\" y2=\"{y:.1}\" stroke=\"{GRID}\"/>\
+             <line x1=\"{1:.1}\" y1=\"{2:.1}\" x2=\"{1:.1}\" y2=\"{3:.1}\" stroke=\"{INK}\" stroke-dasharray=\"3 2\"/>\
+             <text x=\"{label_w:.1}\" y=\"{4:.1}\" font-size=\"10\">{5}</text>\
+             <text x=\"{1:.1}\" y=\"{4:.1}\" font-size=\"10\" text-anchor=\"middle\">0</text>\
+             <text x=\"{0:.1}\" y=\"{4:.1}\" font-size=\"10\" text-anchor=\"end\">{6}</text>",
+            label_w + plot_w,
+            x(0.0),
+            y - 12.0,
+            y + 8.0,
+            y + 17.0,
+            signed(-range),
+            signed(range)
+        );
+        if let (Some(lo), Some(hi)) = (low, high) {
+            whisker(&mut body, x(lo), x(hi), y);
+        }
+        if let Val::Num(v) = value {
+            let _ = write!(
+                body,
+                "<path d=\"M{0:.1},{1:.1} L{2:.1},{3:.1} L{0:.1},{4:.1} L{5:.1},{3:.1} Z\" fill=\"{6}\" stroke=\"{INK}\"/>",
+                x(v),
+                y - 6.0,
+                x(v) + 6.0,
+                y,
+                y + 6.0,
+                x(v) - 6.0,
+                COLOURS[0]
+            );
+        }
+        let words = match (value, low, high) {
+            (Val::Num(v), Some(lo), Some(hi)) => {
+                format!("{} ({} to {})", signed(v), signed(lo), signed(hi))
+            }
+            (v, _, _) => v.mark(signed),
+        };
+        let _ = write!(
+            body,
+            "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            label_w + plot_w + 10.0,
+            y + 4.0,
+            escape(&words)
+        );
+        let _ = write!(description, " {name}: {words}, {direction}.");
+    }
+    let height = top + MEASURES.len() as f64 * row_h + 10.0;
+    let svg = format!(
+        "{}{body}</svg>",
+        open(&id, &title, &description, label_w + plot_w + 170.0, height)
+    );
+    let names: Vec<&str> = MEASURES.iter().map(|m| m.1).collect();
+    Chart {
+        svg,
+        numbers: pick(
+            t,
+            &format!("{id}-numbers"),
+            &names,
+            &[
+                "measure",
+                "n",
+                "mean_difference",
+                "difference_low",
+                "difference_high",
+            ],
+        ),
+        id,
+        section: String::new(),
+        title,
+        description,
+    }
+}
+
+fn pathway(t: &Table, prefix: &str) -> Chart {
+    let id = format!("{prefix}chart-pathway");
+    let groups = labels(t, &["Quintile unknown"]);
+    let keys = ["seen", "baseline", "plan", "review", "closed", "exit"];
+    let series: Vec<Series> = groups
+        .iter()
+        .map(|g| {
+            let referred = Val::of(t.get(g, "referred"));
+            let first = Point {
+                value: match referred {
+                    Val::Num(n) if n > 0.0 => Val::Num(1.0),
+                    Val::Num(_) => Val::NotApplicable,
+                    other => other,
+                },
+                interval: None,
+            };
+            let mut points = vec![first];
+            points.extend(keys.iter().map(|k| point(t, g, &format!("{k}_of_cohort"))));
+            Series {
+                name: g.clone(),
+                points,
+            }
+        })
+        .collect();
+    let mut description = String::from(
+        "Share of the referrals received in the period (leaving out brief episodes) that reached each step of the pathway, by national IMD quintile.",
+    );
+    for s in &series {
+        let _ = write!(
+            description,
+            " {}: {} seen, {} with an exit assessment.",
+            s.name,
+            s.points[1].value.words(pct),
+            s.points[6].value.words(pct)
+        );
+    }
+    let title = "Pathway by quintile: share of the cohort reaching each step".to_string();
+    let mut columns = vec!["group", "referred"];
+    let named: Vec<String> = keys.iter().map(|k| format!("{k}_of_cohort")).collect();
+    columns.extend(named.iter().map(String::as_str));
+    Chart {
+        svg: lines(&id, &title, &description, &STEPS, &series),
+        numbers: pick(t, &format!("{id}-numbers"), &[], &columns),
+        id,
+        section: String::new(),
+        title,
+        description,
+    }
+}
