@@ -13,6 +13,7 @@ macro_rules! out {
 }
 
 mod demo;
+mod patterns;
 mod report;
 
 /// The import allocates and frees many small strings; mimalloc measured faster than the
@@ -106,6 +107,9 @@ enum Command {
     },
     /// Produce a report (analytics.md sections 1-6) as JSON or a folder of CSV files.
     Report(report::ReportArgs),
+    /// Implementation patterns (analytics.md section 7): delivery fingerprint, model and
+    /// drift per service and quarter, as JSON, CSV, HTML or .xlsx.
+    Patterns(patterns::PatternsArgs),
     /// Reference data: deprivation indices, postcode and area lookups, census counts.
     Refdata {
         #[command(subcommand)]
@@ -229,6 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Generate { .. } => unreachable!("handled before the database is opened"),
         Command::Report(args) => report::run(&db, args).await?,
+        Command::Patterns(args) => patterns::run(&db, args).await?,
         Command::Refdata { command } => refdata(&db, command).await?,
     };
     db.close().await;

@@ -52,12 +52,7 @@ pub async fn run(db: &Database, a: ReportArgs) -> anyhow::Result<ExitCode> {
             a.policy
         )
     })?;
-    if !["json", "csv", "html", "xlsx"].contains(&a.format.as_str()) {
-        anyhow::bail!(
-            "the format {:?} is not known; use json, csv, html or xlsx",
-            a.format
-        );
-    }
+    check_format(&a.format)?;
     let services = if a.service.iter().any(|s| s == "all") {
         None
     } else {
@@ -72,27 +67,7 @@ pub async fn run(db: &Database, a: ReportArgs) -> anyhow::Result<ExitCode> {
         fresh: a.fresh,
     };
     let reports = dcrs_report::run(db, &req, chrono::Utc::now()).await?;
-    match a.format.as_str() {
-        "json" => {
-            if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&a.out, dcrs_report::render::json(&reports))
-                .with_context(|| format!("could not write {}", a.out.display()))?;
-        }
-        "html" => {
-            dcrs_report::render::html_file(&reports, &a.out)
-                .with_context(|| format!("could not write {}", a.out.display()))?;
-        }
-        "xlsx" => {
-            dcrs_report::render::xlsx_files(&reports, &a.out)
-                .with_context(|| format!("could not write {}", a.out.display()))?;
-        }
-        _ => {
-            dcrs_report::render::csv(&reports, &a.out)
-                .with_context(|| format!("could not write {}", a.out.display()))?;
-        }
-    }
+    write_documents(&reports, &a.format, &a.out)?;
     let single = match reports.first().map(|r| r.scope.services.as_slice()) {
         Some([one]) => Some(one.id),
         _ => None,
@@ -155,4 +130,33 @@ pub async fn run(db: &Database, a: ReportArgs) -> anyhow::Result<ExitCode> {
     }
     out!("Written to {}", a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a format that is not known, before any work is done.
+pub(crate) fn check_format(format: &str) -> anyhow::Result<()> {
+    if !["json", "csv", "html", "xlsx"].contains(&format) {
+        anyhow::bail!("the format {format:?} is not known; use json, csv, html or xlsx");
+    }
+    Ok(())
+}
+
+/// Writes report documents in a format: a JSON file, a CSV folder, an HTML page, or
+/// spreadsheets.
+pub(crate) fn write_documents(
+    reports: &[dcrs_report::Report],
+    format: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let written = match format {
+        "json" => {
+            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(out, dcrs_report::render::json(reports)).map(|_| ())
+        }
+        "html" => dcrs_report::render::html_file(reports, out).map(|_| ()),
+        "xlsx" => dcrs_report::render::xlsx_files(reports, out).map(|_| ()),
+        _ => dcrs_report::render::csv(reports, out).map(|_| ()),
+    };
+    written.with_context(|| format!("could not write {}", out.display()))
 }

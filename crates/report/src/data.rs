@@ -343,18 +343,18 @@ pub(crate) fn fill(sql: &str, ids: &[i64], from: NaiveDate, to: NaiveDate) -> St
         .replace("{to}", &to.format("%Y-%m-%d").to_string())
 }
 
-async fn rows(db: &Database, sql: String) -> Result<Vec<AnyRow>, ReportError> {
+pub(crate) async fn rows(db: &Database, sql: String) -> Result<Vec<AnyRow>, ReportError> {
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(db.pool())
         .await
         .map_err(store)
 }
 
-fn text(r: &AnyRow, i: usize) -> Result<Option<String>, ReportError> {
+pub(crate) fn text(r: &AnyRow, i: usize) -> Result<Option<String>, ReportError> {
     r.try_get(i).map_err(store)
 }
 
-fn int(r: &AnyRow, i: usize) -> Result<Option<i64>, ReportError> {
+pub(crate) fn int(r: &AnyRow, i: usize) -> Result<Option<i64>, ReportError> {
     r.try_get(i).map_err(store)
 }
 

@@ -10,7 +10,9 @@ pub mod chart;
 pub mod data;
 pub mod disclosure;
 pub mod doc;
+pub mod drift;
 pub mod html;
+pub mod patterns;
 pub mod quality;
 pub mod render;
 pub mod stats;
@@ -69,6 +71,8 @@ pub enum Kind {
     DataQuality,
     /// Sections 1–6 in one document.
     Pack,
+    /// Implementation patterns (section 7; `dcrs patterns`).
+    Patterns,
 }
 
 impl Kind {
@@ -96,6 +100,7 @@ impl Kind {
             Kind::Workforce => "workforce",
             Kind::DataQuality => "data-quality",
             Kind::Pack => "pack",
+            Kind::Patterns => "patterns",
         }
     }
 
@@ -108,6 +113,7 @@ impl Kind {
             Kind::Workforce => "Workforce",
             Kind::DataQuality => "Data quality",
             Kind::Pack => "Report pack",
+            Kind::Patterns => "Implementation patterns",
         }
     }
 }
@@ -429,7 +435,7 @@ pub async fn run(
 }
 
 /// Applies the policy to a draft and assembles the document.
-fn finish(
+pub(crate) fn finish(
     req: &Request,
     draft: &doc::Draft,
     services: Vec<data::ServiceInfo>,
