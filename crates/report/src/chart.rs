@@ -50,6 +50,9 @@ pub fn escape(text: &str) -> String {
 /// The charts of a report, in section order. `prefix` keeps ids unique when a page
 /// holds several reports.
 pub fn charts(report: &Report, prefix: &str) -> Vec<Chart> {
+    if report.kind == crate::Kind::Patterns {
+        return pattern_charts(report, prefix);
+    }
     let mut out = Vec::new();
     let mut push = |section: &str, c: Option<Chart>| {
         if let Some(mut c) = c {
@@ -967,5 +970,347 @@ fn pathway(t: &Table, prefix: &str) -> Chart {
         section: String::new(),
         title,
         description,
+    }
+}
+
+/// The delivery models, their letters on the strip, and their fills.
+const MODELS: [(&str, &str, usize); 5] = [
+    ("community_peer", "C", 0),
+    ("primary_care", "P", 1),
+    ("telephone_triage", "T", 2),
+    ("mixed", "M", 3),
+    ("insufficient_data", "·", 6),
+];
+
+/// The charts of an implementation patterns document: the delivery model of every
+/// service by quarter side by side, and per service its measures as small multiples
+/// with configuration changes and shifts marked.
+pub fn pattern_charts(report: &Report, prefix: &str) -> Vec<Chart> {
+    let fingerprints: Vec<(&str, &Table)> = report
+        .sections
+        .iter()
+        .filter_map(|s| {
+            let t = s.tables.iter().find(|t| t.id.ends_with("_fingerprint"))?;
+            Some((s.id.as_str(), t))
+        })
+        .collect();
+    let mut out = Vec::new();
+    if !fingerprints.is_empty() {
+        out.push(model_strips(&fingerprints, prefix));
+    }
+    for (section, t) in &fingerprints {
+        let base = t.id.trim_end_matches("_fingerprint");
+        let shifts = report.table(&format!("{base}_shifts"));
+        let configs = report.table(&format!("{base}_configuration"));
+        out.push(small_multiples(section, t, shifts, configs, prefix));
+    }
+    out
+}
+
+fn model_strips(fingerprints: &[(&str, &Table)], prefix: &str) -> Chart {
+    let id = format!("{prefix}chart-models");
+    let title = "Delivery model by quarter, services side by side".to_string();
+    let quarters = labels(fingerprints[0].1, &[]);
+    let (left, cell, row_h) = (40.0, 20.0, 26.0);
+    let width = left + quarters.len() as f64 * cell + 20.0;
+    let mut body = String::new();
+    let names: Vec<&str> = MODELS.iter().map(|m| m.0).collect();
+    let top = 8.0 + legend(&mut body, &id, &names[..4], 10.0, 8.0, 4, false) + 24.0;
+    let _ = write!(
+        body,
+        "<text x=\"10\" y=\"{:.1}\" font-size=\"11\">· insufficient data (fewer than 20 referrals or 50 attended sessions)</text>",
+        top - 8.0
+    );
+    let mut description = String::from(
+        "The delivery model of each quarter, one row per service, from the first quarter on the left to the latest on the right (C community peer, P primary care, T telephone triage, M mixed, · insufficient data).",
+    );
+    let mut numbers_rows = Vec::new();
+    for (row, (_, t)) in fingerprints.iter().enumerate() {
+        let service = t.id.trim_end_matches("_fingerprint").to_uppercase();
+        let y = top + row as f64 * row_h;
+        let _ = write!(
+            body,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left - 8.0,
+            y + row_h / 2.0 + 2.0,
+            escape(&service)
+        );
+        let models: Vec<String> = quarters
+            .iter()
+            .map(|q| match t.get(q, "delivery_model") {
+                Some(Figure::Text(m)) => m.clone(),
+                _ => "insufficient_data".into(),
+            })
+            .collect();
+        for (i, m) in models.iter().enumerate() {
+            let (_, letter, style) = MODELS
+                .iter()
+                .find(|x| x.0 == m)
+                .copied()
+                .unwrap_or(("", "?", 6));
+            let x = left + i as f64 * cell;
+            if style < 6 {
+                let _ = write!(
+                    body,
+                    "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cell:.1}\" height=\"{:.1}\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"1\"/>",
+                    row_h - 6.0,
+                    fill(&id, style)
+                );
+            }
+            let _ = write!(
+                body,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\" fill=\"{}\">{letter}</text>",
+                x + cell / 2.0,
+                y + row_h / 2.0 + 1.0,
+                if style == 0 || style == 5 {
+                    "#fff"
+                } else {
+                    INK
+                }
+            );
+        }
+        // Runs of one model, for the description and the numbers.
+        let mut runs: Vec<(usize, usize, &str)> = Vec::new();
+        for (i, m) in models.iter().enumerate() {
+            match runs.last_mut() {
+                Some(r) if r.2 == m => r.1 = i,
+                _ => runs.push((i, i, m)),
+            }
+        }
+        let words: Vec<String> = runs
+            .iter()
+            .filter(|r| r.2 != "insufficient_data")
+            .map(|r| format!("{} from {} to {}", r.2, quarters[r.0], quarters[r.1]))
+            .collect();
+        let _ = write!(description, " {service}: {}.", words.join("; "));
+        for r in &runs {
+            numbers_rows.push(vec![
+                Figure::Text(service.clone()),
+                Figure::Text(quarters[r.0].clone()),
+                Figure::Text(quarters[r.1].clone()),
+                Figure::Text(r.2.to_string()),
+            ]);
+        }
+    }
+    // Quarter labels: the first quarter of each financial year.
+    let bottom = top + fingerprints.len() as f64 * row_h;
+    for (i, q) in quarters.iter().enumerate() {
+        if q.ends_with("Q1") {
+            let x = left + i as f64 * cell;
+            let _ = write!(
+                body,
+                "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"{INK}\"/>\
+                 <text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
+                bottom - 4.0,
+                bottom + 2.0,
+                bottom + 14.0,
+                escape(q.split(' ').next().unwrap_or(q))
+            );
+        }
+    }
+    let svg = format!(
+        "{}{body}</svg>",
+        open(&id, &title, &description, width.max(660.0), bottom + 24.0)
+    );
+    Chart {
+        id: id.clone(),
+        section: "overview".into(),
+        title,
+        description,
+        svg,
+        numbers: Table {
+            id: format!("{id}-numbers"),
+            title: "Delivery model by service: runs of quarters".into(),
+            columns: vec![
+                Column {
+                    id: "service".into(),
+                    label: "Service".into(),
+                    unit: crate::doc::Unit::Text,
+                },
+                Column {
+                    id: "from".into(),
+                    label: "From".into(),
+                    unit: crate::doc::Unit::Text,
+                },
+                Column {
+                    id: "to".into(),
+                    label: "To".into(),
+                    unit: crate::doc::Unit::Text,
+                },
+                Column {
+                    id: "model".into(),
+                    label: "Delivery model".into(),
+                    unit: crate::doc::Unit::Text,
+                },
+            ],
+            rows: numbers_rows,
+            note: None,
+            withheld: None,
+        },
+    }
+}
+
+fn small_multiples(
+    section: &str,
+    t: &Table,
+    shifts: Option<&Table>,
+    configs: Option<&Table>,
+    prefix: &str,
+) -> Chart {
+    let base = t.id.trim_end_matches("_fingerprint");
+    let id = format!("{prefix}chart-{base}-measures");
+    let service = base.to_uppercase();
+    let title = format!("{service}: every measure by quarter");
+    let quarters = labels(t, &[]);
+    let measures: Vec<&Column> = t
+        .columns
+        .iter()
+        .filter(|c| crate::patterns::MEASURES.iter().any(|m| m.0 == c.id))
+        .collect();
+    let (cols, pw, ph, gap) = (3usize, 200.0, 70.0, 34.0);
+    let width = cols as f64 * (pw + 20.0) + 10.0;
+    let rows_n = measures.len().div_ceil(cols);
+    let height = rows_n as f64 * (ph + gap) + 30.0;
+    let q_index = |label: &str| quarters.iter().position(|q| q == label);
+    // Quarters of recorded configuration changes (not the first configuration).
+    let changes: Vec<usize> = configs
+        .map(|c| {
+            c.rows
+                .iter()
+                .skip(1)
+                .filter_map(|r| match r.get(1) {
+                    Some(Figure::Text(d)) => {
+                        let date = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?;
+                        q_index(&dcrs_domain::types::Quarter::containing(date).to_string())
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut body = String::new();
+    let mut description = format!(
+        "Each of the {} fingerprint measures of {service} by quarter, from {} to {}. Dashed vertical lines mark recorded configuration changes; a triangle marks the quarter a shift was detected (filled: drift, unexplained; open: explained by a recorded change).",
+        measures.len(),
+        quarters.first().map_or("", String::as_str),
+        quarters.last().map_or("", String::as_str)
+    );
+    for (k, m) in measures.iter().enumerate() {
+        let x0 = 10.0 + (k % cols) as f64 * (pw + 20.0);
+        let y0 = 10.0 + (k / cols) as f64 * (ph + gap) + 14.0;
+        let values: Vec<Option<f64>> = quarters
+            .iter()
+            .map(|q| t.get(q, &m.id).and_then(Figure::as_f64))
+            .collect();
+        let is_median = crate::patterns::MEASURES.iter().any(|x| x.0 == m.id && x.2);
+        let max = if is_median {
+            nice(values.iter().flatten().fold(0.0, |a, b| a.max(*b)))
+        } else {
+            1.0
+        };
+        let n = quarters.len().max(2) as f64 - 1.0;
+        let x = |i: usize| x0 + i as f64 / n * pw;
+        let y = |v: f64| y0 + ph - v.clamp(0.0, max) / max * ph;
+        let _ = write!(
+            body,
+            "<text x=\"{x0:.1}\" y=\"{:.1}\" font-size=\"11\" font-weight=\"bold\">{}</text>\
+             <rect x=\"{x0:.1}\" y=\"{y0:.1}\" width=\"{pw:.1}\" height=\"{ph:.1}\" fill=\"none\" stroke=\"{GRID}\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\" text-anchor=\"end\">{}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\" text-anchor=\"end\">0</text>",
+            y0 - 4.0,
+            escape(&m.label),
+            x0 + pw - 2.0,
+            y0 + 10.0,
+            if is_median { whole(max) } else { "100%".into() },
+            x0 + pw - 2.0,
+            y0 + ph - 2.0
+        );
+        for &c in &changes {
+            let _ = write!(
+                body,
+                "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{2:.1}\" stroke=\"{INK}\" stroke-dasharray=\"3 2\"/>",
+                x(c),
+                y0,
+                y0 + ph
+            );
+        }
+        let mut run: Vec<String> = Vec::new();
+        let mut runs = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                Some(v) => run.push(format!("{:.1},{:.1}", x(i), y(*v))),
+                None => runs.push(std::mem::take(&mut run)),
+            }
+        }
+        runs.push(run);
+        for r in runs.iter().filter(|r| !r.is_empty()) {
+            let _ = write!(
+                body,
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>",
+                r.join(" "),
+                COLOURS[0]
+            );
+        }
+        let mut flags = Vec::new();
+        for r in shifts.map(|s| s.rows.as_slice()).unwrap_or_default() {
+            let (Some(Figure::Text(measure)), Some(Figure::Text(detected))) = (r.first(), r.get(1))
+            else {
+                continue;
+            };
+            if *measure != m.id {
+                continue;
+            }
+            let Some(i) = q_index(detected) else { continue };
+            let drift = matches!(r.get(5), Some(Figure::Text(l)) if l == "drift");
+            let v = values[i].unwrap_or(0.0);
+            let _ = write!(
+                body,
+                "<path d=\"M{0:.1},{1:.1} L{2:.1},{3:.1} L{4:.1},{3:.1} Z\" fill=\"{5}\" stroke=\"{6}\" stroke-width=\"1.5\"/>",
+                x(i),
+                y(v) - 4.0,
+                x(i) + 5.0,
+                y(v) - 13.0,
+                x(i) - 5.0,
+                if drift { COLOURS[1] } else { "#fff" },
+                INK
+            );
+            flags.push(format!(
+                "{} in {detected}",
+                if drift { "drift" } else { "explained shift" }
+            ));
+        }
+        let first = values.iter().flatten().next();
+        let last = values.iter().flatten().last();
+        let fmt = |v: Option<&f64>| match v {
+            Some(v) if is_median => whole(*v),
+            Some(v) => pct(*v),
+            None => "not shown".into(),
+        };
+        let _ = write!(
+            description,
+            " {}: {} at first, {} latest{}.",
+            m.label,
+            fmt(first),
+            fmt(last),
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", flags.join(", "))
+            }
+        );
+    }
+    let svg = format!(
+        "{}{body}</svg>",
+        open(&id, &title, &description, width, height)
+    );
+    let mut columns = vec!["quarter"];
+    columns.extend(measures.iter().map(|c| c.id.as_str()));
+    Chart {
+        numbers: pick(t, &format!("{id}-numbers"), &[], &columns),
+        id,
+        section: section.to_string(),
+        title,
+        description,
+        svg,
     }
 }
