@@ -284,6 +284,68 @@ fn demo_loads_reference_data_and_the_scenario_once() {
             "report.release.uncontrolled"
         ]
     );
+    // Implementation patterns: controlled by default, every format, audited likewise.
+    for format in ["json", "csv", "html", "xlsx"] {
+        let out = dir.path().join(format!("patterns.{format}"));
+        let run = dcrs(
+            &url,
+            &[
+                "patterns",
+                "--service",
+                "A,F",
+                "--format",
+                format,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        assert!(out.exists(), "{format}");
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("patterns.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["kind"], "patterns");
+    assert_eq!(doc["policy"]["name"], "nhs_sub_national");
+    assert!(
+        dir.path()
+            .join("patterns.csv")
+            .join("a_fingerprint.csv")
+            .is_file()
+    );
+    let exact = dcrs(
+        &url,
+        &[
+            "patterns",
+            "--service",
+            "F",
+            "--policy",
+            "none",
+            "--out",
+            dir.path().join("f.json").to_str().unwrap(),
+        ],
+    );
+    assert!(exact.status.success(), "{}", text(&exact.stderr));
+    assert!(text(&exact.stderr).contains("not disclosure-controlled"));
+    let actions: Vec<String> = rt.block_on(async {
+        let db = dcrs_store::Database::connect(&url).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT action FROM audit_log WHERE action LIKE 'patterns%' ORDER BY audit_id",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+    });
+    assert_eq!(
+        actions,
+        vec![
+            "patterns.release",
+            "patterns.release",
+            "patterns.release",
+            "patterns.release",
+            "patterns.release.uncontrolled"
+        ]
+    );
 }
 
 #[test]
