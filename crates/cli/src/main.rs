@@ -15,6 +15,7 @@ macro_rules! out {
 mod demo;
 mod patterns;
 mod report;
+mod web;
 
 /// The import allocates and frees many small strings; mimalloc measured faster than the
 /// system allocator for it (docs/BENCHMARKS.md).
@@ -110,6 +111,18 @@ enum Command {
     /// Implementation patterns (analytics.md section 7): delivery fingerprint, model and
     /// drift per service and quarter, as JSON, CSV, HTML or .xlsx.
     Patterns(patterns::PatternsArgs),
+    /// Run the web application.
+    Serve(web::ServeArgs),
+    /// User accounts of the web application.
+    User {
+        #[command(subcommand)]
+        command: web::UserCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: web::AuditCommand,
+    },
     /// Reference data: deprivation indices, postcode and area lookups, census counts.
     Refdata {
         #[command(subcommand)]
@@ -234,6 +247,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate { .. } => unreachable!("handled before the database is opened"),
         Command::Report(args) => report::run(&db, args).await?,
         Command::Patterns(args) => patterns::run(&db, args).await?,
+        Command::Serve(args) => web::serve(db.clone(), args).await?,
+        Command::User { command } => web::user(&db, command).await?,
+        Command::Audit { command } => web::audit(&db, command).await?,
         Command::Refdata { command } => refdata(&db, command).await?,
     };
     db.close().await;

@@ -404,3 +404,32 @@ fn table(s: &mut String, t: &Table, id: &str, heading: &str) {
     }
     s.push_str("</div>\n");
 }
+
+/// The Content-Security-Policy source of the page's inline stylesheet
+/// (`sha256-…`), so a web page can allow exactly it and no other inline style.
+pub fn style_hash() -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("\n{STYLE}").as_bytes());
+    format!("sha256-{}", base64(&digest))
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

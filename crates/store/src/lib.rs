@@ -6,11 +6,13 @@
 //! SQL for each entity is generated from the field lists of the domain crate, so a new
 //! field is declared once.
 
+mod audit;
 mod migrate;
 mod refdata;
 mod sql;
 mod tx;
 
+pub use audit::AuditVerification;
 pub use refdata::{IMD_YEAR, LoadedFile, REFERENCE_TABLES};
 pub use sql::client_chain_parent;
 pub use tx::{AuditEntry, NewRecord, StoreTx};
@@ -158,8 +160,19 @@ impl Database {
 
     /// Writes one audit entry in its own transaction.
     pub async fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        tx::insert_audit(&mut conn, entry).await
+        let mut tx = self.pool.begin().await?;
+        tx::insert_audit(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Checks every audit chain: positions run 1, 2, 3… without a gap, each entry names
+    /// the hash of the one before, each hash matches the entry's fields, entries were
+    /// written in the order of their positions, and each chain's last entry is its
+    /// recorded head. Any edit, deletion or reordering made directly in the database
+    /// breaks one of these.
+    pub async fn verify_audit(&self) -> StoreResult<AuditVerification> {
+        audit::verify(&self.pool).await
     }
 
     /// Closes the pool, waiting for connections to finish.

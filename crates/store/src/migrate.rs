@@ -61,6 +61,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_application_entries.sql"),
         postgres: include_str!("../migrations/postgres/0008_application_entries.sql"),
     },
+    Migration {
+        version: 9,
+        name: "audit_chain_accounts",
+        sqlite: include_str!("../migrations/sqlite/0009_audit_chain_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0009_audit_chain_accounts.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

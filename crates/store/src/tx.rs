@@ -171,20 +171,98 @@ fn bind_data(
     query
 }
 
+/// The chain an entry belongs to: its service's, or the one for entries about no service.
+pub(crate) fn audit_chain(service_id: Option<i64>) -> String {
+    match service_id {
+        Some(id) => format!("service:{id}"),
+        None => "system".into(),
+    }
+}
+
+/// The hash of an entry: SHA-256 over the previous entry's hash and every field of this
+/// one, written as a JSON array so that no two different entries read the same.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn audit_hash(
+    prev_hash: &str,
+    chain: &str,
+    seq: i64,
+    at: &str,
+    actor: &str,
+    action: &str,
+    entity: Option<&str>,
+    service_id: Option<i64>,
+    record_ref: Option<&str>,
+    detail: Option<&str>,
+) -> String {
+    use sha2::Digest;
+    let text = serde_json::json!([
+        prev_hash, chain, seq, at, actor, action, entity, service_id, record_ref, detail
+    ])
+    .to_string();
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Appends an entry to its chain. The caller's transaction holds the chain's head row
+/// from the update until it commits, so two writers cannot take the same position.
 pub(crate) async fn insert_audit(conn: &mut AnyConnection, e: &AuditEntry) -> StoreResult<()> {
+    let chain = audit_chain(e.service_id);
+    let take = "UPDATE audit_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, hash";
+    let mut head: Option<(i64, String)> = sqlx::query_as(take)
+        .bind(chain.clone())
+        .fetch_optional(&mut *conn)
+        .await?;
+    if head.is_none() {
+        sqlx::query("INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, '') ON CONFLICT (chain) DO NOTHING")
+            .bind(chain.clone())
+            .execute(&mut *conn)
+            .await?;
+        head = sqlx::query_as(take)
+            .bind(chain.clone())
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    let (seq, prev) = head.ok_or_else(|| {
+        StoreError::Sql(sqlx::Error::Protocol(
+            "the audit chain head could not be taken".into(),
+        ))
+    })?;
+    let at = now_text();
+    let entity = e.entity.map(|x| x.label().to_string());
+    let hash = audit_hash(
+        &prev,
+        &chain,
+        seq,
+        &at,
+        &e.actor,
+        &e.action,
+        entity.as_deref(),
+        e.service_id,
+        e.record_ref.as_deref(),
+        e.detail.as_deref(),
+    );
     sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, entity, service_id, record_ref, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_log (at, actor, action, entity, service_id, record_ref, detail, \
+         chain, seq, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
-    .bind(now_text())
+    .bind(at)
     .bind(e.actor.clone())
     .bind(e.action.clone())
-    .bind(e.entity.map(|x| x.label().to_string()))
+    .bind(entity)
     .bind(e.service_id)
     .bind(e.record_ref.clone())
     .bind(e.detail.clone())
-    .execute(conn)
+    .bind(chain.clone())
+    .bind(seq)
+    .bind(prev)
+    .bind(hash.clone())
+    .execute(&mut *conn)
     .await?;
+    sqlx::query("UPDATE audit_heads SET hash = $1 WHERE chain = $2")
+        .bind(hash)
+        .bind(chain)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -1,0 +1,1373 @@
+//! The web application's core: `dcrs serve`. Accounts and roles, sign-in with a second
+//! factor, sessions, CSRF protection, authorisation in one place ([`authz`]), audit of
+//! every view of identifiable data and every write, security headers, and the first
+//! pages each role stands on. Pages work without JavaScript.
+
+pub mod auth;
+pub mod authz;
+pub mod pages;
+pub mod users;
+
+use authz::{Action, ServiceScope, allowed};
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dcrs_store::{AuditEntry, Database};
+use pages::{csrf_field, error_summary, esc, input, layout, select};
+use std::collections::HashMap;
+use std::sync::Arc;
+use users::{FieldError, NewUser, Role, User};
+
+/// What can go wrong serving a request. Messages shown to people never carry data.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("sign in needed")]
+    SignIn,
+    #[error("redirect to {0}")]
+    Redirect(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] dcrs_store::StoreError),
+    #[error(transparent)]
+    Report(#[from] dcrs_report::ReportError),
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let page = |status: StatusCode, title: &str, text: &str| {
+            let body = layout(
+                title,
+                None,
+                &format!(
+                    "<p>{}</p><p><a href=\"/\">Go to the start page</a></p>",
+                    esc(text)
+                ),
+            );
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                body,
+            )
+                .into_response()
+        };
+        match self {
+            WebError::NotFound => page(
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "If you typed the web address, check it is correct. You may not have access to this page.",
+            ),
+            WebError::Forbidden(why) => page(StatusCode::FORBIDDEN, "You cannot do that", why),
+            WebError::SignIn => see_other("/login"),
+            WebError::Redirect(to) => see_other(&to),
+            other => {
+                // Errors are logged by kind only: SQL errors can quote values.
+                tracing::error!(kind = error_kind(&other), "request failed");
+                page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sorry, there is a problem with the service",
+                    "Try again later. Nothing you entered has been saved unless the page said so.",
+                )
+            }
+        }
+    }
+}
+
+fn error_kind(e: &WebError) -> &'static str {
+    match e {
+        WebError::Sql(_) => "database",
+        WebError::Store(_) => "store",
+        WebError::Report(_) => "report",
+        _ => "internal",
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+/// Settings of the web application.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The service is behind TLS: cookies are marked Secure.
+    pub secure_cookies: bool,
+    /// Minutes of inactivity after which a session ends (shared devices).
+    pub idle_minutes: i64,
+    /// Roles that see identifiable records must use a second factor.
+    pub require_second_factor: bool,
+    /// Failed sign-ins in a row before an account is locked.
+    pub lockout_after: i64,
+    /// How long the lock lasts.
+    pub lockout_minutes: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            secure_cookies: false,
+            idle_minutes: 30,
+            require_second_factor: false,
+            lockout_after: 5,
+            lockout_minutes: 15,
+        }
+    }
+}
+
+struct Inner {
+    db: Database,
+    settings: Settings,
+    dummy_hash: String,
+}
+
+/// The application's shared state.
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+impl App {
+    /// The application on a database.
+    pub async fn new(db: Database, settings: Settings) -> Result<App, WebError> {
+        let dummy_hash = auth::hash_password(auth::token()).await?;
+        Ok(App(Arc::new(Inner {
+            db,
+            settings,
+            dummy_hash,
+        })))
+    }
+
+    fn db(&self) -> &Database {
+        &self.0.db
+    }
+}
+
+const SESSION_COOKIE: &str = "dcrs_session";
+const LOGIN_COOKIE: &str = "dcrs_login";
+const STYLESHEET: &str = include_str!("app.css");
+
+/// Every route.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/static/app.css", get(stylesheet))
+        .route("/login", get(login_page).post(login))
+        .route(
+            "/login/second-factor",
+            get(second_factor_page).post(second_factor),
+        )
+        .route("/logout", post(logout))
+        .route("/", get(home))
+        .route(
+            "/account/password",
+            get(password_page).post(change_password),
+        )
+        .route(
+            "/account/second-factor",
+            get(setup_page).post(setup_second_factor),
+        )
+        .route("/admin/users", get(users_page).post(add_user))
+        .route("/admin/users/{id}/disable", post(disable_user))
+        .route("/services/{service}/clients", get(clients))
+        .route("/services/{service}/clients/{client}", get(client))
+        .route("/services/{service}/audit", get(audit_trail))
+        .route("/services/{service}/reports/{kind}", get(report))
+        .fallback(|| async { WebError::NotFound })
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(app)
+}
+
+/// Serves on `bind` until the process is stopped.
+pub async fn serve(app: App, bind: &str) -> Result<(), WebError> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| WebError::Internal(format!("cannot listen on {bind}: {e}")))?;
+    axum::serve(listener, router(app))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))
+}
+
+/// Security headers on every response; no caching of anything but the stylesheet.
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let is_static = req.uri().path().starts_with("/static/");
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    // Report pages carry their stylesheet inline: allowed by its hash, nothing else.
+    let report_style = h.remove("x-dcrs-style-hash");
+    let style = match &report_style {
+        Some(hash) => format!("style-src 'self' '{}'", hash.to_str().unwrap_or("")),
+        None => "style-src 'self'".into(),
+    };
+    let csp = format!(
+        "default-src 'none'; {style}; img-src 'self' data:; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&csp).expect("ascii"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if is_static {
+            "public, max-age=3600"
+        } else {
+            "no-store"
+        }),
+    );
+    res
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn set_cookie(app: &App, name: &str, value: &str, max_age: Option<i64>) -> String {
+    format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict{}{}",
+        if app.0.settings.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        },
+        max_age
+            .map(|a| format!("; Max-Age={a}"))
+            .unwrap_or_default()
+    )
+}
+
+fn html(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+/// The signed-in user of a request.
+struct Ctx {
+    user: User,
+    session: auth::Session,
+}
+
+impl Ctx {
+    fn page(&self, title: &str, body: &str) -> Response {
+        html(layout(
+            title,
+            Some((&self.user, &self.session.csrf_token)),
+            body,
+        ))
+    }
+}
+
+/// The signed-in user, or a redirect to sign in. A session whose second factor is
+/// outstanding reaches only the second-factor pages.
+async fn signed_in(app: &App, headers: &HeaderMap) -> Result<Ctx, WebError> {
+    signed_in_any(app, headers, false).await
+}
+
+async fn signed_in_any(
+    app: &App,
+    headers: &HeaderMap,
+    second_factor_page: bool,
+) -> Result<Ctx, WebError> {
+    let id = cookie(headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
+    let idle = app.0.settings.idle_minutes * 60;
+    let session = auth::find_session(app.db(), &id, idle)
+        .await?
+        .ok_or(WebError::SignIn)?;
+    let user = users::by_id(app.db(), session.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or(WebError::SignIn)?;
+    if !session.second_factor_done && !second_factor_page {
+        return Err(WebError::Redirect(if user.totp_secret.is_some() {
+            "/login/second-factor".into()
+        } else {
+            "/account/second-factor".into()
+        }));
+    }
+    Ok(Ctx { user, session })
+}
+
+/// A state-changing request must come from our own pages: not cross-site, and carrying
+/// the session's token.
+fn check_csrf(
+    headers: &HeaderMap,
+    expected: &str,
+    form: &HashMap<String, String>,
+) -> Result<(), WebError> {
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site")
+    {
+        return Err(WebError::Forbidden("The request came from another site."));
+    }
+    if let (Some(origin), Some(host)) = (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) && origin != "null"
+        && origin.split("://").nth(1) != Some(host)
+    {
+        return Err(WebError::Forbidden("The request came from another site."));
+    }
+    match form.get("csrf") {
+        Some(t) if auth::same(t, expected) => Ok(()),
+        _ => Err(WebError::Forbidden(
+            "The form had expired or did not come from this service. Go back, reload the page and try again.",
+        )),
+    }
+}
+
+async fn audit(
+    app: &App,
+    actor: &str,
+    action: &str,
+    service_id: Option<i64>,
+    record_ref: Option<String>,
+    detail: serde_json::Value,
+) -> Result<(), WebError> {
+    app.db()
+        .audit(&AuditEntry {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            service_id,
+            record_ref,
+            detail: Some(detail.to_string()),
+            ..Default::default()
+        })
+        .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Signing in and out.
+
+fn login_form(token: &str, username: &str, errors: &[FieldError]) -> String {
+    format!(
+        "{}<div class=\"panel\"><form method=\"post\" action=\"/login\" novalidate>{}{}{}\
+         <button class=\"button\" type=\"submit\">Sign in</button></form></div>",
+        error_summary(errors),
+        csrf_field(token),
+        input(
+            "username",
+            "User name",
+            "text",
+            username,
+            None,
+            errors,
+            "username"
+        ),
+        input(
+            "password",
+            "Password",
+            "password",
+            "",
+            None,
+            errors,
+            "current-password"
+        ),
+    )
+}
+
+async fn login_page(State(app): State<App>) -> Response {
+    let token = auth::token();
+    let mut res = html(layout("Sign in", None, &login_form(&token, "", &[])));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, &token, Some(1800))).expect("ascii"),
+    );
+    res
+}
+
+async fn login(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    // Before a session exists the form's token must match the cookie set with the form.
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() {
+        return Err(WebError::Forbidden(
+            "The form had expired or did not come from this service. Go back, reload the page and try again.",
+        ));
+    }
+    check_csrf(&headers, &expected, &form)?;
+    let username = form
+        .get("username")
+        .map(|s| s.trim().to_lowercase())
+        .unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let retry = |message: &str| {
+        let token = auth::token();
+        let errors = vec![FieldError {
+            field: "username",
+            message: message.to_string(),
+        }];
+        let mut res = html(layout(
+            "Sign in",
+            None,
+            &login_form(&token, &username, &errors),
+        ));
+        *res.status_mut() = StatusCode::OK;
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, &token, Some(1800)))
+                .expect("ascii"),
+        );
+        res
+    };
+    let user = users::by_username(app.db(), &username).await?;
+    let now = auth::now();
+    let Some(user) = user else {
+        // As slow as a wrong password, so that names cannot be found by timing.
+        auth::verify_password(password, app.0.dummy_hash.clone()).await;
+        audit(
+            &app,
+            &username,
+            "auth.login.failed",
+            None,
+            None,
+            serde_json::json!({"reason": "unknown user name"}),
+        )
+        .await?;
+        return Ok(retry("The user name or password is not right"));
+    };
+    if user.locked_until.is_some_and(|t| t > now) {
+        audit(
+            &app,
+            &user.username,
+            "auth.login.refused",
+            user.service_id,
+            None,
+            serde_json::json!({"reason": "locked"}),
+        )
+        .await?;
+        return Ok(retry(&format!(
+            "This account is locked for {} minutes after repeated failed sign-ins. Try again later or ask your manager.",
+            app.0.settings.lockout_minutes
+        )));
+    }
+    let ok = auth::verify_password(password, user.password_hash.clone()).await;
+    if !ok || user.disabled {
+        let failed = user.failed_logins + 1;
+        let lock = (failed >= app.0.settings.lockout_after)
+            .then(|| now + app.0.settings.lockout_minutes * 60);
+        sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE user_id = $3")
+            .bind(if lock.is_some() { 0 } else { failed })
+            .bind(lock.or(user.locked_until))
+            .bind(user.user_id)
+            .execute(app.db().pool())
+            .await?;
+        audit(
+            &app,
+            &user.username,
+            "auth.login.failed",
+            user.service_id,
+            None,
+            serde_json::json!({
+                "reason": if user.disabled { "disabled" } else { "wrong password" },
+                "locked": lock.is_some(),
+            }),
+        )
+        .await?;
+        return Ok(retry("The user name or password is not right"));
+    }
+    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE user_id = $1")
+        .bind(user.user_id)
+        .execute(app.db().pool())
+        .await?;
+    // A new session at every sign-in; any session the browser had is ended.
+    if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+        auth::end_session(app.db(), &old).await?;
+    }
+    let needs_second = user.totp_secret.is_some()
+        || (app.0.settings.require_second_factor && user.role.sees_identifiable());
+    let (id, _) = auth::start_session(app.db(), user.user_id, !needs_second).await?;
+    audit(
+        &app,
+        &user.username,
+        "auth.login",
+        user.service_id,
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
+    let to = if !needs_second {
+        "/"
+    } else if user.totp_secret.is_some() {
+        "/login/second-factor"
+    } else {
+        "/account/second-factor"
+    };
+    let mut res = see_other(to);
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&set_cookie(&app, SESSION_COOKIE, &id, None)).expect("ascii"),
+    );
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, "", Some(0))).expect("ascii"),
+    );
+    Ok(res)
+}
+
+fn code_form(action: &str, csrf: &str, errors: &[FieldError], intro: &str) -> String {
+    format!(
+        "{}<div class=\"panel\">{intro}<form method=\"post\" action=\"{action}\" novalidate>{}{}\
+         <button class=\"button\" type=\"submit\">Continue</button></form></div>",
+        error_summary(errors),
+        csrf_field(csrf),
+        input(
+            "code",
+            "Security code",
+            "text",
+            "",
+            Some("The 6-digit code from your authenticator app"),
+            errors,
+            "one-time-code"
+        ),
+    )
+}
+
+async fn second_factor_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let ctx = signed_in_any(&app, &headers, true).await?;
+    if ctx.user.totp_secret.is_none() {
+        return Err(WebError::Redirect("/account/second-factor".into()));
+    }
+    Ok(ctx.page(
+        "Enter your security code",
+        &code_form("/login/second-factor", &ctx.session.csrf_token, &[], ""),
+    ))
+}
+
+async fn second_factor(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in_any(&app, &headers, true).await?;
+    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
+    let secret = ctx
+        .user
+        .totp_secret
+        .clone()
+        .ok_or(WebError::Redirect("/account/second-factor".into()))?;
+    let code = form.get("code").cloned().unwrap_or_default();
+    if !auth::totp_ok(&secret, &code, auth::now()) {
+        audit(
+            &app,
+            &ctx.user.username,
+            "auth.second_factor.failed",
+            ctx.user.service_id,
+            None,
+            serde_json::json!({}),
+        )
+        .await?;
+        let errors = [FieldError {
+            field: "code",
+            message: "The security code is not right. Enter the code your app shows now".into(),
+        }];
+        return Ok(ctx.page(
+            "Enter your security code",
+            &code_form("/login/second-factor", &ctx.session.csrf_token, &errors, ""),
+        ));
+    }
+    auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
+    audit(
+        &app,
+        &ctx.user.username,
+        "auth.second_factor",
+        ctx.user.service_id,
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(see_other("/"))
+}
+
+async fn logout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in_any(&app, &headers, true).await?;
+    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        auth::end_session(app.db(), &id).await?;
+    }
+    audit(
+        &app,
+        &ctx.user.username,
+        "auth.logout",
+        ctx.user.service_id,
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
+    let mut res = see_other("/login");
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&set_cookie(&app, SESSION_COOKIE, "", Some(0))).expect("ascii"),
+    );
+    Ok(res)
+}
+
+// ---------------------------------------------------------------------------------
+// Account.
+
+async fn password_page(State(app): State<App>, headers: HeaderMap) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    Ok(ctx.page(
+        "Change your password",
+        &password_form(&ctx.session.csrf_token, &[]),
+    ))
+}
+
+fn password_form(csrf: &str, errors: &[FieldError]) -> String {
+    format!(
+        "{}<div class=\"panel\"><form method=\"post\" action=\"/account/password\" novalidate>{}{}{}\
+         <button class=\"button\" type=\"submit\">Change password</button></form></div>",
+        error_summary(errors),
+        csrf_field(csrf),
+        input(
+            "current",
+            "Current password",
+            "password",
+            "",
+            None,
+            errors,
+            "current-password"
+        ),
+        input(
+            "new",
+            "New password",
+            "password",
+            "",
+            Some(&format!(
+                "At least {} characters. A few unrelated words make a strong password.",
+                users::MIN_PASSWORD
+            )),
+            errors,
+            "new-password"
+        ),
+    )
+}
+
+async fn change_password(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
+    let current = form.get("current").cloned().unwrap_or_default();
+    let new = form.get("new").cloned().unwrap_or_default();
+    let mut errors = Vec::new();
+    if !auth::verify_password(current, ctx.user.password_hash.clone()).await {
+        errors.push(FieldError {
+            field: "current",
+            message: "Your current password is not right".into(),
+        });
+    }
+    if new.chars().count() < users::MIN_PASSWORD {
+        errors.push(FieldError {
+            field: "new",
+            message: format!(
+                "Enter a new password of at least {} characters",
+                users::MIN_PASSWORD
+            ),
+        });
+    }
+    if !errors.is_empty() {
+        return Ok(ctx.page(
+            "Change your password",
+            &password_form(&ctx.session.csrf_token, &errors),
+        ));
+    }
+    let hash = auth::hash_password(new).await?;
+    sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE user_id = $3")
+        .bind(hash)
+        .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .bind(ctx.user.user_id)
+        .execute(app.db().pool())
+        .await?;
+    // Other sessions of the account end; this one carries on.
+    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND session_hash <> $2")
+        .bind(ctx.user.user_id)
+        .bind(ctx.session.session_hash.clone())
+        .execute(app.db().pool())
+        .await?;
+    audit(
+        &app,
+        &ctx.user.username,
+        "user.password.change",
+        ctx.user.service_id,
+        Some(ctx.user.username.clone()),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(ctx.page("Password changed", "<div class=\"inset\"><p>Your password has been changed. You have been signed out everywhere else.</p></div><p><a href=\"/\">Continue</a></p>"))
+}
+
+async fn setup_page(State(app): State<App>, headers: HeaderMap) -> Result<Response, WebError> {
+    let ctx = signed_in_any(&app, &headers, true).await?;
+    if ctx.user.totp_secret.is_some() && ctx.session.second_factor_done {
+        return Ok(ctx.page("Second factor", "<p>A second factor is set up for your account. Ask an admin to reset it if you lose your device.</p>"));
+    }
+    if ctx.user.totp_secret.is_some() {
+        return Err(WebError::Redirect("/login/second-factor".into()));
+    }
+    Ok(ctx.page(
+        "Set up a second factor",
+        &setup_form(&ctx, &auth::new_totp_secret(), &[]),
+    ))
+}
+
+fn setup_form(ctx: &Ctx, secret: &str, errors: &[FieldError]) -> String {
+    let uri = format!(
+        "otpauth://totp/dcrs:{}?secret={secret}&issuer=dcrs",
+        ctx.user.username
+    );
+    format!(
+        "{}<div class=\"panel\"><p>Add this key to an authenticator app on your phone, then enter the code it shows.</p>\
+         <p class=\"secret\">{}</p><p class=\"hint\">Or open: {}</p>\
+         <form method=\"post\" action=\"/account/second-factor\" novalidate>{}<input type=\"hidden\" name=\"secret\" value=\"{}\">{}\
+         <button class=\"button\" type=\"submit\">Turn on</button></form></div>",
+        error_summary(errors),
+        esc(secret),
+        esc(&uri),
+        csrf_field(&ctx.session.csrf_token),
+        esc(secret),
+        input(
+            "code",
+            "Security code",
+            "text",
+            "",
+            Some("The 6-digit code from your authenticator app"),
+            errors,
+            "one-time-code"
+        ),
+    )
+}
+
+async fn setup_second_factor(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in_any(&app, &headers, true).await?;
+    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
+    if ctx.user.totp_secret.is_some() {
+        return Err(WebError::Forbidden(
+            "A second factor is already set up for this account.",
+        ));
+    }
+    let secret = form.get("secret").cloned().unwrap_or_default();
+    let code = form.get("code").cloned().unwrap_or_default();
+    if auth::from_base32(&secret).is_none_or(|k| k.len() < 16)
+        || !auth::totp_ok(&secret, &code, auth::now())
+    {
+        let errors = [FieldError {
+            field: "code",
+            message: "The security code is not right. Enter the code your app shows now".into(),
+        }];
+        let secret = if auth::from_base32(&secret).is_some_and(|k| k.len() >= 16) {
+            secret
+        } else {
+            auth::new_totp_secret()
+        };
+        return Ok(ctx.page(
+            "Set up a second factor",
+            &setup_form(&ctx, &secret, &errors),
+        ));
+    }
+    sqlx::query("UPDATE users SET totp_secret = $1 WHERE user_id = $2")
+        .bind(secret)
+        .bind(ctx.user.user_id)
+        .execute(app.db().pool())
+        .await?;
+    auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
+    audit(
+        &app,
+        &ctx.user.username,
+        "user.second_factor.set",
+        ctx.user.service_id,
+        Some(ctx.user.username.clone()),
+        serde_json::json!({"before": {"second_factor": false}, "after": {"second_factor": true}}),
+    )
+    .await?;
+    Ok(see_other("/"))
+}
+
+// ---------------------------------------------------------------------------------
+// Home.
+
+async fn service_scope(app: &App, service_ref: &str) -> Result<Option<ServiceScope>, WebError> {
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT s.service_id, s.service_ref, o.org_ref FROM services s \
+         JOIN organisations o ON o.org_id = s.commissioner_org_id WHERE s.service_ref = $1",
+    )
+    .bind(service_ref.to_string())
+    .fetch_optional(app.db().pool())
+    .await?;
+    Ok(row.map(
+        |(service_id, service_ref, commissioner_org_ref)| ServiceScope {
+            service_id,
+            service_ref,
+            commissioner_org_ref,
+        },
+    ))
+}
+
+async fn all_services(app: &App) -> Result<Vec<(ServiceScope, String)>, WebError> {
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT s.service_id, s.service_ref, o.org_ref, s.name FROM services s \
+         JOIN organisations o ON o.org_id = s.commissioner_org_id ORDER BY s.service_ref",
+    )
+    .fetch_all(app.db().pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(service_id, service_ref, commissioner_org_ref, name)| {
+            (
+                ServiceScope {
+                    service_id,
+                    service_ref,
+                    commissioner_org_ref,
+                },
+                name,
+            )
+        })
+        .collect())
+}
+
+async fn home(State(app): State<App>, headers: HeaderMap) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let mut items = Vec::new();
+    for (s, name) in all_services(&app).await? {
+        let r = esc(&s.service_ref);
+        let mut links = Vec::new();
+        if allowed(&ctx.user, Action::ViewClients, Some(&s)) {
+            links.push(format!("<a href=\"/services/{r}/clients\">Clients</a>"));
+        }
+        if allowed(&ctx.user, Action::ViewReports, Some(&s)) {
+            links.push(format!(
+                "<a href=\"/services/{r}/reports/pack?period=2010-11\">Report pack</a>"
+            ));
+        }
+        if allowed(&ctx.user, Action::ViewAudit, Some(&s)) {
+            links.push(format!("<a href=\"/services/{r}/audit\">Audit trail</a>"));
+        }
+        if !links.is_empty() {
+            items.push(format!(
+                "<li><strong>{r} {}</strong>: {}</li>",
+                esc(&name),
+                links.join(" · ")
+            ));
+        }
+    }
+    let mut body = String::new();
+    if allowed(&ctx.user, Action::ManageUsers, None) {
+        body.push_str("<p><a href=\"/admin/users\">Manage user accounts</a></p>");
+    }
+    if !items.is_empty() {
+        body.push_str(&format!(
+            "<h2>Your services</h2><ul>{}</ul>",
+            items.join("")
+        ));
+    }
+    if ctx.user.totp_secret.is_none() {
+        body.push_str(
+            "<p><a href=\"/account/second-factor\">Set up a second factor for signing in</a></p>",
+        );
+    }
+    Ok(ctx.page(&format!("Hello, {}", ctx.user.display_name), &body))
+}
+
+// ---------------------------------------------------------------------------------
+// Admin: accounts.
+
+fn user_form(csrf: &str, n: &NewUser, errors: &[FieldError]) -> String {
+    let roles: Vec<(&str, &str)> = std::iter::once(("", "Select a role"))
+        .chain(Role::ALL.iter().map(|r| (r.code(), r.label())))
+        .collect();
+    format!(
+        "<h2>Add an account</h2>{}<div class=\"panel\"><form method=\"post\" action=\"/admin/users\" novalidate>{}{}{}{}{}{}{}{}{}\
+         <button class=\"button\" type=\"submit\">Add account</button></form></div>",
+        error_summary(errors),
+        csrf_field(csrf),
+        input(
+            "username",
+            "User name",
+            "text",
+            &n.username,
+            None,
+            errors,
+            "off"
+        ),
+        input(
+            "display_name",
+            "Name",
+            "text",
+            &n.display_name,
+            None,
+            errors,
+            "off"
+        ),
+        select("role", "Role", &roles, &n.role, errors),
+        input(
+            "service_ref",
+            "Service reference",
+            "text",
+            n.service_ref.as_deref().unwrap_or(""),
+            Some("Health trainers and service managers"),
+            errors,
+            "off"
+        ),
+        input(
+            "worker_ref",
+            "Worker reference",
+            "text",
+            n.worker_ref.as_deref().unwrap_or(""),
+            Some("Health trainers: their worker record in the service"),
+            errors,
+            "off"
+        ),
+        input(
+            "org_ref",
+            "Organisation reference",
+            "text",
+            n.org_ref.as_deref().unwrap_or(""),
+            Some("Commissioners: the organisation that commissions services"),
+            errors,
+            "off"
+        ),
+        input(
+            "analyst_services",
+            "Services an analyst may see",
+            "text",
+            n.analyst_services.as_deref().unwrap_or(""),
+            Some("Analysts: service references separated by commas; leave empty for every service"),
+            errors,
+            "off"
+        ),
+        input(
+            "password",
+            "First password",
+            "password",
+            "",
+            Some(&format!(
+                "At least {} characters; the person changes it after signing in",
+                users::MIN_PASSWORD
+            )),
+            errors,
+            "new-password"
+        ),
+    )
+}
+
+async fn users_body(
+    app: &App,
+    ctx: &Ctx,
+    n: &NewUser,
+    errors: &[FieldError],
+) -> Result<String, WebError> {
+    let rows: Vec<Vec<String>> = users::all(app.db())
+        .await?
+        .into_iter()
+        .map(|u| {
+            let action = if u.disabled || u.user_id == ctx.user.user_id {
+                String::new()
+            } else {
+                format!(
+                    "<form method=\"post\" action=\"/admin/users/{}/disable\">{}<button class=\"button button--warning\" type=\"submit\">Disable<span class=\"visually-hidden\"> {}</span></button></form>",
+                    u.user_id,
+                    csrf_field(&ctx.session.csrf_token),
+                    esc(&u.username)
+                )
+            };
+            vec![
+                esc(&u.username),
+                esc(&u.display_name),
+                esc(u.role.label()),
+                if u.disabled { "Disabled".into() } else { "Active".into() },
+                action,
+            ]
+        })
+        .collect();
+    Ok(format!(
+        "{}{}",
+        pages::table(
+            "User accounts",
+            &["User name", "Name", "Role", "Status", ""],
+            &rows
+        ),
+        user_form(&ctx.session.csrf_token, n, errors)
+    ))
+}
+
+async fn users_page(State(app): State<App>, headers: HeaderMap) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    if !allowed(&ctx.user, Action::ManageUsers, None) {
+        return Err(WebError::NotFound);
+    }
+    let body = users_body(&app, &ctx, &NewUser::default(), &[]).await?;
+    Ok(ctx.page("User accounts", &body))
+}
+
+async fn add_user(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    if !allowed(&ctx.user, Action::ManageUsers, None) {
+        return Err(WebError::NotFound);
+    }
+    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
+    let get = |k: &str| form.get(k).cloned().filter(|v| !v.trim().is_empty());
+    let n = NewUser {
+        username: get("username").unwrap_or_default(),
+        display_name: get("display_name").unwrap_or_default(),
+        role: get("role").unwrap_or_default(),
+        service_ref: get("service_ref"),
+        worker_ref: get("worker_ref"),
+        org_ref: get("org_ref"),
+        analyst_services: get("analyst_services"),
+        password: form.get("password").cloned().unwrap_or_default(),
+    };
+    match users::check(app.db(), &n).await? {
+        Err(errors) => {
+            let body = users_body(&app, &ctx, &n, &errors).await?;
+            Ok(ctx.page("User accounts", &body))
+        }
+        Ok(checked) => {
+            let hash = auth::hash_password(n.password.clone()).await?;
+            let id = users::insert(app.db(), &checked, &hash).await?;
+            audit(&app, &ctx.user.username, "user.add", checked.service_id, Some(checked.username.clone()), serde_json::json!({
+                "before": null,
+                "after": {
+                    "user_id": id, "username": checked.username, "display_name": checked.display_name,
+                    "role": checked.role.code(), "service_id": checked.service_id, "worker_ref": checked.worker_ref,
+                    "org_ref": checked.org_ref, "analyst_services": checked.analyst_services,
+                },
+            })).await?;
+            Ok(see_other("/admin/users"))
+        }
+    }
+}
+
+async fn disable_user(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    if !allowed(&ctx.user, Action::ManageUsers, None) {
+        return Err(WebError::NotFound);
+    }
+    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
+    let target = users::by_id(app.db(), id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if target.user_id == ctx.user.user_id {
+        return Err(WebError::Forbidden("You cannot disable your own account."));
+    }
+    sqlx::query("UPDATE users SET disabled = 1 WHERE user_id = $1")
+        .bind(id)
+        .execute(app.db().pool())
+        .await?;
+    auth::end_sessions_of(app.db(), id).await?;
+    audit(
+        &app,
+        &ctx.user.username,
+        "user.disable",
+        target.service_id,
+        Some(target.username.clone()),
+        serde_json::json!({
+            "before": {"disabled": target.disabled}, "after": {"disabled": true},
+        }),
+    )
+    .await?;
+    Ok(see_other("/admin/users"))
+}
+
+// ---------------------------------------------------------------------------------
+// Service pages.
+
+/// The service of a request when the user may take the action on it; otherwise "not
+/// found", whether or not the service exists, so a refusal tells nothing.
+async fn authorised(
+    app: &App,
+    ctx: &Ctx,
+    service_ref: &str,
+    action: Action,
+) -> Result<ServiceScope, WebError> {
+    match service_scope(app, service_ref).await? {
+        Some(s) if allowed(&ctx.user, action, Some(&s)) => Ok(s),
+        _ => {
+            audit(
+                app,
+                &ctx.user.username,
+                "access.denied",
+                None,
+                None,
+                serde_json::json!({"action": format!("{action:?}")}),
+            )
+            .await?;
+            Err(WebError::NotFound)
+        }
+    }
+}
+
+async fn clients(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(service): Path<String>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
+    let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT client_ref, given_name, family_name, date_of_birth, postcode FROM clients \
+         WHERE service_id = $1 ORDER BY family_name, given_name, client_ref LIMIT 100",
+    )
+    .bind(s.service_id)
+    .fetch_all(app.db().pool())
+    .await?;
+    let refs: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    audit(
+        &app,
+        &ctx.user.username,
+        "view.clients",
+        Some(s.service_id),
+        None,
+        serde_json::json!({"records": refs}),
+    )
+    .await?;
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(r, g, f, dob, pc)| {
+            vec![
+                format!(
+                    "<a href=\"/services/{}/clients/{}\">{}</a>",
+                    esc(&s.service_ref),
+                    esc(r),
+                    esc(r)
+                ),
+                esc(&format!("{g} {f}")),
+                esc(dob),
+                esc(pc.as_deref().unwrap_or("")),
+            ]
+        })
+        .collect();
+    let body = pages::table(
+        "Clients",
+        &["Client", "Name", "Date of birth", "Postcode"],
+        &table_rows,
+    );
+    Ok(ctx.page(&format!("Clients of {}", s.service_ref), &body))
+}
+
+/// A client as the record page shows it.
+type ClientRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// An audit entry as the trail page shows it.
+type AuditRow = (String, String, String, Option<String>, Option<String>);
+
+async fn client(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((service, client_ref)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
+    let row: Option<ClientRow> = sqlx::query_as(
+        "SELECT client_ref, given_name, family_name, date_of_birth, sex, postcode, nhs_number FROM clients \
+         WHERE service_id = $1 AND client_ref = $2",
+    )
+    .bind(s.service_id)
+    .bind(client_ref.clone())
+    .fetch_optional(app.db().pool())
+    .await?;
+    let (r, g, f, dob, sex, pc, nhs) = row.ok_or(WebError::NotFound)?;
+    audit(
+        &app,
+        &ctx.user.username,
+        "view.client",
+        Some(s.service_id),
+        Some(r.clone()),
+        serde_json::json!({"records": [r.clone()]}),
+    )
+    .await?;
+    let body = pages::summary(&[
+        ("Client reference", r),
+        ("Name", format!("{g} {f}")),
+        ("Date of birth", dob),
+        ("Sex", sex),
+        ("Postcode", pc.unwrap_or_default()),
+        ("NHS number", nhs.unwrap_or_default()),
+    ]);
+    Ok(ctx.page(&format!("{g} {f}"), &body))
+}
+
+async fn audit_trail(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(service): Path<String>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = authorised(&app, &ctx, &service, Action::ViewAudit).await?;
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT at, actor, action, record_ref, detail FROM audit_log WHERE service_id = $1 \
+         ORDER BY audit_id DESC LIMIT 200",
+    )
+    .bind(s.service_id)
+    .fetch_all(app.db().pool())
+    .await?;
+    audit(
+        &app,
+        &ctx.user.username,
+        "view.audit",
+        Some(s.service_id),
+        None,
+        serde_json::json!({"entries": rows.len()}),
+    )
+    .await?;
+    let table_rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|(at, actor, action, record, detail)| {
+            vec![
+                esc(&at),
+                esc(&actor),
+                esc(&action),
+                esc(&record.unwrap_or_default()),
+                esc(&detail.unwrap_or_default()),
+            ]
+        })
+        .collect();
+    let body = format!(
+        "<p>The latest 200 entries about {}, newest first. The trail is hash-chained: <code>dcrs audit verify</code> detects any entry edited, deleted or reordered.</p>{}",
+        esc(&s.service_ref),
+        pages::table(
+            "Audit trail",
+            &["When", "Who", "What", "Record", "Detail"],
+            &table_rows
+        )
+    );
+    Ok(ctx.page(&format!("Audit trail of {}", s.service_ref), &body))
+}
+
+async fn report(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((service, kind)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = authorised(&app, &ctx, &service, Action::ViewReports).await?;
+    let kind = dcrs_report::Kind::parse(&kind).map_err(|_| WebError::NotFound)?;
+    let period = dcrs_report::Period::parse(q.get("period").map_or("2010-11", String::as_str))?;
+    let exact = authz::exact_figures(&ctx.user, &s);
+    let policy = if exact {
+        dcrs_report::Policy::NONE
+    } else {
+        dcrs_report::Policy::NHS_SUB_NATIONAL
+    };
+    let req = dcrs_report::Request {
+        kind,
+        services: Some(vec![s.service_ref.clone()]),
+        each_service: false,
+        period,
+        policy,
+        fresh: false,
+    };
+    let reports = dcrs_report::run(app.db(), &req, chrono::Utc::now()).await?;
+    let format = q.get("format").map_or("html", String::as_str);
+    audit(&app, &ctx.user.username, if exact { "report.release.uncontrolled" } else { "report.release" }, Some(s.service_id), None, serde_json::json!({
+        "report": kind.code(), "period": req.period.label, "policy": policy.kind.code(), "format": format,
+    })).await?;
+    let name = format!(
+        "{}-{}-{}",
+        s.service_ref,
+        kind.code(),
+        req.period.label.replace(' ', "")
+    );
+    let download = |ctype: &str, ext: &str, bytes: Vec<u8>| {
+        (
+            [
+                (header::CONTENT_TYPE, ctype.to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!(
+                        "attachment; filename=\"{}.{ext}\"",
+                        name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+                    ),
+                ),
+            ],
+            bytes,
+        )
+            .into_response()
+    };
+    match format {
+        "json" => Ok(download(
+            "application/json",
+            "json",
+            dcrs_report::render::json(&reports).into_bytes(),
+        )),
+        "xlsx" => {
+            let bytes = dcrs_report::xlsx::xlsx(&reports[0])
+                .map_err(|e| WebError::Internal(e.to_string()))?;
+            Ok(download(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "xlsx",
+                bytes,
+            ))
+        }
+        _ => {
+            let page = dcrs_report::html::html(&reports);
+            let mut res = html(page);
+            res.headers_mut().insert(
+                "x-dcrs-style-hash",
+                HeaderValue::from_str(&dcrs_report::html::style_hash()).expect("ascii"),
+            );
+            Ok(res)
+        }
+    }
+}
