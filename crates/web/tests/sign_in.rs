@@ -1,0 +1,259 @@
+//! Signing in: lockout after repeated failures, a new session id at every sign-in, idle
+//! expiry, the TOTP second factor (optional per account, required by a setting for roles
+//! that see identifiable records), password change, cookies' attributes.
+
+use dcrs_testkit::TestDb;
+use dcrs_web::{Settings, auth};
+
+mod common;
+use common::{Browser, PASSWORD, app};
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_for_a_while() {
+    let t = TestDb::sqlite().await;
+    let app = app(&t.db, Settings::default()).await;
+    let mut b = Browser::new(&app);
+    for _ in 0..5 {
+        let p = b.sign_in("manager", "not the password").await;
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("The user name or password is not right"));
+    }
+    // Locked: even the right password is refused, and says why.
+    let p = b.sign_in("manager", PASSWORD).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("locked"), "{}", p.body);
+    assert!(!b.cookies.contains_key("dcrs_session"));
+    // Other accounts are not affected.
+    assert_eq!(
+        Browser::new(&app).sign_in("trainer", PASSWORD).await.status,
+        303
+    );
+    // When the lock has run out, the right password works again.
+    sqlx::query("UPDATE users SET locked_until = $1 WHERE username = 'manager'")
+        .bind(auth::now() - 1)
+        .execute(t.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(b.sign_in("manager", PASSWORD).await.status, 303);
+    // An unknown user name gets the same answer as a wrong password.
+    let unknown = Browser::new(&app).sign_in("nobody", PASSWORD).await;
+    assert!(
+        unknown
+            .body
+            .contains("The user name or password is not right")
+    );
+}
+
+#[tokio::test]
+async fn every_sign_in_starts_a_new_session_and_the_old_one_ends() {
+    let t = TestDb::sqlite().await;
+    let app = app(&t.db, Settings::default()).await;
+    let mut b = Browser::new(&app);
+    let first = b.sign_in("trainer", PASSWORD).await;
+    let cookie = first
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("dcrs_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "not behind TLS by default");
+    let old = b.cookies["dcrs_session"].clone();
+    b.sign_in("trainer", PASSWORD).await;
+    let new = b.cookies["dcrs_session"].clone();
+    assert_ne!(old, new, "a new session id");
+    // The old id no longer signs anyone in.
+    let mut thief = Browser::new(&app);
+    thief.cookies.insert("dcrs_session".into(), old);
+    let p = thief.get("/services/S1/clients").await;
+    assert_eq!((p.status.as_u16(), p.location()), (303, Some("/login")));
+    // Only a hash of the id is stored.
+    let stored: Vec<String> = sqlx::query_scalar("SELECT session_hash FROM web_sessions")
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+    assert!(!stored.contains(&new) && stored.contains(&auth::token_hash(&new)));
+    // Behind TLS the cookie is Secure.
+    let t2 = TestDb::sqlite().await;
+    let tls = app_with(
+        &t2,
+        Settings {
+            secure_cookies: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let p = Browser::new(&tls).sign_in("trainer", PASSWORD).await;
+    assert!(
+        p.headers
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| c.to_str().unwrap().contains("; Secure"))
+    );
+    // Signing out ends the session.
+    let token = b.token().await;
+    b.post("/logout", &[("csrf", &token)]).await;
+    assert_eq!(b.get("/").await.location(), Some("/login"));
+}
+
+async fn app_with(t: &TestDb, settings: Settings) -> axum::Router {
+    app(&t.db, settings).await
+}
+
+#[tokio::test]
+async fn an_idle_session_ends() {
+    let t = TestDb::sqlite().await;
+    let app = app(
+        &t.db,
+        Settings {
+            idle_minutes: 30,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    b.sign_in("trainer", PASSWORD).await;
+    assert_eq!(b.get("/services/S1/clients").await.status, 200);
+    // 29 minutes idle: still signed in (and the clock restarts).
+    sqlx::query("UPDATE web_sessions SET last_seen_at = $1")
+        .bind(auth::now() - 29 * 60)
+        .execute(t.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(b.get("/services/S1/clients").await.status, 200);
+    // 31 minutes idle: signed out, and the session is gone.
+    sqlx::query("UPDATE web_sessions SET last_seen_at = $1")
+        .bind(auth::now() - 31 * 60)
+        .execute(t.db.pool())
+        .await
+        .unwrap();
+    let p = b.get("/services/S1/clients").await;
+    assert_eq!((p.status.as_u16(), p.location()), (303, Some("/login")));
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+/// The current code of a base32 secret.
+fn code(secret: &str) -> String {
+    let key = auth::from_base32(secret).unwrap();
+    format!("{:06}", auth::hotp(&key, auth::now() as u64 / 30, 6))
+}
+
+fn secret_on(page: &str) -> String {
+    let at = page.find("name=\"secret\" value=\"").unwrap() + "name=\"secret\" value=\"".len();
+    page[at..at + page[at..].find('"').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn a_second_factor_is_set_up_then_asked_for_and_can_be_required() {
+    let t = TestDb::sqlite().await;
+    let app = app(
+        &t.db,
+        Settings {
+            require_second_factor: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    // A trainer (sees identifiable records) must set one up before anything else.
+    let mut b = Browser::new(&app);
+    let p = b.sign_in("trainer", PASSWORD).await;
+    assert_eq!(p.location(), Some("/account/second-factor"));
+    let blocked = b.get("/services/S1/clients").await;
+    assert_eq!(blocked.location(), Some("/account/second-factor"));
+    let setup = b.get("/account/second-factor").await;
+    let secret = secret_on(&setup.body);
+    let token = setup.csrf();
+    let wrong = b
+        .post(
+            "/account/second-factor",
+            &[("csrf", &token), ("secret", &secret), ("code", "000000")],
+        )
+        .await;
+    assert!(wrong.body.contains("The security code is not right"));
+    let ok = b
+        .post(
+            "/account/second-factor",
+            &[
+                ("csrf", &token),
+                ("secret", &secret),
+                ("code", &code(&secret)),
+            ],
+        )
+        .await;
+    assert_eq!(ok.location(), Some("/"));
+    assert_eq!(b.get("/services/S1/clients").await.status, 200);
+    // Next time: password, then the code.
+    let mut again = Browser::new(&app);
+    let p = again.sign_in("trainer", PASSWORD).await;
+    assert_eq!(p.location(), Some("/login/second-factor"));
+    assert_eq!(
+        again.get("/services/S1/clients").await.location(),
+        Some("/login/second-factor")
+    );
+    let form = again.get("/login/second-factor").await;
+    let token = form.csrf();
+    let bad = again
+        .post(
+            "/login/second-factor",
+            &[("csrf", &token), ("code", "123456")],
+        )
+        .await;
+    assert!(bad.body.contains("The security code is not right"));
+    let good = again
+        .post(
+            "/login/second-factor",
+            &[("csrf", &token), ("code", &code(&secret))],
+        )
+        .await;
+    assert_eq!(good.location(), Some("/"));
+    assert_eq!(again.get("/services/S1/clients").await.status, 200);
+    // A commissioner (aggregates only) is not required to.
+    let p = Browser::new(&app).sign_in("commissioner", PASSWORD).await;
+    assert_eq!(p.location(), Some("/"));
+}
+
+#[tokio::test]
+async fn a_password_change_checks_the_old_one_and_ends_other_sessions() {
+    let t = TestDb::sqlite().await;
+    let app = app(&t.db, Settings::default()).await;
+    let mut phone = Browser::new(&app);
+    phone.sign_in("manager", PASSWORD).await;
+    let mut desk = Browser::new(&app);
+    desk.sign_in("manager", PASSWORD).await;
+    let token = desk.token().await;
+    let wrong = desk
+        .post(
+            "/account/password",
+            &[("csrf", &token), ("current", "nope"), ("new", "short")],
+        )
+        .await;
+    assert!(wrong.body.contains("Your current password is not right"));
+    assert!(wrong.body.contains("at least 12 characters"));
+    let new = "another long password";
+    let ok = desk
+        .post(
+            "/account/password",
+            &[("csrf", &token), ("current", PASSWORD), ("new", new)],
+        )
+        .await;
+    assert!(ok.body.contains("Your password has been changed"));
+    assert_eq!(desk.get("/").await.status, 200, "this session carries on");
+    assert_eq!(
+        phone.get("/").await.location(),
+        Some("/login"),
+        "the other ends"
+    );
+    assert_eq!(Browser::new(&app).sign_in("manager", new).await.status, 303);
+    assert_eq!(
+        Browser::new(&app).sign_in("manager", PASSWORD).await.status,
+        200
+    );
+}
