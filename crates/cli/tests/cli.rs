@@ -416,3 +416,70 @@ fn generate_writes_a_dataset_without_touching_a_database() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("at least one client per service"));
 }
+
+fn dcrs_with_input(url: &str, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcrs"))
+        .arg("--database")
+        .arg(url)
+        .args(args)
+        .env_remove("DCRS_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dcrs runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn the_first_admin_is_added_and_audit_verify_detects_tampering() {
+    each_backend!("cli_user_audit", |t| {
+        let url = t.url.clone();
+        let short = dcrs_with_input(
+            &url,
+            &["user", "add", "--username", "boss", "--name", "The Boss"],
+            "short\n",
+        );
+        assert_eq!(short.status.code(), Some(1));
+        assert!(text(&short.stderr).contains("password: Enter a password of at least 12"));
+        let added = dcrs_with_input(
+            &url,
+            &["user", "add", "--username", "boss", "--name", "The Boss"],
+            "a long enough password\n",
+        );
+        assert!(added.status.success(), "{}", text(&added.stderr));
+        let again = dcrs_with_input(
+            &url,
+            &["user", "add", "--username", "boss", "--name", "Another"],
+            "a long enough password\n",
+        );
+        assert!(text(&again.stderr).contains("already taken"));
+        let ok = dcrs(&url, &["audit", "verify"]);
+        assert!(ok.status.success(), "{}", text(&ok.stdout));
+        assert!(text(&ok.stdout).contains("The audit log is intact."));
+        let stored: String =
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'boss'")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap();
+        assert!(stored.starts_with("$argon2id$"), "an Argon2id hash");
+        sqlx::query("UPDATE audit_log SET detail = '{}' WHERE action = 'user.add'")
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        let broken = dcrs(&url, &["audit", "verify"]);
+        assert_eq!(broken.status.code(), Some(1));
+        assert!(
+            text(&broken.stdout).contains("BROKEN"),
+            "{}",
+            text(&broken.stdout)
+        );
+    });
+}

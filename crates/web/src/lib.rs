@@ -125,7 +125,14 @@ struct Inner {
     db: Database,
     settings: Settings,
     dummy_hash: String,
+    /// Failed sign-ins by network address in the current window: (count, window start).
+    failures: std::sync::Mutex<HashMap<String, (u32, i64)>>,
 }
+
+/// Failed sign-ins from one network address in a window before it must wait: enough for
+/// people sharing an office's address, too few to try a password on many accounts.
+const ADDRESS_FAILURES: u32 = 30;
+const ADDRESS_WINDOW: i64 = 15 * 60;
 
 /// The application's shared state.
 #[derive(Clone)]
@@ -139,11 +146,28 @@ impl App {
             db,
             settings,
             dummy_hash,
+            failures: Default::default(),
         })))
     }
 
     fn db(&self) -> &Database {
         &self.0.db
+    }
+
+    /// Whether the address has failed too often in the current window.
+    fn throttled(&self, address: &str) -> bool {
+        let now = auth::now();
+        let map = self.0.failures.lock().expect("not poisoned");
+        map.get(address)
+            .is_some_and(|(n, start)| now - start < ADDRESS_WINDOW && *n >= ADDRESS_FAILURES)
+    }
+
+    fn failed(&self, address: &str) {
+        let now = auth::now();
+        let mut map = self.0.failures.lock().expect("not poisoned");
+        map.retain(|_, (_, start)| now - *start < ADDRESS_WINDOW);
+        let e = map.entry(address.to_string()).or_insert((0, now));
+        e.0 += 1;
     }
 }
 
@@ -186,9 +210,12 @@ pub async fn serve(app: App, bind: &str) -> Result<(), WebError> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| WebError::Internal(format!("cannot listen on {bind}: {e}")))?;
-    axum::serve(listener, router(app))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
+    .map_err(|e| WebError::Internal(e.to_string()))
 }
 
 /// Security headers on every response; no caching of anything but the stylesheet.
@@ -406,9 +433,24 @@ async fn login_page(State(app): State<App>) -> Response {
 
 async fn login(
     State(app): State<App>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
+    let address = peer.map_or_else(|| "local".to_string(), |p| p.0.0.ip().to_string());
+    if app.throttled(&address) {
+        let body = layout(
+            "Too many attempts",
+            None,
+            "<p>There have been too many failed sign-ins from your network. Wait 15 minutes and try again.</p>",
+        );
+        return Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response());
+    }
     // Before a session exists the form's token must match the cookie set with the form.
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() {
@@ -446,6 +488,7 @@ async fn login(
     let Some(user) = user else {
         // As slow as a wrong password, so that names cannot be found by timing.
         auth::verify_password(password, app.0.dummy_hash.clone()).await;
+        app.failed(&address);
         audit(
             &app,
             &username,
@@ -474,6 +517,7 @@ async fn login(
     }
     let ok = auth::verify_password(password, user.password_hash.clone()).await;
     if !ok || user.disabled {
+        app.failed(&address);
         let failed = user.failed_logins + 1;
         let lock = (failed >= app.0.settings.lockout_after)
             .then(|| now + app.0.settings.lockout_minutes * 60);

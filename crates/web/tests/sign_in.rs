@@ -257,3 +257,18 @@ async fn a_password_change_checks_the_old_one_and_ends_other_sessions() {
         200
     );
 }
+
+#[tokio::test]
+async fn many_failures_from_one_address_make_it_wait() {
+    let t = TestDb::sqlite().await;
+    let app = app(&t.db, Settings::default()).await;
+    // Trying one password on many accounts (none of them locked by it).
+    let mut b = Browser::new(&app);
+    for i in 0..30 {
+        let p = b.sign_in(&format!("guess{i}"), "Winter2026!!!").await;
+        assert_eq!(p.status, 200);
+    }
+    let p = b.sign_in("trainer", PASSWORD).await;
+    assert_eq!(p.status, 429, "the address waits, whatever the account");
+    assert!(p.body.contains("too many failed sign-ins"));
+}
