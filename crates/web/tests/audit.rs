@@ -10,12 +10,18 @@ use serde_json::Value;
 mod common;
 use common::{Browser, PASSWORD, app};
 
+/// An entry as stored: (actor, action, service_id, record_ref, detail).
+type RawEntry = (String, String, Option<i64>, Option<String>, Option<String>);
+
+/// An entry with its detail read.
+type Entry = (String, String, Option<i64>, Option<String>, Value);
+
 /// (actor, action, service_id, record_ref, detail) of every entry after `after`.
 async fn entries(
     db: &Database,
     after: i64,
 ) -> Vec<(String, String, Option<i64>, Option<String>, Value)> {
-    let rows: Vec<(String, String, Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+    let rows: Vec<RawEntry> = sqlx::query_as(
         "SELECT actor, action, service_id, record_ref, detail FROM audit_log WHERE audit_id > $1 ORDER BY audit_id",
     )
     .bind(after)

@@ -58,15 +58,18 @@ pub async fn dataset(db: &Database) {
     assert!(report.rejections.is_empty(), "{:?}", report.rejections);
 }
 
-/// The accounts: (user name, role, service, worker, organisation, analyst services).
-pub const ACCOUNTS: [(
-    &str,
-    &str,
-    Option<&str>,
-    Option<&str>,
-    Option<&str>,
-    Option<&str>,
-); 6] = [
+/// An account: (user name, role, service, worker, organisation, analyst services).
+pub type Account = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// The accounts.
+pub const ACCOUNTS: [Account; 6] = [
     (
         "trainer",
         "health_trainer",
