@@ -17,10 +17,7 @@ type RawEntry = (String, String, Option<i64>, Option<String>, Option<String>);
 type Entry = (String, String, Option<i64>, Option<String>, Value);
 
 /// (actor, action, service_id, record_ref, detail) of every entry after `after`.
-async fn entries(
-    db: &Database,
-    after: i64,
-) -> Vec<(String, String, Option<i64>, Option<String>, Value)> {
+async fn entries(db: &Database, after: i64) -> Vec<Entry> {
     let rows: Vec<RawEntry> = sqlx::query_as(
         "SELECT actor, action, service_id, record_ref, detail FROM audit_log WHERE audit_id > $1 ORDER BY audit_id",
     )
