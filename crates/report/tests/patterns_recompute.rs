@@ -1,11 +1,19 @@
 //! Every figure of the delivery fingerprint tables of the implementation patterns report
 //! (analytics.md section 7), on a generated two-service national deployment, recomputed
 //! here independently of the report code: plain SQL over the base tables (`referrals`,
-//! `clients`, `episodes`, `plans`, `sessions`, `wider_issues`, `workers`), with the
-//! financial quarters, the medians, the day differences, the delivery model rules and the
-//! medicalisation index worked out in Rust from the definitions. Nothing of
+//! `clients`, `episodes`, `plans`, `sessions`, `wider_issues`, `workers`, `services`,
+//! `service_configurations`), with the financial quarters, the medians, the day
+//! differences, the configuration in force, the target areas, the delivery model rules
+//! and the medicalisation index worked out in Rust from the definitions. Nothing of
 //! `dcrs_report` is called but `patterns::run` (and `Period`, `Policy` and the output's
 //! data types).
+//!
+//! The national generator gives every service one configuration, `most_deprived_20pct`
+//! from the start, whatever the seed or size. So that target area share is checked under
+//! every kind of targeting, a second import (see [`add_configurations`]) adds a
+//! configuration timeline to each service, moves one service's first configuration so
+//! that no configuration is in force in the first quarter, and gives the other service a
+//! second area served. None of that changes any other column.
 //!
 //! Policy `none`, so counts compare exactly and shares, medians and the index to 1e-6
 //! (shares are published with six decimals). Every quarter from 2008-09 Q1 to 2010-11 Q4
@@ -53,9 +61,7 @@ const CLINICAL: [&str; 8] = [
 /// Venues in clinical settings.
 const CLINICAL_VENUES: [&str; 3] = ["gp_practice", "health_centre", "pharmacy"];
 
-/// The fingerprint's columns after the quarter, in order. `target_area_share` is in the
-/// table but is not recomputed here (it needs the recorded target areas of each
-/// configuration); every other column is.
+/// The fingerprint's columns after the quarter, in order; every one is recomputed.
 const COLUMNS: [&str; 16] = [
     "referrals",
     "sessions_attended",
@@ -74,9 +80,6 @@ const COLUMNS: [&str; 16] = [
     "delivery_model",
     "medicalisation_index",
 ];
-
-/// The column not checked (see [`COLUMNS`]).
-const SKIPPED: &str = "target_area_share";
 
 /// The period asked for, as financial years: 2008-09 to 2010-11.
 const FIRST_YEAR: i32 = 2008;
@@ -152,6 +155,17 @@ fn text(r: &AnyRow, i: usize) -> Option<String> {
     r.try_get::<Option<String>, _>(i).unwrap()
 }
 
+/// The items of a `;`-separated list as stored (`services.areas_served`,
+/// `service_configurations.target_lsoas`), trimmed, empty ones dropped.
+fn split(stored: &str) -> BTreeSet<String> {
+    stored
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 /// `'a', 'b', …` for an `IN` list.
 fn list(items: &[&str]) -> String {
     items
@@ -172,6 +186,14 @@ struct Tally {
     clinical: i64,
     new_known_quintile: i64,
     new_quintile_1: i64,
+    /// The configuration in force on the quarter's last day (reference and targeting),
+    /// if any.
+    configuration: Option<(String, String)>,
+    /// New clients with a known 2011 LSOA.
+    new_known_area: i64,
+    /// New clients in the target areas; `None` when the targeting has none
+    /// (`specific_groups`, or no configuration in force).
+    new_in_target: Option<i64>,
     attended: i64,
     telephone: i64,
     face_to_face: i64,
@@ -254,6 +276,13 @@ impl Tally {
                 "deprived_reach",
                 Expect::Value(share(self.new_quintile_1, self.new_known_quintile)),
             ),
+            (
+                "target_area_share",
+                Expect::Value(
+                    self.new_in_target
+                        .and_then(|k| share(k, self.new_known_area)),
+                ),
+            ),
             ("telephone_share", Expect::Value(telephone_share)),
             ("clinical_venue_share", Expect::Value(clinical_venue_share)),
             ("brief_share", Expect::Value(brief_share)),
@@ -275,6 +304,52 @@ impl Tally {
             ("medicalisation_index", Expect::Value(index)),
         ])
     }
+}
+
+/// A new client of the period: the first contact's quarter, and where the client lives.
+struct Newcomer {
+    service: i64,
+    quarter: Quarter,
+    quintile: Option<i64>,
+    lsoa: Option<String>,
+    lad: Option<String>,
+}
+
+/// A recorded service configuration, as far as target areas go.
+#[derive(Debug)]
+struct Configuration {
+    configuration_ref: String,
+    /// ISO date.
+    effective_from: String,
+    targeting: String,
+    target_lsoas: BTreeSet<String>,
+}
+
+/// Every service's configurations, keyed by service id. No two of a service take effect
+/// on the same day (so the one in force is never a matter of choice here).
+async fn configurations(db: &Database) -> BTreeMap<i64, Vec<Configuration>> {
+    let sql = "SELECT service_id, configuration_ref, effective_from, targeting, target_lsoas \
+               FROM service_configurations";
+    let mut out: BTreeMap<i64, Vec<Configuration>> = BTreeMap::new();
+    for r in fetch(db, sql.into()).await {
+        out.entry(int(&r, 0).unwrap())
+            .or_default()
+            .push(Configuration {
+                configuration_ref: text(&r, 1).unwrap(),
+                effective_from: text(&r, 2).unwrap(),
+                targeting: text(&r, 3).unwrap(),
+                target_lsoas: text(&r, 4).map(|l| split(&l)).unwrap_or_default(),
+            });
+    }
+    for (service, cs) in &out {
+        let days: BTreeSet<&str> = cs.iter().map(|c| c.effective_from.as_str()).collect();
+        assert_eq!(
+            days.len(),
+            cs.len(),
+            "service {service}: two configurations take effect on one day"
+        );
+    }
+    out
 }
 
 /// Every service's tallies by quarter of the period, keyed by service id.
@@ -317,8 +392,8 @@ async fn recompute(db: &Database) -> BTreeMap<i64, BTreeMap<Quarter, Tally>> {
     }
 
     // New clients: each client's earliest episode (by first contact, then lowest
-    // episode id), with the client's IMD quintile.
-    let sql = "SELECT e.service_id, e.first_contact_on, c.imd_quintile \
+    // episode id), with the client's IMD quintile, 2011 LSOA and district.
+    let sql = "SELECT e.service_id, e.first_contact_on, c.imd_quintile, c.lsoa11cd, c.lad_cd \
                FROM episodes e \
                JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
                JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
@@ -331,17 +406,29 @@ async fn recompute(db: &Database) -> BTreeMap<i64, BTreeMap<Quarter, Tally>> {
                           OR (e2.first_contact_on = e.first_contact_on \
                               AND e2.episode_id < e.episode_id)))";
     let mut new_clients = 0;
+    // The new clients of the period, for target area share.
+    let mut newcomers: Vec<Newcomer> = Vec::new();
     for r in fetch(db, sql.into()).await {
         new_clients += 1;
+        let service = int(&r, 0).unwrap();
+        let first = text(&r, 1).unwrap();
         let quintile = int(&r, 2);
-        if let Some(t) = at(&mut all, int(&r, 0).unwrap(), &text(&r, 1).unwrap())
-            && quintile.is_some()
-        {
+        let Some(t) = at(&mut all, service, &first) else {
+            continue;
+        };
+        if quintile.is_some() {
             t.new_known_quintile += 1;
             if quintile == Some(1) {
                 t.new_quintile_1 += 1;
             }
         }
+        newcomers.push(Newcomer {
+            service,
+            quarter: quarter_of(&first),
+            quintile,
+            lsoa: text(&r, 3),
+            lad: text(&r, 4),
+        });
     }
     // Every client with an episode has exactly one earliest.
     let sql = "SELECT COUNT(*) FROM clients c \
@@ -355,6 +442,71 @@ async fn recompute(db: &Database) -> BTreeMap<i64, BTreeMap<Quarter, Tally>> {
         int(&clients[0], 0),
         "one earliest episode per client seen"
     );
+
+    // Target area share: the configuration in force on each quarter's last day decides
+    // the target areas.
+    let areas_served: BTreeMap<i64, BTreeSet<String>> =
+        fetch(db, "SELECT service_id, areas_served FROM services".into())
+            .await
+            .iter()
+            .map(|r| (int(r, 0).unwrap(), split(&text(r, 1).unwrap())))
+            .collect();
+    let configurations = configurations(db).await;
+    for (service, tallies) in all.iter_mut() {
+        for (q, t) in tallies.iter_mut() {
+            let (_, last) = bounds(*q);
+            let last = last.format("%Y-%m-%d").to_string();
+            // The latest effective_from on or before the last day (ISO dates compare as
+            // text).
+            let Some(c) = configurations
+                .get(service)
+                .into_iter()
+                .flatten()
+                .filter(|c| c.effective_from <= last)
+                .max_by(|a, b| a.effective_from.cmp(&b.effective_from))
+            else {
+                continue;
+            };
+            t.configuration = Some((c.configuration_ref.clone(), c.targeting.clone()));
+            t.new_in_target = match c.targeting.as_str() {
+                "deprived_areas_local" | "most_deprived_20pct" | "universal" => Some(0),
+                "specific_groups" => None,
+                other => panic!("targeting {other} of {}", c.configuration_ref),
+            };
+        }
+    }
+    for Newcomer {
+        service,
+        quarter,
+        quintile,
+        lsoa,
+        lad,
+    } in &newcomers
+    {
+        let t = all.get_mut(service).unwrap().get_mut(quarter).unwrap();
+        let Some(lsoa) = lsoa else {
+            continue;
+        };
+        t.new_known_area += 1;
+        let served = lad
+            .as_ref()
+            .is_some_and(|l| areas_served[service].contains(l));
+        let in_target = match t.configuration.as_ref().map(|(r, k)| (r, k.as_str())) {
+            Some((r, "deprived_areas_local")) => {
+                let c = configurations[service]
+                    .iter()
+                    .find(|c| &c.configuration_ref == r)
+                    .unwrap();
+                c.target_lsoas.contains(lsoa)
+            }
+            Some((_, "most_deprived_20pct")) => served && *quintile == Some(1),
+            Some((_, "universal")) => served,
+            _ => false,
+        };
+        if in_target && let Some(k) = t.new_in_target.as_mut() {
+            *k += 1;
+        }
+    }
 
     // Attended sessions, by month: all, by telephone, face to face, and face to face in
     // a clinical venue.
@@ -447,6 +599,170 @@ async fn recompute(db: &Database) -> BTreeMap<i64, BTreeMap<Quarter, Tally>> {
 }
 
 // ---------------------------------------------------------------------------------
+// More configurations.
+
+/// A CSV field, quoted when it must be.
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
+/// The distinct LSOAs of a service's clients, in order.
+async fn client_lsoas(db: &Database, service: i64) -> Vec<String> {
+    let sql = format!(
+        "SELECT DISTINCT lsoa11cd FROM clients \
+         WHERE service_id = {service} AND lsoa11cd IS NOT NULL ORDER BY lsoa11cd"
+    );
+    fetch(db, sql)
+        .await
+        .iter()
+        .map(|r| text(r, 0).unwrap())
+        .collect()
+}
+
+/// Imports, on top of the generated deployment, a configuration timeline for each of its
+/// two services (the first and second by reference), so that every kind of targeting is
+/// in force in some quarter of the period:
+///
+/// | quarters                | first service                  | second service              |
+/// |-------------------------|--------------------------------|-----------------------------|
+/// | 2008-09 Q1              | most_deprived_20pct (generated)| none (its first moved on)   |
+/// | 2008-09 Q2              | most_deprived_20pct (generated)| most_deprived_20pct (moved) |
+/// | 2008-09 Q3–Q4           | deprived_areas_local (list A)  | most_deprived_20pct         |
+/// | 2009-10 Q1–Q2           | universal (from Q1's last day) | universal                   |
+/// | 2009-10 Q3              | specific_groups                | deprived_areas_local (C)    |
+/// | 2009-10 Q4, 2010-11 Q1  | most_deprived_20pct            | deprived_areas_local (C)    |
+/// | 2010-11 Q2–Q3           | deprived_areas_local (list B)  | specific_groups             |
+/// | 2010-11 Q4              | deprived_areas_local (list B)  | most_deprived_20pct         |
+///
+/// plus one configuration after the period. The lists are every other LSOA the
+/// service's clients live in (A, C) and the others (B), so some of each are outside the
+/// areas served. The second service also gets a second area served, the district other
+/// than its own that most of its clients live in, so that target areas must read the
+/// whole `;`-separated list; the first keeps its one, so that some of its clients live
+/// outside the areas served (seed 5: one in IMD quintile 1 comes in 2009-10 Q4, under
+/// `most_deprived_20pct`). Returns the second service's areas served as imported.
+async fn add_configurations(db: &Database, backend: &str) -> String {
+    let services = fetch(
+        db,
+        "SELECT s.service_id, s.service_ref, s.name, o.org_ref, s.areas_served, \
+                s.started_on, s.ended_on \
+         FROM services s JOIN organisations o ON o.org_id = s.commissioner_org_id \
+         ORDER BY s.service_ref"
+            .into(),
+    )
+    .await;
+    let service = |i: usize, c: usize| text(&services[i], c).unwrap_or_default();
+    let (first, second) = (service(0, 1), service(1, 1));
+    let (first_id, second_id) = (int(&services[0], 0).unwrap(), int(&services[1], 0).unwrap());
+    let own = service(1, 4);
+    assert!(
+        !own.contains(';'),
+        "{backend}: one area served, as generated"
+    );
+    let other = fetch(
+        db,
+        format!(
+            "SELECT lad_cd, COUNT(*) FROM clients \
+             WHERE service_id = {second_id} AND lad_cd IS NOT NULL AND lad_cd <> '{own}' \
+             GROUP BY lad_cd ORDER BY COUNT(*) DESC, lad_cd"
+        ),
+    )
+    .await;
+    let other = text(&other[0], 0).unwrap();
+    let areas = format!("{own};{other}");
+    let services_csv = format!(
+        "service_ref,name,commissioner_org_ref,areas_served,started_on,ended_on\n{},{},{},{},{},{}\n",
+        second,
+        csv(&service(1, 2)),
+        service(1, 3),
+        areas,
+        service(1, 5),
+        service(1, 6),
+    );
+
+    let half = |l: &[String], odd: usize| {
+        l.iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == odd)
+            .map(|(_, s)| s.as_str())
+            .collect::<Vec<_>>()
+            .join(";")
+    };
+    let (first_lsoas, second_lsoas) = (
+        client_lsoas(db, first_id).await,
+        client_lsoas(db, second_id).await,
+    );
+    let (a, b, c) = (
+        half(&first_lsoas, 0),
+        half(&first_lsoas, 1),
+        half(&second_lsoas, 0),
+    );
+    let mut configurations = String::from(
+        "configuration_ref,service_ref,effective_from,provider_model,funding,senior_buy_in,\
+         primary_referral_routes,worker_profile,targeting,target_lsoas,\
+         formal_performance_management,interaction_model,notes\n",
+    );
+    for (reference, sref, from, targeting, lsoas) in [
+        (
+            "T1",
+            &first,
+            "2008-10-01",
+            "deprived_areas_local",
+            a.as_str(),
+        ),
+        ("T2", &first, "2009-06-30", "universal", ""),
+        ("T3", &first, "2009-10-02", "specific_groups", ""),
+        ("T4", &first, "2010-01-01", "most_deprived_20pct", ""),
+        (
+            "T5",
+            &first,
+            "2010-07-01",
+            "deprived_areas_local",
+            b.as_str(),
+        ),
+        // The generated first configuration, moved on.
+        ("CFG1", &second, "2008-07-15", "most_deprived_20pct", ""),
+        ("T1", &second, "2009-04-01", "universal", ""),
+        (
+            "T2",
+            &second,
+            "2009-10-01",
+            "deprived_areas_local",
+            c.as_str(),
+        ),
+        ("T3", &second, "2010-07-01", "specific_groups", ""),
+        ("T4", &second, "2011-01-01", "most_deprived_20pct", ""),
+        ("T5", &second, "2011-05-01", "universal", ""),
+    ] {
+        configurations.push_str(&format!(
+            "{sref}-{reference},{sref},{from},single_third_sector,nhs_commissioner,yes,\
+             self;community_organisation;gp,person_next_door,{targeting},{lsoas},yes,\
+             one_to_one_behaviour_change,Synthetic national deployment\n"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("services.csv"), services_csv).unwrap();
+    std::fs::write(
+        dir.path().join("service_configurations.csv"),
+        configurations,
+    )
+    .unwrap();
+    let imported = dcrs_exchange::import_dir(db, dir.path(), &common::import_options(), |_| {})
+        .await
+        .unwrap();
+    assert!(
+        imported.rejections.is_empty() && imported.committed,
+        "{backend}: the added configurations: {:?}",
+        imported.rejections
+    );
+    areas
+}
+
+// ---------------------------------------------------------------------------------
 // The comparison.
 
 /// The report's table id of a service: its reference lowercased, anything not a letter
@@ -480,6 +796,12 @@ struct Outcome {
     checked: usize,
     /// Checked figures with a value (not `n/a`).
     with_value: usize,
+    /// Target area share figures checked, and of them with a value.
+    target_checked: usize,
+    target_with_value: usize,
+    /// Quarters checked by the targeting in force (`none` when no configuration is), and
+    /// of them with a target area share.
+    targeting: BTreeMap<String, (usize, usize)>,
     mismatches: Vec<String>,
 }
 
@@ -516,6 +838,9 @@ async fn check(db: &Database, backend: &str) -> Outcome {
     let mut out = Outcome {
         checked: 0,
         with_value: 0,
+        target_checked: 0,
+        target_with_value: 0,
+        targeting: BTreeMap::new(),
         mismatches: Vec::new(),
     };
     for (id, service_ref) in &services {
@@ -537,12 +862,27 @@ async fn check(db: &Database, backend: &str) -> Outcome {
         for (q, tally) in &expected[id] {
             let row = label(*q);
             let cells = tally.expected();
-            for column in COLUMNS.iter().filter(|c| **c != SKIPPED) {
+            assert_eq!(cells.len(), COLUMNS.len());
+            let kind = tally
+                .configuration
+                .as_ref()
+                .map_or("none", |(_, k)| k.as_str());
+            let by_kind = out.targeting.entry(kind.to_string()).or_default();
+            by_kind.0 += 1;
+            for column in COLUMNS {
                 let want = &cells[column];
                 let got = table.get(&row, column);
                 out.checked += 1;
-                if !matches!(want, Expect::Value(None)) {
+                let has_value = !matches!(want, Expect::Value(None));
+                if has_value {
                     out.with_value += 1;
+                }
+                if column == "target_area_share" {
+                    out.target_checked += 1;
+                    if has_value {
+                        out.target_with_value += 1;
+                        by_kind.1 += 1;
+                    }
                 }
                 if !matches(want, got) {
                     out.mismatches.push(format!(
@@ -595,20 +935,58 @@ async fn every_fingerprint_figure_equals_an_independent_recomputation() {
             "{backend}: {:?}",
             imported.rejections
         );
+        let areas = add_configurations(&t.db, &backend).await;
+        let stored: Vec<String> = fetch(
+            &t.db,
+            "SELECT areas_served FROM services ORDER BY service_ref".into(),
+        )
+        .await
+        .iter()
+        .map(|r| text(r, 0).unwrap())
+        .collect();
+        // Stored as a `;`-separated list (the import keeps it sorted).
+        assert_eq!(
+            split(&stored[1]),
+            split(&areas),
+            "{backend}: two areas served, as imported: {}",
+            stored[1]
+        );
+        assert!(stored[1].contains(';'), "{backend}: {}", stored[1]);
+        let areas = &stored[1];
         let out = check(&t.db, &backend).await;
-        // Every checked cell of every row: 2 services × 12 quarters × 15 columns.
-        assert_eq!(out.checked, 2 * 12 * (COLUMNS.len() - 1), "{backend}");
+        // Every cell of every row: 2 services × 12 quarters × 16 columns.
+        assert_eq!(out.checked, 2 * 12 * COLUMNS.len(), "{backend}");
         assert!(
             out.with_value * 10 > out.checked * 9,
             "{backend}: nearly every figure has a value ({} of {})",
             out.with_value,
             out.checked
         );
+        // Target area share: 2 services × 12 quarters, n/a in the 4 quarters without
+        // target areas, and every kind of targeting in force somewhere.
+        assert_eq!(out.target_checked, 2 * 12, "{backend}");
+        assert_eq!(out.target_with_value, 2 * 12 - 4, "{backend}");
+        let kinds: Vec<&str> = out.targeting.keys().map(String::as_str).collect();
+        assert_eq!(
+            kinds,
+            [
+                "deprived_areas_local",
+                "most_deprived_20pct",
+                "none",
+                "specific_groups",
+                "universal"
+            ],
+            "{backend}"
+        );
         println!(
             "{backend}: {} fingerprint figures checked ({} with a value, the rest n/a), {} mismatches",
             out.checked,
             out.with_value,
             out.mismatches.len()
+        );
+        println!(
+            "{backend}: {} target area share figures checked ({} with a value); quarters by targeting in force (with a value): {:?}; second service's areas served {areas}",
+            out.target_checked, out.target_with_value, out.targeting
         );
         total += out.checked;
         backends += 1;
@@ -621,8 +999,8 @@ async fn every_fingerprint_figure_equals_an_independent_recomputation() {
         mismatches.len(),
         mismatches.join("\n")
     );
-    // Both backends: 720 figures. With PostgreSQL skipped (outside CI only) the one
-    // backend's 360 are checked above, cell by cell.
+    // Both backends: 768 figures. With PostgreSQL skipped (outside CI only) the one
+    // backend's 384 are checked above, cell by cell.
     if backends == 2 {
         assert!(total > 500, "{total} figures checked");
     }
