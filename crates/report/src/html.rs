@@ -371,7 +371,7 @@ fn table(s: &mut String, t: &Table, id: &str, heading: &str) {
         };
         let _ = write!(
             s,
-            "<div class=\"table-wrap\"><table class=\"table\"><caption>{}</caption><thead><tr>",
+            "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"{0}\"><table class=\"table\"><caption>{0}</caption><thead><tr>",
             escape(&caption)
         );
         for c in part {

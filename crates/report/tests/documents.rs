@@ -359,7 +359,7 @@ fn blocks(page: &str) -> Vec<(String, String, usize)> {
     let mut out = Vec::new();
     let mut search = 0;
     // A chart's figure holds its own table; other tables stand alone.
-    while let Some(found) = ["<figure class=\"chart\"", "<div class=\"table-wrap\">"]
+    while let Some(found) = ["<figure class=\"chart\"", "<div class=\"table-wrap\""]
         .iter()
         .filter_map(|m| page[search..].find(m).map(|i| (i + search, *m)))
         .min()

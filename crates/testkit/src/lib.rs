@@ -32,7 +32,8 @@ fn postgres_base() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-fn in_ci() -> bool {
+/// Whether the tests run in CI (`CI=true`), where a missing tool is a failure.
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 

@@ -210,6 +210,11 @@ pub async fn serve(app: App, bind: &str) -> Result<(), WebError> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| WebError::Internal(format!("cannot listen on {bind}: {e}")))?;
+    serve_on(app, listener).await
+}
+
+/// Serves on a listener already bound (tests bind port 0 and read the port).
+pub async fn serve_on(app: App, listener: tokio::net::TcpListener) -> Result<(), WebError> {
     axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -177,7 +177,7 @@ pub fn table(caption: &str, headings: &[&str], rows: &[Vec<String>]) -> String {
         })
         .collect();
     format!(
-        "<div class=\"table-wrap\"><table><caption class=\"visually-hidden\">{}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>",
+        "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"{0}\"><table><caption class=\"visually-hidden\">{0}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>",
         esc(caption)
     )
 }

@@ -105,9 +105,14 @@ pub async fn accounts(db: &Database) {
 
 /// The application on a fresh database with the dataset and accounts.
 pub async fn app(db: &Database, settings: Settings) -> Router {
+    router(state(db, settings).await)
+}
+
+/// The application's state on a fresh database with the dataset and accounts.
+pub async fn state(db: &Database, settings: Settings) -> App {
     dataset(db).await;
     accounts(db).await;
-    router(App::new(db.clone(), settings).await.unwrap())
+    App::new(db.clone(), settings).await.unwrap()
 }
 
 /// A response, read.

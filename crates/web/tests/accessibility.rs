@@ -1,0 +1,86 @@
+//! Every page of the web core, for every role, opened in Debian's chromium on a phone's
+//! viewport (390×844) and checked with axe-core against WCAG 2.2 A and AA: zero
+//! violations. Screenshots are kept under `target/web-pages/`. Needs node with the
+//! packages of `tests/browser` (`npm ci` there) and chromium: `.ci/run` installs both;
+//! elsewhere the test reports itself skipped by name when they are missing.
+
+use dcrs_testkit::{TestDb, tool};
+use dcrs_web::Settings;
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::{PASSWORD, state};
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_of_every_role_has_no_accessibility_violations() {
+    let test = "every_page_of_every_role_has_no_accessibility_violations";
+    if tool(test, "chromium", "Debian's chromium").is_none()
+        || tool(test, "node", "Node.js").is_none()
+    {
+        return;
+    }
+    if !browser_dir().join("node_modules/axe-core").is_dir() {
+        let why =
+            "the browser test packages are not installed (npm ci in crates/web/tests/browser)";
+        assert!(
+            !dcrs_testkit::in_ci(),
+            "{test}: {why}; .ci/run installs them"
+        );
+        dcrs_testkit::report_skip(test, why);
+        return;
+    }
+    let t = TestDb::sqlite().await;
+    let app = state(&t.db, Settings::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(dcrs_web::serve_on(app, listener));
+    let plan = serde_json::json!([
+        {"user": "trainer", "password": PASSWORD, "pages": [
+            "/", "/services/S1/clients", "/services/S1/clients/C1", "/account/password",
+            "/account/second-factor", "/services/S2/clients"]},
+        {"user": "manager", "password": PASSWORD, "pages": [
+            "/", "/services/S1/audit", "/services/S1/reports/activity?period=2010-11"]},
+        {"user": "commissioner", "password": PASSWORD, "pages": [
+            "/", "/services/S1/reports/pack?period=2010-11"]},
+        {"user": "analyst", "password": PASSWORD, "pages": ["/"]},
+        {"user": "admin", "password": PASSWORD, "pages": ["/", "/admin/users"]},
+    ]);
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-pages");
+    // The browser runs while the server answers on the runtime's other thread.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(browser_dir().join("a11y.mjs"))
+            .arg(&base)
+            .arg(plan.to_string())
+            .arg(&shots)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut problems = Vec::new();
+    for r in &results {
+        let v = r["violations"].as_array().unwrap();
+        println!("{} {}: {} violations", r["user"], r["path"], v.len());
+        if !v.is_empty() {
+            problems.push(format!(
+                "{} {}: {}",
+                r["user"],
+                r["path"],
+                serde_json::to_string_pretty(v).unwrap()
+            ));
+        }
+    }
+    assert!(results.len() >= 19, "{} pages checked", results.len());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
