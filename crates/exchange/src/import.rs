@@ -168,6 +168,7 @@ pub async fn import_dir(
     let mut run = Run {
         tx,
         options,
+        entered_via: "import",
         report,
         rejected: HashSet::new(),
         services: HashMap::new(),
@@ -217,6 +218,56 @@ pub async fn import_dir(
     Ok(report)
 }
 
+/// Imports records held in memory, each entity's as CSV text with its header, through
+/// exactly the checks of a file import (every rule of the dataset, across records too),
+/// all or nothing. Records added are marked as entered `via` (such as `application`) and
+/// each is audited with its values, as each update is with its values before and after.
+pub async fn import_texts(
+    db: &Database,
+    files: &[(Entity, String)],
+    options: &ImportOptions,
+    via: &'static str,
+) -> Result<ImportReport, ImportError> {
+    let tx = db.begin().await?;
+    let mut run = Run {
+        tx,
+        options,
+        entered_via: via,
+        report: ImportReport::default(),
+        rejected: HashSet::new(),
+        services: HashMap::new(),
+        owners: HashMap::new(),
+        lines: HashMap::new(),
+        next_analyze: CHUNK as u64,
+        done_bytes: 0,
+    };
+    run.tx.start_journal().await?;
+    let total: u64 = files.iter().map(|(_, t)| t.len() as u64).sum();
+    let mut ordered: Vec<&(Entity, String)> = files.iter().collect();
+    ordered.sort_by_key(|(e, _)| Entity::ALL.iter().position(|x| x == e));
+    for (entity, text) in ordered {
+        let counts = run
+            .import_reader(
+                *entity,
+                text.as_bytes(),
+                text.len() as u64,
+                total,
+                &mut |_| {},
+            )
+            .await?;
+        run.report.counts.push((*entity, counts));
+    }
+    run.check_clients(&mut |_| {}).await?;
+    let Run { tx, mut report, .. } = run;
+    if report.rejections.is_empty() && !options.dry_run {
+        tx.commit().await?;
+        report.committed = true;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(report)
+}
+
 /// The dataset files present in `dir`, in import order; unknown `.csv` files are rejected.
 fn find_files(
     dir: &Path,
@@ -261,6 +312,8 @@ fn find_files(
 struct Run<'o> {
     tx: StoreTx,
     options: &'o ImportOptions,
+    /// `import` for files, `application` for records entered in the web application.
+    entered_via: &'static str,
     report: ImportReport,
     /// Records rejected in this run, so rows that refer to them are not reported twice.
     /// Holds only rejected references, which are few.
@@ -333,10 +386,29 @@ impl Run<'_> {
     ) -> Result<EntityCounts, ImportError> {
         let file = std::fs::File::open(path)
             .map_err(|e| ImportError::Io(path.display().to_string(), e))?;
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        self.import_reader(
+            entity,
+            std::io::BufReader::new(file),
+            size,
+            total_bytes,
+            progress,
+        )
+        .await
+    }
+
+    async fn import_reader(
+        &mut self,
+        entity: Entity,
+        source: impl std::io::Read,
+        size: u64,
+        total_bytes: u64,
+        progress: &mut impl FnMut(Progress),
+    ) -> Result<EntityCounts, ImportError> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
-            .from_reader(std::io::BufReader::new(file));
+            .from_reader(source);
         let mut counts = EntityCounts::default();
         let headers: Vec<String> = match reader.headers() {
             Ok(h) => h
@@ -415,10 +487,7 @@ impl Run<'_> {
         if counts.added > 0 {
             self.tx.refresh_statistics(entity).await?;
         }
-        self.done_bytes += std::fs::metadata(path)
-            .map(|m| m.len())
-            .unwrap_or(0)
-            .saturating_sub(last_byte);
+        self.done_bytes += size.saturating_sub(last_byte);
         progress(Progress {
             phase: "reading",
             done: self.done_bytes,
@@ -694,8 +763,30 @@ impl Run<'_> {
         }
         let new_ids = self
             .tx
-            .insert_many(entity, service_id, &new_rows, "import")
+            .insert_many(entity, service_id, &new_rows, self.entered_via)
             .await?;
+        // A record entered in the application is audited one by one, with its values.
+        if self.entered_via != "import" {
+            for (own, _, values) in &new_rows {
+                let after: serde_json::Map<String, serde_json::Value> = entity
+                    .value_fields()
+                    .zip(values)
+                    .map(|(f, v)| (f.name.to_string(), json_value(v)))
+                    .collect();
+                self.tx
+                    .audit(&AuditEntry {
+                        actor: self.options.actor.clone(),
+                        action: "record.add".into(),
+                        entity: Some(entity),
+                        service_id,
+                        record_ref: Some(own.clone()),
+                        detail: Some(
+                            serde_json::json!({"before": null, "after": after}).to_string(),
+                        ),
+                    })
+                    .await?;
+            }
+        }
         counts.added += new_ids.len() as u64;
         // Keep the planner's statistics within a factor of two of the table's size.
         if counts.added >= self.next_analyze {

@@ -7,4 +7,5 @@ mod import;
 pub use export::{ExportError, ExportSummary, export_dir};
 pub use import::{
     EntityCounts, ImportError, ImportOptions, ImportReport, Progress, Rejection, import_dir,
+    import_texts,
 };

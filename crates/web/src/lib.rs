@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod authz;
+mod capture;
 pub mod pages;
 pub mod users;
 
@@ -197,6 +198,10 @@ pub fn router(app: App) -> Router {
         .route("/admin/users", get(users_page).post(add_user))
         .route("/admin/users/{id}/disable", post(disable_user))
         .route("/services/{service}/clients", get(clients))
+        .route(
+            "/services/{service}/clients/new",
+            get(capture::new_client_page).post(capture::new_client),
+        )
         .route("/services/{service}/clients/{client}", get(client))
         .route("/services/{service}/audit", get(audit_trail))
         .route("/services/{service}/reports/{kind}", get(report))
@@ -1238,11 +1243,20 @@ async fn clients(
             ]
         })
         .collect();
-    let body = pages::table(
-        "Clients",
-        &["Client", "Name", "Date of birth", "Postcode"],
-        &table_rows,
-    );
+    let register = if allowed(&ctx.user, Action::EditClients, Some(&s)) {
+        format!(
+            "<p><a class=\"button\" href=\"/services/{}/clients/new\">Register a client</a></p>",
+            esc(&s.service_ref)
+        )
+    } else {
+        String::new()
+    };
+    let body = register
+        + &pages::table(
+            "Clients",
+            &["Client", "Name", "Date of birth", "Postcode"],
+            &table_rows,
+        );
     Ok(ctx.page(&format!("Clients of {}", s.service_ref), &body))
 }
 

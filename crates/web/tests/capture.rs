@@ -1,0 +1,95 @@
+//! Registering a client in the application: the import's own checks decide, a rejected
+//! form keeps everything typed with each problem beside its field, the record is marked
+//! as entered in the application and audited with its values, and only the service's
+//! own staff reach the form.
+
+use dcrs_testkit::each_backend;
+use dcrs_web::Settings;
+
+mod common;
+use common::{Browser, PASSWORD, app};
+
+#[tokio::test]
+async fn a_trainer_registers_a_client_and_a_bad_form_keeps_what_was_typed() {
+    each_backend!("web_capture_client", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut b = Browser::new(&app);
+        b.sign_in("trainer", PASSWORD).await;
+        let form = b.get("/services/S1/clients/new").await;
+        assert_eq!(form.status, 200);
+        let token = form.csrf();
+        let mut fields = vec![
+            ("csrf", token.as_str()),
+            ("action", "save"),
+            ("given_name", "Zoë"),
+            ("family_name", "O'Neill"),
+            ("date_of_birth", "31/05/1980"),
+            ("sex", "female"),
+            ("postcode", "ZZ1 1ZZ"),
+            ("ethnicity", "A"),
+            ("gp_registered", "yes"),
+            ("employment", "employed"),
+            ("disability", "no"),
+            ("consent_to_record", "yes"),
+            ("consent_to_share_with_gp", "no"),
+        ];
+        let bad = b.post("/services/S1/clients/new", &fields).await;
+        assert_eq!(bad.status, 200);
+        assert!(bad.body.contains("There is a problem"), "{}", bad.body);
+        assert!(bad.body.contains("Date of birth"), "the field is named");
+        assert!(
+            bad.body.contains("value=\"O&#39;Neill\""),
+            "what was typed is kept"
+        );
+        assert!(bad.body.contains("value=\"31/05/1980\""));
+        assert!(bad.body.contains("<option value=\"female\" selected>"));
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 2, "nothing was written");
+        // Corrected, it saves.
+        fields[4] = ("date_of_birth", "1980-05-31");
+        let ok = b.post("/services/S1/clients/new", &fields).await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        let to = ok.location().unwrap().to_string();
+        assert!(to.starts_with("/services/S1/clients/APP-"), "{to}");
+        let page = b.get(&to).await;
+        assert!(page.body.contains("Zoë O&#39;Neill"));
+        let (via, sid): (String, i64) = sqlx::query_as(
+            "SELECT entered_via, service_id FROM clients WHERE family_name = 'O''Neill'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(via, "application");
+        let detail: String = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'record.add' AND actor = 'trainer'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+        assert_eq!(detail["after"]["family_name"], "O'Neill");
+        let s1: i64 =
+            sqlx::query_scalar("SELECT service_id FROM services WHERE service_ref = 'S1'")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(sid, s1);
+        assert!(t.db.verify_audit().await.unwrap().intact());
+        // Others cannot reach the form.
+        for user in ["commissioner", "analyst_all", "admin"] {
+            let mut o = Browser::new(&app);
+            o.sign_in(user, PASSWORD).await;
+            assert_eq!(
+                o.get("/services/S1/clients/new").await.status,
+                404,
+                "{user}"
+            );
+        }
+        let mut other = Browser::new(&app);
+        other.sign_in("trainer", PASSWORD).await;
+        assert_eq!(other.get("/services/S2/clients/new").await.status, 404);
+    });
+}
