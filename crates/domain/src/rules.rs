@@ -460,6 +460,12 @@ pub struct DerivedBmi {
     pub flagged: bool,
 }
 
+/// Body mass index from a weight in kilograms and a height in centimetres, rounded to one
+/// decimal place (the one formula the import, the pages and the reports use).
+pub fn bmi(weight_kg: f64, height_cm: f64) -> f64 {
+    (weight_kg / (height_cm / 100.0).powi(2) * 10.0).round() / 10.0
+}
+
 /// BMI for each assessment with a weight: the weight over the square of the client's
 /// latest height recorded on or before the assessment (its own height first when both
 /// fall on the same day), rounded to one decimal place.
@@ -482,9 +488,7 @@ pub fn derive_bmi(b: &ClientBundle) -> Vec<DerivedBmi> {
                     .map(|(_, _, h)| h)
             });
             let bmi = match (a.weight_kg, height) {
-                (Some(w), Some(h)) => {
-                    Some((w.get() / (h.get() / 100.0).powi(2) * 10.0).round() / 10.0)
-                }
+                (Some(w), Some(h)) => Some(bmi(w.get(), h.get())),
                 _ => None,
             };
             DerivedBmi {

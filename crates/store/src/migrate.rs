@@ -67,6 +67,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_audit_chain_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0009_audit_chain_accounts.sql"),
     },
+    Migration {
+        version: 10,
+        name: "drafts",
+        sqlite: include_str!("../migrations/sqlite/0010_drafts.sql"),
+        postgres: include_str!("../migrations/postgres/0010_drafts.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

@@ -1,238 +1,336 @@
-//! Capture by health trainers and managers: registering a client. Every value goes
-//! through the import's own checks (`dcrs_exchange::import_texts`), so a rule of the
-//! dataset lives in one place; a rejected form comes back with everything typed, each
-//! problem beside its field and in the summary at the top.
+//! Capture by health trainers and managers, on a phone: register a client, refer and open
+//! an episode, baseline, exit and follow-up assessments, a plan with its goals, a
+//! session, signposting and onward referrals, wider issues, and closing an episode.
+//!
+//! Every flow asks the minimum first, in the order of the conversation, and can be saved
+//! as a draft to finish later. Every value goes through the import's own checks
+//! (`dcrs_exchange::import_texts`), so each rule of the dataset lives in one place; a
+//! rejected form comes back with everything typed, each problem beside its field and in
+//! the summary at the top.
 
 use crate::pages::{csrf_field, error_summary, esc, input, select};
-use crate::users::FieldError;
-use crate::{Action, App, Ctx, WebError, authorised, see_other, signed_in};
-use axum::extract::{Form, Path, State};
+use crate::users::{FieldError, Role};
+use crate::{Action, App, Ctx, WebError, authorised, check_csrf, see_other, signed_in};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use dcrs_domain::Entity;
-use dcrs_domain::codes::{Employment, Ethnicity, Sex, YesNo, YesNoUnknown};
+use dcrs_domain::codes::*;
 use std::collections::HashMap;
 
-/// The client form's fields in the order of the conversation: who, then where, then the
-/// rest. (name, label, hint).
-const FIELDS: [(&str, &str, Option<&str>); 13] = [
-    ("given_name", "First name", None),
-    ("family_name", "Last name", None),
-    (
-        "date_of_birth",
-        "Date of birth",
-        Some("For example, 1980-05-31"),
-    ),
-    ("sex", "Sex", None),
-    (
-        "postcode",
-        "Postcode",
-        Some("Where the client lives. Leave empty if they have no address."),
-    ),
-    (
-        "nhs_number",
-        "NHS number",
-        Some("10 digits, if the client knows it"),
-    ),
-    ("ethnicity", "Ethnic group", None),
-    ("gp_registered", "Registered with a GP", None),
-    ("gp_practice_code", "GP practice code", Some("If known")),
-    ("employment", "Employment", None),
-    ("disability", "Disability", None),
-    (
-        "consent_to_record",
-        "Consents to their information being recorded",
-        None,
-    ),
-    (
-        "consent_to_share_with_gp",
-        "Consents to sharing with their GP",
-        None,
-    ),
-];
-
-fn options(field: &str) -> Option<Vec<(String, String)>> {
-    let list: Vec<&'static str> = match field {
-        "sex" => Sex::ALL.iter().map(|c| c.code()).collect(),
-        "ethnicity" => Ethnicity::ALL.iter().map(|c| c.code()).collect(),
-        "gp_registered" | "disability" => YesNoUnknown::ALL.iter().map(|c| c.code()).collect(),
-        "employment" => Employment::ALL.iter().map(|c| c.code()).collect(),
-        "consent_to_record" | "consent_to_share_with_gp" => {
-            YesNo::ALL.iter().map(|c| c.code()).collect()
-        }
-        _ => return None,
-    };
-    let mut out = vec![(String::new(), "Select one".to_string())];
-    out.extend(
-        list.into_iter()
-            .map(|c| (c.to_string(), c.replace('_', " "))),
-    );
-    Some(out)
+/// What a field takes.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Date,
+    Number,
+    Codes(fn() -> Vec<&'static str>),
 }
 
-fn form_html(
-    ctx: &Ctx,
-    service_ref: &str,
-    values: &HashMap<String, String>,
-    errors: &[FieldError],
-    area: Option<String>,
-) -> String {
-    let mut fields = String::new();
-    for (name, label, hint) in FIELDS {
-        let value = values.get(name).map(String::as_str).unwrap_or("");
-        match options(name) {
-            Some(opts) => {
-                let opts: Vec<(&str, &str)> =
-                    opts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-                fields.push_str(&select(name, label, &opts, value, errors));
+/// A field of a form: its name (the dataset's field name, or `goalN_…` on the plan),
+/// label, hint and kind.
+#[derive(Clone, Copy)]
+struct F {
+    name: &'static str,
+    label: &'static str,
+    hint: Option<&'static str>,
+    kind: Kind,
+}
+
+const fn f(name: &'static str, label: &'static str, hint: Option<&'static str>, kind: Kind) -> F {
+    F {
+        name,
+        label,
+        hint,
+        kind,
+    }
+}
+
+macro_rules! codes {
+    ($t:ty) => {
+        Kind::Codes(|| <$t>::ALL.iter().map(|c| c.code()).collect())
+    };
+}
+
+/// The flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Client,
+    Referral,
+    Baseline,
+    Exit,
+    FollowUp,
+    Plan,
+    Session,
+    Onward,
+    WiderIssue,
+    Close,
+}
+
+impl Flow {
+    const EPISODE_FLOWS: [Flow; 8] = [
+        Flow::Baseline,
+        Flow::Plan,
+        Flow::Session,
+        Flow::Onward,
+        Flow::WiderIssue,
+        Flow::Exit,
+        Flow::FollowUp,
+        Flow::Close,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Flow::Client => "client",
+            Flow::Referral => "referral",
+            Flow::Baseline => "baseline",
+            Flow::Exit => "exit",
+            Flow::FollowUp => "follow-up",
+            Flow::Plan => "plan",
+            Flow::Session => "session",
+            Flow::Onward => "onward",
+            Flow::WiderIssue => "wider-issue",
+            Flow::Close => "close",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Flow> {
+        [Flow::Client, Flow::Referral]
+            .into_iter()
+            .chain(Flow::EPISODE_FLOWS)
+            .find(|f| f.code() == text)
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Flow::Client => "Register a client",
+            Flow::Referral => "Refer and open an episode",
+            Flow::Baseline => "Baseline assessment",
+            Flow::Exit => "Exit assessment",
+            Flow::FollowUp => "Follow-up assessment",
+            Flow::Plan => "Agree a plan and goals",
+            Flow::Session => "Log a session",
+            Flow::Onward => "Signposting or onward referral",
+            Flow::WiderIssue => "Wider issue",
+            Flow::Close => "Close the episode",
+        }
+    }
+
+    fn fields(self) -> Vec<F> {
+        let measures = || {
+            vec![
+                f(
+                    "height_cm",
+                    "Height (cm)",
+                    Some("Leave empty to use the last height recorded"),
+                    Kind::Number,
+                ),
+                f("weight_kg", "Weight (kg)", None, Kind::Number),
+                f("waist_cm", "Waist (cm)", None, Kind::Number),
+                f(
+                    "fruit_veg_portions_per_day",
+                    "Fruit and vegetable portions a day",
+                    None,
+                    Kind::Number,
+                ),
+                f(
+                    "high_fat_snacks_per_day",
+                    "High-fat snacks a day",
+                    None,
+                    Kind::Number,
+                ),
+                f(
+                    "active_days_per_week",
+                    "Days a week with 30 minutes' activity",
+                    None,
+                    Kind::Number,
+                ),
+                f(
+                    "alcohol_units_per_week",
+                    "Alcohol units a week",
+                    None,
+                    Kind::Number,
+                ),
+                f("smoking_status", "Smoking", None, codes!(SmokingStatus)),
+                f(
+                    "cigarettes_per_day",
+                    "Cigarettes a day",
+                    Some("If they smoke"),
+                    Kind::Number,
+                ),
+                f(
+                    "self_efficacy",
+                    "Confidence to make changes (0 to 10)",
+                    None,
+                    Kind::Number,
+                ),
+                f(
+                    "general_health",
+                    "General health today (0 to 100)",
+                    None,
+                    Kind::Number,
+                ),
+                f(
+                    "swemwbs_raw",
+                    "Wellbeing score (SWEMWBS, 7 to 35)",
+                    None,
+                    Kind::Number,
+                ),
+            ]
+        };
+        let assessed = f("assessed_on", "Date of the assessment", None, Kind::Date);
+        match self {
+            Flow::Client => vec![
+                f("given_name", "First name", None, Kind::Text),
+                f("family_name", "Last name", None, Kind::Text),
+                f("date_of_birth", "Date of birth", None, Kind::Date),
+                f("sex", "Sex", None, codes!(Sex)),
+                f(
+                    "postcode",
+                    "Postcode",
+                    Some("Where the client lives. Leave empty if they have no address."),
+                    Kind::Text,
+                ),
+                f(
+                    "nhs_number",
+                    "NHS number",
+                    Some("10 digits, if the client knows it"),
+                    Kind::Text,
+                ),
+                f("ethnicity", "Ethnic group", None, codes!(Ethnicity)),
+                f(
+                    "gp_registered",
+                    "Registered with a GP",
+                    None,
+                    codes!(YesNoUnknown),
+                ),
+                f(
+                    "gp_practice_code",
+                    "GP practice code",
+                    Some("If known"),
+                    Kind::Text,
+                ),
+                f("employment", "Employment", None, codes!(Employment)),
+                f("disability", "Disability", None, codes!(YesNoUnknown)),
+                f(
+                    "consent_to_record",
+                    "Consents to their information being recorded",
+                    None,
+                    codes!(YesNo),
+                ),
+                f(
+                    "consent_to_share_with_gp",
+                    "Consents to sharing with their GP",
+                    None,
+                    codes!(YesNo),
+                ),
+            ],
+            Flow::Referral => vec![
+                f(
+                    "received_on",
+                    "Date the referral was received",
+                    None,
+                    Kind::Date,
+                ),
+                f("source", "Who referred them", None, codes!(ReferralSource)),
+                f(
+                    "kind",
+                    "Kind of support",
+                    Some("full: one-to-one work towards a plan; brief: a single contact"),
+                    codes!(EpisodeKind),
+                ),
+                f(
+                    "first_contact_on",
+                    "Date of first contact",
+                    None,
+                    Kind::Date,
+                ),
+                f(
+                    "primary_issue",
+                    "Main reason for support",
+                    None,
+                    codes!(PrimaryIssue),
+                ),
+                f(
+                    "reason",
+                    "Referral reason, in a few words",
+                    Some("Optional"),
+                    Kind::Text,
+                ),
+            ],
+            Flow::Baseline | Flow::Exit | Flow::FollowUp => {
+                let mut v = vec![assessed];
+                v.extend(measures());
+                v
             }
-            None => fields.push_str(&input(name, label, "text", value, hint, errors, "off")),
-        }
-        if name == "postcode"
-            && let Some(a) = &area
-        {
-            fields.push_str(&format!("<div class=\"inset\"><p>{}</p></div>", esc(a)));
+            Flow::Plan => vec![
+                f("agreed_on", "Date the plan was agreed", None, Kind::Date),
+                f("goal1_domain", "First goal: area", None, codes!(GoalDomain)),
+                f(
+                    "goal1_description",
+                    "First goal: what they will do",
+                    None,
+                    Kind::Text,
+                ),
+                f("goal1_target_on", "First goal: by when", None, Kind::Date),
+                f(
+                    "goal2_domain",
+                    "Second goal: area",
+                    Some("Optional"),
+                    codes!(GoalDomain),
+                ),
+                f(
+                    "goal2_description",
+                    "Second goal: what they will do",
+                    None,
+                    Kind::Text,
+                ),
+                f("goal2_target_on", "Second goal: by when", None, Kind::Date),
+                f(
+                    "goal3_domain",
+                    "Third goal: area",
+                    Some("Optional"),
+                    codes!(GoalDomain),
+                ),
+                f(
+                    "goal3_description",
+                    "Third goal: what they will do",
+                    None,
+                    Kind::Text,
+                ),
+                f("goal3_target_on", "Third goal: by when", None, Kind::Date),
+            ],
+            Flow::Session => vec![
+                f("held_on", "Date", None, Kind::Date),
+                f("attended", "Did the client come?", None, codes!(Attendance)),
+                f("purpose", "Purpose", None, codes!(SessionPurpose)),
+                f("mode", "How", None, codes!(SessionMode)),
+                f("venue", "Where", None, codes!(Venue)),
+                f("duration_min", "Minutes", None, Kind::Number),
+            ],
+            Flow::Onward => vec![
+                f("made_on", "Date", None, Kind::Date),
+                f("action", "What was done", None, codes!(OnwardAction)),
+                f("destination", "To whom", None, codes!(OnwardDestination)),
+                f("outcome", "Outcome so far", None, codes!(OnwardOutcome)),
+            ],
+            Flow::WiderIssue => vec![
+                f("noted_on", "Date", None, Kind::Date),
+                f("issue", "Issue", None, codes!(WiderIssueKind)),
+            ],
+            Flow::Close => vec![
+                f("closed_on", "Date the episode closed", None, Kind::Date),
+                f("exit_reason", "Why it closed", None, codes!(ExitReason)),
+            ],
         }
     }
+}
+
+fn new_ref(prefix: &str) -> String {
     format!(
-        "{}<div class=\"panel\"><form method=\"post\" action=\"/services/{}/clients/new\" novalidate>{}{fields}\
-         <button class=\"button\" type=\"submit\" name=\"action\" value=\"save\">Save client</button> \
-         <button class=\"button button--secondary\" type=\"submit\" name=\"action\" value=\"check\">Check the postcode</button></form></div>",
-        error_summary(errors),
-        esc(service_ref),
-        csrf_field(&ctx.session.csrf_token),
-    )
-}
-
-/// What the reference data says about a postcode, in words.
-async fn postcode_area(app: &App, postcode: &str) -> Result<Option<String>, WebError> {
-    let Ok(pc) = dcrs_domain::types::Postcode::parse(postcode) else {
-        return Ok(None);
-    };
-    let pc = pc.as_str().to_string();
-    let year = app.db().imd_year().await?;
-    let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
-        "SELECT p.lsoa11cd, l.lad19nm, i.imd_quintile FROM ref_postcodes p \
-         LEFT JOIN ref_lsoa11 l ON l.lsoa11cd = p.lsoa11cd \
-         LEFT JOIN ref_lsoa11_imd i ON i.lsoa11cd = p.lsoa11cd AND i.year = $2 WHERE p.pcds = $1",
-    )
-    .bind(pc.clone())
-    .bind(year)
-    .fetch_optional(app.db().pool())
-    .await?;
-    Ok(Some(match row {
-        Some((lsoa, lad, q)) => format!(
-            "{pc} is in {} (area {lsoa}), deprivation quintile {} of 5 (1 is the most deprived).",
-            lad.unwrap_or_else(|| "an area not in the reference data".into()),
-            q.map_or("not known".to_string(), |q| q.to_string())
-        ),
-        None => format!(
-            "{pc} is not in the postcode reference data: the client can still be registered, without an area."
-        ),
-    }))
-}
-
-pub(crate) async fn new_client_page(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(service): Path<String>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = authorised(&app, &ctx, &service, Action::EditClients).await?;
-    Ok(ctx.page(
-        "Register a client",
-        &form_html(&ctx, &s.service_ref, &HashMap::new(), &[], None),
-    ))
-}
-
-pub(crate) async fn new_client(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(service): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = authorised(&app, &ctx, &service, Action::EditClients).await?;
-    crate::check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    let postcode = form.get("postcode").cloned().unwrap_or_default();
-    let area = if postcode.trim().is_empty() {
-        None
-    } else {
-        postcode_area(&app, &postcode).await?
-    };
-    if form.get("action").map(String::as_str) == Some("check") {
-        let mut errors = Vec::new();
-        if !postcode.trim().is_empty() && area.is_none() {
-            errors.push(FieldError {
-                field: "postcode",
-                message: "Enter a real postcode, like FY1 5DW".into(),
-            });
-        }
-        return Ok(ctx.page(
-            "Register a client",
-            &form_html(&ctx, &s.service_ref, &form, &errors, area),
-        ));
-    }
-    let client_ref = format!(
-        "APP-{}",
+        "{prefix}-{}",
         crate::auth::hex(&crate::auth::random_bytes::<5>()).to_uppercase()
-    );
-    let mut header = Vec::new();
-    let mut row = Vec::new();
-    for f in Entity::Client.fields() {
-        header.push(f.name.to_string());
-        row.push(match f.name {
-            "client_ref" => client_ref.clone(),
-            "service_ref" => s.service_ref.clone(),
-            name => form
-                .get(name)
-                .map(|v| v.trim().to_string())
-                .unwrap_or_default(),
-        });
-    }
-    let mut w = csv_line(&header);
-    w.push_str(&csv_line(&row));
-    let options = dcrs_exchange::ImportOptions {
-        dry_run: false,
-        today: dcrs_domain::types::uk_today(chrono::Utc::now()),
-        rules: Default::default(),
-        actor: ctx.user.username.clone(),
-    };
-    let report =
-        dcrs_exchange::import_texts(app.db(), &[(Entity::Client, w)], &options, "application")
-            .await
-            .map_err(|e| WebError::Internal(e.to_string()))?;
-    if !report.committed {
-        let errors: Vec<FieldError> = report
-            .rejections
-            .iter()
-            .map(|r| FieldError {
-                field: FIELDS
-                    .iter()
-                    .find(|f| f.0 == r.field)
-                    .map_or("given_name", |f| f.0),
-                message: plain(&r.field, &r.reason),
-            })
-            .collect();
-        return Ok(ctx.page(
-            "Register a client",
-            &form_html(&ctx, &s.service_ref, &form, &errors, area),
-        ));
-    }
-    Ok(see_other(&format!(
-        "/services/{}/clients/{}",
-        s.service_ref, client_ref
-    )))
-}
-
-/// A rejection as a sentence for the person at the form.
-fn plain(field: &str, reason: &str) -> String {
-    let label = FIELDS.iter().find(|f| f.0 == field).map_or(field, |f| f.1);
-    let mut text = format!("{label}: {reason}");
-    if let Some(first) = text.get_mut(0..1) {
-        first.make_ascii_uppercase();
-    }
-    text
+    )
 }
 
 fn csv_line(cells: &[String]) -> String {
@@ -247,4 +345,1303 @@ fn csv_line(cells: &[String]) -> String {
         })
         .collect();
     format!("{}\n", quoted.join(","))
+}
+
+/// CSV text of records of one entity, each given as field → value (missing fields empty).
+fn records(entity: Entity, rows: &[HashMap<&str, String>]) -> (Entity, String) {
+    let names: Vec<String> = entity.fields().iter().map(|f| f.name.to_string()).collect();
+    let mut text = csv_line(&names);
+    for r in rows {
+        let cells: Vec<String> = entity
+            .fields()
+            .iter()
+            .map(|f| r.get(f.name).cloned().unwrap_or_default())
+            .collect();
+        text.push_str(&csv_line(&cells));
+    }
+    (entity, text)
+}
+
+/// An episode with what the flows need to know of it.
+#[derive(Debug, Clone)]
+struct EpisodeInfo {
+    episode_ref: String,
+    referral_ref: String,
+    lead_worker_ref: String,
+    kind: String,
+    first_contact_on: String,
+    primary_issue: String,
+    closed_on: Option<String>,
+    exit_reason: Option<String>,
+    client_ref: String,
+    client_name: String,
+}
+
+type EpisodeRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+async fn episode(
+    app: &App,
+    service_id: i64,
+    episode_ref: &str,
+) -> Result<Option<EpisodeInfo>, WebError> {
+    let row: Option<EpisodeRow> = sqlx::query_as(
+        "SELECT e.episode_ref, r.referral_ref, w.worker_ref, e.kind, e.first_contact_on, e.primary_issue, \
+         e.closed_on, e.exit_reason, c.client_ref, c.given_name, c.family_name \
+         FROM episodes e \
+         JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+         JOIN workers w ON w.service_id = e.service_id AND w.worker_id = e.lead_worker_id \
+         JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
+         WHERE e.service_id = $1 AND e.episode_ref = $2",
+    )
+    .bind(service_id)
+    .bind(episode_ref.to_string())
+    .fetch_optional(app.db().pool())
+    .await?;
+    Ok(row.map(|r| EpisodeInfo {
+        episode_ref: r.0,
+        referral_ref: r.1,
+        lead_worker_ref: r.2,
+        kind: r.3,
+        first_contact_on: r.4,
+        primary_issue: r.5,
+        closed_on: r.6,
+        exit_reason: r.7,
+        client_ref: r.8,
+        client_name: format!("{} {}", r.9.unwrap_or_default(), r.10.unwrap_or_default())
+            .trim()
+            .to_string(),
+    }))
+}
+
+/// The goals of an episode: (goal_ref, plan_ref, domain, description, target_on, status, status_on).
+type GoalRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
+async fn goals(app: &App, service_id: i64, episode_ref: &str) -> Result<Vec<GoalRow>, WebError> {
+    Ok(sqlx::query_as(
+        "SELECT g.goal_ref, p.plan_ref, g.domain, g.description, g.target_on, g.status, g.status_on \
+         FROM goals g JOIN plans p ON p.service_id = g.service_id AND p.plan_id = g.plan_id \
+         JOIN episodes e ON e.service_id = p.service_id AND e.episode_id = p.episode_id \
+         WHERE e.service_id = $1 AND e.episode_ref = $2 ORDER BY g.goal_ref",
+    )
+    .bind(service_id)
+    .bind(episode_ref.to_string())
+    .fetch_all(app.db().pool())
+    .await?)
+}
+
+/// What a flow is about: a new client, a client (for a referral) or an episode.
+enum Subject {
+    New,
+    Client(String, String),
+    Episode(Box<EpisodeInfo>),
+}
+
+async fn subject(
+    app: &App,
+    service_id: i64,
+    flow: Flow,
+    subject_ref: &str,
+) -> Result<Subject, WebError> {
+    match flow {
+        Flow::Client => Ok(Subject::New),
+        Flow::Referral => {
+            let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT client_ref, given_name, family_name FROM clients WHERE service_id = $1 AND client_ref = $2",
+            )
+            .bind(service_id)
+            .bind(subject_ref.to_string())
+            .fetch_optional(app.db().pool())
+            .await?;
+            let (r, g, f) = row.ok_or(WebError::NotFound)?;
+            Ok(Subject::Client(
+                r,
+                format!("{} {}", g.unwrap_or_default(), f.unwrap_or_default())
+                    .trim()
+                    .to_string(),
+            ))
+        }
+        _ => Ok(Subject::Episode(Box::new(
+            episode(app, service_id, subject_ref)
+                .await?
+                .ok_or(WebError::NotFound)?,
+        ))),
+    }
+}
+
+fn action_url(service_ref: &str, flow: Flow, subject_ref: &str) -> String {
+    match flow {
+        Flow::Client => format!("/services/{service_ref}/clients/new"),
+        Flow::Referral => format!("/services/{service_ref}/clients/{subject_ref}/episodes/new"),
+        _ => format!(
+            "/services/{service_ref}/episodes/{subject_ref}/{}",
+            flow.code()
+        ),
+    }
+}
+
+/// Today's date in the UK, as the forms' default for dates.
+fn today() -> String {
+    dcrs_domain::types::uk_today(chrono::Utc::now()).to_string()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn form_html(
+    ctx: &Ctx,
+    service_ref: &str,
+    flow: Flow,
+    subject_ref: &str,
+    heading: &str,
+    values: &HashMap<String, String>,
+    errors: &[FieldError],
+    notes: &[(&str, String)],
+    extra: &str,
+) -> String {
+    let mut fields = extra.to_string();
+    for field in flow.fields() {
+        let value = values
+            .get(field.name)
+            .cloned()
+            .unwrap_or_else(|| match field.kind {
+                Kind::Date if !field.name.starts_with("goal") && field.name != "date_of_birth" => {
+                    today()
+                }
+                _ => String::new(),
+            });
+        match field.kind {
+            Kind::Codes(list) => {
+                let mut opts: Vec<(String, String)> = vec![(String::new(), "Select one".into())];
+                opts.extend(
+                    list()
+                        .into_iter()
+                        .map(|c| (c.to_string(), c.replace('_', " "))),
+                );
+                let opts: Vec<(&str, &str)> =
+                    opts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                fields.push_str(&select(field.name, field.label, &opts, &value, errors));
+            }
+            Kind::Date => fields.push_str(&input(
+                field.name,
+                field.label,
+                "date",
+                &value,
+                field.hint,
+                errors,
+                "off",
+            )),
+            Kind::Number => fields.push_str(&input_numeric(field, &value, errors)),
+            Kind::Text => fields.push_str(&input(
+                field.name,
+                field.label,
+                "text",
+                &value,
+                field.hint,
+                errors,
+                "off",
+            )),
+        }
+        for (after, note) in notes {
+            if *after == field.name {
+                fields.push_str(&format!(
+                    "<div class=\"inset\" role=\"status\"><p>{}</p></div>",
+                    esc(note)
+                ));
+            }
+        }
+    }
+    let check = match flow {
+        Flow::Client => {
+            "<button class=\"button button--secondary\" type=\"submit\" name=\"action\" value=\"check\">Check the postcode</button> "
+        }
+        Flow::Baseline | Flow::Exit | Flow::FollowUp => {
+            "<button class=\"button button--secondary\" type=\"submit\" name=\"action\" value=\"check\">Work out BMI</button> "
+        }
+        _ => "",
+    };
+    format!(
+        "<p class=\"hint\">{}</p>{}<div class=\"panel\"><form method=\"post\" action=\"{}\" novalidate>{}{}{fields}\
+         <button class=\"button\" type=\"submit\" name=\"action\" value=\"save\">Save</button> {check}\
+         <button class=\"button button--secondary\" type=\"submit\" name=\"action\" value=\"draft\">Save as draft</button></form></div>",
+        esc(heading),
+        error_summary(errors),
+        esc(&action_url(service_ref, flow, subject_ref)),
+        csrf_field(&ctx.session.csrf_token),
+        values
+            .get("draft_id")
+            .map(|d| format!(
+                "<input type=\"hidden\" name=\"draft_id\" value=\"{}\">",
+                esc(d)
+            ))
+            .unwrap_or_default(),
+    )
+}
+
+fn input_numeric(field: F, value: &str, errors: &[FieldError]) -> String {
+    input(
+        field.name,
+        field.label,
+        "text",
+        value,
+        field.hint,
+        errors,
+        "off",
+    )
+    .replace("type=\"text\"", "type=\"text\" inputmode=\"decimal\"")
+}
+
+fn heading(subject: &Subject) -> String {
+    match subject {
+        Subject::New => "A new client of the service.".into(),
+        Subject::Client(r, name) => format!("For {name} ({r})."),
+        Subject::Episode(e) => format!(
+            "For {} ({}), episode {}.",
+            e.client_name, e.client_ref, e.episode_ref
+        ),
+    }
+}
+
+/// The form of a flow, empty or from a draft.
+async fn show(
+    app: App,
+    headers: HeaderMap,
+    service: String,
+    flow: Flow,
+    subject_ref: String,
+    draft: Option<i64>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = authorised(&app, &ctx, &service, Action::EditClients).await?;
+    let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
+    let mut values = HashMap::new();
+    if let Some(id) = draft {
+        let row: Option<String> = sqlx::query_scalar(
+            "SELECT field_values FROM drafts WHERE draft_id = $1 AND user_id = $2 AND service_id = $3",
+        )
+        .bind(id)
+        .bind(ctx.user.user_id)
+        .bind(s.service_id)
+        .fetch_optional(app.db().pool())
+        .await?;
+        let text = row.ok_or(WebError::NotFound)?;
+        values = serde_json::from_str(&text).unwrap_or_default();
+        values.insert("draft_id".into(), id.to_string());
+    }
+    let extra = close_questions(&app, s.service_id, flow, &subject_ref, &values).await?;
+    let body = form_html(
+        &ctx,
+        &s.service_ref,
+        flow,
+        &subject_ref,
+        &heading(&subj),
+        &values,
+        &[],
+        &[],
+        &extra,
+    );
+    Ok(ctx.page(flow.title(), &body))
+}
+
+/// Saves, checks or keeps as a draft.
+async fn submit(
+    app: App,
+    headers: HeaderMap,
+    service: String,
+    flow: Flow,
+    subject_ref: String,
+    form: HashMap<String, String>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = authorised(&app, &ctx, &service, Action::EditClients).await?;
+    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
+    let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
+    let mut values: HashMap<String, String> = flow
+        .fields()
+        .iter()
+        .filter_map(|f| {
+            form.get(f.name)
+                .map(|v| (f.name.to_string(), v.trim().to_string()))
+        })
+        .collect();
+    if let Some(d) = form.get("draft_id") {
+        values.insert("draft_id".into(), d.clone());
+    }
+    let draft_id: Option<i64> = form.get("draft_id").and_then(|d| d.parse().ok());
+    for (k, v) in &form {
+        if k.starts_with("status_") {
+            values.insert(k.clone(), v.clone());
+        }
+    }
+    let action = form.get("action").map_or("save", String::as_str);
+    let extra = close_questions(&app, s.service_id, flow, &subject_ref, &values).await?;
+    let render = |errors: &[FieldError], notes: &[(&str, String)]| {
+        ctx.page(
+            flow.title(),
+            &form_html(
+                &ctx,
+                &s.service_ref,
+                flow,
+                &subject_ref,
+                &heading(&subj),
+                &values,
+                errors,
+                notes,
+                &extra,
+            ),
+        )
+    };
+    if action == "draft" {
+        let mut kept = values.clone();
+        kept.remove("draft_id");
+        let text = serde_json::to_string(&kept).expect("strings");
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match draft_id {
+            Some(id) => {
+                sqlx::query("UPDATE drafts SET field_values = $1, updated_at = $2 WHERE draft_id = $3 AND user_id = $4")
+                    .bind(text)
+                    .bind(now)
+                    .bind(id)
+                    .bind(ctx.user.user_id)
+                    .execute(app.db().pool())
+                    .await?;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO drafts (user_id, service_id, flow, subject_ref, field_values, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(ctx.user.user_id)
+                .bind(s.service_id)
+                .bind(flow.code())
+                .bind(subject_ref.clone())
+                .bind(text)
+                .bind(now)
+                .execute(app.db().pool())
+                .await?;
+            }
+        }
+        crate::audit(
+            &app,
+            &ctx.user.username,
+            "draft.save",
+            Some(s.service_id),
+            Some(subject_ref.clone()),
+            serde_json::json!({"flow": flow.code()}),
+        )
+        .await?;
+        return Ok(see_other(&format!(
+            "/services/{}/caseload?saved=draft",
+            s.service_ref
+        )));
+    }
+    if action == "check" {
+        let notes = check_notes(&app, s.service_id, flow, &subj, &values).await?;
+        return Ok(render(&[], &notes));
+    }
+    // Build the records and let the import's checks decide.
+    let worker = match (&ctx.user.role, &ctx.user.worker_ref, &subj) {
+        (Role::HealthTrainer, Some(w), _) => w.clone(),
+        (_, _, Subject::Episode(e)) => e.lead_worker_ref.clone(),
+        _ => form.get("lead_worker_ref").cloned().unwrap_or_default(),
+    };
+    let (files, target) = build(
+        flow,
+        &s.service_ref,
+        &subj,
+        &values,
+        &worker,
+        &app,
+        s.service_id,
+    )
+    .await?;
+    if files.is_empty() {
+        let errors = vec![FieldError {
+            field: first_field(flow),
+            message: "Enter at least the first goal".into(),
+        }];
+        return Ok(render(&errors, &[]));
+    }
+    let options = dcrs_exchange::ImportOptions {
+        dry_run: false,
+        today: dcrs_domain::types::uk_today(chrono::Utc::now()),
+        rules: Default::default(),
+        actor: ctx.user.username.clone(),
+    };
+    let report = dcrs_exchange::import_texts(app.db(), &files, &options, "application")
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    if !report.committed {
+        let errors: Vec<FieldError> = report
+            .rejections
+            .iter()
+            .map(|r| {
+                let field = field_of(flow, &r.file, &r.field, r.record.as_deref(), &files);
+                FieldError {
+                    field,
+                    message: plain(flow, field, &r.reason),
+                }
+            })
+            .collect();
+        return Ok(render(&errors, &[]));
+    }
+    if let Some(id) = draft_id {
+        sqlx::query("DELETE FROM drafts WHERE draft_id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(ctx.user.user_id)
+            .execute(app.db().pool())
+            .await?;
+    }
+    Ok(see_other(&target))
+}
+
+async fn check_notes(
+    app: &App,
+    service_id: i64,
+    flow: Flow,
+    subj: &Subject,
+    values: &HashMap<String, String>,
+) -> Result<Vec<(&'static str, String)>, WebError> {
+    let mut notes = Vec::new();
+    match flow {
+        Flow::Client => {
+            let pc = values.get("postcode").cloned().unwrap_or_default();
+            if !pc.is_empty() {
+                notes.push(("postcode", postcode_area(app, &pc).await?));
+            }
+        }
+        Flow::Baseline | Flow::Exit | Flow::FollowUp => {
+            let weight: Option<f64> = values.get("weight_kg").and_then(|v| v.parse().ok());
+            let mut height: Option<f64> = values.get("height_cm").and_then(|v| v.parse().ok());
+            if height.is_none()
+                && let Subject::Episode(e) = subj
+            {
+                height = sqlx::query_scalar::<_, Option<f64>>(
+                    "SELECT a.height_cm FROM assessments a JOIN episodes e ON e.service_id = a.service_id AND e.episode_id = a.episode_id \
+                     JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+                     JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
+                     WHERE a.service_id = $1 AND c.client_ref = $2 AND a.height_cm IS NOT NULL \
+                     ORDER BY a.assessed_on DESC LIMIT 1",
+                )
+                .bind(service_id)
+                .bind(e.client_ref.clone())
+                .fetch_optional(app.db().pool())
+                .await?
+                .flatten();
+            }
+            let text = match (weight, height) {
+                (Some(w), Some(h)) if h > 0.0 => {
+                    let b = dcrs_domain::rules::bmi(w, h);
+                    format!(
+                        "BMI {b:.1} (weight {w} kg, height {h} cm).{}",
+                        if (10.0..=90.0).contains(&b) {
+                            ""
+                        } else {
+                            " This is outside 10 to 90: check the weight and height."
+                        }
+                    )
+                }
+                (None, _) => "Enter a weight to work out the BMI.".into(),
+                _ => "Enter a height: none has been recorded for this client yet.".into(),
+            };
+            notes.push(("weight_kg", text));
+        }
+        _ => {}
+    }
+    Ok(notes)
+}
+
+/// What the reference data says about a postcode, in words.
+async fn postcode_area(app: &App, postcode: &str) -> Result<String, WebError> {
+    let Ok(pc) = dcrs_domain::types::Postcode::parse(postcode) else {
+        return Ok(format!(
+            "\"{postcode}\" is not a postcode. Check it, or leave it empty."
+        ));
+    };
+    let pc = pc.as_str().to_string();
+    let year = app.db().imd_year().await?;
+    let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT p.lsoa11cd, l.lad19nm, i.imd_quintile FROM ref_postcodes p \
+         LEFT JOIN ref_lsoa11 l ON l.lsoa11cd = p.lsoa11cd \
+         LEFT JOIN ref_lsoa11_imd i ON i.lsoa11cd = p.lsoa11cd AND i.year = $2 WHERE p.pcds = $1",
+    )
+    .bind(pc.clone())
+    .bind(year)
+    .fetch_optional(app.db().pool())
+    .await?;
+    Ok(match row {
+        Some((lsoa, lad, q)) => format!(
+            "{pc} is in {} (area {lsoa}), deprivation quintile {} of 5 (1 is the most deprived).",
+            lad.unwrap_or_else(|| "an area not in the reference data".into()),
+            q.map_or("not known".to_string(), |q| q.to_string())
+        ),
+        None => format!(
+            "{pc} is not in the postcode reference data: the client can still be registered, without an area or quintile."
+        ),
+    })
+}
+
+/// The records a flow writes, and where to go after.
+async fn build(
+    flow: Flow,
+    service_ref: &str,
+    subj: &Subject,
+    v: &HashMap<String, String>,
+    worker: &str,
+    app: &App,
+    service_id: i64,
+) -> Result<(Vec<(Entity, String)>, String), WebError> {
+    let get = |k: &str| v.get(k).cloned().unwrap_or_default();
+    let base = |own_field: &'static str, own: String| -> HashMap<&'static str, String> {
+        let mut m = HashMap::new();
+        m.insert(own_field, own);
+        m.insert("service_ref", service_ref.to_string());
+        m
+    };
+    let from_values = |m: &mut HashMap<&'static str, String>, names: &[&'static str]| {
+        for n in names {
+            m.insert(*n, get(n));
+        }
+    };
+    let ep = |s: &Subject| match s {
+        Subject::Episode(e) => Some(e.as_ref().clone()),
+        _ => None,
+    };
+    let episode_page = |e: &str| format!("/services/{service_ref}/episodes/{e}");
+    Ok(match flow {
+        Flow::Client => {
+            let r = new_ref("APP");
+            let mut m = base("client_ref", r.clone());
+            from_values(
+                &mut m,
+                &Flow::Client
+                    .fields()
+                    .iter()
+                    .map(|f| f.name)
+                    .collect::<Vec<_>>(),
+            );
+            (
+                vec![records(Entity::Client, &[m])],
+                format!("/services/{service_ref}/clients/{r}"),
+            )
+        }
+        Flow::Referral => {
+            let Subject::Client(client_ref, _) = subj else {
+                return Err(WebError::NotFound);
+            };
+            let rr = new_ref("REF");
+            let er = new_ref("EP");
+            let mut r = base("referral_ref", rr.clone());
+            r.insert("client_ref", client_ref.clone());
+            from_values(&mut r, &["received_on", "source", "reason"]);
+            let mut e = base("episode_ref", er.clone());
+            e.insert("referral_ref", rr);
+            e.insert("lead_worker_ref", worker.to_string());
+            from_values(&mut e, &["kind", "first_contact_on", "primary_issue"]);
+            (
+                vec![
+                    records(Entity::Referral, &[r]),
+                    records(Entity::Episode, &[e]),
+                ],
+                episode_page(&er),
+            )
+        }
+        Flow::Baseline | Flow::Exit | Flow::FollowUp => {
+            let e = ep(subj).ok_or(WebError::NotFound)?;
+            let mut a = base("assessment_ref", new_ref("AS"));
+            a.insert("episode_ref", e.episode_ref.clone());
+            a.insert(
+                "occasion",
+                match flow {
+                    Flow::Baseline => "baseline",
+                    Flow::Exit => "exit",
+                    _ => "follow_up",
+                }
+                .to_string(),
+            );
+            from_values(
+                &mut a,
+                &flow.fields().iter().map(|f| f.name).collect::<Vec<_>>(),
+            );
+            (
+                vec![records(Entity::Assessment, &[a])],
+                episode_page(&e.episode_ref),
+            )
+        }
+        Flow::Plan => {
+            let e = ep(subj).ok_or(WebError::NotFound)?;
+            let pr = new_ref("PL");
+            let mut p = base("plan_ref", pr.clone());
+            p.insert("episode_ref", e.episode_ref.clone());
+            p.insert("agreed_on", get("agreed_on"));
+            let mut gs = Vec::new();
+            for i in 1..=3 {
+                let d = get(&format!("goal{i}_description"));
+                let domain = get(&format!("goal{i}_domain"));
+                if d.is_empty() && domain.is_empty() {
+                    continue;
+                }
+                let mut g = base("goal_ref", format!("{pr}-G{i}"));
+                g.insert("plan_ref", pr.clone());
+                g.insert("domain", domain);
+                g.insert("description", d);
+                g.insert("target_on", get(&format!("goal{i}_target_on")));
+                g.insert("status", "open".into());
+                gs.push(g);
+            }
+            if gs.is_empty() {
+                return Ok((Vec::new(), String::new()));
+            }
+            (
+                vec![records(Entity::Plan, &[p]), records(Entity::Goal, &gs)],
+                episode_page(&e.episode_ref),
+            )
+        }
+        Flow::Session => {
+            let e = ep(subj).ok_or(WebError::NotFound)?;
+            let mut m = base("session_ref", new_ref("SE"));
+            m.insert("episode_ref", e.episode_ref.clone());
+            m.insert("worker_ref", worker.to_string());
+            from_values(
+                &mut m,
+                &[
+                    "held_on",
+                    "duration_min",
+                    "mode",
+                    "venue",
+                    "purpose",
+                    "attended",
+                ],
+            );
+            (
+                vec![records(Entity::Session, &[m])],
+                episode_page(&e.episode_ref),
+            )
+        }
+        Flow::Onward => {
+            let e = ep(subj).ok_or(WebError::NotFound)?;
+            let mut m = base("onward_ref", new_ref("ON"));
+            m.insert("episode_ref", e.episode_ref.clone());
+            from_values(&mut m, &["made_on", "action", "destination", "outcome"]);
+            (
+                vec![records(Entity::OnwardReferral, &[m])],
+                episode_page(&e.episode_ref),
+            )
+        }
+        Flow::WiderIssue => {
+            let e = ep(subj).ok_or(WebError::NotFound)?;
+            let mut m = base("wider_issue_ref", new_ref("WI"));
+            m.insert("episode_ref", e.episode_ref.clone());
+            from_values(&mut m, &["noted_on", "issue"]);
+            (
+                vec![records(Entity::WiderIssue, &[m])],
+                episode_page(&e.episode_ref),
+            )
+        }
+        Flow::Close => {
+            let e = ep(subj).ok_or(WebError::NotFound)?;
+            let mut m = base("episode_ref", e.episode_ref.clone());
+            m.insert("referral_ref", e.referral_ref.clone());
+            m.insert("lead_worker_ref", e.lead_worker_ref.clone());
+            m.insert("kind", e.kind.clone());
+            m.insert("first_contact_on", e.first_contact_on.clone());
+            m.insert("primary_issue", e.primary_issue.clone());
+            m.insert("closed_on", get("closed_on"));
+            m.insert("exit_reason", get("exit_reason"));
+            let mut files = vec![records(Entity::Episode, &[m])];
+            // Each open goal's final status, as said at closing.
+            let mut gs = Vec::new();
+            for (goal_ref, plan_ref, domain, description, target, status, status_on) in
+                goals(app, service_id, &e.episode_ref).await?
+            {
+                let chosen = get(&format!("status_{goal_ref}"));
+                let mut g = base("goal_ref", goal_ref.clone());
+                g.insert("plan_ref", plan_ref);
+                g.insert("domain", domain);
+                g.insert("description", description);
+                g.insert("target_on", target.unwrap_or_default());
+                if status == "open" && !chosen.is_empty() && chosen != "open" {
+                    g.insert("status", chosen);
+                    g.insert("status_on", get("closed_on"));
+                    gs.push(g);
+                } else {
+                    g.insert("status", status);
+                    g.insert("status_on", status_on.unwrap_or_default());
+                }
+            }
+            if !gs.is_empty() {
+                files.push(records(Entity::Goal, &gs));
+            }
+            (files, episode_page(&e.episode_ref))
+        }
+    })
+}
+
+fn first_field(flow: Flow) -> &'static str {
+    flow.fields().first().map_or("", |f| f.name)
+}
+
+/// The form field a rejection is about.
+fn field_of(
+    flow: Flow,
+    file: &str,
+    field: &str,
+    record: Option<&str>,
+    _files: &[(Entity, String)],
+) -> &'static str {
+    let fields = flow.fields();
+    if flow == Flow::Plan && file == "goals.csv" {
+        let i = record
+            .and_then(|r| r.rsplit("-G").next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(1);
+        let name = format!("goal{i}_{field}");
+        if let Some(f) = fields.iter().find(|f| f.name == name) {
+            return f.name;
+        }
+    }
+    fields
+        .iter()
+        .find(|f| f.name == field)
+        .map_or_else(|| first_field(flow), |f| f.name)
+}
+
+/// A rejection as a sentence for the person at the form.
+fn plain(flow: Flow, field: &str, reason: &str) -> String {
+    let label = flow
+        .fields()
+        .into_iter()
+        .find(|f| f.name == field)
+        .map_or(field, |f| f.label);
+    format!("{label}: {reason}")
+}
+
+// ---------------------------------------------------------------------------------
+// Routes.
+
+#[derive(serde::Deserialize)]
+pub(crate) struct DraftQuery {
+    draft: Option<i64>,
+}
+
+pub(crate) async fn new_client_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(service): Path<String>,
+    Query(q): Query<DraftQuery>,
+) -> Result<Response, WebError> {
+    show(app, headers, service, Flow::Client, "new".into(), q.draft).await
+}
+
+pub(crate) async fn new_client(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(service): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    submit(app, headers, service, Flow::Client, "new".into(), form).await
+}
+
+pub(crate) async fn referral_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((service, client)): Path<(String, String)>,
+    Query(q): Query<DraftQuery>,
+) -> Result<Response, WebError> {
+    show(app, headers, service, Flow::Referral, client, q.draft).await
+}
+
+pub(crate) async fn referral(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((service, client)): Path<(String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    submit(app, headers, service, Flow::Referral, client, form).await
+}
+
+fn episode_flow(name: &str) -> Result<Flow, WebError> {
+    Flow::parse(name)
+        .filter(|f| Flow::EPISODE_FLOWS.contains(f))
+        .ok_or(WebError::NotFound)
+}
+
+pub(crate) async fn episode_flow_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((service, ep, flow)): Path<(String, String, String)>,
+    Query(q): Query<DraftQuery>,
+) -> Result<Response, WebError> {
+    let flow = episode_flow(&flow)?;
+    show(app, headers, service, flow, ep, q.draft).await
+}
+
+pub(crate) async fn episode_flow_submit(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((service, ep, flow)): Path<(String, String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let flow = episode_flow(&flow)?;
+    submit(app, headers, service, flow, ep, form).await
+}
+
+/// Closing asks how each open goal went, before the date and reason.
+async fn close_questions(
+    app: &App,
+    service_id: i64,
+    flow: Flow,
+    ep: &str,
+    values: &HashMap<String, String>,
+) -> Result<String, WebError> {
+    if flow != Flow::Close {
+        return Ok(String::new());
+    }
+    let mut extra = String::new();
+    for (goal_ref, _, domain, description, _, status, _) in goals(app, service_id, ep).await? {
+        if status != "open" {
+            continue;
+        }
+        let opts: Vec<(String, String)> =
+            std::iter::once((String::new(), "Still open".to_string()))
+                .chain(
+                    GoalStatus::ALL
+                        .iter()
+                        .filter(|g| g.code() != "open")
+                        .map(|g| (g.code().to_string(), g.code().replace('_', " "))),
+                )
+                .collect();
+        let opts: Vec<(&str, &str)> = opts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let name = format!("status_{goal_ref}");
+        let chosen = values.get(&name).map_or("", String::as_str);
+        extra.push_str(&select(
+            &name,
+            &format!(
+                "How did this goal go: {description} ({})?",
+                domain.replace('_', " ")
+            ),
+            &opts,
+            chosen,
+            &[],
+        ));
+    }
+    Ok(extra)
+}
+
+pub(crate) async fn draft(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT s.service_ref, d.flow, d.subject_ref FROM drafts d JOIN services s ON s.service_id = d.service_id \
+         WHERE d.draft_id = $1 AND d.user_id = $2",
+    )
+    .bind(id)
+    .bind(ctx.user.user_id)
+    .fetch_optional(app.db().pool())
+    .await?;
+    let (service_ref, flow, subject_ref) = row.ok_or(WebError::NotFound)?;
+    let flow = Flow::parse(&flow).ok_or(WebError::NotFound)?;
+    Ok(see_other(&format!(
+        "{}?draft={id}",
+        action_url(&service_ref, flow, &subject_ref)
+    )))
+}
+
+/// The links to each flow of an episode.
+pub(crate) fn episode_actions(service_ref: &str, episode_ref: &str, open: bool) -> String {
+    let links: String = Flow::EPISODE_FLOWS
+        .iter()
+        .filter(|f| open || matches!(f, Flow::FollowUp | Flow::Session))
+        .map(|f| {
+            format!(
+                "<li><a href=\"{}\">{}</a></li>",
+                esc(&action_url(service_ref, *f, episode_ref)),
+                esc(f.title())
+            )
+        })
+        .collect();
+    format!("<h2>Record</h2><ul class=\"actions\">{links}</ul>")
+}
+
+// ---------------------------------------------------------------------------------
+// The episode page and the caseload.
+
+type Named = (String, String);
+
+/// One episode: what has been recorded and what can be recorded next.
+pub(crate) async fn episode_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((service, ep)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
+    let e = episode(&app, s.service_id, &ep)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    crate::audit(
+        &app,
+        &ctx.user.username,
+        "view.episode",
+        Some(s.service_id),
+        Some(e.episode_ref.clone()),
+        serde_json::json!({"records": [e.client_ref.clone(), e.episode_ref.clone()]}),
+    )
+    .await?;
+    let sid = s.service_id;
+    let list = |sql: &'static str| {
+        let app = app.clone();
+        let ep = ep.clone();
+        async move {
+            sqlx::query_as::<_, Named>(sql)
+                .bind(sid)
+                .bind(ep)
+                .fetch_all(app.db().pool())
+                .await
+        }
+    };
+    let assessments = list(
+        "SELECT a.assessed_on, a.occasion || COALESCE(' · BMI ' || CAST(a.bmi AS TEXT), '') FROM assessments a \
+         JOIN episodes e ON e.service_id = a.service_id AND e.episode_id = a.episode_id \
+         WHERE e.service_id = $1 AND e.episode_ref = $2 ORDER BY a.assessed_on",
+    )
+    .await?;
+    let sessions = list(
+        "SELECT x.held_on, x.purpose || ' · ' || x.mode || ' · ' || x.attended FROM sessions x \
+         JOIN episodes e ON e.service_id = x.service_id AND e.episode_id = x.episode_id \
+         WHERE e.service_id = $1 AND e.episode_ref = $2 ORDER BY x.held_on",
+    )
+    .await?;
+    let onward = list(
+        "SELECT x.made_on, x.action || ' · ' || x.destination || ' · ' || x.outcome FROM onward_referrals x \
+         JOIN episodes e ON e.service_id = x.service_id AND e.episode_id = x.episode_id \
+         WHERE e.service_id = $1 AND e.episode_ref = $2 ORDER BY x.made_on",
+    )
+    .await?;
+    let wider = list(
+        "SELECT x.noted_on, x.issue FROM wider_issues x \
+         JOIN episodes e ON e.service_id = x.service_id AND e.episode_id = x.episode_id \
+         WHERE e.service_id = $1 AND e.episode_ref = $2 ORDER BY x.noted_on",
+    )
+    .await?;
+    let goal_rows: Vec<Vec<String>> = goals(&app, s.service_id, &ep)
+        .await?
+        .into_iter()
+        .map(|g| {
+            vec![
+                esc(&g.3),
+                esc(&g.2.replace('_', " ")),
+                esc(&g.4.unwrap_or_default()),
+                esc(&g.5.replace('_', " ")),
+            ]
+        })
+        .collect();
+    let section = |title: &str, rows: &[Named]| -> String {
+        if rows.is_empty() {
+            return format!("<h2>{}</h2><p>None yet.</p>", esc(title));
+        }
+        let items: String = rows
+            .iter()
+            .map(|(d, t)| format!("<li>{}: {}</li>", esc(d), esc(&t.replace('_', " "))))
+            .collect();
+        format!("<h2>{}</h2><ul>{items}</ul>", esc(title))
+    };
+    let open = e.closed_on.is_none();
+    let mut body = crate::pages::summary(&[
+        ("Client", format!("{} ({})", e.client_name, e.client_ref)),
+        ("Episode", format!("{} ({})", e.episode_ref, e.kind)),
+        ("Main reason", e.primary_issue.replace('_', " ")),
+        ("First contact", e.first_contact_on.clone()),
+        ("Lead worker", e.lead_worker_ref.clone()),
+        (
+            "Status",
+            match (&e.closed_on, &e.exit_reason) {
+                (Some(d), r) => format!(
+                    "Closed on {d} ({})",
+                    r.clone().unwrap_or_default().replace('_', " ")
+                ),
+                _ => "Open".into(),
+            },
+        ),
+    ]);
+    body.push_str(&episode_actions(&s.service_ref, &e.episode_ref, open));
+    body.push_str(&section("Assessments", &assessments));
+    body.push_str("<h2>Plan and goals</h2>");
+    if goal_rows.is_empty() {
+        body.push_str("<p>None yet.</p>");
+    } else {
+        body.push_str(&crate::pages::table(
+            "Goals",
+            &["Goal", "Area", "By", "Status"],
+            &goal_rows,
+        ));
+    }
+    body.push_str(&section("Sessions", &sessions));
+    body.push_str(&section("Signposting and onward referrals", &onward));
+    body.push_str(&section("Wider issues", &wider));
+    body.push_str(&format!(
+        "<p><a href=\"/services/{}/clients/{}\">Back to the client</a></p>",
+        esc(&s.service_ref),
+        esc(&e.client_ref)
+    ));
+    Ok(ctx.page(&format!("Episode {}", e.episode_ref), &body))
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct CaseloadQuery {
+    q: Option<String>,
+    saved: Option<String>,
+}
+
+/// A closed episode whose follow-up is due.
+type FollowRow = (String, String, Option<String>, Option<String>, String);
+
+/// An open episode of the caseload with the dates that make work due.
+type CaseRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+/// The caseload as a worklist: what needs doing first, then search.
+pub(crate) async fn caseload(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(service): Path<String>,
+    Query(q): Query<CaseloadQuery>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
+    let today = dcrs_domain::types::uk_today(chrono::Utc::now());
+    let mine = ctx.user.role == Role::HealthTrainer;
+    // Open episodes (a trainer's own as lead worker), with the dates that make work due.
+    let rows: Vec<CaseRow> = sqlx::query_as(
+        "SELECT e.episode_ref, c.client_ref, c.given_name, c.family_name, e.kind, e.first_contact_on, \
+         (SELECT MAX(x.held_on) FROM sessions x WHERE x.service_id = e.service_id AND x.episode_id = e.episode_id AND x.attended = 'yes'), \
+         (SELECT MAX(x.held_on) FROM sessions x WHERE x.service_id = e.service_id AND x.episode_id = e.episode_id AND x.attended = 'yes' AND x.purpose = 'review'), \
+         (SELECT MIN(g.target_on) FROM goals g JOIN plans p ON p.service_id = g.service_id AND p.plan_id = g.plan_id \
+            WHERE p.service_id = e.service_id AND p.episode_id = e.episode_id AND g.status = 'open'), \
+         (SELECT COUNT(*) FROM plans p WHERE p.service_id = e.service_id AND p.episode_id = e.episode_id) \
+         FROM episodes e \
+         JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+         JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
+         JOIN workers w ON w.service_id = e.service_id AND w.worker_id = e.lead_worker_id \
+         WHERE e.service_id = $1 AND e.closed_on IS NULL AND ($2 = '' OR w.worker_ref = $2) \
+         ORDER BY e.first_contact_on LIMIT 200",
+    )
+    .bind(s.service_id)
+    .bind(if mine { ctx.user.worker_ref.clone().unwrap_or_default() } else { String::new() })
+    .fetch_all(app.db().pool())
+    .await?;
+    let days = |d: &Option<String>| {
+        d.as_deref()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .map(|d| (today - d).num_days())
+    };
+    let mut work = Vec::new();
+    let mut shown = Vec::new();
+    for (ep, cref, g, f, kind, first, last, review, target, plans) in &rows {
+        let mut due = Vec::new();
+        let since = days(last).or_else(|| days(&Some(first.clone())));
+        if since.is_some_and(|d| d > 30) {
+            due.push(format!("no session for {} days", since.unwrap_or(0)));
+        }
+        if kind == "full"
+            && plans > &0
+            && days(review)
+                .or_else(|| days(&Some(first.clone())))
+                .is_some_and(|d| d > 84)
+        {
+            due.push("review due".to_string());
+        }
+        if days(target).is_some_and(|d| d > 0) {
+            due.push("a goal is past its target date".to_string());
+        }
+        if kind == "brief" {
+            due.push("open brief episode: close it".to_string());
+        }
+        if kind == "full" && plans == &0 {
+            due.push("no plan yet".to_string());
+        }
+        shown.push(cref.clone());
+        work.push(vec![
+            format!(
+                "<a href=\"/services/{}/episodes/{}\">{}</a>",
+                esc(&s.service_ref),
+                esc(ep),
+                esc(&format!(
+                    "{} {}",
+                    g.clone().unwrap_or_default(),
+                    f.clone().unwrap_or_default()
+                ))
+            ),
+            esc(cref),
+            esc(&if due.is_empty() {
+                "nothing due".into()
+            } else {
+                due.join("; ")
+            }),
+        ]);
+    }
+    // Follow-ups due: full episodes closed 3 to 6 months ago with no follow-up yet.
+    let follow: Vec<FollowRow> = sqlx::query_as(
+        "SELECT e.episode_ref, c.client_ref, c.given_name, c.family_name, e.closed_on FROM episodes e \
+         JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+         JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
+         JOIN workers w ON w.service_id = e.service_id AND w.worker_id = e.lead_worker_id \
+         WHERE e.service_id = $1 AND e.kind = 'full' AND e.closed_on IS NOT NULL AND e.closed_on >= $3 AND e.closed_on <= $4 \
+         AND ($2 = '' OR w.worker_ref = $2) \
+         AND NOT EXISTS (SELECT 1 FROM assessments a WHERE a.service_id = e.service_id AND a.episode_id = e.episode_id AND a.occasion = 'follow_up') \
+         ORDER BY e.closed_on LIMIT 100",
+    )
+    .bind(s.service_id)
+    .bind(if mine { ctx.user.worker_ref.clone().unwrap_or_default() } else { String::new() })
+    .bind((today - chrono::Months::new(6)).to_string())
+    .bind((today - chrono::Months::new(3)).to_string())
+    .fetch_all(app.db().pool())
+    .await?;
+    for (ep, cref, g, f, closed) in &follow {
+        shown.push(cref.clone());
+        work.push(vec![
+            format!(
+                "<a href=\"/services/{}/episodes/{}/follow-up\">{}</a>",
+                esc(&s.service_ref),
+                esc(ep),
+                esc(&format!(
+                    "{} {}",
+                    g.clone().unwrap_or_default(),
+                    f.clone().unwrap_or_default()
+                ))
+            ),
+            esc(cref),
+            esc(&format!("follow-up due (closed {closed})")),
+        ]);
+    }
+    // Drafts to finish.
+    let drafts: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT draft_id, flow, subject_ref, updated_at FROM drafts WHERE user_id = $1 AND service_id = $2 ORDER BY updated_at DESC",
+    )
+    .bind(ctx.user.user_id)
+    .bind(s.service_id)
+    .fetch_all(app.db().pool())
+    .await?;
+    // Search by name, reference or date of birth.
+    let mut found = String::new();
+    let query = q.q.clone().unwrap_or_default().trim().to_string();
+    if !query.is_empty() {
+        let like = format!("%{}%", query.to_lowercase());
+        let hits: Vec<(String, Option<String>, Option<String>, String)> = sqlx::query_as(
+            "SELECT client_ref, given_name, family_name, date_of_birth FROM clients WHERE service_id = $1 AND \
+             (LOWER(COALESCE(given_name, '') || ' ' || COALESCE(family_name, '')) LIKE $2 OR LOWER(client_ref) = $3 OR date_of_birth = $4) \
+             ORDER BY family_name, given_name LIMIT 50",
+        )
+        .bind(s.service_id)
+        .bind(like)
+        .bind(query.to_lowercase())
+        .bind(query.clone())
+        .fetch_all(app.db().pool())
+        .await?;
+        shown.extend(hits.iter().map(|h| h.0.clone()));
+        let rows: Vec<Vec<String>> = hits
+            .iter()
+            .map(|(r, g, f, dob)| {
+                vec![
+                    format!(
+                        "<a href=\"/services/{}/clients/{}\">{}</a>",
+                        esc(&s.service_ref),
+                        esc(r),
+                        esc(&format!(
+                            "{} {}",
+                            g.clone().unwrap_or_default(),
+                            f.clone().unwrap_or_default()
+                        ))
+                    ),
+                    esc(r),
+                    esc(dob),
+                ]
+            })
+            .collect();
+        found = if rows.is_empty() {
+            format!(
+                "<p>No client of the service matches \"{}\".</p>",
+                esc(&query)
+            )
+        } else {
+            crate::pages::table("Clients found", &["Name", "Client", "Date of birth"], &rows)
+        };
+    }
+    crate::audit(
+        &app,
+        &ctx.user.username,
+        "view.caseload",
+        Some(s.service_id),
+        None,
+        serde_json::json!({"records": shown}),
+    )
+    .await?;
+    let mut body = String::new();
+    if q.saved.as_deref() == Some("draft") {
+        body.push_str("<div class=\"inset\" role=\"status\"><p>Saved as a draft. Finish it from this page when you are ready.</p></div>");
+    }
+    body.push_str(&format!(
+        "<form method=\"get\" action=\"/services/{0}/caseload\" role=\"search\"><div class=\"form-group\"><label for=\"q\">Find a client</label>\
+         <p class=\"hint\" id=\"q-hint\">Name, client reference or date of birth (1980-05-31)</p>\
+         <input type=\"text\" id=\"q\" name=\"q\" value=\"{1}\" aria-describedby=\"q-hint\"></div>\
+         <button class=\"button button--secondary\" type=\"submit\">Search</button></form>{found}\
+         <p><a class=\"button\" href=\"/services/{0}/clients/new\">Register a client</a></p>",
+        esc(&s.service_ref),
+        esc(&query)
+    ));
+    if !drafts.is_empty() {
+        let items: String = drafts
+            .iter()
+            .map(|(id, flow, subject, at)| {
+                format!(
+                    "<li><a href=\"/drafts/{id}\">{} ({})</a>, saved {}</li>",
+                    esc(Flow::parse(flow).map_or(flow.as_str(), |f| f.title())),
+                    esc(subject),
+                    esc(at)
+                )
+            })
+            .collect();
+        body.push_str(&format!("<h2>Drafts to finish</h2><ul>{items}</ul>"));
+    }
+    body.push_str("<h2>To do</h2>");
+    if work.is_empty() {
+        body.push_str("<p>No open episodes.</p>");
+    } else {
+        body.push_str(&crate::pages::table(
+            "To do",
+            &["Client", "Reference", "Due"],
+            &work,
+        ));
+    }
+    Ok(ctx.page(if mine { "My caseload" } else { "Caseload" }, &body))
 }

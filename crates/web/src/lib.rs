@@ -202,6 +202,20 @@ pub fn router(app: App) -> Router {
             "/services/{service}/clients/new",
             get(capture::new_client_page).post(capture::new_client),
         )
+        .route(
+            "/services/{service}/clients/{client}/episodes/new",
+            get(capture::referral_page).post(capture::referral),
+        )
+        .route(
+            "/services/{service}/episodes/{episode}",
+            get(capture::episode_page),
+        )
+        .route(
+            "/services/{service}/episodes/{episode}/{flow}",
+            get(capture::episode_flow_page).post(capture::episode_flow_submit),
+        )
+        .route("/services/{service}/caseload", get(capture::caseload))
+        .route("/drafts/{id}", get(capture::draft))
         .route("/services/{service}/clients/{client}", get(client))
         .route("/services/{service}/audit", get(audit_trail))
         .route("/services/{service}/reports/{kind}", get(report))
@@ -930,6 +944,7 @@ async fn home(State(app): State<App>, headers: HeaderMap) -> Result<Response, We
         let r = esc(&s.service_ref);
         let mut links = Vec::new();
         if allowed(&ctx.user, Action::ViewClients, Some(&s)) {
+            links.push(format!("<a href=\"/services/{r}/caseload\">Caseload</a>"));
             links.push(format!("<a href=\"/services/{r}/clients\">Clients</a>"));
         }
         if allowed(&ctx.user, Action::ViewReports, Some(&s)) {
@@ -1210,7 +1225,7 @@ async fn clients(
 ) -> Result<Response, WebError> {
     let ctx = signed_in(&app, &headers).await?;
     let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
-    let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+    let rows: Vec<ListRow> = sqlx::query_as(
         "SELECT client_ref, given_name, family_name, date_of_birth, postcode FROM clients \
          WHERE service_id = $1 ORDER BY family_name, given_name, client_ref LIMIT 100",
     )
@@ -1237,7 +1252,11 @@ async fn clients(
                     esc(r),
                     esc(r)
                 ),
-                esc(&format!("{g} {f}")),
+                esc(&format!(
+                    "{} {}",
+                    g.clone().unwrap_or_default(),
+                    f.clone().unwrap_or_default()
+                )),
                 esc(dob),
                 esc(pc.as_deref().unwrap_or("")),
             ]
@@ -1260,15 +1279,26 @@ async fn clients(
     Ok(ctx.page(&format!("Clients of {}", s.service_ref), &body))
 }
 
+/// A client as the list shows it.
+type ListRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
 /// A client as the record page shows it.
 type ClientRow = (
     String,
-    String,
-    String,
+    Option<String>,
+    Option<String>,
     String,
     String,
     Option<String>,
     Option<String>,
+    Option<String>,
+    Option<i64>,
 );
 
 /// An audit entry as the trail page shows it.
@@ -1282,14 +1312,15 @@ async fn client(
     let ctx = signed_in(&app, &headers).await?;
     let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
     let row: Option<ClientRow> = sqlx::query_as(
-        "SELECT client_ref, given_name, family_name, date_of_birth, sex, postcode, nhs_number FROM clients \
+        "SELECT client_ref, given_name, family_name, date_of_birth, sex, postcode, nhs_number, lad_cd, imd_quintile FROM clients \
          WHERE service_id = $1 AND client_ref = $2",
     )
     .bind(s.service_id)
     .bind(client_ref.clone())
     .fetch_optional(app.db().pool())
     .await?;
-    let (r, g, f, dob, sex, pc, nhs) = row.ok_or(WebError::NotFound)?;
+    let (r, g, f, dob, sex, pc, nhs, lad, quintile) = row.ok_or(WebError::NotFound)?;
+    let (g, f) = (g.unwrap_or_default(), f.unwrap_or_default());
     audit(
         &app,
         &ctx.user.username,
@@ -1300,13 +1331,61 @@ async fn client(
     )
     .await?;
     let body = pages::summary(&[
-        ("Client reference", r),
+        ("Client reference", r.clone()),
         ("Name", format!("{g} {f}")),
         ("Date of birth", dob),
         ("Sex", sex),
-        ("Postcode", pc.unwrap_or_default()),
+        ("Postcode", pc.clone().unwrap_or_default()),
+        (
+            "Area",
+            match (&pc, lad, quintile) {
+                (None, ..) => "No address".into(),
+                (Some(_), Some(lad), Some(q)) => format!("{lad}, deprivation quintile {q} of 5"),
+                (Some(_), Some(lad), None) => lad,
+                (Some(_), None, _) => "Postcode not in the reference data".into(),
+            },
+        ),
         ("NHS number", nhs.unwrap_or_default()),
     ]);
+    let episodes: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT e.episode_ref, e.kind, e.first_contact_on, e.closed_on FROM episodes e \
+         JOIN referrals x ON x.service_id = e.service_id AND x.referral_id = e.referral_id \
+         JOIN clients c ON c.service_id = x.service_id AND c.client_id = x.client_id \
+         WHERE c.service_id = $1 AND c.client_ref = $2 ORDER BY e.first_contact_on",
+    )
+    .bind(s.service_id)
+    .bind(r.clone())
+    .fetch_all(app.db().pool())
+    .await?;
+    let mut body = body;
+    body.push_str("<h2>Episodes</h2>");
+    if episodes.is_empty() {
+        body.push_str("<p>None yet.</p>");
+    } else {
+        let items: String = episodes
+            .iter()
+            .map(|(e, kind, first, closed)| {
+                format!(
+                    "<li><a href=\"/services/{}/episodes/{}\">{} ({kind}), from {first}{}</a></li>",
+                    esc(&s.service_ref),
+                    esc(e),
+                    esc(e),
+                    closed
+                        .as_ref()
+                        .map(|c| format!(" to {c}"))
+                        .unwrap_or_else(|| ", open".into())
+                )
+            })
+            .collect();
+        body.push_str(&format!("<ul>{items}</ul>"));
+    }
+    if allowed(&ctx.user, Action::EditClients, Some(&s)) {
+        body.push_str(&format!(
+            "<p><a class=\"button\" href=\"/services/{}/clients/{}/episodes/new\">Refer and open an episode</a></p>",
+            esc(&s.service_ref),
+            esc(&r)
+        ));
+    }
     Ok(ctx.page(&format!("{g} {f}"), &body))
 }
 

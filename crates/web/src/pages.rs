@@ -54,7 +54,7 @@ pub fn error_summary(errors: &[FieldError]) -> String {
 
 /// A labelled text input with its hint and error.
 pub fn input(
-    name: &'static str,
+    name: &str,
     label: &str,
     kind: &str,
     value: &str,
@@ -110,7 +110,7 @@ pub fn input(
 
 /// A select with options (value, label).
 pub fn select(
-    name: &'static str,
+    name: &str,
     label: &str,
     options: &[(&str, &str)],
     selected: &str,
