@@ -570,17 +570,17 @@ fn form_html(
     }
     let check = match flow {
         Flow::Client => {
-            "<button class=\"button button--secondary\" type=\"submit\" name=\"action\" value=\"check\">Check the postcode</button> "
+            "<button class=\"button button--secondary\" type=\"submit\" name=\"do\" value=\"check\">Check the postcode</button> "
         }
         Flow::Baseline | Flow::Exit | Flow::FollowUp => {
-            "<button class=\"button button--secondary\" type=\"submit\" name=\"action\" value=\"check\">Work out BMI</button> "
+            "<button class=\"button button--secondary\" type=\"submit\" name=\"do\" value=\"check\">Work out BMI</button> "
         }
         _ => "",
     };
     format!(
         "<p class=\"hint\">{}</p>{}<div class=\"panel\"><form method=\"post\" action=\"{}\" novalidate>{}{}{fields}\
-         <button class=\"button\" type=\"submit\" name=\"action\" value=\"save\">Save</button> {check}\
-         <button class=\"button button--secondary\" type=\"submit\" name=\"action\" value=\"draft\">Save as draft</button></form></div>",
+         <button class=\"button\" type=\"submit\" name=\"do\" value=\"save\">Save</button> {check}\
+         <button class=\"button button--secondary\" type=\"submit\" name=\"do\" value=\"draft\">Save as draft</button></form></div>",
         esc(heading),
         error_summary(errors),
         esc(&action_url(service_ref, flow, subject_ref)),
@@ -690,7 +690,8 @@ async fn submit(
             values.insert(k.clone(), v.clone());
         }
     }
-    let action = form.get("action").map_or("save", String::as_str);
+    // The button pressed (named `do`: `action` is a field of onward referrals).
+    let action = form.get("do").map_or("save", String::as_str);
     let extra = close_questions(&app, s.service_id, flow, &subject_ref, &values).await?;
     let render = |errors: &[FieldError], notes: &[(&str, String)]| {
         ctx.page(

@@ -20,7 +20,7 @@ async fn a_trainer_registers_a_client_and_a_bad_form_keeps_what_was_typed() {
         let token = form.csrf();
         let mut fields = vec![
             ("csrf", token.as_str()),
-            ("action", "save"),
+            ("do", "save"),
             ("given_name", "Zoë"),
             ("family_name", "O'Neill"),
             ("date_of_birth", "31/05/1980"),

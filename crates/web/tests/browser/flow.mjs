@@ -1,0 +1,175 @@
+// A health trainer's whole piece of work on a phone (390×844) in Debian's chromium:
+// register a client (a rejected form first), refer and open an episode, a baseline with
+// its BMI, a two-goal plan, a session, a draft left and finished after signing out and
+// in, an exit assessment, closing the episode. axe-core runs on every page; each page is
+// kept as a screenshot. Prints JSON: the steps (page count, fields, violations) and the
+// checks made on the way.
+//
+// node flow.mjs BASE_URL USER PASSWORD SERVICE SCREENSHOT_DIR
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const [base, user, password, service, shots] = process.argv.slice(2);
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync'],
+});
+const steps = [];
+const checks = {};
+let shot = 0;
+try {
+  // The application allows no script; axe is injected past the policy by the test.
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+  const page = await context.newPage();
+  let step = null;
+  const begin = (name) => { step = { name, pages: 0, fields: 0, violations: [] }; steps.push(step); };
+  // Every page reached: counted, checked with axe, photographed.
+  const look = async () => {
+    step.pages += 1;
+    step.fields += await page.locator('main input:not([type=hidden]), main select, main textarea').count();
+    await page.evaluate(axeSource);
+    const r = await page.evaluate(async () => await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] },
+    }));
+    for (const v of r.violations) {
+      step.violations.push({ page: page.url().replace(base, ''), id: v.id, help: v.help,
+        nodes: v.nodes.map(n => n.target.join(' ')) });
+    }
+    shot += 1;
+    await page.screenshot({ path: `${shots}/${String(shot).padStart(2, '0')}-${step.name}.png`, fullPage: true });
+  };
+  const go = async (path) => { await page.goto(base + path); await look(); };
+  const click = async (name) => {
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('link', { name }).first().click()]);
+    await look();
+  };
+  const press = async (name) => {
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name, exact: true }).click()]);
+    await look();
+  };
+  const signIn = async () => {
+    await go('/login');
+    await page.fill('#username', user);
+    await page.fill('#password', password);
+    await press('Sign in');
+  };
+  const choose = async (id, value) => page.selectOption(`#${id}`, value);
+
+  begin('sign-in');
+  await signIn();
+  await go(`/services/${service}/caseload`);
+
+  begin('register-client');
+  await click('Register a client');
+  await page.fill('#given_name', 'Zoë');
+  await page.fill('#family_name', "O'Neill");
+  await page.fill('#date_of_birth', '2099-05-31');
+  await choose('sex', 'female');
+  await page.fill('#postcode', 'FY1 5DW');
+  await choose('ethnicity', 'A');
+  await choose('gp_registered', 'yes');
+  await choose('employment', 'employed');
+  await choose('disability', 'no');
+  await choose('consent_to_record', 'yes');
+  await choose('consent_to_share_with_gp', 'yes');
+  await press('Check the postcode');
+  checks.postcode_confirmation = await page.locator('[role=status]').innerText();
+  await press('Save');
+  checks.rejected_form_summary = await page.locator('.error-summary').innerText();
+  checks.rejected_form_kept = {
+    given_name: await page.inputValue('#given_name'),
+    family_name: await page.inputValue('#family_name'),
+    sex: await page.inputValue('#sex'),
+    postcode: await page.inputValue('#postcode'),
+  };
+  await page.fill('#date_of_birth', '1980-05-31');
+  await press('Save');
+  checks.client_page = await page.locator('h1').innerText();
+
+  begin('referral-and-episode');
+  await click('Refer and open an episode');
+  await choose('source', 'gp');
+  await choose('kind', 'full');
+  await choose('primary_issue', 'weight');
+  await press('Save');
+  const episodeUrl = page.url();
+
+  begin('baseline');
+  await click('Baseline assessment');
+  await page.fill('#height_cm', '165');
+  await page.fill('#weight_kg', '82.5');
+  await press('Work out BMI');
+  checks.bmi_shown = await page.locator('[role=status]').innerText();
+  await page.fill('#fruit_veg_portions_per_day', '2');
+  await page.fill('#active_days_per_week', '1');
+  await choose('smoking_status', 'never');
+  await page.fill('#self_efficacy', '5');
+  await page.fill('#swemwbs_raw', '20');
+  await press('Save');
+
+  begin('plan-two-goals');
+  await click('Agree a plan and goals');
+  await choose('goal1_domain', 'physical_activity');
+  await page.fill('#goal1_description', 'Walk to work three days a week');
+  await choose('goal2_domain', 'diet');
+  await page.fill('#goal2_description', 'Five portions of fruit and vegetables a day');
+  await press('Save');
+
+  begin('session');
+  await click('Log a session');
+  await choose('attended', 'yes');
+  await choose('purpose', 'support');
+  await choose('mode', 'face_to_face');
+  await choose('venue', 'community_venue');
+  await page.fill('#duration_min', '45');
+  await press('Save');
+
+  begin('draft');
+  await click('Signposting or onward referral');
+  await choose('action', 'signposted');
+  await choose('destination', 'weight_management');
+  await press('Save as draft');
+  const formToken = await page.locator('input[name=csrf]').first().inputValue();
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign out' }).click()]);
+  await look();
+  await signIn();
+  checks.new_session_token_differs = (await page.locator('input[name=csrf]').first().inputValue()) !== formToken;
+  await go(`/services/${service}/caseload`);
+  await click('Signposting or onward referral');
+  checks.draft_kept = { action: await page.inputValue('#action'), destination: await page.inputValue('#destination') };
+  await choose('outcome', 'unknown');
+  await press('Save');
+
+  begin('exit');
+  await page.goto(episodeUrl);
+  await click('Exit assessment');
+  await page.fill('#weight_kg', '79');
+  await page.fill('#fruit_veg_portions_per_day', '4');
+  await page.fill('#active_days_per_week', '3');
+  await choose('smoking_status', 'never');
+  await page.fill('#self_efficacy', '8');
+  await page.fill('#swemwbs_raw', '26');
+  await press('Save');
+
+  begin('close');
+  await click('Close the episode');
+  const goals = page.locator('select[id^=status_]');
+  const n = await goals.count();
+  for (let i = 0; i < n; i++) {
+    await goals.nth(i).selectOption(i === 0 ? 'fully_achieved' : 'partly_achieved');
+  }
+  checks.goals_asked_at_close = n;
+  await choose('exit_reason', 'completed');
+  await press('Save');
+  checks.closed = await page.locator('.summary-list').innerText();
+  await context.close();
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify({ steps, checks }));

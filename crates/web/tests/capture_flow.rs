@@ -1,0 +1,145 @@
+//! The health trainer's flow in a real browser on a phone's viewport (see
+//! `tests/browser/flow.mjs`): register a client (a rejected form keeps what was typed),
+//! refer and open an episode, baseline with its BMI, a two-goal plan, a session, a draft
+//! that survives signing out and in, an exit assessment, closing the episode. axe-core
+//! finds nothing on any page. Prints each step's page and field counts; screenshots are
+//! kept under `target/web-flow/`.
+
+use dcrs_testkit::{TestDb, tool};
+use dcrs_web::Settings;
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::{PASSWORD, state};
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone() {
+    let test = "a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone";
+    if tool(test, "chromium", "Debian's chromium").is_none()
+        || tool(test, "node", "Node.js").is_none()
+    {
+        return;
+    }
+    if !browser_dir().join("node_modules/playwright-core").is_dir() {
+        let why =
+            "the browser test packages are not installed (npm ci in crates/web/tests/browser)";
+        assert!(
+            !dcrs_testkit::in_ci(),
+            "{test}: {why}; .ci/run installs them"
+        );
+        dcrs_testkit::report_skip(test, why);
+        return;
+    }
+    let t = TestDb::sqlite().await;
+    // Blackpool's postcodes and the IMD 2019, so the postcode is confirmed with its area.
+    let refdir = tempfile::tempdir().unwrap();
+    for rel in ["imd/imd2019_lsoa11_england.csv"] {
+        let to = refdir.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(shared().join(rel), to).unwrap();
+    }
+    let options = dcrs_refdata::LoadOptions {
+        files: vec![(
+            "postcodes".into(),
+            shared().join("postcode/postcode_lsoa11_sample_blackpool_wokingham.csv"),
+        )],
+        actor: "test".into(),
+        ..Default::default()
+    };
+    dcrs_refdata::load(&t.db, refdir.path(), &options)
+        .await
+        .unwrap();
+    let app = state(&t.db, Settings::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(dcrs_web::serve_on(app, listener));
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-flow");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(browser_dir().join("flow.mjs"))
+            .args([base.as_str(), "trainer", PASSWORD, "S1"])
+            .arg(&shots)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut pages = 0;
+    let mut violations = Vec::new();
+    for s in r["steps"].as_array().unwrap() {
+        println!(
+            "{:<22} {:>2} pages {:>3} fields",
+            s["name"].as_str().unwrap(),
+            s["pages"],
+            s["fields"]
+        );
+        pages += s["pages"].as_i64().unwrap();
+        for v in s["violations"].as_array().unwrap() {
+            violations.push(v.to_string());
+        }
+    }
+    println!("{pages} pages in all; checks: {}", r["checks"]);
+    assert!(violations.is_empty(), "axe-core: {violations:#?}");
+    let c = &r["checks"];
+    assert!(
+        c["postcode_confirmation"]
+            .as_str()
+            .unwrap()
+            .contains("deprivation quintile"),
+        "{c}"
+    );
+    assert!(
+        c["rejected_form_summary"]
+            .as_str()
+            .unwrap()
+            .contains("There is a problem")
+    );
+    assert_eq!(c["rejected_form_kept"]["given_name"], "Zoë");
+    assert_eq!(c["rejected_form_kept"]["family_name"], "O'Neill");
+    assert_eq!(c["rejected_form_kept"]["sex"], "female");
+    assert_eq!(c["rejected_form_kept"]["postcode"], "FY1 5DW");
+    assert!(c["bmi_shown"].as_str().unwrap().contains("BMI 30.3"), "{c}");
+    assert_eq!(c["draft_kept"]["action"], "signposted");
+    assert_eq!(c["draft_kept"]["destination"], "weight_management");
+    assert_eq!(c["new_session_token_differs"], true);
+    assert_eq!(c["goals_asked_at_close"], 2);
+    assert!(c["closed"].as_str().unwrap().contains("Closed on"), "{c}");
+    // What the database holds: everything, entered via the application.
+    let kinds: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT 'episode', COUNT(*) FROM episodes WHERE entered_via = 'application' AND closed_on IS NOT NULL AND exit_reason = 'completed' \
+         UNION ALL SELECT 'assessment', COUNT(*) FROM assessments WHERE entered_via = 'application' \
+         UNION ALL SELECT 'goal', COUNT(*) FROM goals WHERE entered_via = 'application' AND status <> 'open' \
+         UNION ALL SELECT 'session', COUNT(*) FROM sessions WHERE entered_via = 'application' \
+         UNION ALL SELECT 'onward', COUNT(*) FROM onward_referrals WHERE entered_via = 'application' \
+         UNION ALL SELECT 'draft', COUNT(*) FROM drafts",
+    )
+    .fetch_all(t.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            ("episode".into(), 1),
+            ("assessment".into(), 2),
+            ("goal".into(), 2),
+            ("session".into(), 1),
+            ("onward".into(), 1),
+            ("draft".into(), 0)
+        ]
+    );
+    assert!(t.db.verify_audit().await.unwrap().intact());
+}
