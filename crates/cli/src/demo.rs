@@ -9,7 +9,7 @@ use dcrs_domain::Entity;
 use dcrs_domain::rules::RuleSettings;
 use dcrs_domain::types::uk_today;
 use dcrs_exchange::ImportOptions;
-use dcrs_store::Database;
+use dcrs_store::{AuditEntry, Database};
 use dcrs_synth::{Options, Summary};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -167,6 +167,82 @@ pub(crate) async fn run(
     out!();
     print_counts(db).await?;
     out!();
+    accounts(db, &wanted[0]).await?;
+    out!();
     out!("Try: dcrs export exported/   (writes the dataset back out as CSV)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// One account per role on the first demonstration service, each with a new password
+/// printed here (the data are synthetic; these accounts exist for trying the product).
+async fn accounts(db: &Database, service_ref: &str) -> anyhow::Result<()> {
+    let worker: Option<String> = sqlx::query_scalar(
+        "SELECT w.worker_ref FROM workers w JOIN services s ON s.service_id = w.service_id \
+         WHERE s.service_ref = $1 AND w.role = 'health_trainer' AND w.left_on IS NULL ORDER BY w.worker_ref LIMIT 1",
+    )
+    .bind(service_ref.to_string())
+    .fetch_optional(db.pool())
+    .await?;
+    let org: Option<String> = sqlx::query_scalar(
+        "SELECT o.org_ref FROM services s JOIN organisations o ON o.org_id = s.commissioner_org_id WHERE s.service_ref = $1",
+    )
+    .bind(service_ref.to_string())
+    .fetch_optional(db.pool())
+    .await?;
+    let wanted = [
+        ("demo-trainer", "Demo health trainer", "health_trainer"),
+        ("demo-manager", "Demo service manager", "service_manager"),
+        ("demo-commissioner", "Demo commissioner", "commissioner"),
+        ("demo-analyst", "Demo analyst", "analyst"),
+        ("demo-admin", "Demo admin", "admin"),
+    ];
+    out!("Accounts (synthetic; passwords are new each time dcrs demo runs):");
+    for (username, name, role) in wanted {
+        let password = format!(
+            "demo-{}",
+            dcrs_web::auth::hex(&dcrs_web::auth::random_bytes::<6>())
+        );
+        let hash = dcrs_web::auth::hash_password(password.clone()).await?;
+        match dcrs_web::users::by_username(db, username).await? {
+            Some(u) => {
+                sqlx::query("UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL, disabled = 0 WHERE user_id = $2")
+                    .bind(hash)
+                    .bind(u.user_id)
+                    .execute(db.pool())
+                    .await?;
+            }
+            None => {
+                let n = dcrs_web::users::NewUser {
+                    username: username.into(),
+                    display_name: name.into(),
+                    role: role.into(),
+                    service_ref: matches!(role, "health_trainer" | "service_manager")
+                        .then(|| service_ref.to_string()),
+                    worker_ref: (role == "health_trainer").then(|| worker.clone()).flatten(),
+                    org_ref: (role == "commissioner").then(|| org.clone()).flatten(),
+                    analyst_services: None,
+                    password: password.clone(),
+                };
+                match dcrs_web::users::check(db, &n).await? {
+                    Ok(u) => {
+                        dcrs_web::users::insert(db, &u, &hash).await?;
+                    }
+                    Err(problems) => {
+                        let why: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+                        out!("  {username}: not created ({})", why.join("; "));
+                        continue;
+                    }
+                }
+            }
+        }
+        db.audit(&AuditEntry {
+            actor: OPERATOR.into(),
+            action: "user.demo_password".into(),
+            record_ref: Some(username.into()),
+            ..Default::default()
+        })
+        .await?;
+        out!("  {:<18} {:<16} {password}", username, role);
+    }
+    Ok(())
 }

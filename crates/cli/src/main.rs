@@ -86,6 +86,12 @@ enum Command {
         /// The generator's seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Stop once the data and accounts are ready instead of starting the application.
+        #[arg(long)]
+        no_serve: bool,
+        /// Where the application listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
     },
     /// Write a synthetic dataset in the import format: the six-service scenario, or a
     /// national deployment with --services/--clients. Needs no database.
@@ -239,10 +245,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             services,
             refdata,
             seed,
+            no_serve,
+            bind,
         } => {
             let scale = dcrs_synth::Scale::from_options(services, clients)?;
             let options = dcrs_synth::Options { seed, scale };
-            demo::run(&db, rules, refdata_dir(refdata), options).await?
+            let code = demo::run(&db, rules, refdata_dir(refdata), options).await?;
+            if no_serve || code != ExitCode::SUCCESS {
+                code
+            } else {
+                let app = dcrs_web::App::new(db.clone(), dcrs_web::Settings::default()).await?;
+                out!();
+                out!("The application is running at http://{bind}/ (stop it with Ctrl-C).");
+                dcrs_web::serve(app, &bind).await?;
+                ExitCode::SUCCESS
+            }
         }
         Command::Generate { .. } => unreachable!("handled before the database is opened"),
         Command::Report(args) => report::run(&db, args).await?,

@@ -115,7 +115,7 @@ fn demo_loads_reference_data_and_the_scenario_once() {
     let url = format!("sqlite://{}", dir.path().join("demo.db").display());
     let refdata = shared_data();
     let refdata = refdata.to_str().unwrap();
-    let first = dcrs(&url, &["demo", "--refdata", refdata]);
+    let first = dcrs(&url, &["demo", "--no-serve", "--refdata", refdata]);
     assert!(first.status.success(), "{}", text(&first.stderr));
     let stdout = text(&first.stdout);
     assert!(stdout.contains("SYNTHETIC"), "{stdout}");
@@ -138,7 +138,7 @@ fn demo_loads_reference_data_and_the_scenario_once() {
     ] {
         assert!(stdout.contains(service), "{service} missing: {stdout}");
     }
-    let second = dcrs(&url, &["demo", "--refdata", refdata]);
+    let second = dcrs(&url, &["demo", "--no-serve", "--refdata", refdata]);
     assert!(second.status.success(), "{}", text(&second.stderr));
     let again = text(&second.stdout);
     assert!(again.contains("Reference data: already loaded."), "{again}");
@@ -152,6 +152,7 @@ fn demo_loads_reference_data_and_the_scenario_once() {
         &url,
         &[
             "demo",
+            "--no-serve",
             "--refdata",
             refdata,
             "--clients",
@@ -353,7 +354,10 @@ fn demo_without_reference_data_says_how_to_get_it_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("demo.db").display());
     let missing = dir.path().join("no-such-directory");
-    let out = dcrs(&url, &["demo", "--refdata", missing.to_str().unwrap()]);
+    let out = dcrs(
+        &url,
+        &["demo", "--no-serve", "--refdata", missing.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("no reference data is loaded"), "{stderr}");
