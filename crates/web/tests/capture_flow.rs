@@ -41,11 +41,9 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
     let t = TestDb::sqlite().await;
     // Blackpool's postcodes and the IMD 2019, so the postcode is confirmed with its area.
     let refdir = tempfile::tempdir().unwrap();
-    for rel in ["imd/imd2019_lsoa11_england.csv"] {
-        let to = refdir.path().join(rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(shared().join(rel), to).unwrap();
-    }
+    let imd = "imd/imd2019_lsoa11_england.csv";
+    std::fs::create_dir_all(refdir.path().join("imd")).unwrap();
+    std::fs::copy(shared().join(imd), refdir.path().join(imd)).unwrap();
     let options = dcrs_refdata::LoadOptions {
         files: vec![(
             "postcodes".into(),
