@@ -645,7 +645,7 @@ async fn show(
         values = serde_json::from_str(&text).unwrap_or_default();
         values.insert("draft_id".into(), id.to_string());
     }
-    let extra = close_questions(&app, s.service_id, flow, &subject_ref, &values).await?;
+    let extra = flow_extra(&app, &ctx, s.service_id, flow, &subject_ref, &values).await?;
     let body = form_html(
         &ctx,
         &s.service_ref,
@@ -686,13 +686,13 @@ async fn submit(
     }
     let draft_id: Option<i64> = form.get("draft_id").and_then(|d| d.parse().ok());
     for (k, v) in &form {
-        if k.starts_with("status_") {
+        if k.starts_with("status_") || k == "lead_worker_ref" {
             values.insert(k.clone(), v.clone());
         }
     }
     // The button pressed (named `do`: `action` is a field of onward referrals).
     let action = form.get("do").map_or("save", String::as_str);
-    let extra = close_questions(&app, s.service_id, flow, &subject_ref, &values).await?;
+    let extra = flow_extra(&app, &ctx, s.service_id, flow, &subject_ref, &values).await?;
     let render = |errors: &[FieldError], notes: &[(&str, String)]| {
         ctx.page(
             flow.title(),
@@ -1202,6 +1202,36 @@ pub(crate) async fn episode_flow_submit(
 ) -> Result<Response, WebError> {
     let flow = episode_flow(&flow)?;
     submit(app, headers, service, flow, ep, form).await
+}
+
+/// Questions a flow asks beyond its fields: who leads the episode (when a manager, not
+/// the trainer, opens it) and, at closing, how each goal went.
+async fn flow_extra(
+    app: &App,
+    ctx: &Ctx,
+    service_id: i64,
+    flow: Flow,
+    subject_ref: &str,
+    values: &HashMap<String, String>,
+) -> Result<String, WebError> {
+    if flow == Flow::Referral && ctx.user.role != Role::HealthTrainer {
+        let workers: Vec<(String, String)> = sqlx::query_as(
+            "SELECT worker_ref, display_name FROM workers WHERE service_id = $1 AND left_on IS NULL ORDER BY display_name",
+        )
+        .bind(service_id)
+        .fetch_all(app.db().pool())
+        .await?;
+        let mut opts = vec![(String::new(), "Select one".to_string())];
+        opts.extend(
+            workers
+                .into_iter()
+                .map(|(r, n)| (r.clone(), format!("{n} ({r})"))),
+        );
+        let opts: Vec<(&str, &str)> = opts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let chosen = values.get("lead_worker_ref").map_or("", String::as_str);
+        return Ok(select("lead_worker_ref", "Lead worker", &opts, chosen, &[]));
+    }
+    close_questions(app, service_id, flow, subject_ref, values).await
 }
 
 /// Closing asks how each open goal went, before the date and reason.

@@ -93,3 +93,37 @@ async fn a_trainer_registers_a_client_and_a_bad_form_keeps_what_was_typed() {
         assert_eq!(other.get("/services/S2/clients/new").await.status, 404);
     });
 }
+
+#[tokio::test]
+async fn a_manager_opens_an_episode_choosing_its_lead_worker() {
+    let t = dcrs_testkit::TestDb::sqlite().await;
+    let app = app(&t.db, Settings::default()).await;
+    let mut m = Browser::new(&app);
+    m.sign_in("manager", PASSWORD).await;
+    let form = m.get("/services/S1/clients/C1/episodes/new").await;
+    assert!(form.body.contains("Lead worker") && form.body.contains("value=\"W1\""));
+    assert!(
+        !form.body.contains("value=\"W2\""),
+        "only the service's own workers"
+    );
+    let token = form.csrf();
+    let base = [
+        ("csrf", token.as_str()),
+        ("do", "save"),
+        ("received_on", "2026-11-20"),
+        ("source", "gp"),
+        ("kind", "full"),
+        ("first_contact_on", "2026-11-25"),
+        ("primary_issue", "diet"),
+    ];
+    // Without a lead worker the import's rule says so, beside the form.
+    let missing = m.post("/services/S1/clients/C1/episodes/new", &base).await;
+    assert_eq!(missing.status, 200);
+    assert!(missing.body.contains("There is a problem"));
+    let mut with = base.to_vec();
+    with.push(("lead_worker_ref", "W1"));
+    let ok = m.post("/services/S1/clients/C1/episodes/new", &with).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let page = m.get(ok.location().unwrap()).await;
+    assert!(page.body.contains("Ann Northern") && page.body.contains("Open"));
+}
