@@ -673,12 +673,15 @@ async fn submit(
     let s = authorised(&app, &ctx, &service, Action::EditClients).await?;
     check_csrf(&headers, &ctx.session.csrf_token, &form)?;
     let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
+    // Every field as submitted, blank ones too, so a rejected form shows exactly that.
     let mut values: HashMap<String, String> = flow
         .fields()
         .iter()
-        .filter_map(|f| {
-            form.get(f.name)
-                .map(|v| (f.name.to_string(), v.trim().to_string()))
+        .map(|f| {
+            let v = form
+                .get(f.name)
+                .map_or(String::new(), |v| v.trim().to_string());
+            (f.name.to_string(), v)
         })
         .collect();
     if let Some(d) = form.get("draft_id") {

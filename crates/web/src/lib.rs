@@ -7,6 +7,7 @@ pub mod auth;
 pub mod authz;
 mod capture;
 pub mod pages;
+mod reports;
 pub mod users;
 
 use authz::{Action, ServiceScope, allowed};
@@ -216,6 +217,10 @@ pub fn router(app: App) -> Router {
         )
         .route("/services/{service}/caseload", get(capture::caseload))
         .route("/drafts/{id}", get(capture::draft))
+        .route("/reports", get(reports::reports_page))
+        .route("/reports/view", get(reports::report_view))
+        .route("/patterns/view", get(reports::patterns_view))
+        .route("/services/{service}/dashboard", get(reports::dashboard))
         .route("/services/{service}/clients/{client}", get(client))
         .route("/services/{service}/audit", get(audit_trail))
         .route("/services/{service}/reports/{kind}", get(report))
@@ -953,6 +958,7 @@ async fn home(State(app): State<App>, headers: HeaderMap) -> Result<Response, We
             ));
         }
         if allowed(&ctx.user, Action::ViewAudit, Some(&s)) {
+            links.push(format!("<a href=\"/services/{r}/dashboard\">Dashboard</a>"));
             links.push(format!("<a href=\"/services/{r}/audit\">Audit trail</a>"));
         }
         if !links.is_empty() {
@@ -964,6 +970,15 @@ async fn home(State(app): State<App>, headers: HeaderMap) -> Result<Response, We
         }
     }
     let mut body = String::new();
+    if matches!(
+        ctx.user.role,
+        Role::Commissioner | Role::Analyst | Role::ServiceManager
+    ) {
+        body.push_str("<p><a class=\"button\" href=\"/reports\">Reports</a></p>");
+    }
+    if ctx.user.role == Role::Analyst {
+        body.push_str("<p><a href=\"/patterns/view\">Implementation patterns of your services, side by side</a></p>");
+    }
     if allowed(&ctx.user, Action::ManageUsers, None) {
         body.push_str("<p><a href=\"/admin/users\">Manage user accounts</a></p>");
     }

@@ -12,7 +12,7 @@ use common::{ACCOUNTS, Browser, PASSWORD, app};
 
 /// (route with `{S}` for the service and `{C}` for its client, who may open it for their
 /// own service (S1), who for the other (S2)). Roles by user name, as in `ACCOUNTS`.
-const MATRIX: [(&str, &[&str], &[&str]); 5] = [
+const MATRIX: [(&str, &[&str], &[&str]); 9] = [
     ("/services/{S}/clients", &["trainer", "manager"], &[]),
     ("/services/{S}/clients/{C}", &["trainer", "manager"], &[]),
     ("/services/{S}/audit", &["manager"], &[]),
@@ -22,6 +22,18 @@ const MATRIX: [(&str, &[&str], &[&str]); 5] = [
         &["analyst_all"],
     ),
     ("/admin/users", &["admin"], &["admin"]),
+    (
+        "/reports/view?kind=activity&period=2010-11&services={S}",
+        &["manager", "commissioner", "analyst", "analyst_all"],
+        &["analyst_all"],
+    ),
+    ("/services/{S}/dashboard", &["manager"], &[]),
+    (
+        "/patterns/view?services={S}",
+        &["manager", "analyst", "analyst_all"],
+        &["analyst_all"],
+    ),
+    ("/services/{S}/caseload", &["trainer", "manager"], &[]),
 ];
 
 #[tokio::test]

@@ -1,0 +1,540 @@
+//! Report pages for managers, commissioners and analysts: the report pack (or any one
+//! report) for the services a person may see, by quarter or year, combined and service by
+//! service side by side; the implementation patterns; the manager's dashboard. Every
+//! page offers its HTML, JSON, CSV (a zip of the tables) and .xlsx, and every release is
+//! audited. Commissioners and analysts always get disclosure-controlled figures; a
+//! manager gets exact figures for their own service only.
+
+use crate::pages::{esc, select};
+use crate::users::Role;
+use crate::{Action, App, Ctx, ServiceScope, WebError, all_services, allowed, html, signed_in};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use dcrs_domain::types::{FinancialYear, Quarter};
+use dcrs_report::{Kind, Period, Policy, Report};
+
+/// The services a user may see reports of.
+async fn scope(app: &App, ctx: &Ctx) -> Result<Vec<(ServiceScope, String)>, WebError> {
+    Ok(all_services(app)
+        .await?
+        .into_iter()
+        .filter(|(s, _)| allowed(&ctx.user, Action::ViewReports, Some(s)))
+        .collect())
+}
+
+/// The latest financial year with referrals in these services (the default period).
+async fn latest_year(app: &App, ids: &[i64]) -> Result<String, WebError> {
+    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    if list.is_empty() {
+        return Ok(
+            FinancialYear::containing(dcrs_domain::types::uk_today(chrono::Utc::now())).to_string(),
+        );
+    }
+    let sql = format!(
+        "SELECT MAX(received_on) FROM referrals WHERE service_id IN ({})",
+        list.join(", ")
+    );
+    let last: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(app.db().pool())
+        .await?;
+    let day = last
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        .unwrap_or_else(|| dcrs_domain::types::uk_today(chrono::Utc::now()));
+    Ok(FinancialYear::containing(day).to_string())
+}
+
+const KINDS: [(&str, &str); 7] = [
+    ("pack", "Report pack (all of them)"),
+    ("activity", "Activity"),
+    ("reach", "Reach against need"),
+    ("outcomes", "Outcomes"),
+    ("pathway", "Pathway and completeness equity"),
+    ("workforce", "Workforce"),
+    ("data-quality", "Data quality"),
+];
+
+/// The form: which report, which period, which services.
+pub(crate) async fn reports_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let services = scope(&app, &ctx).await?;
+    if services.is_empty() {
+        return Err(WebError::NotFound);
+    }
+    let ids: Vec<i64> = services.iter().map(|s| s.0.service_id).collect();
+    let year = latest_year(&app, &ids).await?;
+    let boxes: String = services
+        .iter()
+        .map(|(s, name)| {
+            format!(
+                "<div class=\"checkbox\"><input type=\"checkbox\" id=\"svc-{0}\" name=\"services\" value=\"{0}\" checked>\
+                 <label for=\"svc-{0}\">{0} {1}</label></div>",
+                esc(&s.service_ref),
+                esc(name)
+            )
+        })
+        .collect();
+    let policy = if ctx.user.role == Role::ServiceManager {
+        "Figures for your own service are exact (not disclosure-controlled): do not share them outside the service."
+    } else {
+        "Figures are disclosure-controlled: counts of 1 to 7 are shown as *, others rounded to 5."
+    };
+    let body = format!(
+        "<div class=\"inset\"><p>{}</p></div><div class=\"panel\"><form method=\"get\" action=\"/reports/view\">{}\
+         <div class=\"form-group\"><label for=\"period\">Period</label>\
+         <p class=\"hint\" id=\"period-hint\">A financial year (2010-11) or a quarter (2010-11Q3)</p>\
+         <input type=\"text\" id=\"period\" name=\"period\" value=\"{}\" aria-describedby=\"period-hint\"></div>\
+         <fieldset class=\"form-group\"><legend>Services</legend>{boxes}</fieldset>\
+         <div class=\"checkbox\"><input type=\"checkbox\" id=\"each\" name=\"each\" value=\"yes\" checked>\
+         <label for=\"each\">Also each service on its own, to compare them</label></div>\
+         <button class=\"button\" type=\"submit\">Show the report</button></form></div>",
+        esc(policy),
+        select("kind", "Report", &KINDS, "pack", &[]),
+        esc(&year),
+    );
+    Ok(ctx.page("Reports", &body))
+}
+
+/// The chosen services, each checked against the user's scope (any one refused: 404).
+fn chosen(
+    q: &[(String, String)],
+    services: &[(ServiceScope, String)],
+) -> Result<Vec<ServiceScope>, WebError> {
+    let wanted: Vec<&str> = q
+        .iter()
+        .filter(|(k, _)| k == "services")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for w in &wanted {
+        let s = services
+            .iter()
+            .find(|(s, _)| s.service_ref == *w)
+            .ok_or(WebError::NotFound)?;
+        out.push(s.0.clone());
+    }
+    if out.is_empty() {
+        out = services.iter().map(|s| s.0.clone()).collect();
+    }
+    Ok(out)
+}
+
+fn param<'a>(q: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    q.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str())
+}
+
+/// The report as a page (with its downloads) or a download.
+pub(crate) async fn report_view(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let services = scope(&app, &ctx).await?;
+    let chosen = chosen(&q, &services)?;
+    let kind = Kind::parse(param(&q, "kind").unwrap_or("pack")).map_err(|_| WebError::NotFound)?;
+    let ids: Vec<i64> = chosen.iter().map(|s| s.service_id).collect();
+    let period_text = match param(&q, "period") {
+        Some(p) if !p.trim().is_empty() => p.trim().to_string(),
+        _ => latest_year(&app, &ids).await?,
+    };
+    let period = Period::parse(&period_text)?;
+    let exact = chosen
+        .iter()
+        .all(|s| crate::authz::exact_figures(&ctx.user, s));
+    let policy = if exact {
+        Policy::NONE
+    } else {
+        Policy::NHS_SUB_NATIONAL
+    };
+    let req = dcrs_report::Request {
+        kind,
+        services: Some(chosen.iter().map(|s| s.service_ref.clone()).collect()),
+        each_service: param(&q, "each") == Some("yes") && chosen.len() > 1,
+        period,
+        policy,
+        fresh: false,
+    };
+    let reports = dcrs_report::run(app.db(), &req, chrono::Utc::now()).await?;
+    let format = param(&q, "format").unwrap_or("html");
+    crate::audit(
+        &app,
+        &ctx.user.username,
+        if exact { "report.release.uncontrolled" } else { "report.release" },
+        match chosen.as_slice() {
+            [one] => Some(one.service_id),
+            _ => None,
+        },
+        None,
+        serde_json::json!({
+            "report": kind.code(), "period": req.period.label, "policy": policy.kind.code(), "format": format,
+            "services": chosen.iter().map(|s| s.service_ref.clone()).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    let name = format!("{}-{}", kind.code(), req.period.label.replace(' ', ""));
+    let back = format!("/reports/view?{}", query_without_format(&q));
+    deliver(reports, format, &name, &back)
+}
+
+fn query_without_format(q: &[(String, String)]) -> String {
+    q.iter()
+        .filter(|(k, _)| k != "format")
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Writes documents in a format; HTML pages get a bar of downloads and a way back.
+fn deliver(
+    reports: Vec<Report>,
+    format: &str,
+    name: &str,
+    this: &str,
+) -> Result<Response, WebError> {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let download = |ctype: &str, ext: &str, bytes: Vec<u8>| {
+        (
+            [
+                (header::CONTENT_TYPE, ctype.to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{safe}.{ext}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response()
+    };
+    match format {
+        "json" => Ok(download(
+            "application/json",
+            "json",
+            dcrs_report::render::json(&reports).into_bytes(),
+        )),
+        "xlsx" => {
+            if let [one] = reports.as_slice() {
+                let bytes =
+                    dcrs_report::xlsx::xlsx(one).map_err(|e| WebError::Internal(e.to_string()))?;
+                Ok(download(
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "xlsx",
+                    bytes,
+                ))
+            } else {
+                let mut files = Vec::new();
+                for r in &reports {
+                    let bytes = dcrs_report::xlsx::xlsx(r)
+                        .map_err(|e| WebError::Internal(e.to_string()))?;
+                    files.push((format!("{}.xlsx", document_name(r)), bytes));
+                }
+                Ok(download("application/zip", "zip", zip(&files)?))
+            }
+        }
+        "csv" => {
+            let dir = tempfile::tempdir().map_err(|e| WebError::Internal(e.to_string()))?;
+            let written = dcrs_report::render::csv(&reports, dir.path())
+                .map_err(|e| WebError::Internal(e.to_string()))?;
+            let mut files = Vec::new();
+            for p in written {
+                let rel = p
+                    .strip_prefix(dir.path())
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .to_string();
+                files.push((
+                    rel,
+                    std::fs::read(&p).map_err(|e| WebError::Internal(e.to_string()))?,
+                ));
+            }
+            Ok(download("application/zip", "csv.zip", zip(&files)?))
+        }
+        "html-file" => Ok(download(
+            "text/html; charset=utf-8",
+            "html",
+            dcrs_report::html::html(&reports).into_bytes(),
+        )),
+        _ => {
+            let page = dcrs_report::html::html(&reports);
+            let sep = if this.contains('?') { "&" } else { "?" };
+            let bar = format!(
+                "<nav class=\"downloads\" aria-label=\"Downloads\"><p><a href=\"/\">Back to the start</a> · Download: \
+                 <a href=\"{0}{1}format=html-file\">HTML</a> · <a href=\"{0}{1}format=json\">JSON</a> · \
+                 <a href=\"{0}{1}format=csv\">CSV (zip)</a> · <a href=\"{0}{1}format=xlsx\">Spreadsheet</a></p></nav>",
+                esc(this),
+                sep
+            );
+            let page = page.replacen(
+                "<main class=\"width-container\" id=\"main\">\n",
+                &format!("<main class=\"width-container\" id=\"main\">\n{bar}"),
+                1,
+            );
+            let mut res = html(page);
+            res.headers_mut().insert(
+                "x-dcrs-style-hash",
+                HeaderValue::from_str(&dcrs_report::html::style_hash()).expect("ascii"),
+            );
+            Ok(res)
+        }
+    }
+}
+
+fn document_name(r: &Report) -> String {
+    match r.scope.services.as_slice() {
+        [one] => format!("service-{}", one.service_ref),
+        _ => "all".into(),
+    }
+    .chars()
+    .map(|c| {
+        if c.is_ascii_alphanumeric() || c == '-' {
+            c
+        } else {
+            '_'
+        }
+    })
+    .collect()
+}
+
+fn zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, WebError> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, bytes) in files {
+        w.start_file(name.as_str(), options)
+            .map_err(|e| WebError::Internal(e.to_string()))?;
+        w.write_all(bytes)
+            .map_err(|e| WebError::Internal(e.to_string()))?;
+    }
+    Ok(w.finish()
+        .map_err(|e| WebError::Internal(e.to_string()))?
+        .into_inner())
+}
+
+/// Implementation patterns of the services in scope (analysts; a manager for their own).
+pub(crate) async fn patterns_view(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    if !matches!(ctx.user.role, Role::Analyst | Role::ServiceManager) {
+        return Err(WebError::NotFound);
+    }
+    let services = scope(&app, &ctx).await?;
+    let chosen = chosen(&q, &services)?;
+    if chosen.is_empty() {
+        return Err(WebError::NotFound);
+    }
+    let exact = chosen
+        .iter()
+        .all(|s| crate::authz::exact_figures(&ctx.user, s));
+    let policy = if exact {
+        Policy::NONE
+    } else {
+        Policy::NHS_SUB_NATIONAL
+    };
+    let req = dcrs_report::patterns::PatternsRequest {
+        services: Some(chosen.iter().map(|s| s.service_ref.clone()).collect()),
+        period: None,
+        policy,
+        settings: Default::default(),
+        rules: Default::default(),
+    };
+    let report = dcrs_report::patterns::run(app.db(), &req, chrono::Utc::now()).await?;
+    let format = param(&q, "format").unwrap_or("html");
+    crate::audit(
+        &app,
+        &ctx.user.username,
+        if exact { "patterns.release.uncontrolled" } else { "patterns.release" },
+        None,
+        None,
+        serde_json::json!({"services": chosen.iter().map(|s| s.service_ref.clone()).collect::<Vec<_>>(), "policy": policy.kind.code(), "format": format}),
+    )
+    .await?;
+    let back = format!("/patterns/view?{}", query_without_format(&q));
+    deliver(vec![report], format, "patterns", &back)
+}
+
+/// A manager's dashboard: the latest quarter against the one before, with links.
+pub(crate) async fn dashboard(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(service): Path<String>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = crate::authorised(&app, &ctx, &service, Action::ViewAudit).await?;
+    // The quarter of the latest record, and the one before it.
+    let last: Option<String> = sqlx::query_scalar(
+        "SELECT MAX(d) FROM (SELECT MAX(received_on) AS d FROM referrals WHERE service_id = $1 \
+         UNION ALL SELECT MAX(held_on) FROM sessions WHERE service_id = $1 \
+         UNION ALL SELECT MAX(closed_on) FROM episodes WHERE service_id = $1) x",
+    )
+    .bind(s.service_id)
+    .fetch_one(app.db().pool())
+    .await?;
+    let day = last
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        .unwrap_or_else(|| dcrs_domain::types::uk_today(chrono::Utc::now()));
+    let this = Quarter::containing(day);
+    let before = Quarter::containing(this.first_day() - chrono::Days::new(1));
+    let mut docs = Vec::new();
+    for q in [this, before] {
+        let req = dcrs_report::Request {
+            kind: Kind::Pack,
+            services: Some(vec![s.service_ref.clone()]),
+            each_service: false,
+            period: Period::quarter(q),
+            policy: Policy::NONE,
+            fresh: false,
+        };
+        docs.push(
+            dcrs_report::run(app.db(), &req, chrono::Utc::now())
+                .await?
+                .remove(0),
+        );
+    }
+    crate::audit(
+        &app,
+        &ctx.user.username,
+        "report.release.uncontrolled",
+        Some(s.service_id),
+        None,
+        serde_json::json!({"report": "dashboard", "period": this.to_string()}),
+    )
+    .await?;
+    let fig = |r: &Report, table: &str, row: &str, col: &str| -> String {
+        r.table(table)
+            .and_then(|t| t.get(row, col))
+            .map(|f| match f {
+                dcrs_report::Figure::Num(v)
+                    if col.contains("share")
+                        || row.contains("rate")
+                        || col == "value" && *v < 1.0 && *v > 0.0 =>
+                {
+                    format!("{:.1}%", v * 100.0)
+                }
+                other => other.to_text(),
+            })
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let rows: Vec<(&str, &str, &str, &str)> = vec![
+        (
+            "Referrals received",
+            "activity_summary",
+            "Referrals received",
+            "value",
+        ),
+        ("New clients", "activity_summary", "New clients", "value"),
+        (
+            "Episodes opened",
+            "activity_summary",
+            "Episodes opened",
+            "value",
+        ),
+        (
+            "Sessions attended",
+            "activity_summary",
+            "Sessions attended",
+            "value",
+        ),
+        (
+            "Did-not-attend rate",
+            "activity_summary",
+            "Did-not-attend rate",
+            "value",
+        ),
+        (
+            "Full episodes closed",
+            "activity_summary",
+            "Full episodes closed",
+            "value",
+        ),
+        (
+            "Open caseload at the end",
+            "activity_summary",
+            "Open caseload at period end",
+            "value",
+        ),
+        (
+            "New clients from quintiles 1-2",
+            "reach_headline",
+            "New clients from quintiles 1-2",
+            "share",
+        ),
+        (
+            "Goals fully achieved",
+            "goal_attainment_by_goal",
+            "All quintiles",
+            "share_fully",
+        ),
+        (
+            "Referrals reaching an exit assessment",
+            "pathway_by_quintile",
+            "All referrals",
+            "share_exit",
+        ),
+        (
+            "Client postcodes not found",
+            "data_quality_checks",
+            "Client postcodes not found in the reference data",
+            "count",
+        ),
+        (
+            "Open episodes with no session in 90 days",
+            "data_quality_checks",
+            "Open episodes with no session in the 90 days before the period's end",
+            "count",
+        ),
+    ];
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(label, t, r, c)| {
+            vec![
+                esc(label),
+                esc(&fig(&docs[0], t, r, c)),
+                esc(&fig(&docs[1], t, r, c)),
+            ]
+        })
+        .collect();
+    let r = esc(&s.service_ref);
+    let body = format!(
+        "<p>Exact figures for your own service, from its records as they are now.</p>{}\
+         <h2>Next</h2><ul><li><a href=\"/services/{r}/caseload\">Caseload: what is due</a></li>\
+         <li><a href=\"/reports/view?kind=pack&amp;period={}&amp;services={r}\">The full report pack for {}</a></li>\
+         <li><a href=\"/reports/view?kind=data-quality&amp;period={}&amp;services={r}\">Data quality: the records to check</a></li>\
+         <li><a href=\"/patterns/view?services={r}\">Implementation patterns: is the service still the model it was set up to be?</a></li>\
+         <li><a href=\"/services/{r}/audit\">Audit trail</a></li></ul>",
+        crate::pages::table(
+            "This quarter against the last",
+            &["Measure", &this.to_string(), &before.to_string()],
+            &table_rows
+        ),
+        enc(&this.to_string().replace(' ', "")),
+        esc(&this.to_string()),
+        enc(&this.to_string().replace(' ', "")),
+    );
+    Ok(ctx.page(&format!("{} dashboard", s.service_ref), &body))
+}
