@@ -225,7 +225,7 @@ async fn accounts(db: &Database, service_ref: &str) -> anyhow::Result<()> {
                 };
                 match dcrs_web::users::check(db, &n).await? {
                     Ok(u) => {
-                        dcrs_web::users::insert(db, &u, &hash).await?;
+                        dcrs_web::users::insert(db, &u, &hash, false).await?;
                     }
                     Err(problems) => {
                         let why: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();

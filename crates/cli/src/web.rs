@@ -100,7 +100,7 @@ pub async fn user(db: &Database, c: UserCommand) -> anyhow::Result<ExitCode> {
         }
         Ok(u) => {
             let hash = dcrs_web::auth::hash_password(n.password.clone()).await?;
-            let id = insert(db, &u, &hash).await?;
+            let id = insert(db, &u, &hash, false).await?;
             db.audit(&AuditEntry {
                 actor: OPERATOR.into(),
                 action: "user.add".into(),

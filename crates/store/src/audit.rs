@@ -48,6 +48,20 @@ pub(crate) async fn verify(pool: &AnyPool) -> StoreResult<AuditVerification> {
             .await?,
         ..Default::default()
     };
+    // Once the chain began, every entry is in a chain: one outside it was slipped in.
+    let forged: Vec<i64> = sqlx::query_scalar(
+        "SELECT audit_id FROM audit_log WHERE chain IS NULL AND audit_id > \
+         (SELECT COALESCE(MIN(audit_id), 0) FROM audit_log WHERE chain IS NOT NULL) \
+         AND EXISTS (SELECT 1 FROM audit_log WHERE chain IS NOT NULL) ORDER BY audit_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    for id in forged {
+        out.problems.push(format!(
+            "audit id {id}: outside every chain, written after the chains began: the entry was inserted directly"
+        ));
+        out.unchained -= 1;
+    }
     let heads: BTreeMap<String, (i64, String)> =
         sqlx::query_as::<_, (String, i64, String)>("SELECT chain, seq, hash FROM audit_heads")
             .fetch_all(pool)

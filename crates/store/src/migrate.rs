@@ -73,6 +73,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_drafts.sql"),
         postgres: include_str!("../migrations/postgres/0010_drafts.sql"),
     },
+    Migration {
+        version: 11,
+        name: "account_safety",
+        sqlite: include_str!("../migrations/sqlite/0011_account_safety.sql"),
+        postgres: include_str!("../migrations/postgres/0011_account_safety.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

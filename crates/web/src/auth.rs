@@ -78,6 +78,7 @@ pub struct Session {
     pub csrf_token: String,
     pub second_factor_done: bool,
     pub last_seen_at: i64,
+    pub created_at: i64,
 }
 
 /// Starts a session for a user; returns the id for the cookie.
@@ -93,6 +94,7 @@ pub async fn start_session(
         csrf_token: token(),
         second_factor_done,
         last_seen_at: now(),
+        created_at: now(),
     };
     sqlx::query(
         "INSERT INTO web_sessions (session_hash, user_id, csrf_token, second_factor_done, \
@@ -117,18 +119,18 @@ pub async fn find_session(
     idle_seconds: i64,
 ) -> Result<Option<Session>, WebError> {
     let hash = token_hash(id);
-    let row: Option<(i64, String, i64, i64)> = sqlx::query_as(
-        "SELECT user_id, csrf_token, second_factor_done, last_seen_at FROM web_sessions \
+    let row: Option<(i64, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT user_id, csrf_token, second_factor_done, last_seen_at, created_at FROM web_sessions \
          WHERE session_hash = $1",
     )
     .bind(hash.clone())
     .fetch_optional(db.pool())
     .await?;
-    let Some((user_id, csrf_token, second, last)) = row else {
+    let Some((user_id, csrf_token, second, last, created)) = row else {
         return Ok(None);
     };
     let t = now();
-    if t - last > idle_seconds {
+    if t - last > idle_seconds || t - created > MAX_SESSION_SECONDS {
         end_session(db, id).await?;
         return Ok(None);
     }
@@ -143,8 +145,12 @@ pub async fn find_session(
         csrf_token,
         second_factor_done: second != 0,
         last_seen_at: t,
+        created_at: created,
     }))
 }
+
+/// The longest a session lasts however busy it is: a working day.
+pub const MAX_SESSION_SECONDS: i64 = 12 * 3600;
 
 /// Ends a session.
 pub async fn end_session(db: &Database, id: &str) -> Result<(), WebError> {
@@ -233,20 +239,24 @@ pub fn hotp(secret: &[u8], counter: u64, digits: u32) -> u32 {
     code % 10u32.pow(digits)
 }
 
-/// Whether `code` is the TOTP of `secret` (base32) at `unix_time`, or one 30-second step
-/// either side.
-pub fn totp_ok(secret: &str, code: &str, unix_time: i64) -> bool {
-    let Some(key) = from_base32(secret) else {
-        return false;
-    };
+/// The time step whose TOTP of `secret` (base32) is `code`, at `unix_time` or one
+/// 30-second step either side; `None` when it matches none.
+pub fn totp_step(secret: &str, code: &str, unix_time: i64) -> Option<u64> {
+    let key = from_base32(secret)?;
     let code = code.trim().replace(' ', "");
     if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
-        return false;
+        return None;
     }
     let step = unix_time.max(0) as u64 / 30;
     [step.saturating_sub(1), step, step + 1]
-        .iter()
-        .any(|&s| same(&format!("{:06}", hotp(&key, s, 6)), &code))
+        .into_iter()
+        .find(|&s| same(&format!("{:06}", hotp(&key, s, 6)), &code))
+}
+
+/// Whether `code` is the TOTP of `secret` (base32) at `unix_time`, or one 30-second step
+/// either side.
+pub fn totp_ok(secret: &str, code: &str, unix_time: i64) -> bool {
+    totp_step(secret, code, unix_time).is_some()
 }
 
 /// A new TOTP secret (20 random bytes, base32).

@@ -488,6 +488,15 @@ async fn subject(
     }
 }
 
+/// The records a form shows: the client and, for an episode, the episode.
+fn subject_records(subj: &Subject) -> Vec<String> {
+    match subj {
+        Subject::New => Vec::new(),
+        Subject::Client(r, _) => vec![r.clone()],
+        Subject::Episode(e) => vec![e.client_ref.clone(), e.episode_ref.clone()],
+    }
+}
+
 fn action_url(service_ref: &str, flow: Flow, subject_ref: &str) -> String {
     match flow {
         Flow::Client => format!("/services/{service_ref}/clients/new"),
@@ -645,6 +654,15 @@ async fn show(
         values = serde_json::from_str(&text).unwrap_or_default();
         values.insert("draft_id".into(), id.to_string());
     }
+    crate::audit(
+        &app,
+        &ctx.user.username,
+        "view.form",
+        Some(s.service_id),
+        Some(subject_ref.clone()),
+        serde_json::json!({"form": flow.code(), "records": subject_records(&subj), "draft": draft}),
+    )
+    .await?;
     let extra = flow_extra(&app, &ctx, s.service_id, flow, &subject_ref, &values).await?;
     let body = form_html(
         &ctx,

@@ -164,6 +164,13 @@ impl App {
             .is_some_and(|(n, start)| now - start < ADDRESS_WINDOW && *n >= ADDRESS_FAILURES)
     }
 
+    fn succeeded(&self, address: &str) {
+        let mut map = self.0.failures.lock().expect("not poisoned");
+        if let Some(e) = map.get_mut(address) {
+            e.0 = e.0.saturating_sub(1);
+        }
+    }
+
     fn failed(&self, address: &str) {
         let now = auth::now();
         let mut map = self.0.failures.lock().expect("not poisoned");
@@ -340,11 +347,7 @@ impl Ctx {
 }
 
 /// The signed-in user, or a redirect to sign in. A session whose second factor is
-/// outstanding reaches only the second-factor pages.
-async fn signed_in(app: &App, headers: &HeaderMap) -> Result<Ctx, WebError> {
-    signed_in_any(app, headers, false).await
-}
-
+/// outstanding reaches only the second-factor pages (`second_factor_page`).
 async fn signed_in_any(
     app: &App,
     headers: &HeaderMap,
@@ -359,7 +362,13 @@ async fn signed_in_any(
         .await?
         .filter(|u| !u.disabled)
         .ok_or(WebError::SignIn)?;
-    if !session.second_factor_done && !second_factor_page {
+    // Whether a second factor is needed is worked out on every request, so turning the
+    // setting on reaches sessions that began before it.
+    let needs_second = user.totp_secret.is_some()
+        || (app.0.settings.require_second_factor && user.role.needs_second_factor());
+    let second_missing =
+        needs_second && (!session.second_factor_done || user.totp_secret.is_none());
+    if second_missing && !second_factor_page {
         return Err(WebError::Redirect(if user.totp_secret.is_some() {
             "/login/second-factor".into()
         } else {
@@ -367,6 +376,15 @@ async fn signed_in_any(
         }));
     }
     Ok(Ctx { user, session })
+}
+
+/// The signed-in user, who must first change a password someone else chose.
+async fn signed_in(app: &App, headers: &HeaderMap) -> Result<Ctx, WebError> {
+    let ctx = signed_in_any(app, headers, false).await?;
+    if ctx.user.must_change_password {
+        return Err(WebError::Redirect("/account/password".into()));
+    }
+    Ok(ctx)
 }
 
 /// A state-changing request must come from our own pages: not cross-site, and carrying
@@ -512,22 +530,32 @@ async fn login(
         );
         res
     };
+    // The attempt counts against the address before the password is checked, so a
+    // burst of guesses in parallel cannot all pass the throttle.
+    app.failed(&address);
+    let generic = format!(
+        "The user name or password is not right. After {} failed attempts an account is locked for {} minutes.",
+        app.0.settings.lockout_after, app.0.settings.lockout_minutes
+    );
     let user = users::by_username(app.db(), &username).await?;
     let now = auth::now();
+    // The password is always checked (against a dummy hash for an unknown name), so an
+    // unknown, locked or known account takes as long and reads the same.
+    let hash = user
+        .as_ref()
+        .map_or_else(|| app.0.dummy_hash.clone(), |u| u.password_hash.clone());
+    let ok = auth::verify_password(password, hash).await;
     let Some(user) = user else {
-        // As slow as a wrong password, so that names cannot be found by timing.
-        auth::verify_password(password, app.0.dummy_hash.clone()).await;
-        app.failed(&address);
         audit(
             &app,
-            &username,
+            "(unknown user name)",
             "auth.login.failed",
             None,
             None,
             serde_json::json!({"reason": "unknown user name"}),
         )
         .await?;
-        return Ok(retry("The user name or password is not right"));
+        return Ok(retry(&generic));
     };
     if user.locked_until.is_some_and(|t| t > now) {
         audit(
@@ -539,23 +567,10 @@ async fn login(
             serde_json::json!({"reason": "locked"}),
         )
         .await?;
-        return Ok(retry(&format!(
-            "This account is locked for {} minutes after repeated failed sign-ins. Try again later or ask your manager.",
-            app.0.settings.lockout_minutes
-        )));
+        return Ok(retry(&generic));
     }
-    let ok = auth::verify_password(password, user.password_hash.clone()).await;
     if !ok || user.disabled {
-        app.failed(&address);
-        let failed = user.failed_logins + 1;
-        let lock = (failed >= app.0.settings.lockout_after)
-            .then(|| now + app.0.settings.lockout_minutes * 60);
-        sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE user_id = $3")
-            .bind(if lock.is_some() { 0 } else { failed })
-            .bind(lock.or(user.locked_until))
-            .bind(user.user_id)
-            .execute(app.db().pool())
-            .await?;
+        let locked = count_failure(&app, &user).await?;
         audit(
             &app,
             &user.username,
@@ -564,12 +579,13 @@ async fn login(
             None,
             serde_json::json!({
                 "reason": if user.disabled { "disabled" } else { "wrong password" },
-                "locked": lock.is_some(),
+                "locked": locked,
             }),
         )
         .await?;
-        return Ok(retry("The user name or password is not right"));
+        return Ok(retry(&generic));
     }
+    app.succeeded(&address);
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE user_id = $1")
         .bind(user.user_id)
         .execute(app.db().pool())
@@ -579,7 +595,7 @@ async fn login(
         auth::end_session(app.db(), &old).await?;
     }
     let needs_second = user.totp_secret.is_some()
-        || (app.0.settings.require_second_factor && user.role.sees_identifiable());
+        || (app.0.settings.require_second_factor && user.role.needs_second_factor());
     let (id, _) = auth::start_session(app.db(), user.user_id, !needs_second).await?;
     audit(
         &app,
@@ -607,6 +623,28 @@ async fn login(
         HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, "", Some(0))).expect("ascii"),
     );
     Ok(res)
+}
+
+/// Counts a failed sign-in or security code against the account, in one statement so
+/// that guesses in parallel are all counted; locks it when there have been too many.
+/// Returns whether it is now locked.
+async fn count_failure(app: &App, user: &User) -> Result<bool, WebError> {
+    let failed: i64 = sqlx::query_scalar(
+        "UPDATE users SET failed_logins = failed_logins + 1 WHERE user_id = $1 RETURNING failed_logins",
+    )
+    .bind(user.user_id)
+    .fetch_one(app.db().pool())
+    .await?;
+    if failed < app.0.settings.lockout_after {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE user_id = $2")
+        .bind(auth::now() + app.0.settings.lockout_minutes * 60)
+        .bind(user.user_id)
+        .execute(app.db().pool())
+        .await?;
+    auth::end_sessions_of(app.db(), user.user_id).await?;
+    Ok(true)
 }
 
 fn code_form(action: &str, csrf: &str, errors: &[FieldError], intro: &str) -> String {
@@ -654,16 +692,24 @@ async fn second_factor(
         .clone()
         .ok_or(WebError::Redirect("/account/second-factor".into()))?;
     let code = form.get("code").cloned().unwrap_or_default();
-    if !auth::totp_ok(&secret, &code, auth::now()) {
+    // A code is accepted once: a step at or before the last one accepted is refused.
+    let step = auth::totp_step(&secret, &code, auth::now())
+        .map(|s| s as i64)
+        .filter(|s| ctx.user.totp_last_step.is_none_or(|last| *s > last));
+    let Some(step) = step else {
+        let locked = count_failure(&app, &ctx.user).await?;
         audit(
             &app,
             &ctx.user.username,
             "auth.second_factor.failed",
             ctx.user.service_id,
             None,
-            serde_json::json!({}),
+            serde_json::json!({"locked": locked}),
         )
         .await?;
+        if locked {
+            return Err(WebError::SignIn);
+        }
         let errors = [FieldError {
             field: "code",
             message: "The security code is not right. Enter the code your app shows now".into(),
@@ -672,7 +718,12 @@ async fn second_factor(
             "Enter your security code",
             &code_form("/login/second-factor", &ctx.session.csrf_token, &errors, ""),
         ));
-    }
+    };
+    sqlx::query("UPDATE users SET totp_last_step = $1, failed_logins = 0 WHERE user_id = $2")
+        .bind(step)
+        .bind(ctx.user.user_id)
+        .execute(app.db().pool())
+        .await?;
     auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
     audit(
         &app,
@@ -717,7 +768,7 @@ async fn logout(
 // Account.
 
 async fn password_page(State(app): State<App>, headers: HeaderMap) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
+    let ctx = signed_in_any(&app, &headers, false).await?;
     Ok(ctx.page(
         "Change your password",
         &password_form(&ctx.session.csrf_token, &[]),
@@ -759,7 +810,7 @@ async fn change_password(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
+    let ctx = signed_in_any(&app, &headers, false).await?;
     check_csrf(&headers, &ctx.session.csrf_token, &form)?;
     let current = form.get("current").cloned().unwrap_or_default();
     let new = form.get("new").cloned().unwrap_or_default();
@@ -786,7 +837,9 @@ async fn change_password(
         ));
     }
     let hash = auth::hash_password(new).await?;
-    sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE user_id = $3")
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, password_changed_at = $2, must_change_password = 0 WHERE user_id = $3",
+    )
         .bind(hash)
         .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .bind(ctx.user.user_id)
@@ -882,9 +935,17 @@ async fn setup_second_factor(
             &setup_form(&ctx, &secret, &errors),
         ));
     }
-    sqlx::query("UPDATE users SET totp_secret = $1 WHERE user_id = $2")
+    let step = auth::totp_step(&secret, &code, auth::now()).map(|s| s as i64);
+    sqlx::query("UPDATE users SET totp_secret = $1, totp_last_step = $2 WHERE user_id = $3")
         .bind(secret)
+        .bind(step)
         .bind(ctx.user.user_id)
+        .execute(app.db().pool())
+        .await?;
+    // Other sessions began without the factor: they end.
+    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND session_hash <> $2")
+        .bind(ctx.user.user_id)
+        .bind(ctx.session.session_hash.clone())
         .execute(app.db().pool())
         .await?;
     auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
@@ -1155,7 +1216,7 @@ async fn add_user(
         }
         Ok(checked) => {
             let hash = auth::hash_password(n.password.clone()).await?;
-            let id = users::insert(app.db(), &checked, &hash).await?;
+            let id = users::insert(app.db(), &checked, &hash, true).await?;
             audit(&app, &ctx.user.username, "user.add", checked.service_id, Some(checked.username.clone()), serde_json::json!({
                 "before": null,
                 "after": {
@@ -1381,13 +1442,15 @@ async fn client(
             .iter()
             .map(|(e, kind, first, closed)| {
                 format!(
-                    "<li><a href=\"/services/{}/episodes/{}\">{} ({kind}), from {first}{}</a></li>",
+                    "<li><a href=\"/services/{}/episodes/{}\">{} ({}), from {}{}</a></li>",
                     esc(&s.service_ref),
                     esc(e),
                     esc(e),
+                    esc(kind),
+                    esc(first),
                     closed
                         .as_ref()
-                        .map(|c| format!(" to {c}"))
+                        .map(|c| format!(" to {}", esc(c)))
                         .unwrap_or_else(|| ", open".into())
                 )
             })
@@ -1424,7 +1487,10 @@ async fn audit_trail(
         "view.audit",
         Some(s.service_id),
         None,
-        serde_json::json!({"entries": rows.len()}),
+        serde_json::json!({
+            "entries": rows.len(),
+            "records": rows.iter().filter_map(|r| r.3.clone()).collect::<Vec<_>>(),
+        }),
     )
     .await?;
     let table_rows: Vec<Vec<String>> = rows

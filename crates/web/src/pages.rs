@@ -44,7 +44,13 @@ pub fn error_summary(errors: &[FieldError]) -> String {
     }
     let items: String = errors
         .iter()
-        .map(|e| format!("<li><a href=\"#{}\">{}</a></li>", e.field, esc(&e.message)))
+        .map(|e| {
+            format!(
+                "<li><a href=\"#{}\">{}</a></li>",
+                esc(e.field),
+                esc(&e.message)
+            )
+        })
         .collect();
     format!(
         "<div class=\"error-summary\" role=\"alert\" tabindex=\"-1\" aria-labelledby=\"error-summary-title\">\
@@ -54,7 +60,7 @@ pub fn error_summary(errors: &[FieldError]) -> String {
 
 /// A labelled text input with its hint and error.
 pub fn input(
-    name: &str,
+    raw_name: &str,
     label: &str,
     kind: &str,
     value: &str,
@@ -62,7 +68,8 @@ pub fn input(
     errors: &[FieldError],
     autocomplete: &str,
 ) -> String {
-    let error = errors.iter().find(|e| e.field == name);
+    let error = errors.iter().find(|e| e.field == raw_name);
+    let name = esc(raw_name);
     let hint_html = hint
         .map(|h| format!("<p class=\"hint\" id=\"{name}-hint\">{}</p>", esc(h)))
         .unwrap_or_default();
@@ -110,13 +117,14 @@ pub fn input(
 
 /// A select with options (value, label).
 pub fn select(
-    name: &str,
+    raw_name: &str,
     label: &str,
     options: &[(&str, &str)],
     selected: &str,
     errors: &[FieldError],
 ) -> String {
-    let error = errors.iter().find(|e| e.field == name);
+    let error = errors.iter().find(|e| e.field == raw_name);
+    let name = esc(raw_name);
     let opts: String = options
         .iter()
         .map(|(v, l)| {

@@ -47,10 +47,15 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.code() == text)
     }
 
-    /// Whether the role sees identifiable client records (and so may be required to
-    /// use a second factor).
+    /// Whether the role sees identifiable client records.
     pub fn sees_identifiable(self) -> bool {
         matches!(self, Role::HealthTrainer | Role::ServiceManager)
+    }
+
+    /// Whether the setting that requires a second factor applies: the roles that see
+    /// identifiable records, and admins, who could otherwise create such an account.
+    pub fn needs_second_factor(self) -> bool {
+        self.sees_identifiable() || self == Role::Admin
     }
 }
 
@@ -74,10 +79,15 @@ pub struct User {
     pub disabled: bool,
     pub failed_logins: i64,
     pub locked_until: Option<i64>,
+    /// The last TOTP time step accepted (a code is never accepted twice).
+    pub totp_last_step: Option<i64>,
+    /// The password was chosen by someone else: it must be changed before anything else.
+    pub must_change_password: bool,
 }
 
 const COLUMNS: &str = "user_id, username, display_name, role, service_id, worker_ref, org_ref, \
-     analyst_services, password_hash, totp_secret, disabled, failed_logins, locked_until";
+     analyst_services, password_hash, totp_secret, disabled, failed_logins, locked_until, \
+     totp_last_step, must_change_password";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<User, WebError> {
     let role: String = r.try_get(3)?;
@@ -102,6 +112,8 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<User, WebError> {
         disabled: r.try_get::<i64, _>(10)? != 0,
         failed_logins: r.try_get(11)?,
         locked_until: r.try_get(12)?,
+        totp_last_step: r.try_get(13)?,
+        must_change_password: r.try_get::<i64, _>(14)? != 0,
     })
 }
 
@@ -316,13 +328,19 @@ pub struct CheckedUser {
     pub analyst_services: Option<String>,
 }
 
-/// Stores a checked account with its password hash; returns its id.
-pub async fn insert(db: &Database, u: &CheckedUser, password_hash: &str) -> Result<i64, WebError> {
+/// Stores a checked account with its password hash; returns its id. `must_change` when
+/// someone other than the person chose the password.
+pub async fn insert(
+    db: &Database,
+    u: &CheckedUser,
+    password_hash: &str,
+    must_change: bool,
+) -> Result<i64, WebError> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (username, display_name, role, service_id, worker_ref, org_ref, \
-         analyst_services, password_hash, created_at, password_changed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING user_id",
+         analyst_services, password_hash, created_at, password_changed_at, must_change_password) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING user_id",
     )
     .bind(u.username.clone())
     .bind(u.display_name.clone())
@@ -333,6 +351,7 @@ pub async fn insert(db: &Database, u: &CheckedUser, password_hash: &str) -> Resu
     .bind(u.analyst_services.clone())
     .bind(password_hash.to_string())
     .bind(now)
+    .bind(i64::from(must_change))
     .fetch_one(db.pool())
     .await?;
     Ok(id)

@@ -224,6 +224,22 @@ async fn verify_detects_an_edited_deleted_or_reordered_entry() {
             v.problems
         );
     });
+    each_backend!("web_audit_insert", |t| {
+        chained(&t.db).await;
+        // An entry slipped in outside the chains, to blame a colleague.
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, detail) VALUES ('2026-11-26T09:00:00Z', 'manager', 'view.client', '{}')",
+        )
+        .execute(t.db.pool())
+        .await
+        .unwrap();
+        let v = t.db.verify_audit().await.unwrap();
+        assert!(
+            v.problems.iter().any(|p| p.contains("inserted directly")),
+            "{:?}",
+            v.problems
+        );
+    });
     each_backend!("web_audit_reorder", |t| {
         chained(&t.db).await;
         // Swap the positions of the second and third entries.

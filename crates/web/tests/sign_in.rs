@@ -207,6 +207,19 @@ async fn a_second_factor_is_set_up_then_asked_for_and_can_be_required() {
         )
         .await;
     assert!(bad.body.contains("The security code is not right"));
+    // The code used to set it up moments ago is refused: a code is accepted once.
+    let replay = again
+        .post(
+            "/login/second-factor",
+            &[("csrf", &token), ("code", &code(&secret))],
+        )
+        .await;
+    assert!(replay.body.contains("The security code is not right"));
+    // A minute later (the last accepted step moved back, as time would), a new code works.
+    sqlx::query("UPDATE users SET totp_last_step = totp_last_step - 2 WHERE username = 'trainer'")
+        .execute(t.db.pool())
+        .await
+        .unwrap();
     let good = again
         .post(
             "/login/second-factor",
@@ -215,6 +228,38 @@ async fn a_second_factor_is_set_up_then_asked_for_and_can_be_required() {
         .await;
     assert_eq!(good.location(), Some("/"));
     assert_eq!(again.get("/services/S1/clients").await.status, 200);
+    // Guessing codes: after five wrong ones the session ends and the account is locked.
+    let mut guesser = Browser::new(&app);
+    guesser.sign_in("trainer", PASSWORD).await;
+    let token = guesser.get("/login/second-factor").await.csrf();
+    for _ in 0..4 {
+        let p = guesser
+            .post(
+                "/login/second-factor",
+                &[("csrf", &token), ("code", "000001")],
+            )
+            .await;
+        assert!(p.body.contains("The security code is not right"));
+    }
+    let last = guesser
+        .post(
+            "/login/second-factor",
+            &[("csrf", &token), ("code", "000001")],
+        )
+        .await;
+    assert_eq!(last.location(), Some("/login"));
+    assert_eq!(guesser.get("/").await.location(), Some("/login"));
+    let locked: Option<i64> =
+        sqlx::query_scalar("SELECT locked_until FROM users WHERE username = 'trainer'")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        locked.is_some_and(|l| l > auth::now()),
+        "the account is locked"
+    );
+    // Every session of the account ended with it.
+    assert_eq!(again.get("/").await.location(), Some("/login"));
     // A commissioner (aggregates only) is not required to.
     let p = Browser::new(&app).sign_in("commissioner", PASSWORD).await;
     assert_eq!(p.location(), Some("/"));
@@ -271,4 +316,78 @@ async fn many_failures_from_one_address_make_it_wait() {
     let p = b.sign_in("trainer", PASSWORD).await;
     assert_eq!(p.status, 429, "the address waits, whatever the account");
     assert!(p.body.contains("too many failed sign-ins"));
+}
+
+#[tokio::test]
+async fn an_account_an_admin_made_must_change_its_password_first() {
+    let t = TestDb::sqlite().await;
+    let app = app(&t.db, Settings::default()).await;
+    let mut admin = Browser::new(&app);
+    admin.sign_in("admin", PASSWORD).await;
+    let token = admin.token().await;
+    let add = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &token),
+                ("username", "newmanager"),
+                ("display_name", "New Manager"),
+                ("role", "service_manager"),
+                ("service_ref", "S1"),
+                ("password", "chosen by the admin"),
+            ],
+        )
+        .await;
+    assert_eq!(add.status, 303);
+    // The admin knows the password, so it opens nothing until the person changes it.
+    let mut b = Browser::new(&app);
+    b.sign_in("newmanager", "chosen by the admin").await;
+    for path in ["/", "/services/S1/clients", "/services/S1/audit"] {
+        assert_eq!(
+            b.get(path).await.location(),
+            Some("/account/password"),
+            "{path}"
+        );
+    }
+    let form = b.get("/account/password").await;
+    assert_eq!(form.status, 200);
+    let changed = b
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &form.csrf()),
+                ("current", "chosen by the admin"),
+                ("new", "only the manager knows"),
+            ],
+        )
+        .await;
+    assert!(changed.body.contains("Your password has been changed"));
+    assert_eq!(b.get("/services/S1/clients").await.status, 200);
+}
+
+#[tokio::test]
+async fn locked_and_unknown_accounts_read_the_same_and_names_are_not_logged() {
+    let t = TestDb::sqlite().await;
+    let app = app(&t.db, Settings::default()).await;
+    for _ in 0..5 {
+        Browser::new(&app)
+            .sign_in("manager", "not the password")
+            .await;
+    }
+    let locked = Browser::new(&app).sign_in("manager", PASSWORD).await;
+    let unknown = Browser::new(&app).sign_in("nobody-at-all", PASSWORD).await;
+    let message = |body: &str| {
+        let at = body.find("error-summary-title").unwrap();
+        body[at..at + body[at..].find("</ul>").unwrap()].to_string()
+    };
+    assert_eq!(message(&locked.body), message(&unknown.body));
+    let actors: Vec<String> =
+        sqlx::query_scalar("SELECT actor FROM audit_log WHERE action = 'auth.login.failed'")
+            .fetch_all(t.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        !actors.iter().any(|a| a.contains("nobody")),
+        "a typed name is not logged: {actors:?}"
+    );
 }

@@ -99,7 +99,7 @@ pub async fn accounts(db: &Database) {
         };
         let u = check(db, &n).await.unwrap().unwrap();
         let hash = auth::hash_password(PASSWORD.into()).await.unwrap();
-        insert(db, &u, &hash).await.unwrap();
+        insert(db, &u, &hash, false).await.unwrap();
     }
 }
 
