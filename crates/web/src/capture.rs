@@ -1490,6 +1490,32 @@ pub(crate) async fn caseload(
     Query(q): Query<CaseloadQuery>,
 ) -> Result<Response, WebError> {
     let ctx = signed_in(&app, &headers).await?;
+    caseload_page(app, ctx, service, q).await
+}
+
+/// A search of the caseload: sent as a form post, so names and dates of birth stay out
+/// of addresses and the logs of anything in between.
+pub(crate) async fn caseload_search(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(service): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
+    let q = CaseloadQuery {
+        q: form.get("q").cloned(),
+        saved: None,
+    };
+    caseload_page(app, ctx, service, q).await
+}
+
+async fn caseload_page(
+    app: App,
+    ctx: Ctx,
+    service: String,
+    q: CaseloadQuery,
+) -> Result<Response, WebError> {
     let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
     let today = dcrs_domain::types::uk_today(chrono::Utc::now());
     let mine = ctx.user.role == Role::HealthTrainer;
@@ -1663,13 +1689,14 @@ pub(crate) async fn caseload(
         body.push_str("<div class=\"inset\" role=\"status\"><p>Saved as a draft. Finish it from this page when you are ready.</p></div>");
     }
     body.push_str(&format!(
-        "<form method=\"get\" action=\"/services/{0}/caseload\" role=\"search\"><div class=\"form-group\"><label for=\"q\">Find a client</label>\
+        "<form method=\"post\" action=\"/services/{0}/caseload\" role=\"search\">{2}<div class=\"form-group\"><label for=\"q\">Find a client</label>\
          <p class=\"hint\" id=\"q-hint\">Name, client reference or date of birth (1980-05-31)</p>\
          <input type=\"text\" id=\"q\" name=\"q\" value=\"{1}\" aria-describedby=\"q-hint\"></div>\
          <button class=\"button button--secondary\" type=\"submit\">Search</button></form>{found}\
          <p><a class=\"button\" href=\"/services/{0}/clients/new\">Register a client</a></p>",
         esc(&s.service_ref),
-        esc(&query)
+        esc(&query),
+        crate::pages::csrf_field(&ctx.session.csrf_token)
     ));
     if !drafts.is_empty() {
         let items: String = drafts

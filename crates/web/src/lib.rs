@@ -222,7 +222,10 @@ pub fn router(app: App) -> Router {
             "/services/{service}/episodes/{episode}/{flow}",
             get(capture::episode_flow_page).post(capture::episode_flow_submit),
         )
-        .route("/services/{service}/caseload", get(capture::caseload))
+        .route(
+            "/services/{service}/caseload",
+            get(capture::caseload).post(capture::caseload_search),
+        )
         .route("/drafts/{id}", get(capture::draft))
         .route("/reports", get(reports::reports_page))
         .route("/reports/view", get(reports::report_view))

@@ -127,3 +127,35 @@ async fn a_manager_opens_an_episode_choosing_its_lead_worker() {
     let page = m.get(ok.location().unwrap()).await;
     assert!(page.body.contains("Ann Northern") && page.body.contains("Open"));
 }
+
+#[tokio::test]
+async fn the_caseload_search_finds_by_name_reference_or_birth_date_within_the_service() {
+    let t = dcrs_testkit::TestDb::sqlite().await;
+    let app = app(&t.db, Settings::default()).await;
+    let mut b = Browser::new(&app);
+    b.sign_in("trainer", PASSWORD).await;
+    let page = b.get("/services/S1/caseload").await;
+    assert_eq!(page.status, 200);
+    let token = page.csrf();
+    for q in ["northern", "C1", "1980-05-01"] {
+        let r = b
+            .post("/services/S1/caseload", &[("csrf", &token), ("q", q)])
+            .await;
+        assert!(r.body.contains("Ann Northern"), "{q}");
+    }
+    // Another service's client is not found.
+    let r = b
+        .post(
+            "/services/S1/caseload",
+            &[("csrf", &token), ("q", "Southern")],
+        )
+        .await;
+    assert!(r.body.contains("No client of the service matches"));
+    // Without the token the search is refused.
+    assert_eq!(
+        b.post("/services/S1/caseload", &[("q", "Ann")])
+            .await
+            .status,
+        403
+    );
+}
