@@ -22,6 +22,8 @@ pub enum Action {
     ViewReports,
     /// Manage user accounts.
     ManageUsers,
+    /// Manage the health trainers' accounts of a service.
+    ManageStaff,
 }
 
 /// The service an action is about, as far as authorisation needs to know it.
@@ -44,7 +46,11 @@ pub fn allowed(user: &User, action: Action, service: Option<&ServiceScope>) -> b
         (Role::HealthTrainer, Action::ViewClients | Action::EditClients, Some(s)) => own(s),
         (
             Role::ServiceManager,
-            Action::ViewClients | Action::EditClients | Action::ViewAudit | Action::ViewReports,
+            Action::ViewClients
+            | Action::EditClients
+            | Action::ViewAudit
+            | Action::ViewReports
+            | Action::ManageStaff,
             Some(s),
         ) => own(s),
         (Role::Commissioner, Action::ViewReports, Some(s)) => {

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod authz;
 mod capture;
+mod manage;
 pub mod pages;
 mod reports;
 pub mod users;
@@ -231,6 +232,18 @@ pub fn router(app: App) -> Router {
         .route("/reports/view", get(reports::report_view))
         .route("/patterns/view", get(reports::patterns_view))
         .route("/services/{service}/dashboard", get(reports::dashboard))
+        .route(
+            "/services/{service}/staff",
+            get(manage::staff_page).post(manage::add_staff),
+        )
+        .route(
+            "/services/{service}/staff/{id}/disable",
+            post(manage::disable_staff),
+        )
+        .route(
+            "/services/{service}/configuration",
+            get(manage::configuration),
+        )
         .route("/services/{service}/clients/{client}", get(client))
         .route("/services/{service}/audit", get(audit_trail))
         .route("/services/{service}/reports/{kind}", get(report))
@@ -1023,6 +1036,10 @@ async fn home(State(app): State<App>, headers: HeaderMap) -> Result<Response, We
         }
         if allowed(&ctx.user, Action::ViewAudit, Some(&s)) {
             links.push(format!("<a href=\"/services/{r}/dashboard\">Dashboard</a>"));
+            links.push(format!("<a href=\"/services/{r}/staff\">Staff</a>"));
+            links.push(format!(
+                "<a href=\"/services/{r}/configuration\">Configuration</a>"
+            ));
             links.push(format!("<a href=\"/services/{r}/audit\">Audit trail</a>"));
         }
         if !links.is_empty() {

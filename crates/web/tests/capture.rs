@@ -159,3 +159,86 @@ async fn the_caseload_search_finds_by_name_reference_or_birth_date_within_the_se
         403
     );
 }
+
+#[tokio::test]
+async fn a_manager_adds_and_disables_a_trainer_of_their_own_service_only() {
+    let t = dcrs_testkit::TestDb::sqlite().await;
+    let app = app(&t.db, Settings::default()).await;
+    let mut m = Browser::new(&app);
+    m.sign_in("manager", PASSWORD).await;
+    let page = m.get("/services/S1/staff").await;
+    assert!(page.body.contains("trainer") && !page.body.contains("commissioner"));
+    let token = page.csrf();
+    // A worker of the other service cannot be linked.
+    let other = m
+        .post(
+            "/services/S1/staff",
+            &[
+                ("csrf", &token),
+                ("username", "t2"),
+                ("display_name", "T"),
+                ("worker_ref", "W2"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert!(
+        other
+            .body
+            .contains("There is no worker with that reference in the service")
+    );
+    let ok = m
+        .post(
+            "/services/S1/staff",
+            &[
+                ("csrf", &token),
+                ("username", "t2"),
+                ("display_name", "T"),
+                ("worker_ref", "W1"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303);
+    let (id, role, must): (i64, String, i64) = sqlx::query_as(
+        "SELECT user_id, role, must_change_password FROM users WHERE username = 't2'",
+    )
+    .fetch_one(t.db.pool())
+    .await
+    .unwrap();
+    assert_eq!((role.as_str(), must), ("health_trainer", 1));
+    assert_eq!(
+        m.post(
+            &format!("/services/S1/staff/{id}/disable"),
+            &[("csrf", &token)]
+        )
+        .await
+        .status,
+        303
+    );
+    // Not the manager's own account, nor anyone of another service.
+    let own: i64 = sqlx::query_scalar("SELECT user_id FROM users WHERE username = 'manager'")
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        m.post(
+            &format!("/services/S1/staff/{own}/disable"),
+            &[("csrf", &token)]
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        m.post(
+            &format!("/services/S2/staff/{id}/disable"),
+            &[("csrf", &token)]
+        )
+        .await
+        .status,
+        404
+    );
+    let config = m.get("/services/S1/configuration").await;
+    assert_eq!(config.status, 200);
+}
