@@ -116,6 +116,12 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
     assert_eq!(c["new_session_token_differs"], true);
     assert_eq!(c["goals_asked_at_close"], 2);
     assert!(c["closed"].as_str().unwrap().contains("Closed on"), "{c}");
+    // The manager's dashboard, in the same quarter, counts it (exact figures).
+    assert_eq!(c["dashboard_closed"], "1", "{c}");
+    // The commissioner: controlled figures with suppressed cells, and no client page.
+    assert_eq!(c["commissioner_policy"], true);
+    assert!(c["commissioner_stars"].as_i64().unwrap() > 0, "{c}");
+    assert_eq!(c["commissioner_client_page"], 404);
     // What the database holds: everything, entered via the application.
     let kinds: Vec<(String, i64)> = sqlx::query_as(
         "SELECT 'episode', COUNT(*) FROM episodes WHERE entered_via = 'application' AND closed_on IS NOT NULL AND exit_reason = 'completed' \

@@ -23,6 +23,7 @@ const browser = await chromium.launch({
 const steps = [];
 const checks = {};
 let shot = 0;
+let clientPath = '';
 try {
   // The application allows no script; axe is injected past the policy by the test.
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
@@ -45,6 +46,20 @@ try {
     await page.screenshot({ path: `${shots}/${String(shot).padStart(2, '0')}-${step.name}.png`, fullPage: true });
   };
   const go = async (path) => { await page.goto(base + path); await look(); };
+  const lookAt = async (p) => {
+    step.pages += 1;
+    step.fields += await p.locator('main input:not([type=hidden]), main select, main textarea').count();
+    await p.evaluate(axeSource);
+    const r = await p.evaluate(async () => await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] },
+    }));
+    for (const v of r.violations) {
+      step.violations.push({ page: p.url().replace(base, ''), id: v.id, help: v.help,
+        nodes: v.nodes.map(n => n.target.join(' ')) });
+    }
+    shot += 1;
+    await p.screenshot({ path: `${shots}/${String(shot).padStart(2, '0')}-${step.name}.png`, fullPage: true });
+  };
   const click = async (name) => {
     await Promise.all([page.waitForLoadState('load'), page.getByRole('link', { name }).first().click()]);
     await look();
@@ -91,6 +106,7 @@ try {
   await page.fill('#date_of_birth', '1980-05-31');
   await press('Save');
   checks.client_page = await page.locator('h1').innerText();
+  clientPath = page.url().replace(base, '');
 
   begin('referral-and-episode');
   await click('Refer and open an episode');
@@ -169,6 +185,44 @@ try {
   await press('Save');
   checks.closed = await page.locator('.summary-list').innerText();
   await context.close();
+
+  // The manager's dashboard counts the episode just closed; a commissioner sees the
+  // service's figures controlled and cannot open the client's page.
+  const as = async (who, name) => {
+    const c = await browser.newContext({ viewport: { width: 1024, height: 1366 }, bypassCSP: true });
+    const p = await c.newPage();
+    return [c, p];
+  };
+  {
+    const [c, p] = await as('manager');
+    begin('manager-dashboard');
+    await p.goto(base + '/login');
+    await p.fill('#username', 'manager');
+    await p.fill('#password', password);
+    await Promise.all([p.waitForNavigation(), p.getByRole('button', { name: 'Sign in', exact: true }).click()]);
+    await p.goto(`${base}/services/${service}/dashboard`);
+    await lookAt(p);
+    checks.dashboard_closed = await p.locator('th', { hasText: 'Full episodes closed' }).locator('xpath=..').locator('td').first().innerText();
+    await c.close();
+  }
+  {
+    const [c, p] = await as('commissioner');
+    begin('commissioner');
+    await p.goto(base + '/login');
+    await p.fill('#username', 'commissioner');
+    await p.fill('#password', password);
+    await Promise.all([p.waitForNavigation(), p.getByRole('button', { name: 'Sign in', exact: true }).click()]);
+    await p.goto(`${base}/reports`);
+    await lookAt(p);
+    await Promise.all([p.waitForNavigation(), p.getByRole('button', { name: 'Show the report', exact: true }).click()]);
+    await lookAt(p);
+    checks.commissioner_policy = (await p.content()).includes('nhs_sub_national');
+    checks.commissioner_stars = await p.locator('td.numeric', { hasText: /^\*$/ }).count();
+    const r = await p.goto(base + clientPath);
+    checks.commissioner_client_page = r.status();
+    await lookAt(p);
+    await c.close();
+  }
 } finally {
   await browser.close();
 }
