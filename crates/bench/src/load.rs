@@ -300,7 +300,7 @@ async fn user(addr: String, a: Account, deadline: Instant, tally: Arc<Mutex<Tall
                 .send("GET", &format!("/services/{}/dashboard", a.service), None)
                 .await;
             ("manager: dashboard", r.is_ok_and(|r| r.status == 200))
-        } else if i % 2 == 0 || a.episodes.is_empty() {
+        } else if i.is_multiple_of(2) || a.episodes.is_empty() {
             let r = c
                 .send("GET", &format!("/services/{}/caseload", a.service), None)
                 .await;
