@@ -171,12 +171,19 @@ fn bind_data(
     query
 }
 
-/// The chain an entry belongs to: its service's, or the one for entries about no service.
-pub(crate) fn audit_chain(service_id: Option<i64>) -> String {
-    match service_id {
+/// The chain an entry belongs to. Each service has two: one for its writes (records,
+/// accounts, configuration) and one for what was read or released (views, reports,
+/// sign-ins), so that people reading never wait behind a write holding its chain; entries
+/// about no service have their own pair.
+pub(crate) fn audit_chain(service_id: Option<i64>, action: &str) -> String {
+    let reads = ["view.", "report.", "patterns.", "access.", "auth.", "draft."]
+        .iter()
+        .any(|p| action.starts_with(p));
+    let base = match service_id {
         Some(id) => format!("service:{id}"),
         None => "system".into(),
-    }
+    };
+    if reads { format!("{base}:reads") } else { base }
 }
 
 /// The hash of an entry: SHA-256 over the previous entry's hash and every field of this
@@ -206,7 +213,7 @@ pub(crate) fn audit_hash(
 /// Appends an entry to its chain. The caller's transaction holds the chain's head row
 /// from the update until it commits, so two writers cannot take the same position.
 pub(crate) async fn insert_audit(conn: &mut AnyConnection, e: &AuditEntry) -> StoreResult<()> {
-    let chain = audit_chain(e.service_id);
+    let chain = audit_chain(e.service_id, &e.action);
     let take = "UPDATE audit_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, hash";
     let mut head: Option<(i64, String)> = sqlx::query_as(take)
         .bind(chain.clone())

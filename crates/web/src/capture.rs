@@ -1468,7 +1468,9 @@ pub(crate) struct CaseloadQuery {
 /// A closed episode whose follow-up is due.
 type FollowRow = (String, String, Option<String>, Option<String>, String);
 
-/// An open episode of the caseload with the dates that make work due.
+/// An open episode of the caseload with the dates that make work due: references,
+/// name, kind, first contact, last attended session, plan agreed, review sessions,
+/// (the earliest target of an open goal comes from its own query).
 type CaseRow = (
     String,
     String,
@@ -1476,7 +1478,6 @@ type CaseRow = (
     Option<String>,
     String,
     String,
-    Option<String>,
     Option<String>,
     Option<String>,
     i64,
@@ -1521,13 +1522,12 @@ async fn caseload_page(
     let mine = ctx.user.role == Role::HealthTrainer;
     // Open episodes (a trainer's own as lead worker), with the dates that make work due.
     let rows: Vec<CaseRow> = sqlx::query_as(
+        // The episode summary (kept up to date on every write) gives the last attended
+        // session, the plan and its reviews without reading every session.
         "SELECT e.episode_ref, c.client_ref, c.given_name, c.family_name, e.kind, e.first_contact_on, \
-         (SELECT MAX(x.held_on) FROM sessions x WHERE x.service_id = e.service_id AND x.episode_id = e.episode_id AND x.attended = 'yes'), \
-         (SELECT MAX(x.held_on) FROM sessions x WHERE x.service_id = e.service_id AND x.episode_id = e.episode_id AND x.attended = 'yes' AND x.purpose = 'review'), \
-         (SELECT MIN(g.target_on) FROM goals g JOIN plans p ON p.service_id = g.service_id AND p.plan_id = g.plan_id \
-            WHERE p.service_id = e.service_id AND p.episode_id = e.episode_id AND g.status = 'open'), \
-         (SELECT COUNT(*) FROM plans p WHERE p.service_id = e.service_id AND p.episode_id = e.episode_id) \
+         es.last_attended_on, es.plan_agreed_on, es.review_sessions \
          FROM episodes e \
+         JOIN episode_summaries es ON es.service_id = e.service_id AND es.episode_id = e.episode_id \
          JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
          JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
          JOIN workers w ON w.service_id = e.service_id AND w.worker_id = e.lead_worker_id \
@@ -1545,18 +1545,29 @@ async fn caseload_page(
     };
     let mut work = Vec::new();
     let mut shown = Vec::new();
-    for (ep, cref, g, f, kind, first, last, review, target, plans) in &rows {
+    // The earliest target of each open episode's open goals, in one pass over the
+    // service's open goals (a lookup per episode would read them all each time).
+    let targets: HashMap<String, String> = sqlx::query_as::<_, (String, Option<String>)>(
+        "SELECT e.episode_ref, MIN(g.target_on) FROM goals g \
+         JOIN plans p ON p.service_id = g.service_id AND p.plan_id = g.plan_id \
+         JOIN episodes e ON e.service_id = p.service_id AND e.episode_id = p.episode_id \
+         WHERE g.service_id = $1 AND g.status = 'open' AND e.closed_on IS NULL GROUP BY e.episode_ref",
+    )
+    .bind(s.service_id)
+    .fetch_all(app.db().pool())
+    .await?
+    .into_iter()
+    .filter_map(|(e, t)| t.map(|t| (e, t)))
+    .collect();
+    for (ep, cref, g, f, kind, first, last, plan, reviews) in &rows {
+        let target = &targets.get(ep).cloned();
         let mut due = Vec::new();
         let since = days(last).or_else(|| days(&Some(first.clone())));
         if since.is_some_and(|d| d > 30) {
             due.push(format!("no session for {} days", since.unwrap_or(0)));
         }
-        if kind == "full"
-            && plans > &0
-            && days(review)
-                .or_else(|| days(&Some(first.clone())))
-                .is_some_and(|d| d > 84)
-        {
+        // A plan agreed 12 weeks ago with no review session since.
+        if kind == "full" && *reviews == 0 && days(plan).is_some_and(|d| d > 84) {
             due.push("review due".to_string());
         }
         if days(target).is_some_and(|d| d > 0) {
@@ -1565,7 +1576,7 @@ async fn caseload_page(
         if kind == "brief" {
             due.push("open brief episode: close it".to_string());
         }
-        if kind == "full" && plans == &0 {
+        if kind == "full" && plan.is_none() {
             due.push("no plan yet".to_string());
         }
         shown.push(cref.clone());

@@ -167,7 +167,7 @@ async fn chained(db: &Database) {
 async fn nth(db: &Database, n: i64) -> i64 {
     let s1 = service_id(db, "S1").await;
     sqlx::query_scalar("SELECT audit_id FROM audit_log WHERE chain = $1 AND seq = $2")
-        .bind(format!("service:{s1}"))
+        .bind(format!("service:{s1}:reads"))
         .bind(n)
         .fetch_one(db.pool())
         .await
