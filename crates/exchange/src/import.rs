@@ -169,6 +169,7 @@ pub async fn import_dir(
         tx,
         options,
         entered_via: "import",
+        pending_audit: Vec::new(),
         report,
         rejected: HashSet::new(),
         services: HashMap::new(),
@@ -184,6 +185,7 @@ pub async fn import_dir(
         run.report.counts.push((*entity, counts));
     }
     run.check_clients(&mut progress).await?;
+    run.write_pending_audit().await?;
 
     let Run { tx, mut report, .. } = run;
     let ok = report.rejections.is_empty();
@@ -233,6 +235,7 @@ pub async fn import_texts(
         tx,
         options,
         entered_via: via,
+        pending_audit: Vec::new(),
         report: ImportReport::default(),
         rejected: HashSet::new(),
         services: HashMap::new(),
@@ -258,6 +261,7 @@ pub async fn import_texts(
         run.report.counts.push((*entity, counts));
     }
     run.check_clients(&mut |_| {}).await?;
+    run.write_pending_audit().await?;
     let Run { tx, mut report, .. } = run;
     if report.rejections.is_empty() && !options.dry_run {
         tx.commit().await?;
@@ -314,6 +318,9 @@ struct Run<'o> {
     options: &'o ImportOptions,
     /// `import` for files, `application` for records entered in the web application.
     entered_via: &'static str,
+    /// Audit entries of the records written, appended to their chains at the end of the
+    /// transaction, so that a chain's head is held only while committing.
+    pending_audit: Vec<AuditEntry>,
     report: ImportReport,
     /// Records rejected in this run, so rows that refer to them are not reported twice.
     /// Holds only rejected references, which are few.
@@ -375,6 +382,17 @@ impl Run<'_> {
             value: value.to_string(),
             reason,
         });
+    }
+
+    /// Appends the audit entries of what was written (when nothing was rejected).
+    async fn write_pending_audit(&mut self) -> Result<(), ImportError> {
+        if !self.report.rejections.is_empty() {
+            return Ok(());
+        }
+        for e in std::mem::take(&mut self.pending_audit) {
+            self.tx.audit(&e).await?;
+        }
+        Ok(())
     }
 
     async fn import_file(
@@ -747,16 +765,21 @@ impl Run<'_> {
                 .update(entity, service_id, id, &parents, &values)
                 .await?;
             let detail = change_detail(entity, old_parents, &parents, old_values, &values);
-            self.tx
-                .audit(&AuditEntry {
-                    actor: self.options.actor.clone(),
-                    action: "record.update".into(),
-                    entity: Some(entity),
-                    service_id,
-                    record_ref: Some(own),
-                    detail: Some(detail),
-                })
-                .await?;
+            let entry = AuditEntry {
+                actor: self.options.actor.clone(),
+                action: "record.update".into(),
+                entity: Some(entity),
+                service_id,
+                record_ref: Some(own),
+                detail: Some(detail),
+            };
+            // A file import may update millions of records: written as it goes. A few
+            // records from the application wait for the end of the transaction.
+            if self.entered_via == "import" {
+                self.tx.audit(&entry).await?;
+            } else {
+                self.pending_audit.push(entry);
+            }
             changed.push(id);
             client_parent_ids.extend(client_parent_id);
             counts.updated += 1;
@@ -773,18 +796,14 @@ impl Run<'_> {
                     .zip(values)
                     .map(|(f, v)| (f.name.to_string(), json_value(v)))
                     .collect();
-                self.tx
-                    .audit(&AuditEntry {
-                        actor: self.options.actor.clone(),
-                        action: "record.add".into(),
-                        entity: Some(entity),
-                        service_id,
-                        record_ref: Some(own.clone()),
-                        detail: Some(
-                            serde_json::json!({"before": null, "after": after}).to_string(),
-                        ),
-                    })
-                    .await?;
+                self.pending_audit.push(AuditEntry {
+                    actor: self.options.actor.clone(),
+                    action: "record.add".into(),
+                    entity: Some(entity),
+                    service_id,
+                    record_ref: Some(own.clone()),
+                    detail: Some(serde_json::json!({"before": null, "after": after}).to_string()),
+                });
             }
         }
         counts.added += new_ids.len() as u64;

@@ -80,7 +80,7 @@ impl Database {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalise_url(url)?;
         let options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -176,9 +176,16 @@ fn bind_data(
 /// sign-ins), so that people reading never wait behind a write holding its chain; entries
 /// about no service have their own pair.
 pub(crate) fn audit_chain(service_id: Option<i64>, action: &str) -> String {
-    let reads = ["view.", "report.", "patterns.", "access.", "auth.", "draft."]
-        .iter()
-        .any(|p| action.starts_with(p));
+    let reads = [
+        "view.",
+        "report.",
+        "patterns.",
+        "access.",
+        "auth.",
+        "draft.",
+    ]
+    .iter()
+    .any(|p| action.starts_with(p));
     let base = match service_id {
         Some(id) => format!("service:{id}"),
         None => "system".into(),
