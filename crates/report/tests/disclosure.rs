@@ -319,44 +319,7 @@ fn the_solver_finds_what_rounding_alone_gives_away() {
 async fn no_suppressed_cell_of_a_generated_pack_can_be_worked_out() {
     // A small generated deployment: per-service quarterly packs have many small cells.
     let t = dcrs_testkit::TestDb::sqlite().await;
-    let shared = common::shared();
-    let options = dcrs_refdata::LoadOptions {
-        files: vec![(
-            "postcodes".into(),
-            shared.join("postcode/postcode_lsoa11_sample_blackpool_wokingham.csv"),
-        )],
-        actor: "test".into(),
-        ..Default::default()
-    };
-    let refdir = tempfile::tempdir().unwrap();
-    for rel in [
-        "imd/imd2019_lsoa11_england.csv",
-        "census/ethnic_group_2011_census_18_categories.csv",
-        "census/census2011_ethnic_group_by_la_ew.csv",
-        "nhs/nhs_ethnic_category_2001.csv",
-    ] {
-        let to = refdir.path().join(rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(shared.join(rel), to).unwrap();
-    }
-    load(&t.db, refdir.path(), &options).await.unwrap();
-    let data = tempfile::tempdir().unwrap();
-    dcrs_synth::generate(
-        &shared,
-        data.path(),
-        &dcrs_synth::Options {
-            seed: 7,
-            scale: Some(dcrs_synth::Scale {
-                services: 3,
-                clients: 3000,
-            }),
-        },
-    )
-    .unwrap();
-    let imported = import_dir(&t.db, data.path(), &import_options(), |_| {})
-        .await
-        .unwrap();
-    assert!(imported.rejections.is_empty());
+    common::generated_deployment(&t.db, 7, 3, 3000).await;
     let (mut checked, mut suppressed, mut secondary, mut withheld) = (0, 0, 0, 0);
     for period in ["2009-10Q2", "2010-11Q4", "2010-11"] {
         let req = Request {

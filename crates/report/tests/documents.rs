@@ -147,44 +147,7 @@ async fn service_names_and_other_typed_text_are_escaped() {
 /// its 2010-11 pack with one document per service, under the NHS rule.
 async fn generated_pack() -> (TestDb, Vec<Report>) {
     let t = TestDb::sqlite().await;
-    let shared = common::shared();
-    let options = dcrs_refdata::LoadOptions {
-        files: vec![(
-            "postcodes".into(),
-            shared.join("postcode/postcode_lsoa11_sample_blackpool_wokingham.csv"),
-        )],
-        actor: "test".into(),
-        ..Default::default()
-    };
-    let refdir = tempfile::tempdir().unwrap();
-    for rel in [
-        "imd/imd2019_lsoa11_england.csv",
-        "census/ethnic_group_2011_census_18_categories.csv",
-        "census/census2011_ethnic_group_by_la_ew.csv",
-        "nhs/nhs_ethnic_category_2001.csv",
-    ] {
-        let to = refdir.path().join(rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(shared.join(rel), to).unwrap();
-    }
-    load(&t.db, refdir.path(), &options).await.unwrap();
-    let data = tempfile::tempdir().unwrap();
-    dcrs_synth::generate(
-        &shared,
-        data.path(),
-        &dcrs_synth::Options {
-            seed: 11,
-            scale: Some(dcrs_synth::Scale {
-                services: 3,
-                clients: 3000,
-            }),
-        },
-    )
-    .unwrap();
-    let imported = import_dir(&t.db, data.path(), &import_options(), |_| {})
-        .await
-        .unwrap();
-    assert!(imported.rejections.is_empty());
+    common::generated_deployment(&t.db, 11, 3, 3000).await;
     let req = Request {
         kind: Kind::Pack,
         services: None,

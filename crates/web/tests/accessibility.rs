@@ -4,33 +4,17 @@
 //! packages of `tests/browser` (`npm ci` there) and chromium: `.ci/run` installs both;
 //! elsewhere the test reports itself skipped by name when they are missing.
 
-use dcrs_testkit::{TestDb, tool};
+use dcrs_testkit::TestDb;
 use dcrs_web::Settings;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
-use common::{PASSWORD, state};
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
+use common::{PASSWORD, browser_dir, browser_ready, state};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_of_every_role_has_no_accessibility_violations() {
     let test = "every_page_of_every_role_has_no_accessibility_violations";
-    if tool(test, "chromium", "Debian's chromium").is_none()
-        || tool(test, "node", "Node.js").is_none()
-    {
-        return;
-    }
-    if !browser_dir().join("node_modules/axe-core").is_dir() {
-        let why =
-            "the browser test packages are not installed (npm ci in crates/web/tests/browser)";
-        assert!(
-            !dcrs_testkit::in_ci(),
-            "{test}: {why}; .ci/run installs them"
-        );
-        dcrs_testkit::report_skip(test, why);
+    if !browser_ready(test) {
         return;
     }
     let t = TestDb::sqlite().await;

@@ -5,16 +5,12 @@
 //! finds nothing on any page. Prints each step's page and field counts; screenshots are
 //! kept under `target/web-flow/`.
 
-use dcrs_testkit::{TestDb, tool};
+use dcrs_testkit::TestDb;
 use dcrs_web::Settings;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{PASSWORD, state};
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
+use common::{PASSWORD, browser_dir, browser_ready, state};
 
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
@@ -23,19 +19,7 @@ fn shared() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone() {
     let test = "a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone";
-    if tool(test, "chromium", "Debian's chromium").is_none()
-        || tool(test, "node", "Node.js").is_none()
-    {
-        return;
-    }
-    if !browser_dir().join("node_modules/playwright-core").is_dir() {
-        let why =
-            "the browser test packages are not installed (npm ci in crates/web/tests/browser)";
-        assert!(
-            !dcrs_testkit::in_ci(),
-            "{test}: {why}; .ci/run installs them"
-        );
-        dcrs_testkit::report_skip(test, why);
+    if !browser_ready(test) {
         return;
     }
     let t = TestDb::sqlite().await;

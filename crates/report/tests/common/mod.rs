@@ -236,3 +236,50 @@ pub async fn fixture(db: &dcrs_store::Database) {
         .unwrap();
     assert!(report.rejections.is_empty(), "{:?}", report.rejections);
 }
+
+/// A small generated deployment in `db`: the national reference files that matter to
+/// reports (IMD 2019, census ethnicity and its categories, the NHS categories), the
+/// Blackpool and Wokingham postcode sample, and `services` services sharing `clients`
+/// generated clients from `seed`.
+pub async fn generated_deployment(
+    db: &dcrs_store::Database,
+    seed: u64,
+    services: u32,
+    clients: u64,
+) {
+    let shared = shared();
+    let options = LoadOptions {
+        files: vec![(
+            "postcodes".into(),
+            shared.join("postcode/postcode_lsoa11_sample_blackpool_wokingham.csv"),
+        )],
+        actor: "test".into(),
+        ..Default::default()
+    };
+    let refdir = tempfile::tempdir().unwrap();
+    for rel in [
+        "imd/imd2019_lsoa11_england.csv",
+        "census/ethnic_group_2011_census_18_categories.csv",
+        "census/census2011_ethnic_group_by_la_ew.csv",
+        "nhs/nhs_ethnic_category_2001.csv",
+    ] {
+        let to = refdir.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(shared.join(rel), to).unwrap();
+    }
+    load(db, refdir.path(), &options).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    dcrs_synth::generate(
+        &shared,
+        data.path(),
+        &dcrs_synth::Options {
+            seed,
+            scale: Some(dcrs_synth::Scale { services, clients }),
+        },
+    )
+    .unwrap();
+    let imported = import_dir(db, data.path(), &import_options(), |_| {})
+        .await
+        .unwrap();
+    assert!(imported.rejections.is_empty());
+}

@@ -263,3 +263,32 @@ fn encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// The folder of the browser tests' scripts and packages.
+pub fn browser_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Whether chromium, Node.js and the browser test packages are here. When they are not,
+/// the test fails in CI (which installs them) and elsewhere is reported skipped by name.
+pub fn browser_ready(test: &str) -> bool {
+    if dcrs_testkit::tool(test, "chromium", "Debian's chromium").is_none()
+        || dcrs_testkit::tool(test, "node", "Node.js").is_none()
+    {
+        return false;
+    }
+    let packages = ["axe-core", "playwright-core"];
+    if packages
+        .iter()
+        .all(|p| browser_dir().join("node_modules").join(p).is_dir())
+    {
+        return true;
+    }
+    let why = "the browser test packages are not installed (npm ci in crates/web/tests/browser)";
+    assert!(
+        !dcrs_testkit::in_ci(),
+        "{test}: {why}; .ci/run installs them"
+    );
+    dcrs_testkit::report_skip(test, why);
+    false
+}
