@@ -4,6 +4,15 @@
 //! its JSON; and that pack's page, printed to PDF by Chromium, cuts no chart and no
 //! table across pages (a screenshot and the PDF are kept under `target/report-documents`).
 
+/// Writes to the terminal past the test harness's capture, so that the figures are in
+/// the log of every run (CI's included), not only with `--nocapture`.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use chrono::{TimeZone, Utc};
 use dcrs_exchange::import_dir;
 use dcrs_refdata::load;
@@ -277,7 +286,7 @@ async fn the_spreadsheet_reads_back_to_the_figures_of_the_json() {
             }
         }
     }
-    println!("{numbers} numbers and {stars} suppressed cells read back");
+    say!("{numbers} numbers and {stars} suppressed cells read back");
     assert!(
         numbers > 1000 && stars > 10,
         "{numbers} numbers, {stars} stars"
@@ -454,7 +463,7 @@ async fn printed_to_pdf_no_chart_or_table_is_cut_across_pages() {
         }
         (at_page, at) = (p, pos);
     }
-    println!(
+    say!(
         "{} charts and tables on {} pages, none cut; PDF and screenshots in {}",
         expected.len(),
         pages.len(),

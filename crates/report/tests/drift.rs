@@ -9,6 +9,15 @@
 //! recorded change starts within one quarter of it (so that it is labelled `explained`;
 //! an unrecorded change has no configuration to explain it and is labelled `drift`).
 
+/// Writes to the terminal past the test harness's capture, so that the figures are in
+/// the log of every run (CI's included), not only with `--nocapture`.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use dcrs_report::drift::{Series, Settings, detect};
 
 /// SplitMix64: a fixed stream, so the test gives the same figures every run.
@@ -145,9 +154,9 @@ fn shifts_are_found_in_fifty_simulated_services_and_stable_ones_stay_quiet() {
             }
         }
     }
-    println!("recall by referrals a quarter and shift size (within two quarters; within one):");
+    say!("recall by referrals a quarter and shift size (within two quarters; within one):");
     for ((b, large), (found, early, all)) in &recall {
-        println!(
+        say!(
             "  {b:>7} referrals, shift {}: {found}/{all} ({:.2}); {early}/{all} in the start quarter or the next",
             if *large { ">= 0.2" } else { "0.1-0.2" },
             f64::from(*found) / f64::from(*all)
@@ -158,9 +167,7 @@ fn shifts_are_found_in_fifty_simulated_services_and_stable_ones_stay_quiet() {
         .filter(|((b, large), _)| *large && *b != "30-49")
         .fold((0, 0), |(f, a), (_, v)| (f + v.0, a + v.2));
     let big_recall = f64::from(found) / f64::from(all);
-    println!(
-        "recall, shifts of 0.2 or more, 50+ referrals a quarter: {found}/{all} = {big_recall:.3}"
-    );
+    say!("recall, shifts of 0.2 or more, 50+ referrals a quarter: {found}/{all} = {big_recall:.3}");
 
     let mut alarms = [0u32; 4];
     let mut watched = 0u32;
@@ -172,9 +179,9 @@ fn shifts_are_found_in_fifty_simulated_services_and_stable_ones_stay_quiet() {
         // The first four quarters are the reference; the rest are watched.
         watched += (QUARTERS - settings.reference_quarters) as u32;
     }
-    println!("false alarms per 40 stable service-quarters ({watched} watched per measure):");
+    say!("false alarms per 40 stable service-quarters ({watched} watched per measure):");
     for (m, a) in alarms.iter().enumerate() {
-        println!(
+        say!(
             "  {}: {a} ({:.2} per 40)",
             MEASURES[m].0,
             f64::from(*a) * 40.0 / f64::from(watched)

@@ -6,6 +6,15 @@
 //! flag on F, the control. Then the same document on PostgreSQL and SQLite for a small
 //! generated deployment must be identical.
 
+/// Writes to the terminal past the test harness's capture, so that the figures are in
+/// the log of every run (CI's included), not only with `--nocapture`.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use chrono::{TimeZone, Utc};
 use dcrs_exchange::import_dir;
 use dcrs_refdata::{LoadOptions, load};
@@ -54,7 +63,7 @@ async fn the_six_service_scenario_is_read_as_it_was_written() {
             .find(|s| s.service.service_ref == sref)
             .unwrap_or_else(|| panic!("no series for {sref}"));
         let (start, follow) = s.start_and_follow_up(&rules);
-        println!("{sref}: {start} -> {follow}");
+        say!("{sref}: {start} -> {follow}");
         if start != service["start_model"] || follow != service["end_model"] {
             problems.push(format!(
                 "{sref}: models {start} -> {follow}, scenario says {} -> {}",
@@ -63,7 +72,7 @@ async fn the_six_service_scenario_is_read_as_it_was_written() {
         }
         let found = patterns::shifts(s, &settings);
         for l in &found {
-            println!(
+            say!(
                 "  {} detected {} began {} {:.3} -> {:.3} {}",
                 patterns::MEASURES[l.measure].0,
                 s.quarters[l.shift.detected],
@@ -138,7 +147,7 @@ async fn the_six_service_scenario_is_read_as_it_was_written() {
             }
         }
     }
-    println!("{flagged} scripted changes flagged and labelled");
+    say!("{flagged} scripted changes flagged and labelled");
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(
         flagged >= 8,

@@ -4,6 +4,15 @@
 //! packages of `tests/browser` (`npm ci` there) and chromium: `.ci/run` installs both;
 //! elsewhere the test reports itself skipped by name when they are missing.
 
+/// Writes to the terminal past the test harness's capture, so that the figures are in
+/// the log of every run (CI's included), not only with `--nocapture`.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use dcrs_testkit::TestDb;
 use dcrs_web::Settings;
 use std::path::Path;
@@ -60,7 +69,7 @@ async fn every_page_of_every_role_has_no_accessibility_violations() {
     let mut problems = Vec::new();
     for r in &results {
         let v = r["violations"].as_array().unwrap();
-        println!("{} {}: {} violations", r["user"], r["path"], v.len());
+        say!("{} {}: {} violations", r["user"], r["path"], v.len());
         if !v.is_empty() {
             problems.push(format!(
                 "{} {}: {}",

@@ -5,6 +5,15 @@
 //! finds nothing on any page. Prints each step's page and field counts; screenshots are
 //! kept under `target/web-flow/`.
 
+/// Writes to the terminal past the test harness's capture, so that the figures are in
+/// the log of every run (CI's included), not only with `--nocapture`.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use dcrs_testkit::TestDb;
 use dcrs_web::Settings;
 use std::path::{Path, PathBuf};
@@ -63,7 +72,7 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
     let mut pages = 0;
     let mut violations = Vec::new();
     for s in r["steps"].as_array().unwrap() {
-        println!(
+        say!(
             "{:<22} {:>2} pages {:>3} fields",
             s["name"].as_str().unwrap(),
             s["pages"],
@@ -74,7 +83,7 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
             violations.push(v.to_string());
         }
     }
-    println!("{pages} pages in all; checks: {}", r["checks"]);
+    say!("{pages} pages in all; checks: {}", r["checks"]);
     assert!(violations.is_empty(), "axe-core: {violations:#?}");
     let c = &r["checks"];
     assert!(
