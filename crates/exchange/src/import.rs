@@ -501,8 +501,11 @@ impl Run<'_> {
         self.flush(entity, &mut chunk, &mut counts).await?;
         // Statistics taken part-way through the file describe only the services whose
         // rows came first (files are usually sorted by service); the client checks after
-        // the last file would then plan as if later services had no rows.
-        if counts.added > 0 {
+        // the last file would then plan as if later services had no rows. A few records
+        // from the application change no statistics: refreshing them (ANALYZE, which
+        // PostgreSQL lets one transaction at a time run on a table) would queue every
+        // writer behind the others.
+        if counts.added > 0 && self.entered_via == "import" {
             self.tx.refresh_statistics(entity).await?;
         }
         self.done_bytes += size.saturating_sub(last_byte);
