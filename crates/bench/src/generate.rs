@@ -95,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         today: NaiveDate::from_ymd_opt(2026, 11, 26).expect("date"),
         rules: RuleSettings::default(),
         actor: "bench".into(),
+        only_new: false,
     };
     let t = Instant::now();
     let report = import_dir(&db, &data, &options, |_| {}).await?;

@@ -127,6 +127,7 @@ fn options() -> ImportOptions {
         today: dcrs_domain::types::uk_today(chrono::Utc::now()),
         rules: Default::default(),
         actor: "benchmark".into(),
+        only_new: false,
     }
 }
 

@@ -125,6 +125,7 @@ pub(crate) async fn run(
                 today: uk_today(chrono::Utc::now()),
                 rules,
                 actor: OPERATOR.into(),
+                only_new: false,
             },
             |_| {},
         )

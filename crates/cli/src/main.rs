@@ -376,6 +376,7 @@ async fn import(
         today: uk_today(chrono::Utc::now()),
         rules,
         actor: OPERATOR.into(),
+        only_new: false,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(

@@ -116,9 +116,24 @@ impl<'a> Reader<'a> {
         self.fail(name, "", "this is required and was left blank");
     }
 
+    /// Free text may hold line breaks and tabs but no other control character (a NUL
+    /// cannot be stored in PostgreSQL, and the rest are never typed on purpose).
+    fn check_text(&mut self, name: &str, v: &str) {
+        if v.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            self.fail(
+                name,
+                v.escape_debug().to_string(),
+                "contains a control character; only letters, numbers, punctuation, spaces and line breaks can be stored",
+            );
+        }
+    }
+
     /// Optional free text.
     pub fn text(&mut self, name: &str) -> Option<String> {
         let v = self.raw(name);
+        self.check_text(name, v);
         (!v.is_empty()).then(|| v.to_string())
     }
 
@@ -128,12 +143,16 @@ impl<'a> Reader<'a> {
         if v.is_empty() {
             self.required_missing(name);
         }
+        self.check_text(name, v);
         v.to_string()
     }
 
     /// A required reference (`*_ref`): free text without separators or control characters.
     pub fn reference(&mut self, name: &str) -> String {
-        let v = self.required_text(name);
+        let v = self.raw(name).to_string();
+        if v.is_empty() {
+            self.required_missing(name);
+        }
         if v.chars().count() > 64 || v.chars().any(|c| c.is_control() || c == ';') {
             self.fail(
                 name,

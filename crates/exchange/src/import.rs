@@ -28,6 +28,9 @@ pub struct ImportOptions {
     pub rules: RuleSettings,
     /// Who runs the import, for the audit trail.
     pub actor: String,
+    /// Only add records: a record whose reference is already stored is rejected instead
+    /// of updated (the API's create, which must never overwrite).
+    pub only_new: bool,
 }
 
 /// Where an import has got to, for a progress bar.
@@ -744,6 +747,18 @@ impl Run<'_> {
             };
             if let Some(earlier) = written.get(&id) {
                 self.reject_duplicate(entity, p.line, &own, *earlier);
+                continue;
+            }
+            if self.options.only_new {
+                let field = entity.ref_field();
+                self.reject(
+                    entity,
+                    Some(p.line),
+                    Some(&own),
+                    field,
+                    &own,
+                    format!("a {} with this reference exists already", entity.label()),
+                );
                 continue;
             }
             let Some((old_parents, old_values)) = stored.get(&id) else {

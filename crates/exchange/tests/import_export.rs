@@ -19,6 +19,7 @@ fn options() -> ImportOptions {
         today: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
         rules: RuleSettings::default(),
         actor: "test".into(),
+        only_new: false,
     }
 }
 

@@ -238,6 +238,7 @@ postcode,gp_registered,gp_practice_code,employment,disability,consent_to_record,
             today: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
             rules: Default::default(),
             actor: "test".into(),
+            only_new: false,
         }
     }
 

@@ -2522,6 +2522,7 @@ async fn every_figure_of_sections_1_to_6_equals_an_independent_recomputation() {
             today: Utc::now().date_naive(),
             rules: RuleSettings::default(),
             actor: "test".into(),
+            only_new: false,
         };
         for d in &data {
             let imported = import_dir(&t.db, d.path(), &options, |_| {}).await.unwrap();

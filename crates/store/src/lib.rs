@@ -42,6 +42,9 @@ pub enum StoreError {
     /// The database has migrations this program does not know (it is older than the data).
     #[error("the database was set up by a newer version of dcrs (migration {0} is unknown here)")]
     UnknownMigration(i64),
+    /// A listing asked to filter on a field the entity does not have.
+    #[error("a {0} has no field {1:?}")]
+    NoField(&'static str, String),
     /// A stored value could not be read back as a record (a corrupted database).
     #[error("a stored {entity} ({reference}) could not be read back: {reason}")]
     Corrupt {
@@ -49,6 +52,18 @@ pub enum StoreError {
         reference: String,
         reason: String,
     },
+}
+
+/// A condition on one field of a listing (`Database::list_records`); values are compared
+/// as they are written in files, so dates compare in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// The field equals the value.
+    Equals(String, String),
+    /// The field is the value or later.
+    From(String, String),
+    /// The field is the value or earlier.
+    To(String, String),
 }
 
 /// Result of a storage operation.
@@ -143,6 +158,64 @@ impl Database {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// One page of an entity's records as file fields, in order of reference: those of one
+    /// service (tenant records), with references after `after`, matching every condition.
+    /// Conditions are on text and reference fields (numbers are not compared as text).
+    pub async fn list_records(
+        &self,
+        entity: Entity,
+        service_id: Option<i64>,
+        conditions: &[Condition],
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<Vec<(&'static str, String)>>> {
+        let sql = self.sql.entity(entity);
+        let own = format!("t.{}", entity.ref_field());
+        let service_id = service_id.filter(|_| entity.is_tenant());
+        // The service id (a number) is $1 when there is one; text values follow.
+        let mut wheres = Vec::new();
+        if service_id.is_some() {
+            wheres.push("t.service_id = $1".to_string());
+        }
+        let mut texts: Vec<String> = Vec::new();
+        let place = |v: &str, texts: &mut Vec<String>| {
+            texts.push(v.to_string());
+            format!("${}", texts.len() + usize::from(service_id.is_some()))
+        };
+        if let Some(a) = after {
+            wheres.push(format!("{own} > {}", place(a, &mut texts)));
+        }
+        for c in conditions {
+            let (field, op, value) = match c {
+                Condition::Equals(f, v) => (f, "=", v),
+                Condition::From(f, v) => (f, ">=", v),
+                Condition::To(f, v) => (f, "<=", v),
+            };
+            let i = entity
+                .fields()
+                .iter()
+                .position(|x| x.name == field.as_str())
+                .ok_or_else(|| StoreError::NoField(entity.label(), field.clone()))?;
+            let p = place(value, &mut texts);
+            wheres.push(format!("{} {op} {p}", sql.field_exprs[i]));
+        }
+        let mut q = sql.listing.clone();
+        if !wheres.is_empty() {
+            q.push_str(" WHERE ");
+            q.push_str(&wheres.join(" AND "));
+        }
+        q.push_str(&format!(" ORDER BY {own} LIMIT {}", limit.max(0)));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
+        if let Some(id) = service_id {
+            query = query.bind(id);
+        }
+        for t in texts {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| decode_fields(entity, r)).collect()
     }
 
     /// How many records of each entity are stored.

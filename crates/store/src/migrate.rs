@@ -79,6 +79,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_account_safety.sql"),
         postgres: include_str!("../migrations/postgres/0011_account_safety.sql"),
     },
+    Migration {
+        version: 12,
+        name: "api_tokens",
+        sqlite: include_str!("../migrations/sqlite/0012_api_tokens.sql"),
+        postgres: include_str!("../migrations/postgres/0012_api_tokens.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

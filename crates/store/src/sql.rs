@@ -77,6 +77,10 @@ pub(crate) struct EntitySql {
     /// `INSERT INTO t (cols…) VALUES ` and the number of columns.
     pub insert_many: (String, usize),
     pub export: Arc<str>,
+    /// The export's `SELECT … FROM … JOIN …` without a condition or order, and the
+    /// expression of each field in it, for listings that filter on fields.
+    pub listing: String,
+    pub field_exprs: Vec<String>,
     pub find_id: Arc<str>,
     pub stored: Arc<str>,
     pub insert: Arc<str>,
@@ -269,6 +273,8 @@ fn build(e: Entity) -> EntitySql {
         by_clients,
         insert_many,
         export,
+        listing: base,
+        field_exprs: select,
         find_id,
         stored,
         insert,

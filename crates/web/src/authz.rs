@@ -5,7 +5,8 @@
 //!   only; managers also read its audit trail and its exact (uncontrolled) reports.
 //! - Commissioners see disclosure-controlled aggregates of the services their
 //!   organisation commissions; analysts those of every service or of a listed set.
-//! - Admins manage accounts and see no client records.
+//! - Admins manage accounts and the lists of organisations and services, and see no
+//!   client records.
 
 use crate::users::{Role, User};
 
@@ -24,6 +25,8 @@ pub enum Action {
     ManageUsers,
     /// Manage the health trainers' accounts of a service.
     ManageStaff,
+    /// Add and change organisations and services (the deployment's own lists).
+    ManageServices,
 }
 
 /// The service an action is about, as far as authorisation needs to know it.
@@ -42,7 +45,7 @@ pub fn allowed(user: &User, action: Action, service: Option<&ServiceScope>) -> b
     }
     let own = |s: &ServiceScope| user.service_id == Some(s.service_id);
     match (user.role, action, service) {
-        (Role::Admin, Action::ManageUsers, None) => true,
+        (Role::Admin, Action::ManageUsers | Action::ManageServices, None) => true,
         (Role::HealthTrainer, Action::ViewClients | Action::EditClients, Some(s)) => own(s),
         (
             Role::ServiceManager,

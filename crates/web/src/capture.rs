@@ -806,6 +806,7 @@ async fn submit(
         today: dcrs_domain::types::uk_today(chrono::Utc::now()),
         rules: Default::default(),
         actor: ctx.user.username.clone(),
+        only_new: false,
     };
     let report = dcrs_exchange::import_texts(app.db(), &files, &options, "application")
         .await

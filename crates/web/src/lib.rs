@@ -3,12 +3,15 @@
 //! every view of identifiable data and every write, security headers, and the first
 //! pages each role stands on. Pages work without JavaScript.
 
+pub mod api;
 pub mod auth;
 pub mod authz;
 mod capture;
 mod manage;
+pub mod openapi;
 pub mod pages;
 mod reports;
+pub mod tokens;
 pub mod users;
 
 use authz::{Action, ServiceScope, allowed};
@@ -248,6 +251,12 @@ pub fn router(app: App) -> Router {
         .route("/services/{service}/audit", get(audit_trail))
         .route("/services/{service}/reports/{kind}", get(report))
         .fallback(|| async { WebError::NotFound })
+        .route(
+            "/account/tokens",
+            get(tokens::tokens_page).post(tokens::make_token),
+        )
+        .route("/account/tokens/{id}/revoke", post(tokens::revoke_token))
+        .merge(api::routes())
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
 }
@@ -1063,6 +1072,7 @@ async fn home(State(app): State<App>, headers: HeaderMap) -> Result<Response, We
     if allowed(&ctx.user, Action::ManageUsers, None) {
         body.push_str("<p><a href=\"/admin/users\">Manage user accounts</a></p>");
     }
+    body.push_str("<p><a href=\"/account/tokens\">API access tokens</a> for scripts</p>");
     if !items.is_empty() {
         body.push_str(&format!(
             "<h2>Your services</h2><ul>{}</ul>",
@@ -1272,6 +1282,7 @@ async fn disable_user(
         .execute(app.db().pool())
         .await?;
     auth::end_sessions_of(app.db(), id).await?;
+    tokens::revoke_all(app.db(), id).await?;
     audit(
         &app,
         &ctx.user.username,

@@ -164,6 +164,7 @@ pub(crate) async fn disable_staff(
         .execute(app.db().pool())
         .await?;
     crate::auth::end_sessions_of(app.db(), id).await?;
+    crate::tokens::revoke_all(app.db(), id).await?;
     audit(
         &app,
         &ctx.user.username,

@@ -6,8 +6,8 @@
 //! manager gets exact figures for their own service only.
 
 use crate::pages::{esc, select};
-use crate::users::Role;
-use crate::{Action, App, Ctx, ServiceScope, WebError, all_services, allowed, html, signed_in};
+use crate::users::{Role, User};
+use crate::{Action, App, ServiceScope, WebError, all_services, allowed, html, signed_in};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -15,16 +15,16 @@ use dcrs_domain::types::{FinancialYear, Quarter};
 use dcrs_report::{Kind, Period, Policy, Report};
 
 /// The services a user may see reports of.
-async fn scope(app: &App, ctx: &Ctx) -> Result<Vec<(ServiceScope, String)>, WebError> {
+pub(crate) async fn scope(app: &App, user: &User) -> Result<Vec<(ServiceScope, String)>, WebError> {
     Ok(all_services(app)
         .await?
         .into_iter()
-        .filter(|(s, _)| allowed(&ctx.user, Action::ViewReports, Some(s)))
+        .filter(|(s, _)| allowed(user, Action::ViewReports, Some(s)))
         .collect())
 }
 
 /// The latest financial year with referrals in these services (the default period).
-async fn latest_year(app: &App, ids: &[i64]) -> Result<String, WebError> {
+pub(crate) async fn latest_year(app: &App, ids: &[i64]) -> Result<String, WebError> {
     let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
     if list.is_empty() {
         return Ok(
@@ -54,13 +54,102 @@ const KINDS: [(&str, &str); 7] = [
     ("data-quality", "Data quality"),
 ];
 
+/// Figures for these services are exact (uncontrolled) only when every one is the
+/// user's own service as its manager.
+fn policy_for(user: &User, chosen: &[ServiceScope]) -> Policy {
+    if !chosen.is_empty() && chosen.iter().all(|s| crate::authz::exact_figures(user, s)) {
+        Policy::NONE
+    } else {
+        Policy::NHS_SUB_NATIONAL
+    }
+}
+
+/// Produces reports of services the user may see (already checked) and audits their
+/// release: for pages (`token` None) and the API alike.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn release(
+    app: &App,
+    user: &User,
+    token: Option<i64>,
+    kind: Kind,
+    chosen: &[ServiceScope],
+    period: Period,
+    each_service: bool,
+    format: &str,
+) -> Result<Vec<Report>, WebError> {
+    let policy = policy_for(user, chosen);
+    let req = dcrs_report::Request {
+        kind,
+        services: Some(chosen.iter().map(|s| s.service_ref.clone()).collect()),
+        each_service: each_service && chosen.len() > 1,
+        period,
+        policy,
+        fresh: false,
+    };
+    let reports = dcrs_report::run(app.db(), &req, chrono::Utc::now()).await?;
+    crate::audit(
+        app,
+        &user.username,
+        if policy.kind == Policy::NONE.kind { "report.release.uncontrolled" } else { "report.release" },
+        match chosen {
+            [one] => Some(one.service_id),
+            _ => None,
+        },
+        None,
+        serde_json::json!({
+            "report": kind.code(), "period": req.period.label, "policy": policy.kind.code(), "format": format,
+            "services": chosen.iter().map(|s| s.service_ref.clone()).collect::<Vec<_>>(),
+            "token_id": token,
+        }),
+    )
+    .await?;
+    Ok(reports)
+}
+
+/// Produces the implementation patterns of services the user may see (already checked)
+/// and audits their release.
+pub(crate) async fn release_patterns(
+    app: &App,
+    user: &User,
+    token: Option<i64>,
+    chosen: &[ServiceScope],
+    format: &str,
+) -> Result<Report, WebError> {
+    let policy = policy_for(user, chosen);
+    let req = dcrs_report::patterns::PatternsRequest {
+        services: Some(chosen.iter().map(|s| s.service_ref.clone()).collect()),
+        period: None,
+        policy,
+        settings: Default::default(),
+        rules: Default::default(),
+    };
+    let report = dcrs_report::patterns::run(app.db(), &req, chrono::Utc::now()).await?;
+    crate::audit(
+        app,
+        &user.username,
+        if policy.kind == Policy::NONE.kind {
+            "patterns.release.uncontrolled"
+        } else {
+            "patterns.release"
+        },
+        None,
+        None,
+        serde_json::json!({
+            "services": chosen.iter().map(|s| s.service_ref.clone()).collect::<Vec<_>>(),
+            "policy": policy.kind.code(), "format": format, "token_id": token,
+        }),
+    )
+    .await?;
+    Ok(report)
+}
+
 /// The form: which report, which period, which services.
 pub(crate) async fn reports_page(
     State(app): State<App>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let ctx = signed_in(&app, &headers).await?;
-    let services = scope(&app, &ctx).await?;
+    let services = scope(&app, &ctx.user).await?;
     if services.is_empty() {
         return Err(WebError::NotFound);
     }
@@ -133,7 +222,7 @@ pub(crate) async fn report_view(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let ctx = signed_in(&app, &headers).await?;
-    let services = scope(&app, &ctx).await?;
+    let services = scope(&app, &ctx.user).await?;
     let chosen = chosen(&q, &services)?;
     let kind = Kind::parse(param(&q, "kind").unwrap_or("pack")).map_err(|_| WebError::NotFound)?;
     let ids: Vec<i64> = chosen.iter().map(|s| s.service_id).collect();
@@ -142,40 +231,14 @@ pub(crate) async fn report_view(
         _ => latest_year(&app, &ids).await?,
     };
     let period = Period::parse(&period_text)?;
-    let exact = chosen
-        .iter()
-        .all(|s| crate::authz::exact_figures(&ctx.user, s));
-    let policy = if exact {
-        Policy::NONE
-    } else {
-        Policy::NHS_SUB_NATIONAL
-    };
-    let req = dcrs_report::Request {
-        kind,
-        services: Some(chosen.iter().map(|s| s.service_ref.clone()).collect()),
-        each_service: param(&q, "each") == Some("yes") && chosen.len() > 1,
-        period,
-        policy,
-        fresh: false,
-    };
-    let reports = dcrs_report::run(app.db(), &req, chrono::Utc::now()).await?;
     let format = param(&q, "format").unwrap_or("html");
-    crate::audit(
-        &app,
-        &ctx.user.username,
-        if exact { "report.release.uncontrolled" } else { "report.release" },
-        match chosen.as_slice() {
-            [one] => Some(one.service_id),
-            _ => None,
-        },
-        None,
-        serde_json::json!({
-            "report": kind.code(), "period": req.period.label, "policy": policy.kind.code(), "format": format,
-            "services": chosen.iter().map(|s| s.service_ref.clone()).collect::<Vec<_>>(),
-        }),
-    )
-    .await?;
-    let name = format!("{}-{}", kind.code(), req.period.label.replace(' ', ""));
+    let each = param(&q, "each") == Some("yes");
+    let reports = release(&app, &ctx.user, None, kind, &chosen, period, each, format).await?;
+    let name = format!(
+        "{}-{}",
+        kind.code(),
+        reports[0].period.label.replace(' ', "")
+    );
     let back = format!("/reports/view?{}", query_without_format(&q));
     deliver(reports, format, &name, &back)
 }
@@ -343,37 +406,13 @@ pub(crate) async fn patterns_view(
     if !matches!(ctx.user.role, Role::Analyst | Role::ServiceManager) {
         return Err(WebError::NotFound);
     }
-    let services = scope(&app, &ctx).await?;
+    let services = scope(&app, &ctx.user).await?;
     let chosen = chosen(&q, &services)?;
     if chosen.is_empty() {
         return Err(WebError::NotFound);
     }
-    let exact = chosen
-        .iter()
-        .all(|s| crate::authz::exact_figures(&ctx.user, s));
-    let policy = if exact {
-        Policy::NONE
-    } else {
-        Policy::NHS_SUB_NATIONAL
-    };
-    let req = dcrs_report::patterns::PatternsRequest {
-        services: Some(chosen.iter().map(|s| s.service_ref.clone()).collect()),
-        period: None,
-        policy,
-        settings: Default::default(),
-        rules: Default::default(),
-    };
-    let report = dcrs_report::patterns::run(app.db(), &req, chrono::Utc::now()).await?;
     let format = param(&q, "format").unwrap_or("html");
-    crate::audit(
-        &app,
-        &ctx.user.username,
-        if exact { "patterns.release.uncontrolled" } else { "patterns.release" },
-        None,
-        None,
-        serde_json::json!({"services": chosen.iter().map(|s| s.service_ref.clone()).collect::<Vec<_>>(), "policy": policy.kind.code(), "format": format}),
-    )
-    .await?;
+    let report = release_patterns(&app, &ctx.user, None, &chosen, format).await?;
     let back = format!("/patterns/view?{}", query_without_format(&q));
     deliver(vec![report], format, "patterns", &back)
 }

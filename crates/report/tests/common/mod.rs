@@ -14,6 +14,7 @@ pub fn import_options() -> ImportOptions {
         today: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
         rules: Default::default(),
         actor: "test".into(),
+        only_new: false,
     }
 }
 

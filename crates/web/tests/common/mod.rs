@@ -51,6 +51,7 @@ pub async fn dataset(db: &Database) {
         today: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
         rules: Default::default(),
         actor: "test".into(),
+        only_new: false,
     };
     let report = dcrs_exchange::import_dir(db, dir.path(), &options, |_| {})
         .await

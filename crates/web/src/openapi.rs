@@ -1,0 +1,429 @@
+//! The API's OpenAPI 3.1 description, generated from the same tables the API runs on:
+//! the dataset's entities and their fields (`dcrs_domain::Entity::fields`), the filters
+//! the listings accept (`api::filterable`, `api::is_date`) and the report kinds. Adding
+//! a field to the dataset adds it here; nothing is written twice.
+
+use crate::api::{self, DEFAULT_LIMIT, MAX_LIMIT};
+use dcrs_domain::Entity;
+use dcrs_domain::record::FieldKind;
+use serde_json::{Map, Value, json};
+use std::sync::LazyLock;
+
+/// The document (made once).
+pub fn document() -> Value {
+    static DOC: LazyLock<Value> = LazyLock::new(build);
+    DOC.clone()
+}
+
+/// The schema name of an entity (`OnwardReferral`).
+fn schema_name(e: Entity) -> String {
+    format!("{e:?}")
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn response(name: &str) -> Value {
+    json!({"$ref": format!("#/components/responses/{name}")})
+}
+
+/// The JSON schema of one field's value.
+fn field_schema(name: &str, kind: FieldKind, own: bool) -> Value {
+    let t = match kind {
+        FieldKind::Int => "integer",
+        FieldKind::Real => "number",
+        _ => "string",
+    };
+    let mut s = Map::new();
+    if own {
+        s.insert("type".into(), json!(t));
+        s.insert("minLength".into(), json!(1));
+        s.insert("maxLength".into(), json!(64));
+    } else {
+        s.insert("type".into(), json!([t, "null"]));
+    }
+    if api::is_date(name) {
+        s.insert("format".into(), json!("date"));
+    }
+    let description = match kind {
+        FieldKind::OwnRef => "The record's own reference, unique within its service.".to_string(),
+        FieldKind::ServiceRef => "The service the record belongs to.".to_string(),
+        FieldKind::Ref(p) => format!("The reference of the {} it belongs to.", p.label()),
+        _ if api::is_date(name) => "A date, YYYY-MM-DD.".to_string(),
+        _ => "See the dataset standard for its codes and rules.".to_string(),
+    };
+    s.insert("description".into(), json!(description));
+    Value::Object(s)
+}
+
+/// The record as stored (every field present) and as sent (any field may be left out).
+fn entity_schemas(e: Entity) -> (Value, Value) {
+    let mut props = Map::new();
+    let mut input = Map::new();
+    for f in e.fields() {
+        props.insert(
+            f.name.into(),
+            field_schema(f.name, f.kind, f.kind == FieldKind::OwnRef),
+        );
+        input.insert(f.name.into(), field_schema(f.name, f.kind, false));
+    }
+    let names: Vec<&str> = e.fields().iter().map(|f| f.name).collect();
+    (
+        json!({
+            "type": "object",
+            "description": format!("A {} as stored.", e.label()),
+            "properties": props,
+            "required": names,
+            "additionalProperties": false,
+        }),
+        json!({
+            "type": "object",
+            "description": format!(
+                "A {} to store. On create the reference is required; on update it is taken from the address, \
+                 and fields left out are stored blank (an update replaces the record).",
+                e.label()
+            ),
+            "properties": input,
+            "additionalProperties": false,
+        }),
+    )
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}})
+}
+
+fn query_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+/// The listing's parameters: paging, then a filter per text or reference field and a
+/// range per date.
+fn list_params(e: Entity) -> Vec<Value> {
+    let mut out = vec![
+        query_param(
+            "limit",
+            &format!("Records per page (default {DEFAULT_LIMIT})."),
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+        ),
+        query_param(
+            "after",
+            "Start after this reference: the `next_after` of the page before.",
+            json!({"type": "string"}),
+        ),
+    ];
+    for f in e.fields().iter().filter(|f| api::filterable(f.kind)) {
+        out.push(query_param(
+            f.name,
+            "Only records whose field equals this.",
+            json!({"type": "string"}),
+        ));
+        if api::is_date(f.name) {
+            for (suffix, what) in [("from", "on or after"), ("to", "on or before")] {
+                out.push(query_param(
+                    &format!("{}_{suffix}", f.name),
+                    &format!("Only records whose {} is {what} this date.", f.name),
+                    json!({"type": "string", "format": "date"}),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+/// The operations of one entity's collection and record addresses.
+fn entity_paths(e: Entity, paths: &mut Map<String, Value>) {
+    let name = schema_name(e);
+    let (collection_path, record_path, mut base_params, record_param) = match e {
+        Entity::Organisation => (
+            "/api/v1/organisations".to_string(),
+            "/api/v1/organisations/{reference}".to_string(),
+            vec![],
+            path_param("reference", "The organisation's reference."),
+        ),
+        Entity::Service => (
+            "/api/v1/services".to_string(),
+            "/api/v1/services/{service}".to_string(),
+            vec![],
+            path_param("service", "The service's reference."),
+        ),
+        _ => (
+            format!("/api/v1/services/{{service}}/{}", api::collection(e)),
+            format!(
+                "/api/v1/services/{{service}}/{}/{{reference}}",
+                api::collection(e)
+            ),
+            vec![path_param("service", "The service's reference.")],
+            path_param("reference", &format!("The {}'s reference.", e.label())),
+        ),
+    };
+    let tag = api::collection(e);
+    let plural = format!("{}s", e.label());
+    let mut list_parameters = base_params.clone();
+    list_parameters.extend(list_params(e));
+    paths.insert(
+        collection_path,
+        json!({
+            "get": {
+                "operationId": format!("list{name}s"),
+                "tags": [tag],
+                "summary": format!("List {plural}"),
+                "description": "In order of reference, a page at a time. Reads of a service's records are audited with the records listed.",
+                "parameters": list_parameters,
+                "responses": {
+                    "200": ok(&format!("A page of {plural}."), json!({
+                        "type": "object",
+                        "properties": {
+                            "items": {"type": "array", "items": reference(&name)},
+                            "next_after": {"type": ["string", "null"], "description": "Pass as `after` for the next page; null on the last."},
+                        },
+                        "required": ["items", "next_after"],
+                        "additionalProperties": false,
+                    })),
+                    "400": response("BadRequest"), "401": response("Unauthorised"),
+                    "403": response("Forbidden"), "404": response("NotFound"),
+                },
+            },
+            "post": {
+                "operationId": format!("create{name}"),
+                "tags": [tag],
+                "summary": format!("Add a {}", e.label()),
+                "description": "Checked by every rule of the dataset, as an import is; nothing is saved unless it passes. Audited with its values.",
+                "parameters": base_params.clone(),
+                "requestBody": {"required": true, "content": {"application/json": {"schema": reference(&format!("{name}Input"))}}},
+                "responses": {
+                    "201": {
+                        "description": "Stored.",
+                        "headers": {"Location": {"description": "The record's address.", "schema": {"type": "string"}}},
+                        "content": {"application/json": {"schema": reference(&format!("{name}Written"))}},
+                    },
+                    "400": response("BadRequest"), "401": response("Unauthorised"),
+                    "403": response("Forbidden"), "404": response("NotFound"),
+                    "409": response("Conflict"), "422": response("Invalid"),
+                },
+            },
+        }),
+    );
+    base_params.push(record_param);
+    paths.insert(
+        record_path,
+        json!({
+            "get": {
+                "operationId": format!("get{name}"),
+                "tags": [tag],
+                "summary": format!("Read a {}", e.label()),
+                "parameters": base_params.clone(),
+                "responses": {
+                    "200": ok(&format!("The {}.", e.label()), reference(&name)),
+                    "401": response("Unauthorised"), "403": response("Forbidden"), "404": response("NotFound"),
+                },
+            },
+            "put": {
+                "operationId": format!("update{name}"),
+                "tags": [tag],
+                "summary": format!("Change a {}", e.label()),
+                "description": "Replaces the record: fields left out are stored blank. Checked and audited as a create is.",
+                "parameters": base_params,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": reference(&format!("{name}Input"))}}},
+                "responses": {
+                    "200": ok("Stored.", reference(&format!("{name}Written"))),
+                    "400": response("BadRequest"), "401": response("Unauthorised"),
+                    "403": response("Forbidden"), "404": response("NotFound"), "422": response("Invalid"),
+                },
+            },
+        }),
+    );
+}
+
+const KINDS: [&str; 7] = [
+    "activity",
+    "reach",
+    "outcomes",
+    "pathway",
+    "workforce",
+    "data-quality",
+    "pack",
+];
+
+fn build() -> Value {
+    let mut schemas = Map::new();
+    schemas.insert(
+        "Problem".into(),
+        json!({
+            "type": "object",
+            "properties": {
+                "record": {"type": ["string", "null"], "description": "The record at fault, when it is not the one sent (a rule across records)."},
+                "field": {"type": "string"},
+                "value": {"type": "string"},
+                "reason": {"type": "string"},
+            },
+            "required": ["record", "field", "value", "reason"],
+            "additionalProperties": false,
+        }),
+    );
+    schemas.insert(
+        "Error".into(),
+        json!({
+            "type": "object",
+            "properties": {
+                "error": {"type": "string", "enum": ["unauthorised", "forbidden", "not_found", "bad_request", "conflict", "invalid", "internal"]},
+                "message": {"type": "string"},
+                "problems": {"type": "array", "items": reference("Problem")},
+            },
+            "required": ["error", "message", "problems"],
+            "additionalProperties": false,
+        }),
+    );
+    schemas.insert(
+        "Report".into(),
+        json!({
+            "type": "object",
+            "description": "A report document, as `dcrs report --format json` writes it: scope, period, policy, warnings and sections of tables with their definitions. Suppressed figures are \"*\".",
+            "properties": {
+                "title": {"type": "string"},
+                "kind": {"type": "string"},
+                "synthetic": {"type": "boolean"},
+                "scope": {"type": "object"},
+                "period": {"type": "object"},
+                "produced_at": {"type": "string"},
+                "imd_year": {"type": "integer"},
+                "reference_data": {"type": "array"},
+                "policy": {"type": "object"},
+                "warnings": {"type": "array", "items": {"type": "string"}},
+                "sections": {"type": "array", "items": {"type": "object"}},
+            },
+            "required": ["title", "kind", "scope", "period", "produced_at", "policy", "warnings", "sections"],
+        }),
+    );
+    schemas.insert(
+        "Documents".into(),
+        json!({
+            "type": "object",
+            "properties": {"documents": {"type": "array", "items": reference("Report")}},
+            "required": ["documents"],
+            "additionalProperties": false,
+        }),
+    );
+    schemas.insert(
+        "TokenInfo".into(),
+        json!({
+            "type": "object",
+            "properties": {
+                "username": {"type": "string"},
+                "role": {"type": "string", "enum": ["health_trainer", "service_manager", "commissioner", "analyst", "admin"]},
+                "token": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "name": {"type": "string"},
+                        "access": {"type": "string", "enum": ["read", "write"]},
+                        "services": {"type": ["array", "null"], "items": {"type": "string"}},
+                        "expires_at": {"type": "string"},
+                    },
+                    "required": ["id", "name", "access", "services", "expires_at"],
+                },
+            },
+            "required": ["username", "role", "token"],
+        }),
+    );
+    let mut paths = Map::new();
+    for e in Entity::ALL {
+        let name = schema_name(e);
+        let (stored, input) = entity_schemas(e);
+        schemas.insert(name.clone(), stored);
+        schemas.insert(format!("{name}Input"), input);
+        schemas.insert(
+            format!("{name}Written"),
+            json!({
+                "type": "object",
+                "properties": {
+                    "record": reference(&name),
+                    "warnings": {"type": "array", "items": reference("Problem"), "description": "Accepted, but worth a look (an unknown postcode, an unusual measurement)."},
+                },
+                "required": ["record", "warnings"],
+                "additionalProperties": false,
+            }),
+        );
+        entity_paths(e, &mut paths);
+    }
+    paths.insert(
+        "/api/v1/reports/{kind}".into(),
+        json!({"get": {
+            "operationId": "getReport",
+            "tags": ["reports"],
+            "summary": "A report, or the whole pack",
+            "description": "For the services the token may see reports of. Figures are disclosure-controlled unless every service is the caller's own as its manager. Every release is audited.",
+            "parameters": [
+                {"name": "kind", "in": "path", "required": true, "schema": {"type": "string", "enum": KINDS}},
+                query_param("services", "Service references, separated by commas; all the token may see when left out.", json!({"type": "string"})),
+                query_param("period", "A financial year (2010-11), a quarter (2010-11Q3) or, for exact figures only, a range FROM..TO; the latest year with referrals when left out.", json!({"type": "string"})),
+                query_param("each_service", "Also one document per service.", json!({"type": "boolean"})),
+            ],
+            "responses": {
+                "200": ok("The documents.", reference("Documents")),
+                "400": response("BadRequest"), "401": response("Unauthorised"),
+                "403": response("Forbidden"), "404": response("NotFound"),
+            },
+        }}),
+    );
+    paths.insert(
+        "/api/v1/patterns".into(),
+        json!({"get": {
+            "operationId": "getPatterns",
+            "tags": ["reports"],
+            "summary": "Implementation patterns, quarter by quarter",
+            "description": "For analysts and service managers. Disclosure-controlled and audited as reports are.",
+            "parameters": [
+                query_param("services", "Service references, separated by commas; all the token may see when left out.", json!({"type": "string"})),
+            ],
+            "responses": {
+                "200": ok("The document.", reference("Documents")),
+                "400": response("BadRequest"), "401": response("Unauthorised"),
+                "403": response("Forbidden"), "404": response("NotFound"),
+            },
+        }}),
+    );
+    paths.insert(
+        "/api/v1/token".into(),
+        json!({"get": {
+            "operationId": "getToken",
+            "tags": ["tokens"],
+            "summary": "The token in use and the account it acts as",
+            "responses": {
+                "200": ok("The token.", reference("TokenInfo")),
+                "401": response("Unauthorised"),
+            },
+        }}),
+    );
+    let error = |description: &str| ok(description, reference("Error"));
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "dcrs: health trainer services data API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Records, reports and implementation patterns of peer-led health trainer services. \
+                Every request carries an access token made on the \"API access tokens\" page, in the header \
+                `Authorization: Bearer …`. A token acts as its maker, never beyond their role and services. \
+                See docs/api.md.",
+        },
+        "security": [{"token": []}],
+        "components": {
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer", "description": "An access token (dcrs_…)."}},
+            "schemas": schemas,
+            "responses": {
+                "BadRequest": error("A parameter or the body could not be read."),
+                "Unauthorised": error("No live token."),
+                "Forbidden": error("The token may not do this (it only reads, or is narrowed to other services)."),
+                "NotFound": error("Nothing here, or nothing this token may see."),
+                "Conflict": error("A record with this reference exists already."),
+                "Invalid": error("The record breaks the dataset's rules; nothing was saved."),
+            },
+        },
+        "paths": paths,
+    })
+}
