@@ -324,7 +324,11 @@ async fn service_for(
     service_ref: &str,
     actions: &[Action],
 ) -> Result<ServiceScope, ApiError> {
-    let scope = crate::service_scope(app, service_ref).await?;
+    let scope = if service_ref.chars().any(char::is_control) {
+        None
+    } else {
+        crate::service_scope(app, service_ref).await?
+    };
     if let Some(s) = &scope {
         if actions.iter().any(|a| caller.may(*a, Some(s))) {
             return Ok(s.clone());
@@ -515,6 +519,14 @@ async fn list(
     let mut conditions = Vec::new();
     let mut problems = Vec::new();
     for (k, v) in &q {
+        if v.chars().any(char::is_control) {
+            problems.push(Problem::new(
+                k,
+                &v.escape_debug().to_string(),
+                "contains a control character; no stored value has one",
+            ));
+            continue;
+        }
         let field = |name: &str| {
             e.fields()
                 .iter()
@@ -587,6 +599,11 @@ async fn stored(
     scope: &Option<ServiceScope>,
     reference: &str,
 ) -> Result<Option<Vec<(&'static str, String)>>, ApiError> {
+    // A reference with a control character cannot be stored, so it is not there (and
+    // PostgreSQL refuses to compare text holding a NUL).
+    if reference.chars().any(char::is_control) {
+        return Ok(None);
+    }
     let cond = [Condition::Equals(
         e.ref_field().to_string(),
         reference.to_string(),
@@ -741,6 +758,14 @@ async fn write(
     let report = dcrs_exchange::import_texts(app.db(), &[(e, text)], &options, "application")
         .await
         .map_err(|err| match err {
+            // Two creates of one reference at once: the database's unique key stops the
+            // second, which is a conflict, not a failure.
+            dcrs_exchange::ImportError::Store(dcrs_store::StoreError::Sql(
+                sqlx::Error::Database(d),
+            )) if d.is_unique_violation() => ApiError::Conflict(format!(
+                "A {} with the reference {reference} was stored at the same moment.",
+                e.label()
+            )),
             dcrs_exchange::ImportError::Store(_) => ApiError::Internal("store"),
             _ => ApiError::Internal("import"),
         })?;

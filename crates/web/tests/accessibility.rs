@@ -34,7 +34,7 @@ async fn every_page_of_every_role_has_no_accessibility_violations() {
     let plan = serde_json::json!([
         {"user": "trainer", "password": PASSWORD, "pages": [
             "/", "/services/S1/clients", "/services/S1/clients/new", "/services/S1/clients/C1", "/account/password",
-            "/account/second-factor", "/services/S2/clients"]},
+            "/account/second-factor", "/services/S2/clients", "/account/tokens"]},
         {"user": "manager", "password": PASSWORD, "pages": [
             "/", "/services/S1/audit", "/services/S1/reports/activity?period=2010-11",
             "/services/S1/dashboard", "/services/S1/caseload", "/reports",
@@ -44,7 +44,7 @@ async fn every_page_of_every_role_has_no_accessibility_violations() {
             "/", "/services/S1/reports/pack?period=2010-11"]},
         {"user": "analyst", "password": PASSWORD, "pages": [
             "/", "/reports", "/reports/view?kind=pack&period=2010-11&services=S1",
-            "/patterns/view?services=S1"]},
+            "/patterns/view?services=S1", "/account/tokens"]},
         {"user": "admin", "password": PASSWORD, "pages": ["/", "/admin/users"]},
     ]);
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-pages");
@@ -79,6 +79,6 @@ async fn every_page_of_every_role_has_no_accessibility_violations() {
             ));
         }
     }
-    assert!(results.len() >= 29, "{} pages checked", results.len());
+    assert!(results.len() >= 31, "{} pages checked", results.len());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -678,6 +678,56 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
         .await;
         assert_eq!(s, 400);
         assert_eq!(e["problems"].as_array().unwrap().len(), 2, "{e}");
+        // A NUL in a filter, a reference or a service is refused or not found, never a
+        // database error.
+        assert_eq!(
+            call(
+                &mut b,
+                "GET",
+                "/api/v1/services/S1/clients?after=a%00b&family_name=%00",
+                tok,
+                None
+            )
+            .await
+            .0,
+            400
+        );
+        assert_eq!(
+            call(&mut b, "GET", "/api/v1/services/S1/clients/C%00", tok, None)
+                .await
+                .0,
+            404
+        );
+        assert_eq!(
+            call(&mut b, "GET", "/api/v1/services/S%001/clients", tok, None)
+                .await
+                .0,
+            404
+        );
+        assert_eq!(
+            call(
+                &mut b,
+                "PUT",
+                "/api/v1/services/S1/clients/C%00",
+                tok,
+                Some(client("C\u{0}"))
+            )
+            .await
+            .0,
+            404
+        );
+        let (s, _, e) = call(
+            &mut b,
+            "POST",
+            "/api/v1/services/S1/clients",
+            tok,
+            Some(client("C\u{0}")),
+        )
+        .await;
+        assert_eq!(
+            (s, e["problems"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("client_ref"))
+        );
         // A read is audited with the records listed.
         let before = last_audit(&t.db).await;
         let (s, _, c) = call(&mut b, "GET", "/api/v1/services/S1/clients/C9", tok, None).await;
