@@ -64,10 +64,14 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Export every record to a directory of dataset CSV files.
+    /// Export every record to a directory of dataset CSV files, or with --fhir as one
+    /// FHIR R4 Bundle per client.
     Export {
         /// The directory to write (created if needed; dataset files in it are replaced).
         dir: PathBuf,
+        /// Write FHIR R4 Bundles (one per client, with index.csv) instead of CSV files.
+        #[arg(long)]
+        fhir: bool,
     },
     /// Show how many records of each kind are stored.
     Status,
@@ -217,7 +221,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             }
         }
-        Command::Export { dir } => {
+        Command::Export { dir, fhir: true } => {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let summary = dcrs_exchange::export_fhir(&db, &dir, &now).await?;
+            db.audit(&AuditEntry {
+                actor: OPERATOR.into(),
+                action: "export.fhir".into(),
+                detail: Some(
+                    serde_json::json!({
+                        "directory": dir.display().to_string(),
+                        "bundles": summary.bundles, "resources": summary.resources,
+                    })
+                    .to_string(),
+                ),
+                ..Default::default()
+            })
+            .await?;
+            out!(
+                "Exported {} FHIR bundles ({} resources) to {}",
+                summary.bundles,
+                summary.resources,
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Export { dir, fhir: false } => {
             let summary = dcrs_exchange::export_dir(&db, &dir).await?;
             let total: u64 = summary.rows.iter().map(|(_, n)| n).sum();
             db.audit(&AuditEntry {

@@ -2,9 +2,11 @@
 //! one file per entity, a header row of field names, UTF-8.
 
 mod export;
+mod fhir;
 mod import;
 
 pub use export::{ExportError, ExportSummary, export_dir};
+pub use fhir::{FhirSummary, client_fhir, export_fhir};
 pub use import::{
     EntityCounts, ImportError, ImportOptions, ImportReport, Progress, Rejection, import_dir,
     import_texts,

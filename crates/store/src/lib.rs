@@ -218,6 +218,38 @@ impl Database {
         rows.iter().map(|r| decode_fields(entity, r)).collect()
     }
 
+    /// A page of a service's clients in order of reference: (internal id, reference).
+    pub async fn client_page(
+        &self,
+        service_id: i64,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT client_id, client_ref FROM clients WHERE service_id = $1 AND client_ref > $2 \
+             ORDER BY client_ref LIMIT $3",
+        )
+        .bind(service_id)
+        .bind(after.unwrap_or("").to_string())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every record about these clients of one service (a few hundred at a time), read
+    /// in one transaction that takes no write lock.
+    pub async fn client_bundles(
+        &self,
+        service_id: i64,
+        clients: &[i64],
+    ) -> StoreResult<Vec<dcrs_domain::ClientBundle>> {
+        let tx = self.pool.begin().await?;
+        let mut tx = StoreTx::new(tx, self.sql.clone(), self.backend);
+        let bundles = tx.client_bundles(service_id, clients).await?;
+        tx.rollback().await?;
+        Ok(bundles)
+    }
+
     /// How many records of each entity are stored.
     pub async fn counts(&self) -> StoreResult<Vec<(Entity, i64)>> {
         let mut out = Vec::new();

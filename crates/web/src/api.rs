@@ -69,6 +69,10 @@ pub(crate) fn routes() -> Router<App> {
             "/api/v1/services/{service}/{collection}/{reference}",
             get(read_tenant).put(update_tenant),
         )
+        .route(
+            "/api/v1/fhir/services/{service}/clients/{client}",
+            get(fhir_client),
+        )
         .route("/api/v1/reports/{kind}", get(report))
         .route("/api/v1/patterns", get(patterns))
         .route("/api/v1/{*rest}", get(not_found).fallback(not_found))
@@ -820,6 +824,38 @@ fn enc(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A client's records as one FHIR R4 Bundle (`application/fhir+json`).
+async fn fhir_client(
+    State(app): State<App>,
+    headers: HeaderMap,
+    P((service, client)): P<(String, String)>,
+) -> ApiResult {
+    let caller = caller(&app, &headers).await?;
+    let scope = service_for(&app, &caller, &service, &[Action::ViewClients]).await?;
+    if client.chars().any(char::is_control) {
+        return Err(ApiError::NotFound);
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let bundle = dcrs_exchange::client_fhir(app.db(), &scope.service_ref, &client, &now)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    audit_read(
+        &app,
+        &caller,
+        Entity::Client,
+        &Some(scope),
+        "view.record",
+        vec![client],
+    )
+    .await?;
+    let mut res = axum::Json(bundle).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/fhir+json"),
+    );
+    Ok(res)
 }
 
 // ---------------------------------------------------------------------------------

@@ -389,6 +389,32 @@ fn build() -> Value {
         }}),
     );
     paths.insert(
+        "/api/v1/fhir/services/{service}/clients/{client}".into(),
+        json!({"get": {
+            "operationId": "getClientFhir",
+            "tags": ["fhir"],
+            "summary": "A client's records as one FHIR R4 Bundle",
+            "description": "Patient, EpisodeOfCare, ServiceRequest, Encounter, Observation, CarePlan and Goal resources, UK Core conventions. Audited as a read of the client.",
+            "parameters": [
+                path_param("service", "The service's reference."),
+                path_param("client", "The client's reference."),
+            ],
+            "responses": {
+                "200": {"description": "The bundle.", "content": {"application/fhir+json": {"schema": {
+                    "type": "object",
+                    "properties": {
+                        "resourceType": {"const": "Bundle"},
+                        "id": {"type": "string"},
+                        "type": {"const": "collection"},
+                        "entry": {"type": "array", "items": {"type": "object", "required": ["fullUrl", "resource"]}},
+                    },
+                    "required": ["resourceType", "id", "type", "entry"],
+                }}}},
+                "401": response("Unauthorised"), "403": response("Forbidden"), "404": response("NotFound"),
+            },
+        }}),
+    );
+    paths.insert(
         "/api/v1/token".into(),
         json!({"get": {
             "operationId": "getToken",

@@ -741,6 +741,57 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
             ("view.record", Some("C9"))
         );
         assert_eq!(log[0].3["records"], json!(["C9"]));
+        // The client's FHIR bundle: audited as a read of the client; another service's is not found.
+        let before = last_audit(&t.db).await;
+        let (s, h, fhir) = call(
+            &mut b,
+            "GET",
+            "/api/v1/fhir/services/S1/clients/C9",
+            tok,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{fhir}");
+        assert_eq!(h[header::CONTENT_TYPE], "application/fhir+json");
+        assert_eq!(fhir["resourceType"], "Bundle");
+        assert_eq!(fhir["entry"][0]["resource"]["resourceType"], "Patient");
+        assert_eq!(fhir["entry"][0]["resource"]["name"][0]["family"], "Apiary");
+        assert!(
+            fhir["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["resource"]["resourceType"] == "ServiceRequest")
+        );
+        let log = audit_after(&t.db, before).await;
+        assert_eq!(
+            (log[0].1.as_str(), log[0].2.as_deref()),
+            ("view.record", Some("C9"))
+        );
+        assert_eq!(
+            call(
+                &mut b,
+                "GET",
+                "/api/v1/fhir/services/S2/clients/C2",
+                tok,
+                None
+            )
+            .await
+            .0,
+            404
+        );
+        assert_eq!(
+            call(
+                &mut b,
+                "GET",
+                "/api/v1/fhir/services/S1/clients/NOPE",
+                tok,
+                None
+            )
+            .await
+            .0,
+            404
+        );
         // Numbers are numbers.
         let (_, _, w) = call(&mut b, "GET", "/api/v1/services/S1/workers/W1", tok, None).await;
         assert_eq!(w["fte"], json!(1.0));
@@ -889,6 +940,7 @@ async fn the_description_covers_every_entity_and_is_served_without_a_token() {
             let concrete = path
                 .replace("{service}", "S1")
                 .replace("{reference}", "X")
+                .replace("{client}", "C1")
                 .replace("{kind}", "activity");
             for method in item.as_object().unwrap().keys() {
                 let (s, h, _) = call(
