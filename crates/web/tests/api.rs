@@ -1,7 +1,8 @@
 //! The JSON API: tokens (made on the page, shown once, stored hashed, narrowed, expired,
 //! revoked, refused out of scope), records (list with paging and filters, read, create,
 //! update) checked by the dataset's rules with structured errors, writes audited as the
-//! pages' are, reports under the same disclosure control, and no token in any log.
+//! pages' are, reports under the same disclosure control. (The log is checked in
+//! `api_log.rs`, alone in its binary so that its log captures every event.)
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -9,8 +10,6 @@ use dcrs_store::Database;
 use dcrs_testkit::each_backend;
 use dcrs_web::Settings;
 use serde_json::{Value, json};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 mod common;
 use common::{Browser, PASSWORD, app};
@@ -960,90 +959,12 @@ async fn the_description_covers_every_entity_and_is_served_without_a_token() {
                     item[method]["responses"][s.as_str()].is_object(),
                     "{method} {path}: {s} is documented"
                 );
+                let ctype = h[header::CONTENT_TYPE].to_str().unwrap();
                 assert!(
-                    h[header::CONTENT_TYPE]
-                        .to_str()
-                        .unwrap()
-                        .starts_with("application/json")
+                    ctype.starts_with("application/json") || ctype == "application/fhir+json",
+                    "{ctype}"
                 );
             }
         }
-    });
-}
-
-/// A writer the test can read back, for the log.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn a_token_never_reaches_the_log() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    each_backend!("web_api_log", |t| {
-        let app = app(&t.db, Settings::default()).await;
-        let mut b = Browser::new(&app);
-        let tok = make_token(
-            &mut b,
-            "trainer",
-            &[("name", "log"), ("access", "write"), ("days", "1")],
-        )
-        .await;
-        call(
-            &mut b,
-            "GET",
-            "/api/v1/services/S1/clients",
-            Some(&tok),
-            None,
-        )
-        .await;
-        call(
-            &mut b,
-            "POST",
-            "/api/v1/services/S1/clients",
-            Some(&tok),
-            Some(client("C5")),
-        )
-        .await;
-        call(
-            &mut b,
-            "POST",
-            "/api/v1/services/S1/clients",
-            Some(&tok),
-            Some(json!({"client_ref": tok.clone()})),
-        )
-        .await;
-        call(
-            &mut b,
-            "GET",
-            &format!("/api/v1/services/S1/clients?after={tok}"),
-            Some(&tok),
-            None,
-        )
-        .await;
-        sqlx::query("UPDATE api_tokens SET revoked_at = 1")
-            .execute(t.db.pool())
-            .await
-            .unwrap();
-        call(&mut b, "GET", "/api/v1/token", Some(&tok), None).await;
-        let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
-        assert!(log.contains("api request"), "the log was captured: {log}");
-        assert!(!log.contains(&tok[5..]), "the token reached the log");
-        let hash = dcrs_web::auth::token_hash(&tok);
-        assert!(!log.contains(&hash), "the token's hash reached the log");
     });
 }
