@@ -85,6 +85,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_api_tokens.sql"),
         postgres: include_str!("../migrations/postgres/0012_api_tokens.sql"),
     },
+    Migration {
+        version: 13,
+        name: "research_extracts",
+        sqlite: include_str!("../migrations/sqlite/0013_research_extracts.sql"),
+        postgres: include_str!("../migrations/postgres/0013_research_extracts.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.
