@@ -13,6 +13,7 @@ macro_rules! out {
 }
 
 mod demo;
+mod extract;
 mod patterns;
 mod report;
 mod web;
@@ -45,6 +46,10 @@ struct Cli {
     /// Database: sqlite://PATH (the default is dcrs.db in the working directory) or postgres://USER@HOST/DB.
     #[arg(long, global = true, env = "DCRS_DATABASE_URL", default_value = dcrs_store::DEFAULT_URL)]
     database: String,
+
+    /// Folder of secrets kept outside the database (research projects' keys).
+    #[arg(long, global = true, env = "DCRS_SECRETS", default_value = "secrets")]
+    secrets: PathBuf,
 
     /// The youngest age a client may be on the date of a referral.
     #[arg(long, global = true, default_value_t = 16)]
@@ -123,6 +128,13 @@ enum Command {
     Patterns(patterns::PatternsArgs),
     /// Run the web application.
     Serve(web::ServeArgs),
+    /// Research projects: register one, list them, show the release register.
+    Project {
+        #[command(subcommand)]
+        command: extract::ProjectCommand,
+    },
+    /// Release a pseudonymised research extract of a registered project.
+    Extract(extract::ExtractArgs),
     /// User accounts of the web application.
     User {
         #[command(subcommand)]
@@ -292,7 +304,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate { .. } => unreachable!("handled before the database is opened"),
         Command::Report(args) => report::run(&db, args).await?,
         Command::Patterns(args) => patterns::run(&db, args).await?,
-        Command::Serve(args) => web::serve(db.clone(), args).await?,
+        Command::Serve(args) => web::serve(db.clone(), args, cli.secrets.clone()).await?,
+        Command::Project { command } => extract::project(&db, &cli.secrets, command).await?,
+        Command::Extract(args) => extract::extract(&db, &cli.secrets, args).await?,
         Command::User { command } => web::user(&db, command).await?,
         Command::Audit { command } => web::audit(&db, command).await?,
         Command::Refdata { command } => refdata(&db, command).await?,

@@ -25,8 +25,13 @@ pub struct ServeArgs {
 }
 
 /// Runs the web application.
-pub async fn serve(db: Database, a: ServeArgs) -> anyhow::Result<ExitCode> {
+pub async fn serve(
+    db: Database,
+    a: ServeArgs,
+    secrets: std::path::PathBuf,
+) -> anyhow::Result<ExitCode> {
     let settings = dcrs_web::Settings {
+        secrets_dir: secrets,
         secure_cookies: a.behind_tls,
         idle_minutes: a.idle_minutes.max(1),
         require_second_factor: a.require_second_factor,

@@ -699,6 +699,14 @@ pub async fn release(
         });
     }
 
+    if people.is_empty() {
+        return Err(ExtractError::Invalid {
+            field: "services",
+            reason:
+                "no client of these services has been referred yet: there is nothing to release"
+                    .into(),
+        });
+    }
     // k-anonymity (see `anonymise`): withheld clients leave every table.
     let Anonymised {
         level,
@@ -1041,7 +1049,8 @@ pub struct RegisterEntry {
 
 /// The release register, newest first.
 pub async fn register_entries(db: &Database) -> Result<Vec<RegisterEntry>, ExtractError> {
-    let rows: Vec<(i64, String, String, String, String, String, i64, String)> = sqlx::query_as(
+    type Row = (i64, String, String, String, String, String, i64, String);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT r.release_id, p.name, r.released_by, r.released_at, r.purpose, r.files, r.total_rows, r.detail \
          FROM extract_releases r JOIN research_projects p ON p.project_id = r.project_id \
          ORDER BY r.release_id DESC",

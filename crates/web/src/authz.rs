@@ -27,6 +27,10 @@ pub enum Action {
     ManageStaff,
     /// Add and change organisations and services (the deployment's own lists).
     ManageServices,
+    /// Register research projects and read the release register.
+    ManageProjects,
+    /// Release a pseudonymised research extract of a service's records.
+    ReleaseExtracts,
 }
 
 /// The service an action is about, as far as authorisation needs to know it.
@@ -45,7 +49,11 @@ pub fn allowed(user: &User, action: Action, service: Option<&ServiceScope>) -> b
     }
     let own = |s: &ServiceScope| user.service_id == Some(s.service_id);
     match (user.role, action, service) {
-        (Role::Admin, Action::ManageUsers | Action::ManageServices, None) => true,
+        (
+            Role::Admin,
+            Action::ManageUsers | Action::ManageServices | Action::ManageProjects,
+            None,
+        ) => true,
         (Role::HealthTrainer, Action::ViewClients | Action::EditClients, Some(s)) => own(s),
         (
             Role::ServiceManager,
@@ -59,10 +67,12 @@ pub fn allowed(user: &User, action: Action, service: Option<&ServiceScope>) -> b
         (Role::Commissioner, Action::ViewReports, Some(s)) => {
             user.org_ref.as_deref() == Some(s.commissioner_org_ref.as_str())
         }
-        (Role::Analyst, Action::ViewReports, Some(s)) => match &user.analyst_services {
-            None => true,
-            Some(list) => list.contains(&s.service_ref),
-        },
+        (Role::Analyst, Action::ViewReports | Action::ReleaseExtracts, Some(s)) => {
+            match &user.analyst_services {
+                None => true,
+                Some(list) => list.contains(&s.service_ref),
+            }
+        }
         _ => false,
     }
 }

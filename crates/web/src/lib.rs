@@ -11,6 +11,7 @@ mod manage;
 pub mod openapi;
 pub mod pages;
 mod reports;
+mod research;
 pub mod tokens;
 pub mod users;
 
@@ -113,6 +114,8 @@ pub struct Settings {
     pub lockout_after: i64,
     /// How long the lock lasts.
     pub lockout_minutes: i64,
+    /// Folder of secrets kept outside the database (research projects' keys).
+    pub secrets_dir: std::path::PathBuf,
 }
 
 impl Default for Settings {
@@ -123,6 +126,7 @@ impl Default for Settings {
             require_second_factor: false,
             lockout_after: 5,
             lockout_minutes: 15,
+            secrets_dir: "secrets".into(),
         }
     }
 }
@@ -256,6 +260,15 @@ pub fn router(app: App) -> Router {
             get(tokens::tokens_page).post(tokens::make_token),
         )
         .route("/account/tokens/{id}/revoke", post(tokens::revoke_token))
+        .route(
+            "/admin/projects",
+            get(research::projects_page).post(research::register_project),
+        )
+        .route("/admin/releases", get(research::releases_page))
+        .route(
+            "/extracts",
+            get(research::extracts_page).post(research::release_extract),
+        )
         .merge(api::routes())
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
@@ -1071,6 +1084,12 @@ async fn home(State(app): State<App>, headers: HeaderMap) -> Result<Response, We
     }
     if allowed(&ctx.user, Action::ManageUsers, None) {
         body.push_str("<p><a href=\"/admin/users\">Manage user accounts</a></p>");
+    }
+    if allowed(&ctx.user, Action::ManageProjects, None) {
+        body.push_str("<p><a href=\"/admin/projects\">Research projects</a> and <a href=\"/admin/releases\">the release register</a></p>");
+    }
+    if ctx.user.role == Role::Analyst {
+        body.push_str("<p><a href=\"/extracts\">Research extracts</a>: pseudonymised records for an approved project</p>");
     }
     body.push_str("<p><a href=\"/account/tokens\">API access tokens</a> for scripts</p>");
     if !items.is_empty() {

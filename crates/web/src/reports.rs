@@ -381,7 +381,7 @@ fn document_name(r: &Report) -> String {
     .collect()
 }
 
-fn zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, WebError> {
+pub(crate) fn zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, WebError> {
     use std::io::Write;
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();

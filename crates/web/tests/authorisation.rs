@@ -12,7 +12,7 @@ use common::{ACCOUNTS, Browser, PASSWORD, app};
 
 /// (route with `{S}` for the service and `{C}` for its client, who may open it for their
 /// own service (S1), who for the other (S2)). Roles by user name, as in `ACCOUNTS`.
-const MATRIX: [(&str, &[&str], &[&str]); 11] = [
+const MATRIX: [(&str, &[&str], &[&str]); 14] = [
     ("/services/{S}/clients", &["trainer", "manager"], &[]),
     ("/services/{S}/clients/{C}", &["trainer", "manager"], &[]),
     ("/services/{S}/audit", &["manager"], &[]),
@@ -36,6 +36,13 @@ const MATRIX: [(&str, &[&str], &[&str]); 11] = [
     ("/services/{S}/caseload", &["trainer", "manager"], &[]),
     ("/services/{S}/staff", &["manager"], &[]),
     ("/services/{S}/configuration", &["manager"], &[]),
+    ("/admin/projects", &["admin"], &["admin"]),
+    ("/admin/releases", &["admin"], &["admin"]),
+    (
+        "/extracts",
+        &["analyst", "analyst_all"],
+        &["analyst", "analyst_all"],
+    ),
 ];
 
 #[tokio::test]

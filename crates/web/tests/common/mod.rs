@@ -122,6 +122,8 @@ pub struct Page {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,
     pub body: String,
+    /// The body as it came (downloads).
+    pub bytes: Vec<u8>,
 }
 
 impl Page {
@@ -178,6 +180,7 @@ impl Browser {
             status,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
         }
     }
 
