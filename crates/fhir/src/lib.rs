@@ -301,6 +301,19 @@ impl Builder<'_> {
         vec![ident(kind, &self.service.service_ref, reference)]
     }
 
+    /// The service, by identifier and name (it is not a resource of the bundle).
+    fn service(&self) -> Reference {
+        Reference {
+            reference: None,
+            identifier: Some(ident(
+                "service",
+                &self.service.service_ref,
+                &self.service.service_ref,
+            )),
+            display: Some(self.service.name.clone()),
+        }
+    }
+
     fn worker(&self, worker_ref: &str) -> Reference {
         Reference {
             reference: None,
@@ -389,15 +402,7 @@ impl Builder<'_> {
                 project_concept("primary-issue", e.primary_issue.code()),
             ],
             patient: patient.clone(),
-            managing_organization: Reference {
-                reference: None,
-                identifier: Some(ident(
-                    "service",
-                    &self.service.service_ref,
-                    &self.service.service_ref,
-                )),
-                display: Some(self.service.name.clone()),
-            },
+            managing_organization: self.service(),
             period: Period {
                 start: Some(date(e.first_contact_on)),
                 end: e.closed_on.map(date),
@@ -546,11 +551,7 @@ pub fn client_bundle(b: &ClientBundle, service: &ServiceInfo, timestamp: &str) -
                 }),
                 display: None,
             }),
-            performer: Some(vec![Reference {
-                reference: None,
-                identifier: Some(ident("service", &service.service_ref, &service.service_ref)),
-                display: Some(service.name.clone()),
-            }]),
+            performer: Some(vec![out.service()]),
             reason_code: r.reason.iter().map(|t| CodeableConcept::text(t)).collect(),
             supporting_info: vec![],
         };
@@ -665,11 +666,7 @@ pub fn client_bundle(b: &ClientBundle, service: &ServiceInfo, timestamp: &str) -
             code: project_concept("onward-destination", o.destination.code()),
             subject: patient.clone(),
             authored_on: date(o.made_on),
-            requester: Some(Reference {
-                reference: None,
-                identifier: Some(ident("service", &service.service_ref, &service.service_ref)),
-                display: Some(service.name.clone()),
-            }),
+            requester: Some(out.service()),
             performer: None,
             reason_code: vec![],
             supporting_info: vec![Reference::to(&out.url("episode", &o.episode_ref))],

@@ -64,6 +64,15 @@ async fn call(
     (page.status, page.headers, json)
 }
 
+/// A GET of the API.
+async fn get(
+    b: &mut Browser,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    call(b, "GET", path, token, None).await
+}
+
 async fn last_audit(db: &Database) -> i64 {
     sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(audit_id) FROM audit_log")
         .fetch_one(db.pool())
@@ -132,74 +141,45 @@ async fn tokens_are_shown_once_stored_hashed_and_refused_when_expired_revoked_or
                 .all(|h| h.len() == 64 && !h.contains(&write[5..]) && !h.contains(&read[5..]))
         );
 
-        let (s, _, who) = call(&mut b, "GET", "/api/v1/token", Some(&read), None).await;
+        let (s, _, who) = get(&mut b, "/api/v1/token", Some(&read)).await;
         assert_eq!(s, 200);
         assert_eq!(who["username"], "trainer");
         assert_eq!(who["token"]["access"], "read");
 
         // No token, an unknown one, a malformed header: 401, asking for a bearer token.
-        let (s, h, e) = call(&mut b, "GET", "/api/v1/services/S1/clients", None, None).await;
+        let (s, h, e) = get(&mut b, "/api/v1/services/S1/clients", None).await;
         assert_eq!(s, 401);
         assert_eq!(h[header::WWW_AUTHENTICATE], "Bearer");
         assert_eq!(e["error"], "unauthorised");
         let unknown = format!("dcrs_{}", "0".repeat(64));
         assert_eq!(
-            call(
-                &mut b,
-                "GET",
-                "/api/v1/services/S1/clients",
-                Some(&unknown),
-                None
-            )
-            .await
-            .0,
+            get(&mut b, "/api/v1/services/S1/clients", Some(&unknown))
+                .await
+                .0,
             401
         );
 
         // In scope: the trainer's own service. Out of scope: the other service, 404 as if
         // it did not exist, and the refusal is audited.
-        let (s, _, page) = call(
-            &mut b,
-            "GET",
-            "/api/v1/services/S1/clients",
-            Some(&read),
-            None,
-        )
-        .await;
+        let (s, _, page) = get(&mut b, "/api/v1/services/S1/clients", Some(&read)).await;
         assert_eq!(s, 200);
         assert_eq!(page["items"][0]["client_ref"], "C1");
         let before = last_audit(&t.db).await;
-        let (s, _, e) = call(
-            &mut b,
-            "GET",
-            "/api/v1/services/S2/clients",
-            Some(&read),
-            None,
-        )
-        .await;
+        let (s, _, e) = get(&mut b, "/api/v1/services/S2/clients", Some(&read)).await;
         assert_eq!(
             (s, e["error"].as_str()),
             (StatusCode::NOT_FOUND, Some("not_found"))
         );
-        let (s, _, _) = call(
-            &mut b,
-            "GET",
-            "/api/v1/services/NOPE/clients",
-            Some(&read),
-            None,
-        )
-        .await;
+        let (s, _, _) = get(&mut b, "/api/v1/services/NOPE/clients", Some(&read)).await;
         assert_eq!(s, 404, "a service that does not exist answers the same");
         let log = audit_after(&t.db, before).await;
         assert_eq!(log[0].1, "access.denied");
         // A trainer's token reads no reports; a read-only token writes nothing.
         assert_eq!(
-            call(
+            get(
                 &mut b,
-                "GET",
                 "/api/v1/reports/activity?period=2010-11",
-                Some(&write),
-                None
+                Some(&write)
             )
             .await
             .0,
@@ -237,23 +217,19 @@ async fn tokens_are_shown_once_stored_hashed_and_refused_when_expired_revoked_or
             ],
         )
         .await;
-        let (s, _, docs) = call(
+        let (s, _, docs) = get(
             &mut a,
-            "GET",
             "/api/v1/reports/activity?services=S1&period=2010-11",
             Some(&narrow),
-            None,
         )
         .await;
         assert_eq!(s, 200, "{docs}");
         assert_eq!(docs["documents"][0]["policy"]["name"], "nhs_sub_national");
         assert_eq!(
-            call(
+            get(
                 &mut a,
-                "GET",
                 "/api/v1/reports/activity?services=S2&period=2010-11",
-                Some(&narrow),
-                None
+                Some(&narrow)
             )
             .await
             .0,
@@ -285,12 +261,7 @@ async fn tokens_are_shown_once_stored_hashed_and_refused_when_expired_revoked_or
             .await
             .unwrap();
         let before = last_audit(&t.db).await;
-        assert_eq!(
-            call(&mut a, "GET", "/api/v1/token", Some(&narrow), None)
-                .await
-                .0,
-            401
-        );
+        assert_eq!(get(&mut a, "/api/v1/token", Some(&narrow)).await.0, 401);
         let log = audit_after(&t.db, before).await;
         assert_eq!(
             (log[0].1.as_str(), log[0].3["reason"].as_str()),
@@ -307,16 +278,9 @@ async fn tokens_are_shown_once_stored_hashed_and_refused_when_expired_revoked_or
             .post(&format!("/account/tokens/{id}/revoke"), &[("csrf", &csrf)])
             .await;
         assert_eq!(r.status, 303);
+        assert_eq!(get(&mut b, "/api/v1/token", Some(&read)).await.0, 401);
         assert_eq!(
-            call(&mut b, "GET", "/api/v1/token", Some(&read), None)
-                .await
-                .0,
-            401
-        );
-        assert_eq!(
-            call(&mut b, "GET", "/api/v1/token", Some(&write), None)
-                .await
-                .0,
+            get(&mut b, "/api/v1/token", Some(&write)).await.0,
             200,
             "only that token"
         );
@@ -346,12 +310,7 @@ async fn tokens_are_shown_once_stored_hashed_and_refused_when_expired_revoked_or
         admin
             .post(&format!("/admin/users/{uid}/disable"), &[("csrf", &csrf)])
             .await;
-        assert_eq!(
-            call(&mut b, "GET", "/api/v1/token", Some(&write), None)
-                .await
-                .0,
-            401
-        );
+        assert_eq!(get(&mut b, "/api/v1/token", Some(&write)).await.0, 401);
 
         // No token anywhere in the database: not in the audit log, not in the token table.
         let audit: Vec<String> =
@@ -518,8 +477,7 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
         assert!(!dob["reason"].as_str().unwrap().is_empty());
         assert_eq!(count().await, n, "nothing was stored");
         // Wrong types, unknown fields, a control character, another service's reference.
-        let (s, _, e) = call(&mut b, "POST", "/api/v1/services/S1/clients", tok,
-            Some(json!({"client_ref": "C11", "shoe_size": 9, "given_name": 4, "family_name": "a\u{0}b"}))).await;
+        let (s, _, e) = call(&mut b, "POST", "/api/v1/services/S1/clients", tok, Some(json!({"client_ref": "C11", "shoe_size": 9, "given_name": 4, "family_name": "a\u{0}b"}))).await;
         assert_eq!(s, 422, "{e}");
         let fields: Vec<&str> = e["problems"]
             .as_array()
@@ -605,14 +563,7 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
         assert_eq!(s, 201, "{e}");
 
         // Listing: pages in order of reference, filters on fields and date ranges.
-        let (s, _, p1) = call(
-            &mut b,
-            "GET",
-            "/api/v1/services/S1/clients?limit=2",
-            tok,
-            None,
-        )
-        .await;
+        let (s, _, p1) = get(&mut b, "/api/v1/services/S1/clients?limit=2", tok).await;
         assert_eq!(s, 200);
         let refs = |p: &Value| {
             p["items"]
@@ -624,12 +575,10 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
         };
         assert_eq!(refs(&p1).len(), 2);
         let next = p1["next_after"].as_str().unwrap().to_string();
-        let (_, _, p2) = call(
+        let (_, _, p2) = get(
             &mut b,
-            "GET",
             &format!("/api/v1/services/S1/clients?limit=2&after={next}"),
             tok,
-            None,
         )
         .await;
         let mut all = refs(&p1);
@@ -640,39 +589,26 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
         assert_eq!(all.len(), 3, "C1, C9 and the page's client: {all:?}");
         assert!(all.contains(&"C1".to_string()) && all.contains(&"C9".to_string()));
         assert_eq!(p2["next_after"], Value::Null);
-        let (_, _, f) = call(
+        let (_, _, f) = get(
             &mut b,
-            "GET",
             "/api/v1/services/S1/clients?family_name=Apiary",
             tok,
-            None,
         )
         .await;
         assert_eq!(refs(&f), ["C9"]);
-        let (_, _, f) = call(
+        let (_, _, f) = get(
             &mut b,
-            "GET",
             "/api/v1/services/S1/clients?date_of_birth_from=1976-01-01",
             tok,
-            None,
         )
         .await;
         assert_eq!(refs(&f), ["C1"]);
-        let (_, _, r) = call(
-            &mut b,
-            "GET",
-            "/api/v1/services/S1/referrals?client_ref=C9",
-            tok,
-            None,
-        )
-        .await;
+        let (_, _, r) = get(&mut b, "/api/v1/services/S1/referrals?client_ref=C9", tok).await;
         assert_eq!(r["items"][0]["referral_ref"], "R9");
-        let (s, _, e) = call(
+        let (s, _, e) = get(
             &mut b,
-            "GET",
             "/api/v1/services/S1/clients?limit=0&colour=red",
             tok,
-            None,
         )
         .await;
         assert_eq!(s, 400);
@@ -680,27 +616,21 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
         // A NUL in a filter, a reference or a service is refused or not found, never a
         // database error.
         assert_eq!(
-            call(
+            get(
                 &mut b,
-                "GET",
                 "/api/v1/services/S1/clients?after=a%00b&family_name=%00",
-                tok,
-                None
+                tok
             )
             .await
             .0,
             400
         );
         assert_eq!(
-            call(&mut b, "GET", "/api/v1/services/S1/clients/C%00", tok, None)
-                .await
-                .0,
+            get(&mut b, "/api/v1/services/S1/clients/C%00", tok).await.0,
             404
         );
         assert_eq!(
-            call(&mut b, "GET", "/api/v1/services/S%001/clients", tok, None)
-                .await
-                .0,
+            get(&mut b, "/api/v1/services/S%001/clients", tok).await.0,
             404
         );
         assert_eq!(
@@ -729,7 +659,7 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
         );
         // A read is audited with the records listed.
         let before = last_audit(&t.db).await;
-        let (s, _, c) = call(&mut b, "GET", "/api/v1/services/S1/clients/C9", tok, None).await;
+        let (s, _, c) = get(&mut b, "/api/v1/services/S1/clients/C9", tok).await;
         assert_eq!(
             (s, c["family_name"].as_str()),
             (StatusCode::OK, Some("Apiary"))
@@ -742,14 +672,7 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
         assert_eq!(log[0].3["records"], json!(["C9"]));
         // The client's FHIR bundle: audited as a read of the client; another service's is not found.
         let before = last_audit(&t.db).await;
-        let (s, h, fhir) = call(
-            &mut b,
-            "GET",
-            "/api/v1/fhir/services/S1/clients/C9",
-            tok,
-            None,
-        )
-        .await;
+        let (s, h, fhir) = get(&mut b, "/api/v1/fhir/services/S1/clients/C9", tok).await;
         assert_eq!(s, 200, "{fhir}");
         assert_eq!(h[header::CONTENT_TYPE], "application/fhir+json");
         assert_eq!(fhir["resourceType"], "Bundle");
@@ -768,31 +691,73 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
             ("view.record", Some("C9"))
         );
         assert_eq!(
-            call(
-                &mut b,
-                "GET",
-                "/api/v1/fhir/services/S2/clients/C2",
-                tok,
-                None
-            )
-            .await
-            .0,
+            get(&mut b, "/api/v1/fhir/services/S2/clients/C2", tok)
+                .await
+                .0,
             404
         );
         assert_eq!(
+            get(&mut b, "/api/v1/fhir/services/S1/clients/NOPE", tok)
+                .await
+                .0,
+            404
+        );
+        // Organisations and services: every token reads them, only an admin's writes.
+        let (s, _, orgs) = get(&mut b, "/api/v1/organisations", tok).await;
+        assert_eq!(
+            (s, orgs["items"].as_array().unwrap().len()),
+            (StatusCode::OK, 2)
+        );
+        let org = json!({"org_ref": "O9", "name": "West PCT", "kind": "pct"});
+        assert_eq!(
             call(
                 &mut b,
-                "GET",
-                "/api/v1/fhir/services/S1/clients/NOPE",
+                "POST",
+                "/api/v1/organisations",
                 tok,
-                None
+                Some(org.clone())
             )
             .await
             .0,
+            403
+        );
+        let mut adm = Browser::new(&b.app);
+        let admin = make_token(
+            &mut adm,
+            "admin",
+            &[("name", "lists"), ("access", "write"), ("days", "1")],
+        )
+        .await;
+        let (s, _, made) = call(
+            &mut adm,
+            "POST",
+            "/api/v1/organisations",
+            Some(&admin),
+            Some(org),
+        )
+        .await;
+        assert_eq!(s, 201, "{made}");
+        let service = json!({"service_ref": "S9", "name": "West Health Trainers", "commissioner_org_ref": "O9",
+            "areas_served": "E06000009", "started_on": "2012-04-01"});
+        let (s, h, made) = call(
+            &mut adm,
+            "POST",
+            "/api/v1/services",
+            Some(&admin),
+            Some(service),
+        )
+        .await;
+        assert_eq!(s, 201, "{made}");
+        assert_eq!(h[header::LOCATION], "/api/v1/services/S9");
+        // An admin sees no client records.
+        assert_eq!(
+            get(&mut adm, "/api/v1/services/S9/clients", Some(&admin))
+                .await
+                .0,
             404
         );
         // Numbers are numbers.
-        let (_, _, w) = call(&mut b, "GET", "/api/v1/services/S1/workers/W1", tok, None).await;
+        let (_, _, w) = get(&mut b, "/api/v1/services/S1/workers/W1", tok).await;
         assert_eq!(w["fte"], json!(1.0));
         assert_eq!(w["home_imd_quintile"], json!(1));
     });
@@ -810,12 +775,10 @@ async fn reports_through_the_api_match_the_pages_and_are_audited() {
         )
         .await;
         let before = last_audit(&t.db).await;
-        let (s, _, api) = call(
+        let (s, _, api) = get(
             &mut m,
-            "GET",
             "/api/v1/reports/activity?period=2010-11",
             Some(&tok),
-            None,
         )
         .await;
         assert_eq!(s, 200, "{api}");
@@ -843,12 +806,10 @@ async fn reports_through_the_api_match_the_pages_and_are_audited() {
             "the API's figures are the page's"
         );
         // Bad parameters are named.
-        let (s, _, e) = call(
+        let (s, _, e) = get(
             &mut m,
-            "GET",
             "/api/v1/reports/activity?period=2010-11Q9",
             Some(&tok),
-            None,
         )
         .await;
         assert_eq!(
@@ -856,12 +817,10 @@ async fn reports_through_the_api_match_the_pages_and_are_audited() {
             (StatusCode::BAD_REQUEST, Some("period"))
         );
         assert_eq!(
-            call(&mut m, "GET", "/api/v1/reports/nonsense", Some(&tok), None)
-                .await
-                .0,
+            get(&mut m, "/api/v1/reports/nonsense", Some(&tok)).await.0,
             400
         );
-        let (s, _, p) = call(&mut m, "GET", "/api/v1/patterns", Some(&tok), None).await;
+        let (s, _, p) = get(&mut m, "/api/v1/patterns", Some(&tok)).await;
         assert_eq!(s, 200, "{p}");
         // The commissioner's figures are controlled.
         let mut c = Browser::new(&app);
@@ -871,14 +830,7 @@ async fn reports_through_the_api_match_the_pages_and_are_audited() {
             &[("name", "r"), ("access", "read"), ("days", "1")],
         )
         .await;
-        let (s, _, d) = call(
-            &mut c,
-            "GET",
-            "/api/v1/reports/pack?period=2010-11",
-            Some(&ctok),
-            None,
-        )
-        .await;
+        let (s, _, d) = get(&mut c, "/api/v1/reports/pack?period=2010-11", Some(&ctok)).await;
         assert_eq!(s, 200);
         assert!(!d["documents"].as_array().unwrap().is_empty());
         assert!(
@@ -888,12 +840,7 @@ async fn reports_through_the_api_match_the_pages_and_are_audited() {
                 .iter()
                 .all(|r| r["policy"]["name"] == "nhs_sub_national")
         );
-        assert_eq!(
-            call(&mut c, "GET", "/api/v1/patterns", Some(&ctok), None)
-                .await
-                .0,
-            404
-        );
+        assert_eq!(get(&mut c, "/api/v1/patterns", Some(&ctok)).await.0, 404);
     });
 }
 
@@ -902,7 +849,7 @@ async fn the_description_covers_every_entity_and_is_served_without_a_token() {
     each_backend!("web_api_openapi", |t| {
         let app = app(&t.db, Settings::default()).await;
         let mut b = Browser::new(&app);
-        let (s, _, doc) = call(&mut b, "GET", "/api/v1/openapi.json", None, None).await;
+        let (s, _, doc) = get(&mut b, "/api/v1/openapi.json", None).await;
         assert_eq!(s, 200);
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().unwrap();
