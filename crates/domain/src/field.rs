@@ -72,6 +72,9 @@ impl<const N: usize> FieldSource for [(&str, &str); N] {
 }
 
 /// Reads typed fields, keeping every error so a record's problems are reported together.
+/// The reason given for a required field left blank.
+pub const REQUIRED: &str = "this is required and was left blank";
+
 pub struct Reader<'a> {
     source: &'a dyn FieldSource,
     today: NaiveDate,
@@ -113,7 +116,7 @@ impl<'a> Reader<'a> {
     }
 
     fn required_missing(&mut self, name: &str) {
-        self.fail(name, "", "this is required and was left blank");
+        self.fail(name, "", REQUIRED);
     }
 
     /// Free text may hold line breaks and tabs but no other control character (a NUL

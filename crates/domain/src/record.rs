@@ -318,6 +318,93 @@ impl Entity {
     }
 }
 
+/// The fields a record cannot be without, as the parser itself finds them: those it
+/// reports as left blank when every field is.
+pub fn required_fields(entity: Entity) -> Vec<&'static str> {
+    let empty: Vec<(&'static str, String)> = Vec::new();
+    let today = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date");
+    match parse_record(entity, &empty, today) {
+        Ok(_) => Vec::new(),
+        Err(errors) => entity
+            .fields()
+            .iter()
+            .filter(|f| {
+                errors
+                    .iter()
+                    .any(|e| e.field == f.name && e.reason == crate::field::REQUIRED)
+            })
+            .map(|f| f.name)
+            .collect(),
+    }
+}
+
+/// The code list a text field takes its values from, as its codes, and whether the field
+/// holds several (`;`-separated). `None` for free text, dates and lists of area codes.
+/// (What `parse_record` reads each field as; a test holds the two together.)
+pub fn code_list(entity: Entity, field: &str) -> Option<(Vec<&'static str>, bool)> {
+    use crate::codes::*;
+    fn one<C: CodeList>() -> Option<(Vec<&'static str>, bool)> {
+        Some((C::all_codes(), false))
+    }
+    match (entity, field) {
+        (Entity::Organisation, "kind") => one::<OrgKind>(),
+        (Entity::ServiceConfiguration, f) => match f {
+            "provider_model" => one::<ProviderModel>(),
+            "funding" => one::<Funding>(),
+            "senior_buy_in" => one::<SeniorBuyIn>(),
+            "primary_referral_routes" => Some((ReferralSource::all_codes(), true)),
+            "worker_profile" => one::<WorkerProfile>(),
+            "targeting" => one::<Targeting>(),
+            "formal_performance_management" => one::<YesNo>(),
+            "interaction_model" => one::<InteractionModel>(),
+            _ => None,
+        },
+        (Entity::Worker, f) => match f {
+            "role" => one::<WorkerRole>(),
+            "sex" => one::<Sex>(),
+            "age_band" => one::<AgeBand>(),
+            "lives_in_area_served" => one::<YesNoUnknown>(),
+            "qualification" => one::<Qualification>(),
+            _ => None,
+        },
+        (Entity::Client, f) => match f {
+            "sex" => one::<Sex>(),
+            "ethnicity" => one::<Ethnicity>(),
+            "gp_registered" => one::<YesNoUnknown>(),
+            "employment" => one::<Employment>(),
+            "disability" => one::<YesNoNotStated>(),
+            "consent_to_record" | "consent_to_share_with_gp" => one::<YesNo>(),
+            _ => None,
+        },
+        (Entity::Referral, "source") => one::<ReferralSource>(),
+        (Entity::Episode, f) => match f {
+            "kind" => one::<EpisodeKind>(),
+            "primary_issue" => one::<PrimaryIssue>(),
+            "exit_reason" => one::<ExitReason>(),
+            _ => None,
+        },
+        (Entity::Assessment, "occasion") => one::<Occasion>(),
+        (Entity::Assessment, "smoking_status") => one::<SmokingStatus>(),
+        (Entity::Goal, "domain") => one::<GoalDomain>(),
+        (Entity::Goal, "status") => one::<GoalStatus>(),
+        (Entity::Session, f) => match f {
+            "mode" => one::<SessionMode>(),
+            "venue" => one::<Venue>(),
+            "purpose" => one::<SessionPurpose>(),
+            "attended" => one::<Attendance>(),
+            _ => None,
+        },
+        (Entity::OnwardReferral, f) => match f {
+            "action" => one::<OnwardAction>(),
+            "destination" => one::<OnwardDestination>(),
+            "outcome" => one::<OnwardOutcome>(),
+            _ => None,
+        },
+        (Entity::WiderIssue, "issue") => one::<WiderIssueKind>(),
+        _ => None,
+    }
+}
+
 /// A stored scalar value, the same on every database backend.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

@@ -29,7 +29,7 @@ fn response(name: &str) -> Value {
 }
 
 /// The JSON schema of one field's value.
-fn field_schema(name: &str, kind: FieldKind, own: bool) -> Value {
+fn field_schema(e: Entity, name: &str, kind: FieldKind, own: bool) -> Value {
     let t = match kind {
         FieldKind::Int => "integer",
         FieldKind::Real => "number",
@@ -46,12 +46,27 @@ fn field_schema(name: &str, kind: FieldKind, own: bool) -> Value {
     if api::is_date(name) {
         s.insert("format".into(), json!("date"));
     }
+    match dcrs_domain::record::code_list(e, name) {
+        Some((codes, false)) => {
+            let mut values: Vec<Value> = codes.iter().map(|c| json!(c)).collect();
+            values.push(Value::Null);
+            s.insert("enum".into(), Value::Array(values));
+        }
+        Some((codes, true)) => {
+            let one = codes.join("|");
+            s.insert("pattern".into(), json!(format!("^({one})(;({one}))*$")));
+        }
+        None => {}
+    }
     let description = match kind {
         FieldKind::OwnRef => "The record's own reference, unique within its service.".to_string(),
         FieldKind::ServiceRef => "The service the record belongs to.".to_string(),
         FieldKind::Ref(p) => format!("The reference of the {} it belongs to.", p.label()),
         _ if api::is_date(name) => "A date, YYYY-MM-DD.".to_string(),
-        _ => "See the dataset standard for its codes and rules.".to_string(),
+        _ if dcrs_domain::record::code_list(e, name).is_some() => {
+            "A code of the dataset standard's list.".to_string()
+        }
+        _ => "Free text.".to_string(),
     };
     s.insert("description".into(), json!(description));
     Value::Object(s)
@@ -64,9 +79,9 @@ fn entity_schemas(e: Entity) -> (Value, Value) {
     for f in e.fields() {
         props.insert(
             f.name.into(),
-            field_schema(f.name, f.kind, f.kind == FieldKind::OwnRef),
+            field_schema(e, f.name, f.kind, f.kind == FieldKind::OwnRef),
         );
-        input.insert(f.name.into(), field_schema(f.name, f.kind, false));
+        input.insert(f.name.into(), field_schema(e, f.name, f.kind, false));
     }
     let names: Vec<&str> = e.fields().iter().map(|f| f.name).collect();
     (
@@ -77,17 +92,33 @@ fn entity_schemas(e: Entity) -> (Value, Value) {
             "required": names,
             "additionalProperties": false,
         }),
-        json!({
-            "type": "object",
-            "description": format!(
-                "A {} to store. On create the reference is required; on update it is taken from the address, \
-                 and fields left out are stored blank (an update replaces the record).",
-                e.label()
-            ),
-            "properties": input,
-            "additionalProperties": false,
-        }),
+        {
+            let required: Vec<&str> = dcrs_domain::record::required_fields(e)
+                .into_iter()
+                .filter(|f| *f != "service_ref")
+                .collect();
+            json!({
+                "type": "object",
+                "description": format!(
+                    "A {} to store. On update the reference is taken from the address, and fields left out \
+                     are stored blank (an update replaces the record).",
+                    e.label()
+                ),
+                "properties": input,
+                "required": required,
+                "additionalProperties": false,
+            })
+        },
     )
+}
+
+/// The schema of an update: as a create's, but the reference comes from the address.
+fn update_schema(e: Entity, input: &Value) -> Value {
+    let mut s = input.clone();
+    if let Some(Value::Array(r)) = s.get_mut("required") {
+        r.retain(|f| f != e.ref_field());
+    }
+    s
 }
 
 fn path_param(name: &str, description: &str) -> Value {
@@ -229,7 +260,7 @@ fn entity_paths(e: Entity, paths: &mut Map<String, Value>) {
                 "summary": format!("Change a {}", e.label()),
                 "description": "Replaces the record: fields left out are stored blank. Checked and audited as a create is.",
                 "parameters": base_params,
-                "requestBody": {"required": true, "content": {"application/json": {"schema": reference(&format!("{name}Input"))}}},
+                "requestBody": {"required": true, "content": {"application/json": {"schema": reference(&format!("{name}Update"))}}},
                 "responses": {
                     "200": ok("Stored.", reference(&format!("{name}Written"))),
                     "400": response("BadRequest"), "401": response("Unauthorised"),
@@ -336,6 +367,7 @@ fn build() -> Value {
         let name = schema_name(e);
         let (stored, input) = entity_schemas(e);
         schemas.insert(name.clone(), stored);
+        schemas.insert(format!("{name}Update"), update_schema(e, &input));
         schemas.insert(format!("{name}Input"), input);
         schemas.insert(
             format!("{name}Written"),

@@ -40,6 +40,28 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_document
         let (_, token) = dcrs_web::tokens::create(&t.db, &manager, &checked)
             .await
             .unwrap();
+        let count = |table: &'static str| {
+            let db = t.db.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                    "SELECT COUNT(*) FROM {table}"
+                )))
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+            }
+        };
+        let tables = [
+            "clients",
+            "workers",
+            "service_configurations",
+            "organisations",
+            "services",
+        ];
+        let mut before = Vec::new();
+        for table in tables {
+            before.push(count(table).await);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(dcrs_web::serve_on(app, listener));
@@ -73,6 +95,10 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_document
         .await
         .unwrap();
         server.abort();
+        let mut created = Vec::new();
+        for (table, was) in tables.iter().zip(&before) {
+            created.push(format!("{table} {}", count(table).await - was));
+        }
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
@@ -84,10 +110,11 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_document
             .map(str::trim)
             .collect();
         say!(
-            "{TEST} ({}): {:.0} s; {}",
+            "{TEST} ({}): {:.0} s; {}; records its valid requests created: {}",
             t.url.split(':').next().unwrap_or(""),
             started.elapsed().as_secs_f64(),
-            summary.join(" | ")
+            summary.join(" | "),
+            created.join(", ")
         );
         assert!(
             output.status.success(),
