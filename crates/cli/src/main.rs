@@ -294,7 +294,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if no_serve || code != ExitCode::SUCCESS {
                 code
             } else {
-                let app = dcrs_web::App::new(db.clone(), dcrs_web::Settings::default()).await?;
+                let settings = dcrs_web::Settings {
+                    secrets_dir: cli.secrets.clone(),
+                    ..Default::default()
+                };
+                let app = dcrs_web::App::new(db.clone(), settings).await?;
                 out!();
                 out!("The application is running at http://{bind}/ (stop it with Ctrl-C).");
                 dcrs_web::serve(app, &bind).await?;
