@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod pages;
 mod reports;
 mod research;
+pub mod sealed;
 pub mod tokens;
 pub mod users;
 
@@ -134,6 +135,8 @@ impl Default for Settings {
 struct Inner {
     db: Database,
     settings: Settings,
+    /// Seals TOTP secrets with the key in the secrets folder.
+    sealer: sealed::Sealer,
     dummy_hash: String,
     /// Failed sign-ins by network address in the current window: (count, window start).
     failures: std::sync::Mutex<HashMap<String, (u32, i64)>>,
@@ -152,9 +155,26 @@ impl App {
     /// The application on a database.
     pub async fn new(db: Database, settings: Settings) -> Result<App, WebError> {
         let dummy_hash = auth::hash_password(auth::token()).await?;
+        let sealer = sealed::Sealer::open_or_create(&settings.secrets_dir)?;
+        // TOTP secrets stored before they were sealed are sealed now.
+        let plain: Vec<(i64, String)> =
+            sqlx::query_as("SELECT user_id, totp_secret FROM users WHERE totp_secret IS NOT NULL")
+                .fetch_all(db.pool())
+                .await?;
+        for (id, secret) in plain.into_iter().filter(|(_, s)| !sealed::is_sealed(s)) {
+            sqlx::query(
+                "UPDATE users SET totp_secret = $1 WHERE user_id = $2 AND totp_secret = $3",
+            )
+            .bind(sealer.seal(&secret))
+            .bind(id)
+            .bind(secret)
+            .execute(db.pool())
+            .await?;
+        }
         Ok(App(Arc::new(Inner {
             db,
             settings,
+            sealer,
             dummy_hash,
             failures: Default::default(),
         })))
@@ -724,11 +744,17 @@ async fn second_factor(
 ) -> Result<Response, WebError> {
     let ctx = signed_in_any(&app, &headers, true).await?;
     check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    let secret = ctx
+    let stored = ctx
         .user
         .totp_secret
         .clone()
         .ok_or(WebError::Redirect("/account/second-factor".into()))?;
+    // A secret that does not open means the key file is not the one it was sealed with.
+    let secret = app
+        .0
+        .sealer
+        .open(&stored)
+        .ok_or_else(|| WebError::Internal("a TOTP secret does not open with web.key".into()))?;
     let code = form.get("code").cloned().unwrap_or_default();
     // A code is accepted once: a step at or before the last one accepted is refused.
     let step = auth::totp_step(&secret, &code, auth::now())
@@ -975,7 +1001,7 @@ async fn setup_second_factor(
     }
     let step = auth::totp_step(&secret, &code, auth::now()).map(|s| s as i64);
     sqlx::query("UPDATE users SET totp_secret = $1, totp_last_step = $2 WHERE user_id = $3")
-        .bind(secret)
+        .bind(app.0.sealer.seal(&secret))
         .bind(step)
         .bind(ctx.user.user_id)
         .execute(app.db().pool())

@@ -190,6 +190,16 @@ async fn a_second_factor_is_set_up_then_asked_for_and_can_be_required() {
         .await;
     assert_eq!(ok.location(), Some("/"));
     assert_eq!(b.get("/services/S1/clients").await.status, 200);
+    // The database holds the secret sealed with the key outside it, not the secret.
+    let stored: String =
+        sqlx::query_scalar("SELECT totp_secret FROM users WHERE username = 'trainer'")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        stored.starts_with("v1:") && !stored.contains(&secret),
+        "{stored}"
+    );
     // Next time: password, then the code.
     let mut again = Browser::new(&app);
     let p = again.sign_in("trainer", PASSWORD).await;
@@ -390,4 +400,78 @@ async fn locked_and_unknown_accounts_read_the_same_and_names_are_not_logged() {
         !actors.iter().any(|a| a.contains("nobody")),
         "a typed name is not logged: {actors:?}"
     );
+}
+
+#[tokio::test]
+async fn a_secret_stored_before_sealing_is_sealed_at_start_and_still_works() {
+    let t = TestDb::sqlite().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        secrets_dir: secrets.path().to_path_buf(),
+        ..Default::default()
+    };
+    common::dataset(&t.db).await;
+    common::accounts(&t.db).await;
+    let secret = dcrs_web::auth::new_totp_secret();
+    sqlx::query("UPDATE users SET totp_secret = $1 WHERE username = 'manager'")
+        .bind(secret.clone())
+        .execute(t.db.pool())
+        .await
+        .unwrap();
+    let app = dcrs_web::router(
+        dcrs_web::App::new(t.db.clone(), settings.clone())
+            .await
+            .unwrap(),
+    );
+    let stored: String =
+        sqlx::query_scalar("SELECT totp_secret FROM users WHERE username = 'manager'")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        stored.starts_with("v1:") && !stored.contains(&secret),
+        "sealed at start"
+    );
+    assert!(dcrs_web::sealed::key_path(secrets.path()).is_file());
+    let mut b = Browser::new(&app);
+    assert_eq!(
+        b.sign_in("manager", PASSWORD).await.location(),
+        Some("/login/second-factor")
+    );
+    let token = b.get("/login/second-factor").await.csrf();
+    let done = b
+        .post(
+            "/login/second-factor",
+            &[("csrf", &token), ("code", &code(&secret))],
+        )
+        .await;
+    assert_eq!(
+        done.location(),
+        Some("/"),
+        "the sealed secret still checks codes"
+    );
+    // With another key file the secret does not open: the sign-in stops, nothing leaks.
+    let other = tempfile::tempdir().unwrap();
+    let wrong_key = dcrs_web::router(
+        dcrs_web::App::new(
+            t.db.clone(),
+            Settings {
+                secrets_dir: other.path().to_path_buf(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let mut c = Browser::new(&wrong_key);
+    c.sign_in("manager", PASSWORD).await;
+    let token = c.get("/login/second-factor").await.csrf();
+    let refused = c
+        .post(
+            "/login/second-factor",
+            &[("csrf", &token), ("code", &code(&secret))],
+        )
+        .await;
+    assert_eq!(refused.status, 500);
+    assert!(!refused.body.contains(&secret));
 }

@@ -110,9 +110,13 @@ pub async fn app(db: &Database, settings: Settings) -> Router {
 }
 
 /// The application's state on a fresh database with the dataset and accounts.
-pub async fn state(db: &Database, settings: Settings) -> App {
+pub async fn state(db: &Database, mut settings: Settings) -> App {
     dataset(db).await;
     accounts(db).await;
+    if settings.secrets_dir == Settings::default().secrets_dir {
+        // Keys made by the test go to a folder of its own, not the source tree.
+        settings.secrets_dir = tempfile::tempdir().unwrap().keep();
+    }
     App::new(db.clone(), settings).await.unwrap()
 }
 
