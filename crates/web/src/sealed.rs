@@ -45,10 +45,10 @@ impl Sealer {
             Err(_) => return Err(bad("cannot read the key file")),
         };
         let key = from_hex(&hex)
-            .filter(|k| k.len() == 32)
+            .and_then(|k| Key::try_from(k.as_slice()).ok())
             .ok_or_else(|| bad("the key file is not 64 hex digits:"))?;
         Ok(Sealer {
-            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            cipher: ChaCha20Poly1305::new(&key),
         })
     }
 
@@ -57,7 +57,7 @@ impl Sealer {
         let nonce: [u8; 12] = crate::auth::random_bytes();
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
+            .encrypt(&Nonce::from(nonce), plain.as_bytes())
             .expect("sealing a short value cannot fail");
         format!(
             "{PREFIX}{}:{}",
@@ -70,10 +70,10 @@ impl Sealer {
     /// or was changed.
     pub fn open(&self, stored: &str) -> Option<String> {
         let (nonce, sealed) = stored.strip_prefix(PREFIX)?.split_once(':')?;
-        let nonce = from_hex(nonce).filter(|n| n.len() == 12)?;
+        let nonce = Nonce::try_from(from_hex(nonce)?.as_slice()).ok()?;
         let plain = self
             .cipher
-            .decrypt(Nonce::from_slice(&nonce), from_hex(sealed)?.as_slice())
+            .decrypt(&nonce, from_hex(sealed)?.as_slice())
             .ok()?;
         String::from_utf8(plain).ok()
     }
