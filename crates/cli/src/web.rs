@@ -22,6 +22,11 @@ pub struct ServeArgs {
     /// Require a second factor (TOTP) of roles that see identifiable records.
     #[arg(long, env = "DCRS_REQUIRE_SECOND_FACTOR")]
     require_second_factor: bool,
+    /// Requests come through a trusted proxy that appends the client's address to
+    /// X-Forwarded-For: throttle sign-ins by that address. Only set it when every request
+    /// passes through such a proxy, or clients could choose their own address.
+    #[arg(long, env = "DCRS_BEHIND_PROXY")]
+    behind_proxy: bool,
 }
 
 /// Runs the web application.
@@ -35,6 +40,7 @@ pub async fn serve(
         secure_cookies: a.behind_tls,
         idle_minutes: a.idle_minutes.max(1),
         require_second_factor: a.require_second_factor,
+        behind_proxy: a.behind_proxy,
         ..Default::default()
     };
     let app = dcrs_web::App::new(db, settings).await?;

@@ -117,6 +117,9 @@ pub struct Settings {
     pub lockout_minutes: i64,
     /// Folder of secrets kept outside the database (research projects' keys).
     pub secrets_dir: std::path::PathBuf,
+    /// Requests come through a proxy the deployment trusts, which appends the client's
+    /// address to `X-Forwarded-For`: sign-in throttling counts by that address.
+    pub behind_proxy: bool,
 }
 
 impl Default for Settings {
@@ -128,6 +131,7 @@ impl Default for Settings {
             lockout_after: 5,
             lockout_minutes: 15,
             secrets_dir: "secrets".into(),
+            behind_proxy: false,
         }
     }
 }
@@ -536,13 +540,33 @@ async fn login_page(State(app): State<App>) -> Response {
     res
 }
 
+/// The network address a request came from: its peer; or, behind a proxy the deployment
+/// trusts (`Settings::behind_proxy`), the address that proxy appended last to
+/// `X-Forwarded-For`. Only the last entry is the proxy's own: anything before it is
+/// whatever the client sent.
+fn client_address(app: &App, peer: Option<std::net::SocketAddr>, headers: &HeaderMap) -> String {
+    if app.0.settings.behind_proxy
+        && let Some(last) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .next_back()
+        && let Ok(ip) = last.parse::<std::net::IpAddr>()
+    {
+        return ip.to_string();
+    }
+    peer.map_or_else(|| "local".to_string(), |p| p.ip().to_string())
+}
+
 async fn login(
     State(app): State<App>,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let address = peer.map_or_else(|| "local".to_string(), |p| p.0.0.ip().to_string());
+    let address = client_address(&app, peer.map(|p| p.0.0), &headers);
     if app.throttled(&address) {
         let body = layout(
             "Too many attempts",

@@ -475,3 +475,76 @@ async fn a_secret_stored_before_sealing_is_sealed_at_start_and_still_works() {
     assert_eq!(refused.status, 500);
     assert!(!refused.body.contains(&secret));
 }
+
+/// Signs in as if through a proxy that says the client's address is `forwarded`.
+async fn sign_in_from(b: &mut Browser, forwarded: &str, username: &str, password: &str) -> u16 {
+    let csrf = b.get("/login").await.csrf();
+    b.post_with(
+        "/login",
+        &[
+            ("csrf", &csrf),
+            ("username", username),
+            ("password", password),
+        ],
+        &[
+            ("origin", "http://dcrs.test"),
+            ("sec-fetch-site", "same-origin"),
+            ("x-forwarded-for", forwarded),
+        ],
+    )
+    .await
+    .status
+    .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_throttle_counts_the_forwarded_address() {
+    let t = TestDb::sqlite().await;
+    let app = app(
+        &t.db,
+        Settings {
+            behind_proxy: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    // A client that forges an address before the proxy's own is still counted by the
+    // address the proxy appended last.
+    for i in 0..30 {
+        let forged = format!("10.0.0.{i}, 203.0.113.5");
+        assert_eq!(
+            sign_in_from(&mut b, &forged, &format!("guess{i}"), "Winter2026!!!").await,
+            200
+        );
+    }
+    assert_eq!(
+        sign_in_from(&mut b, "203.0.113.5", "trainer", PASSWORD).await,
+        429
+    );
+    // Someone else behind the same proxy is not held up by it.
+    let mut other = Browser::new(&app);
+    assert_eq!(
+        sign_in_from(&mut other, "198.51.100.7", "trainer", PASSWORD).await,
+        303
+    );
+
+    // Without the setting the header is ignored: the forged addresses do not spread the
+    // failures out.
+    let t2 = TestDb::sqlite().await;
+    let plain = common::app(&t2.db, Settings::default()).await;
+    let mut c = Browser::new(&plain);
+    for i in 0..30 {
+        sign_in_from(
+            &mut c,
+            &format!("192.0.2.{i}"),
+            &format!("guess{i}"),
+            "Winter2026!!!",
+        )
+        .await;
+    }
+    assert_eq!(
+        sign_in_from(&mut c, "192.0.2.200", "trainer", PASSWORD).await,
+        429
+    );
+}
