@@ -26,6 +26,7 @@
 //!   audited.
 
 mod parquet_out;
+pub mod secret_file;
 
 use chrono::{Datelike, NaiveDate};
 use dcrs_store::{AuditEntry, Database, StoreError};
@@ -120,10 +121,7 @@ pub fn secret_path(secrets: &Path, name: &str) -> PathBuf {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    secret_file::hex(&Sha256::digest(bytes))
 }
 
 /// What an admin enters to register a project.
@@ -193,11 +191,12 @@ pub async fn register(
     }
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).expect("the operating system provides random bytes");
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = secret_file::hex(&key);
     let path = secret_path(secrets, &name);
     std::fs::create_dir_all(secrets)
         .map_err(|e| ExtractError::Io(secrets.display().to_string(), e))?;
-    write_new_secret(&path, &hex).map_err(|e| ExtractError::Io(path.display().to_string(), e))?;
+    secret_file::create(&path, &key)
+        .map_err(|e| ExtractError::Io(path.display().to_string(), e))?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO research_projects (name, purpose, approver, ends_on, created_by, created_at, secret_sha256) \
@@ -232,21 +231,6 @@ pub async fn register(
         created_by: actor.into(),
         created_at: now,
     })
-}
-
-/// Creates the secret file, readable by its owner only, failing if it exists.
-fn write_new_secret(path: &Path, hex: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(hex.as_bytes())?;
-    f.write_all(b"\n")
 }
 
 /// The output format.
@@ -553,7 +537,7 @@ fn hmac(key: &[u8], text: &str) -> [u8; 32] {
 /// The pseudonym of a client in a project.
 pub fn pseudonym(key: &[u8], service_ref: &str, client_ref: &str) -> String {
     let h = hmac(key, &format!("client\u{1f}{service_ref}\u{1f}{client_ref}"));
-    let hex: String = h[..10].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = secret_file::hex(&h[..10]);
     format!("P{hex}")
 }
 
@@ -580,14 +564,13 @@ fn read_secret(secrets: &Path, name: &str, expected: &str) -> Result<Vec<u8>, Ex
         project: name.to_string(),
         path: path.display().to_string(),
     };
-    let text = std::fs::read_to_string(&path).map_err(|_| bad())?;
-    let hex = text.trim();
-    if sha256_hex(hex.as_bytes()) != expected || hex.len() != 64 {
+    let hex = secret_file::read_hex(&path).map_err(|_| bad())?;
+    if sha256_hex(hex.as_bytes()) != expected {
         return Err(bad());
     }
-    (0..32)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad()))
-        .collect()
+    secret_file::from_hex(&hex)
+        .filter(|k| k.len() == 32)
+        .ok_or_else(bad)
 }
 
 /// Makes a release: reads the records of the services, pseudonymises them, generalises

@@ -7,6 +7,7 @@
 use crate::WebError;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use dcrs_extract::secret_file::{self, from_hex};
 use std::path::Path;
 
 const PREFIX: &str = "v1:";
@@ -33,14 +34,13 @@ impl Sealer {
     pub fn open_or_create(secrets: &Path) -> Result<Sealer, WebError> {
         let path = key_path(secrets);
         let bad = |what: &str| WebError::Internal(format!("{what} {}", path.display()));
-        let hex = match std::fs::read_to_string(&path) {
-            Ok(text) => text.trim().to_string(),
+        let hex = match secret_file::read_hex(&path) {
+            Ok(hex) => hex,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(secrets).map_err(|_| bad("cannot create the folder of"))?;
                 let key: [u8; 32] = crate::auth::random_bytes();
-                let hex = crate::auth::hex(&key);
-                write_new(&path, &hex).map_err(|_| bad("cannot write the key file"))?;
-                hex
+                secret_file::create(&path, &key).map_err(|_| bad("cannot write the key file"))?;
+                secret_file::hex(&key)
             }
             Err(_) => return Err(bad("cannot read the key file")),
         };
@@ -82,30 +82,6 @@ impl Sealer {
 /// Whether a stored value is sealed (values from before sealing are not).
 pub fn is_sealed(stored: &str) -> bool {
     stored.starts_with(PREFIX)
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len() / 2)
-        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
-        .collect()
-}
-
-/// Creates the key file, readable by its owner only, failing if it exists.
-fn write_new(path: &Path, hex: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(hex.as_bytes())?;
-    f.write_all(b"\n")
 }
 
 #[cfg(test)]
