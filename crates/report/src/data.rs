@@ -350,6 +350,15 @@ pub(crate) async fn rows(db: &Database, sql: String) -> Result<Vec<AnyRow>, Repo
         .map_err(store)
 }
 
+/// The rows of `sql` if `wanted`, else none (without asking the database).
+async fn rows_if(wanted: bool, db: &Database, sql: String) -> Result<Vec<AnyRow>, ReportError> {
+    if wanted {
+        rows(db, sql).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 pub(crate) fn text(r: &AnyRow, i: usize) -> Result<Option<String>, ReportError> {
     r.try_get(i).map_err(store)
 }
@@ -444,12 +453,24 @@ fn key_int(t: Option<String>) -> Option<i64> {
 }
 
 /// Reads the facts of every service in `ids` for the period `from..=to`.
+/// Which counts to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every count a report can show.
+    All,
+    /// Only those behind [`crate::DASHBOARD_FIGURES`]: the rest stay at zero, so such
+    /// counts are never kept for reuse by a report.
+    Dashboard,
+}
+
 pub async fn facts(
     db: &Database,
     ids: &[i64],
     from: NaiveDate,
     to: NaiveDate,
+    scope: Scope,
 ) -> Result<BTreeMap<i64, Facts>, ReportError> {
+    let all = scope == Scope::All;
     let mut out: BTreeMap<i64, Facts> = ids.iter().map(|&i| (i, Facts::default())).collect();
     if ids.is_empty() {
         return Ok(out);
@@ -569,10 +590,10 @@ pub async fn facts(
             None => {}
         }
     }
-    for r in rows(db, q(include_str!("sql/clients_seen.sql"))).await? {
+    for r in rows_if(all, db, q(include_str!("sql/clients_seen.sql"))).await? {
         out.entry(sid(&r)?).or_default().clients_seen = n_at(&r, 1)?;
     }
-    for r in rows(db, q(include_str!("sql/plans.sql"))).await? {
+    for r in rows_if(all, db, q(include_str!("sql/plans.sql"))).await? {
         let f = out.entry(sid(&r)?).or_default();
         f.plans_agreed = n_at(&r, 1)?;
         f.goals_set = n_at(&r, 2)?;
@@ -605,7 +626,7 @@ pub async fn facts(
             _ => {}
         }
     }
-    for r in rows(db, q(include_str!("sql/paired.sql"))).await? {
+    for r in rows_if(all, db, q(include_str!("sql/paired.sql"))).await? {
         let f = out.entry(sid(&r)?).or_default();
         let p = &mut f.paired[quintile_index(quintile(&r, 1)?)];
         for (m, sums) in p.measures.iter_mut().enumerate() {
@@ -621,7 +642,7 @@ pub async fn facts(
         p.smokers += n_at(&r, c)?;
         p.quit += n_at(&r, c + 1)?;
     }
-    for r in rows(db, q(include_str!("sql/workers.sql"))).await? {
+    for r in rows_if(all, db, q(include_str!("sql/workers.sql"))).await? {
         let f = out.entry(sid(&r)?).or_default();
         f.workers.push(WorkerGroup {
             lives_in_area: text(&r, 1)?
@@ -857,6 +878,7 @@ pub async fn cached<T: Kept, F, Fut>(
     from: NaiveDate,
     to: NaiveDate,
     fresh: bool,
+    keep_counted: bool,
     count: F,
 ) -> Result<(BTreeMap<i64, T>, CacheUse), ReportError>
 where
@@ -916,7 +938,9 @@ where
     };
     if !missing.is_empty() {
         let counted = count(missing).await?;
-        keep(db, &counted, &versions, from, to).await;
+        if keep_counted {
+            keep(db, &counted, &versions, from, to).await;
+        }
         out.extend(counted);
     }
     Ok((out, usage))
@@ -930,12 +954,16 @@ async fn keep<T: Kept>(
     from: NaiveDate,
     to: NaiveDate,
 ) {
-    let Ok(mut conn) = db.pool().acquire().await else {
+    // Keeping counts is worth no wait: while another write of this process is under
+    // way, this report leaves them (the next report counts again).
+    let Some(_gate) = db.try_write_gate() else {
+        return;
+    };
+    let Ok(mut conn) = db.write_pool().acquire().await else {
         return;
     };
     let sqlite = db.backend() == Backend::Sqlite;
-    // SQLite has one writer at a time: a report must not wait behind a long import just
-    // to keep its counts, so it tries briefly and otherwise leaves them.
+    // Another process (a long import) may hold SQLite's lock: try briefly, then leave them.
     if sqlite {
         let _ = sqlx::query("PRAGMA busy_timeout = 100")
             .execute(&mut *conn)

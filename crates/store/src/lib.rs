@@ -7,6 +7,7 @@
 //! field is declared once.
 
 mod audit;
+mod audit_queue;
 mod migrate;
 mod refdata;
 mod sql;
@@ -84,7 +85,62 @@ pub struct Database {
     pool: AnyPool,
     backend: Backend,
     sql: Arc<sql::SqlSet>,
+    /// SQLite has one writer at a time. Writers of this process queue here, in order of
+    /// arrival, before they ask SQLite for its write lock: waiting inside SQLite means
+    /// its busy handler, which sleeps in steps of up to 100 ms and holds a connection
+    /// meanwhile. PostgreSQL locks rows, so it has no gate.
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite: the one connection that writes, so that a writer never waits for a
+    /// connection behind readers. PostgreSQL writes through the main pool.
+    writer: Option<AnyPool>,
+    /// Audit entries written on their own go through one task that commits them in
+    /// groups (`audit_queue`); started on first use, on the runtime of that use.
+    audit_queue: Arc<std::sync::OnceLock<audit_queue::Queue>>,
 }
+
+/// A write made straight on the pool, outside a [`StoreTx`]: it waits for this process's
+/// turn to write first (see [`Database::write_gate`]).
+pub trait WriteQuery: Sized {
+    /// Runs the statement on `db`'s pool in the writers' queue.
+    fn execute_write(
+        self,
+        db: &Database,
+    ) -> impl std::future::Future<Output = Result<sqlx::any::AnyQueryResult, sqlx::Error>> + Send;
+}
+
+impl<'q> WriteQuery for sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    fn execute_write(
+        self,
+        db: &Database,
+    ) -> impl std::future::Future<Output = Result<sqlx::any::AnyQueryResult, sqlx::Error>> + Send
+    {
+        async move {
+            let _gate = db.write_gate().await;
+            self.execute(db.write_pool()).await
+        }
+    }
+}
+
+/// How long a writer waits in the queue before trying SQLite's lock itself.
+const GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits for the turn to write at `gate` (none on PostgreSQL).
+async fn gated(gate: Option<Arc<tokio::sync::Mutex<()>>>) -> WriteGate {
+    let gate = gate?;
+    // A writer that waits this long is stuck behind something (a long import); it goes
+    // on to SQLite's own lock, whose busy timeout then decides, as it would without
+    // the gate.
+    match tokio::time::timeout(GATE_WAIT, gate.lock_owned()).await {
+        Ok(g) => Some(g),
+        Err(_) => {
+            tracing::warn!("waited {GATE_WAIT:?} for the turn to write; going on to SQLite's lock");
+            None
+        }
+    }
+}
+
+/// A place in the queue of this process's SQLite writers (see [`Database::write_gate`]).
+pub type WriteGate = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 /// The URL used when none is given: `dcrs.db` in the working directory.
 pub const DEFAULT_URL: &str = "sqlite://dcrs.db";
@@ -95,7 +151,14 @@ impl Database {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalise_url(url)?;
         let options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .max_connections(if backend == Backend::Sqlite {
+                std::env::var("DCRS_READERS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(4)
+            } else {
+                16
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -111,15 +174,22 @@ impl Database {
                     Ok(())
                 })
             });
-        let pool = options.connect(&url).await?;
+        let pool = options.clone().connect(&url).await?;
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
         migrate::run(&pool, backend).await?;
+        let writer = match backend {
+            Backend::Sqlite => Some(options.max_connections(1).connect(&url).await?),
+            Backend::Postgres => None,
+        };
         Ok(Database {
             pool,
             backend,
             sql: Arc::new(sql::SqlSet::new()),
+            gate: (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            writer,
+            audit_queue: Arc::new(std::sync::OnceLock::new()),
         })
     }
 
@@ -136,11 +206,33 @@ impl Database {
     /// Starts a write transaction. On SQLite it takes the write lock at once, so two
     /// writers queue rather than fail.
     pub async fn begin(&self) -> StoreResult<StoreTx> {
+        let gate = self.write_gate().await;
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => self.write_pool().begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(StoreTx::new(tx, self.sql.clone(), self.backend))
+        Ok(StoreTx::new(tx, self.sql.clone(), self.backend).gated(gate))
+    }
+
+    /// The pool that writes go through: one connection on SQLite (take its turn with
+    /// [`Database::write_gate`] first), the main pool on PostgreSQL.
+    pub fn write_pool(&self) -> &AnyPool {
+        self.writer.as_ref().unwrap_or(&self.pool)
+    }
+
+    /// Waits for this process's turn to write (SQLite; at once on PostgreSQL). A write
+    /// made straight on the pool holds the returned value until it has committed.
+    pub async fn write_gate(&self) -> WriteGate {
+        gated(self.gate.clone()).await
+    }
+
+    /// The turn to write if nobody holds it now (always on PostgreSQL), for writes that
+    /// are worth making only if they cost no wait, such as keeping report counts.
+    pub fn try_write_gate(&self) -> Option<WriteGate> {
+        match &self.gate {
+            Some(g) => g.clone().try_lock_owned().ok().map(Some),
+            None => Some(None),
+        }
     }
 
     /// Streams every record of `entity` as file fields, ordered by service and reference
@@ -263,12 +355,27 @@ impl Database {
         Ok(out)
     }
 
-    /// Writes one audit entry in its own transaction.
+    /// Writes one audit entry, returning once it has committed. Entries from callers
+    /// that arrive together share a transaction (see `audit_queue`).
     pub async fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        tx::insert_audit(&mut tx, entry).await?;
-        tx.commit().await?;
-        Ok(())
+        let queue = self.audit_queue.get_or_init(|| {
+            let gate = self.gate.clone();
+            audit_queue::start(self.write_pool().clone(), move || {
+                let gate = gate.clone();
+                async move { gated(gate).await }
+            })
+        });
+        match audit_queue::submit(queue, entry).await {
+            Some(done) => done,
+            // The task is gone (its runtime ended): write the entry here.
+            None => {
+                let _gate = self.write_gate().await;
+                let mut tx = self.write_pool().begin().await?;
+                tx::insert_audit(&mut tx, entry).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
     }
 
     /// Checks every audit chain: positions run 1, 2, 3… without a gap, each entry names
@@ -282,6 +389,9 @@ impl Database {
 
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
+        if let Some(w) = &self.writer {
+            w.close().await;
+        }
         self.pool.close().await;
     }
 }

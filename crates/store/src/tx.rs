@@ -110,6 +110,9 @@ pub struct StoreTx {
     /// versions move on at commit, so no report reuses counts made before the change.
     changed: BTreeSet<i64>,
     changed_all: bool,
+    /// This process's turn to write on SQLite, given back after the transaction ends
+    /// (declared after `tx`, so dropped after it).
+    _gate: crate::WriteGate,
 }
 
 fn now_text() -> String {
@@ -294,6 +297,7 @@ impl StoreTx {
             backend,
             changed: BTreeSet::new(),
             changed_all: false,
+            _gate: None,
         }
     }
 
@@ -317,6 +321,11 @@ impl StoreTx {
         if let Some(s) = service_id {
             self.changed.insert(s);
         }
+    }
+
+    pub(crate) fn gated(mut self, gate: crate::WriteGate) -> Self {
+        self._gate = gate;
+        self
     }
 
     /// Notes that this transaction changes what every service's figures rest on.

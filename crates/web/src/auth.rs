@@ -11,6 +11,7 @@ use crate::WebError;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use dcrs_store::Database;
+use dcrs_store::WriteQuery as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Digest;
 
@@ -70,6 +71,9 @@ pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// How stale the stored time a session was last seen may be, in seconds.
+const LAST_SEEN_STEP: i64 = 30;
+
 /// A session as stored.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -106,7 +110,7 @@ pub async fn start_session(
     .bind(i64::from(second_factor_done))
     .bind(s.last_seen_at)
     .bind(s.last_seen_at)
-    .execute(db.pool())
+    .execute_write(db)
     .await?;
     Ok((id, s))
 }
@@ -134,11 +138,16 @@ pub async fn find_session(
         end_session(db, id).await?;
         return Ok(None);
     }
-    sqlx::query("UPDATE web_sessions SET last_seen_at = $1 WHERE session_hash = $2")
-        .bind(t)
-        .bind(hash.clone())
-        .execute(db.pool())
-        .await?;
+    // The idle clock restarts with each request, but is written at most every
+    // LAST_SEEN_STEP seconds: a write per page would queue every reader behind the
+    // writers. A session can so end up to that much before its idle time is up.
+    if t - last >= LAST_SEEN_STEP {
+        sqlx::query("UPDATE web_sessions SET last_seen_at = $1 WHERE session_hash = $2")
+            .bind(t)
+            .bind(hash.clone())
+            .execute_write(db)
+            .await?;
+    }
     Ok(Some(Session {
         session_hash: hash,
         user_id,
@@ -156,7 +165,7 @@ pub const MAX_SESSION_SECONDS: i64 = 12 * 3600;
 pub async fn end_session(db: &Database, id: &str) -> Result<(), WebError> {
     sqlx::query("DELETE FROM web_sessions WHERE session_hash = $1")
         .bind(token_hash(id))
-        .execute(db.pool())
+        .execute_write(db)
         .await?;
     Ok(())
 }
@@ -165,7 +174,7 @@ pub async fn end_session(db: &Database, id: &str) -> Result<(), WebError> {
 pub async fn end_sessions_of(db: &Database, user_id: i64) -> Result<(), WebError> {
     sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
         .bind(user_id)
-        .execute(db.pool())
+        .execute_write(db)
         .await?;
     Ok(())
 }
@@ -174,7 +183,7 @@ pub async fn end_sessions_of(db: &Database, user_id: i64) -> Result<(), WebError
 pub async fn second_factor_done(db: &Database, session_hash: &str) -> Result<(), WebError> {
     sqlx::query("UPDATE web_sessions SET second_factor_done = 1 WHERE session_hash = $1")
         .bind(session_hash.to_string())
-        .execute(db.pool())
+        .execute_write(db)
         .await?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use dcrs_domain::Entity;
 use dcrs_domain::codes::*;
+use dcrs_store::WriteQuery as _;
 use std::collections::HashMap;
 
 /// What a field takes.
@@ -742,7 +743,7 @@ async fn submit(
                     .bind(now)
                     .bind(id)
                     .bind(ctx.user.user_id)
-                    .execute(app.db().pool())
+                    .execute_write(app.db())
                     .await?;
             }
             None => {
@@ -756,7 +757,7 @@ async fn submit(
                 .bind(subject_ref.clone())
                 .bind(text)
                 .bind(now)
-                .execute(app.db().pool())
+                .execute_write(app.db())
                 .await?;
             }
         }
@@ -829,7 +830,7 @@ async fn submit(
         sqlx::query("DELETE FROM drafts WHERE draft_id = $1 AND user_id = $2")
             .bind(id)
             .bind(ctx.user.user_id)
-            .execute(app.db().pool())
+            .execute_write(app.db())
             .await?;
     }
     Ok(see_other(&target))

@@ -22,6 +22,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use dcrs_store::WriteQuery as _;
 use dcrs_store::{AuditEntry, Database};
 use pages::{csrf_field, error_summary, esc, input, layout, select};
 use std::collections::HashMap;
@@ -172,7 +173,7 @@ impl App {
             .bind(sealer.seal(&secret))
             .bind(id)
             .bind(secret)
-            .execute(db.pool())
+            .execute_write(&db)
             .await?;
         }
         Ok(App(Arc::new(Inner {
@@ -670,7 +671,7 @@ async fn login(
     app.succeeded(&address);
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE user_id = $1")
         .bind(user.user_id)
-        .execute(app.db().pool())
+        .execute_write(app.db())
         .await?;
     // A new session at every sign-in; any session the browser had is ended.
     if let Some(old) = cookie(&headers, SESSION_COOKIE) {
@@ -723,7 +724,7 @@ async fn count_failure(app: &App, user: &User) -> Result<bool, WebError> {
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE user_id = $2")
         .bind(auth::now() + app.0.settings.lockout_minutes * 60)
         .bind(user.user_id)
-        .execute(app.db().pool())
+        .execute_write(app.db())
         .await?;
     auth::end_sessions_of(app.db(), user.user_id).await?;
     Ok(true)
@@ -810,7 +811,7 @@ async fn second_factor(
     sqlx::query("UPDATE users SET totp_last_step = $1, failed_logins = 0 WHERE user_id = $2")
         .bind(step)
         .bind(ctx.user.user_id)
-        .execute(app.db().pool())
+        .execute_write(app.db())
         .await?;
     auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
     audit(
@@ -931,13 +932,13 @@ async fn change_password(
         .bind(hash)
         .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .bind(ctx.user.user_id)
-        .execute(app.db().pool())
+        .execute_write(app.db())
         .await?;
     // Other sessions of the account end; this one carries on.
     sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND session_hash <> $2")
         .bind(ctx.user.user_id)
         .bind(ctx.session.session_hash.clone())
-        .execute(app.db().pool())
+        .execute_write(app.db())
         .await?;
     audit(
         &app,
@@ -1028,13 +1029,13 @@ async fn setup_second_factor(
         .bind(app.0.sealer.seal(&secret))
         .bind(step)
         .bind(ctx.user.user_id)
-        .execute(app.db().pool())
+        .execute_write(app.db())
         .await?;
     // Other sessions began without the factor: they end.
     sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND session_hash <> $2")
         .bind(ctx.user.user_id)
         .bind(ctx.session.session_hash.clone())
-        .execute(app.db().pool())
+        .execute_write(app.db())
         .await?;
     auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
     audit(
@@ -1348,7 +1349,7 @@ async fn disable_user(
     }
     sqlx::query("UPDATE users SET disabled = 1 WHERE user_id = $1")
         .bind(id)
-        .execute(app.db().pool())
+        .execute_write(app.db())
         .await?;
     auth::end_sessions_of(app.db(), id).await?;
     tokens::revoke_all(app.db(), id).await?;

@@ -10,6 +10,7 @@ use crate::{
 use axum::extract::{Form, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use dcrs_store::WriteQuery as _;
 use std::collections::HashMap;
 
 async fn staff_body(
@@ -161,7 +162,7 @@ pub(crate) async fn disable_staff(
         .ok_or(WebError::NotFound)?;
     sqlx::query("UPDATE users SET disabled = 1 WHERE user_id = $1")
         .bind(id)
-        .execute(app.db().pool())
+        .execute_write(app.db())
         .await?;
     crate::auth::end_sessions_of(app.db(), id).await?;
     crate::tokens::revoke_all(app.db(), id).await?;

@@ -441,18 +441,14 @@ pub(crate) async fn dashboard(
     let before = Quarter::containing(this.first_day() - chrono::Days::new(1));
     let mut docs = Vec::new();
     for q in [this, before] {
-        let req = dcrs_report::Request {
-            kind: Kind::Pack,
-            services: Some(vec![s.service_ref.clone()]),
-            each_service: false,
-            period: Period::quarter(q),
-            policy: Policy::NONE,
-            fresh: false,
-        };
         docs.push(
-            dcrs_report::run(app.db(), &req, chrono::Utc::now())
-                .await?
-                .remove(0),
+            dcrs_report::dashboard(
+                app.db(),
+                &s.service_ref,
+                Period::quarter(q),
+                chrono::Utc::now(),
+            )
+            .await?,
         );
     }
     crate::audit(
@@ -479,76 +475,7 @@ pub(crate) async fn dashboard(
             })
             .unwrap_or_else(|| "n/a".into())
     };
-    let rows: Vec<(&str, &str, &str, &str)> = vec![
-        (
-            "Referrals received",
-            "activity_summary",
-            "Referrals received",
-            "value",
-        ),
-        ("New clients", "activity_summary", "New clients", "value"),
-        (
-            "Episodes opened",
-            "activity_summary",
-            "Episodes opened",
-            "value",
-        ),
-        (
-            "Sessions attended",
-            "activity_summary",
-            "Sessions attended",
-            "value",
-        ),
-        (
-            "Did-not-attend rate",
-            "activity_summary",
-            "Did-not-attend rate",
-            "value",
-        ),
-        (
-            "Full episodes closed",
-            "activity_summary",
-            "Full episodes closed",
-            "value",
-        ),
-        (
-            "Open caseload at the end",
-            "activity_summary",
-            "Open caseload at period end",
-            "value",
-        ),
-        (
-            "New clients from quintiles 1-2",
-            "reach_headline",
-            "New clients from quintiles 1-2",
-            "share",
-        ),
-        (
-            "Goals fully achieved",
-            "goal_attainment_by_goal",
-            "All quintiles",
-            "share_fully",
-        ),
-        (
-            "Referrals reaching an exit assessment",
-            "pathway_by_quintile",
-            "All referrals",
-            "share_exit",
-        ),
-        (
-            "Client postcodes not found",
-            "data_quality_checks",
-            "Client postcodes not found in the reference data",
-            "count",
-        ),
-        (
-            "Open episodes with no session in 90 days",
-            "data_quality_checks",
-            "Open episodes with no session in the 90 days before the period's end",
-            "count",
-        ),
-    ];
-    let table_rows: Vec<Vec<String>> = rows
+    let table_rows: Vec<Vec<String>> = dcrs_report::DASHBOARD_FIGURES
         .iter()
         .map(|(label, t, r, c)| {
             vec![

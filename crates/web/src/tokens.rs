@@ -10,6 +10,7 @@ use crate::authz::{Action, ServiceScope};
 use crate::users::{FieldError, Role, User};
 use crate::{WebError, auth};
 use dcrs_store::Database;
+use dcrs_store::WriteQuery as _;
 
 /// What a token may do within its user's rights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,7 +247,7 @@ pub async fn used(db: &Database, token: &Token, now: i64) -> Result<(), WebError
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_id = $2")
             .bind(now)
             .bind(token.token_id)
-            .execute(db.pool())
+            .execute_write(db)
             .await?;
     }
     Ok(())
@@ -271,7 +272,7 @@ pub async fn revoke(db: &Database, user_id: i64, token_id: i64) -> Result<bool, 
     .bind(auth::now())
     .bind(token_id)
     .bind(user_id)
-    .execute(db.pool())
+    .execute_write(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -281,7 +282,7 @@ pub async fn revoke_all(db: &Database, user_id: i64) -> Result<(), WebError> {
     sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
         .bind(auth::now())
         .bind(user_id)
-        .execute(db.pool())
+        .execute_write(db)
         .await?;
     Ok(())
 }
