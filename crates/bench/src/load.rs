@@ -5,12 +5,16 @@
 //! The database must hold the demonstration data (`dcrs demo --no-serve`). The harness
 //! adds one account per simulated user (80% health trainers, each linked to a worker
 //! with open episodes; 20% service managers), starts `dcrs serve` as its own process on a
-//! free port, and runs the users concurrently from this process: each signs in, then
-//! until the time is up pauses one second between requests. A trainer alternately opens
+//! free port, and runs the users concurrently from this process: each signs in (users
+//! arrive over five seconds); when all have signed in the clock starts, and each user,
+//! starting at its own point of the first second, pauses one second between requests
+//! until the time is up. A trainer alternately opens
 //! their caseload and saves a session on one of their open episodes; a manager opens the
 //! service dashboard (its audit trail instead with `DCRS_LOAD_NO_DASHBOARD=1`). It prints p50, p99 and the largest latency by kind, errors,
 //! throughput and the server's peak memory (VmHWM), and as a baseline the same figures
-//! for a static page (the stylesheet) measured in the same run.
+//! for a static page (the stylesheet) measured in the same run. With `DCRS_LOAD_SLOW=1`
+//! it also prints each request over 100 ms with the second it started in, to show
+//! whether slow requests come together (a stall) or alone.
 
 use anyhow::{Context, bail};
 use dcrs_store::Database;
@@ -359,10 +363,8 @@ async fn user(addr: String, a: Account, index: usize, start: Arc<Start>, tally: 
             let mut t = tally.lock().await;
             record(kind, ms, ok, &mut t);
             if ms > 100.0 && std::env::var("DCRS_LOAD_SLOW").is_ok() {
-                eprintln!(
-                    "slow {:.3} {kind} {ms:.0}",
-                    (deadline - started).as_secs_f64()
-                );
+                let second = start.seconds as f64 - (deadline - started).as_secs_f64();
+                eprintln!("slow: {kind} at {second:.3} s took {ms:.0} ms");
             }
         }
         if !ok {

@@ -1047,6 +1047,14 @@ impl Run<'_> {
                 });
             }
         }
+        // The last refresh above can be far from the end: statistics taken before the
+        // last services' summaries (and their clients' derived areas) were written plan
+        // those services' report queries as if they had no rows (a dashboard's
+        // new-clients count went from 1 ms to 14 ms on PostgreSQL).
+        if done > 0 && self.entered_via == "import" {
+            self.tx.refresh_summary_statistics().await?;
+            self.tx.refresh_statistics(Entity::Client).await?;
+        }
         Ok(())
     }
 }

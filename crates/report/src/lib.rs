@@ -508,13 +508,14 @@ pub const DASHBOARD_FIGURES: [(&str, &str, &str, &str); 12] = [
 
 /// One service's pack for one period, exact (no disclosure control), holding true
 /// values only for [`DASHBOARD_FIGURES`]: the pack's own tables, built from kept counts
-/// when they are current and otherwise from only the queries those figures need (about
-/// half of a pack's), which are not kept. Under steady writes a dashboard is asked for
+/// when they are current (unless `fresh`) and otherwise from only the queries those
+/// figures need (about half of a pack's), which are not kept. Under steady writes a dashboard is asked for
 /// more often than its service stands still, so it must not cost a whole pack.
 pub async fn dashboard(
     db: &Database,
     service_ref: &str,
     period: Period,
+    fresh: bool,
     now: DateTime<Utc>,
 ) -> Result<Report, ReportError> {
     let req = Request {
@@ -523,16 +524,16 @@ pub async fn dashboard(
         each_service: false,
         period,
         policy: Policy::NONE,
-        fresh: false,
+        fresh,
     };
     let services = data::services(db, req.services.as_deref()).await?;
     let ids: Vec<i64> = services.iter().map(|s| s.id).collect();
     let (from, to) = (req.period.from, req.period.to);
-    let (facts, cache) = data::cached(db, &ids, from, to, false, false, |missing| async move {
+    let (facts, cache) = data::cached(db, &ids, from, to, fresh, false, |missing| async move {
         data::facts(db, &missing, from, to, data::Scope::Dashboard).await
     })
     .await?;
-    let (quality, _) = data::cached(db, &ids, from, to, false, false, |missing| async move {
+    let (quality, _) = data::cached(db, &ids, from, to, fresh, false, |missing| async move {
         quality::facts(db, &missing, from, to, data::Scope::Dashboard).await
     })
     .await?;

@@ -1994,6 +1994,32 @@ async fn stored_services(db: &Database) -> Vec<Service> {
 /// Recomputes the figures of one scope and period and compares them with each report
 /// given for it (the same report asked for more than once): (figures compared, of which
 /// numbers, mismatches).
+/// A service's dashboard (counted with only the queries its figures need, and again
+/// from kept counts) shows the same twelve figures as the service's pack, whose every
+/// figure [`check`] compares with the recomputation.
+async fn dashboard_agrees(db: &Database, pack: &Report, service: &str, period: &Period) {
+    for fresh in [true, false] {
+        let d = dcrs_report::dashboard(db, service, period.clone(), fresh, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(d.counts.counted, usize::from(fresh));
+        for (label, table, row, col) in dcrs_report::DASHBOARD_FIGURES {
+            let figure = |r: &Report| {
+                r.table(table)
+                    .and_then(|t| t.get(row, col))
+                    .map(|f| f.to_text())
+                    .unwrap_or_else(|| panic!("{label}: no {table} / {row} / {col}"))
+            };
+            assert_eq!(
+                figure(&d),
+                figure(pack),
+                "{service} {}: the dashboard's {label} differs from the pack's (fresh: {fresh})",
+                period.label
+            );
+        }
+    }
+}
+
 async fn check(
     db: &Database,
     reports: &[&Report],
@@ -2589,6 +2615,9 @@ async fn every_figure_of_sections_1_to_6_equals_an_independent_recomputation() {
                     period.label,
                     if k == 0 { "all services" } else { &scope[0].1 }
                 );
+                if k > 0 {
+                    dashboard_agrees(&t.db, report, &scope[0].1, &period).await;
+                }
                 let (n, numeric, bad) = check(&t.db, &asked, &scope, &name, z, &mut tq).await;
                 compared += n;
                 numbers += numeric;

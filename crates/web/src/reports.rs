@@ -446,6 +446,7 @@ pub(crate) async fn dashboard(
                 app.db(),
                 &s.service_ref,
                 Period::quarter(q),
+                false,
                 chrono::Utc::now(),
             )
             .await?,
