@@ -109,15 +109,9 @@ pub trait WriteQuery: Sized {
 }
 
 impl<'q> WriteQuery for sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    fn execute_write(
-        self,
-        db: &Database,
-    ) -> impl std::future::Future<Output = Result<sqlx::any::AnyQueryResult, sqlx::Error>> + Send
-    {
-        async move {
-            let _gate = db.write_gate().await;
-            self.execute(db.write_pool()).await
-        }
+    async fn execute_write(self, db: &Database) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+        let _gate = db.write_gate().await;
+        self.execute(db.write_pool()).await
     }
 }
 
