@@ -344,10 +344,55 @@ pub(crate) fn fill(sql: &str, ids: &[i64], from: NaiveDate, to: NaiveDate) -> St
 }
 
 pub(crate) async fn rows(db: &Database, sql: String) -> Result<Vec<AnyRow>, ReportError> {
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(db.pool())
-        .await
-        .map_err(store)
+    let (sql, dates) = dates_as_parameters(&sql);
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for d in dates {
+        q = q.bind(d);
+    }
+    q.fetch_all(db.pool()).await.map_err(store)
+}
+
+/// Turns each quoted date (`'2010-04-01'`) of a filled statement into a parameter, `$1`
+/// for the first date met, `$2` for the next different one, and so on, returning the
+/// dates to bind in that order. The statements' text then depends on the services
+/// alone, not on the period: the driver prepares each once per connection and
+/// PostgreSQL can keep its plan, where a statement written out with its dates was
+/// planned on every run (planning took as long as running for a dashboard's queries).
+/// On SQLite a `$N` is named by its first place in the text, so the numbering follows
+/// that order. Report statements hold no other quoted dates.
+pub(crate) fn dates_as_parameters(sql: &str) -> (String, Vec<String>) {
+    let is_date = |b: &[u8]| {
+        b.len() == 10
+            && b.iter().enumerate().all(|(i, c)| match i {
+                4 | 7 => *c == b'-',
+                _ => c.is_ascii_digit(),
+            })
+    };
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut dates: Vec<String> = Vec::new();
+    let mut last = 0;
+    let mut i = 0;
+    while i + 12 <= bytes.len() {
+        if bytes[i] == b'\'' && bytes[i + 11] == b'\'' && is_date(&bytes[i + 1..i + 11]) {
+            let date = &sql[i + 1..i + 11];
+            let n = match dates.iter().position(|d| d == date) {
+                Some(k) => k + 1,
+                None => {
+                    dates.push(date.to_string());
+                    dates.len()
+                }
+            };
+            out.push_str(&sql[last..i]);
+            out.push_str(&format!("${n}"));
+            i += 12;
+            last = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&sql[last..]);
+    (out, dates)
 }
 
 /// The rows of `sql` if `wanted`, else none (without asking the database).
@@ -1002,5 +1047,26 @@ async fn keep<T: Kept>(
         let _ = sqlx::query("PRAGMA busy_timeout = 10000")
             .execute(&mut *conn)
             .await;
+    }
+}
+
+#[cfg(test)]
+mod parameter_tests {
+    use super::dates_as_parameters;
+
+    #[test]
+    fn each_different_date_becomes_one_parameter_in_order_of_first_use() {
+        let (sql, dates) = dates_as_parameters(
+            "SELECT 1 WHERE a BETWEEN '2010-04-01' AND '2011-03-31' AND b <> 'yes' \
+             OR c = '2010-04-01' OR d = '2010-4-01' OR e = '20100401'",
+        );
+        assert_eq!(
+            sql,
+            "SELECT 1 WHERE a BETWEEN $1 AND $2 AND b <> 'yes' \
+             OR c = $1 OR d = '2010-4-01' OR e = '20100401'"
+        );
+        assert_eq!(dates, ["2010-04-01", "2011-03-31"]);
+        assert_eq!(dates_as_parameters("'2010-04-01'").0, "$1");
+        assert_eq!(dates_as_parameters("x '2010-04-0'").1.len(), 0);
     }
 }

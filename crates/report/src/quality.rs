@@ -137,10 +137,7 @@ pub async fn facts(
             if !wanted {
                 return Ok(Vec::new());
             }
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(db.pool())
-                .await
-                .map_err(store)
+            crate::data::rows(db, sql).await
         }
     };
     let run = |sql: &str| run_if(all, sql);
