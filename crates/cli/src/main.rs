@@ -216,7 +216,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         demo::print_generated(&summary, out);
         return Ok(ExitCode::SUCCESS);
     }
-    let db = Database::connect(&cli.database)
+    let workload = match cli.command {
+        Command::Serve(_) => dcrs_store::Workload::Serving,
+        _ => dcrs_store::Workload::Batch,
+    };
+    let db = Database::connect_for(&cli.database, workload)
         .await
         .with_context(|| format!("could not open the database {}", redact_url(&cli.database)))?;
     let rules = RuleSettings {

@@ -98,6 +98,17 @@ pub struct Database {
     audit_queue: Arc<std::sync::OnceLock<audit_queue::Queue>>,
 }
 
+/// What a process does with the database, which decides how PostgreSQL plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Workload {
+    /// Commands: imports, reports, exports. Each statement is planned for its values,
+    /// which matters when a whole year of a national deployment is counted.
+    #[default]
+    Batch,
+    /// The web server: many short statements, each planned once per connection.
+    Serving,
+}
+
 /// A write made straight on the pool, outside a [`StoreTx`]: it waits for this process's
 /// turn to write first (see [`Database::write_gate`]).
 pub trait WriteQuery: Sized {
@@ -142,6 +153,11 @@ pub const DEFAULT_URL: &str = "sqlite://dcrs.db";
 impl Database {
     /// Opens (creating if needed) and migrates the database at `url`.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_for(url, Workload::Batch).await
+    }
+
+    /// Opens the database for a kind of work (see [`Workload`]).
+    pub async fn connect_for(url: &str, workload: Workload) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalise_url(url)?;
         let options = AnyPoolOptions::new()
@@ -164,6 +180,13 @@ impl Database {
                         // 64 MB of page cache per connection (the default is 2 MB): a large
                         // import otherwise spills its pages to the WAL and reads them back.
                         conn.execute("PRAGMA cache_size = -65536").await?;
+                    } else if workload == Workload::Serving {
+                        // A server runs the same short statements again and again (a
+                        // dashboard's counts differ only in their parameters): each is
+                        // planned once per connection. Custom plans, PostgreSQL's usual
+                        // choice for them, cost as much to make as to run.
+                        conn.execute("SET plan_cache_mode = force_generic_plan")
+                            .await?;
                     }
                     Ok(())
                 })
