@@ -935,41 +935,44 @@ where
     }
     let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
     let list = list.join(", ");
-    // The versions first: counts made after a concurrent write are kept under the older
-    // version and so never reused.
-    let versions: BTreeMap<i64, i64> = rows(
+    // Each service's version, with its kept counts when they were made at that version,
+    // in one statement (one snapshot). The versions are read before counting: counts
+    // made after a concurrent write are kept under the older version, never reused.
+    let kept = if fresh {
+        "CAST(NULL AS TEXT) FROM services s \
+         LEFT JOIN service_versions v ON v.service_id = s.service_id"
+            .to_string()
+    } else {
+        format!(
+            "k.facts FROM services s \
+             LEFT JOIN service_versions v ON v.service_id = s.service_id \
+             LEFT JOIN {} k ON k.service_id = s.service_id AND k.period_from = '{from}' \
+             AND k.period_to = '{to}' AND k.version = COALESCE(v.version, 0)",
+            T::TABLE
+        )
+    };
+    let found = rows(
         db,
-        format!("SELECT service_id, version FROM service_versions WHERE service_id IN ({list})"),
+        format!(
+            "SELECT s.service_id, COALESCE(v.version, 0), {kept} WHERE s.service_id IN ({list})"
+        ),
     )
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get(0).map_err(store)?, r.try_get(1).map_err(store)?)))
-    .collect::<Result<_, ReportError>>()?;
-    let version = |id: i64| versions.get(&id).copied().unwrap_or(0);
+    .await?;
+    let mut versions: BTreeMap<i64, i64> = BTreeMap::new();
     let mut out = BTreeMap::new();
     let format = counts_format();
-    if !fresh {
-        let kept = rows(
-            db,
-            format!(
-                "SELECT service_id, version, facts FROM {} \
-                 WHERE service_id IN ({list}) AND period_from = '{from}' AND period_to = '{to}'",
-                T::TABLE
-            ),
-        )
-        .await?;
-        for r in &kept {
-            let (id, v, text): (i64, i64, String) = (
-                r.try_get(0).map_err(store)?,
-                r.try_get(1).map_err(store)?,
-                r.try_get(2).map_err(store)?,
-            );
-            if v == version(id)
-                && let Ok(e) = serde_json::from_str::<Envelope<T>>(&text)
-                && e.format == format
-            {
-                out.insert(id, e.counts);
-            }
+    for r in &found {
+        let (id, v, text): (i64, i64, Option<String>) = (
+            r.try_get(0).map_err(store)?,
+            r.try_get(1).map_err(store)?,
+            r.try_get(2).map_err(store)?,
+        );
+        versions.insert(id, v);
+        if let Some(text) = text
+            && let Ok(e) = serde_json::from_str::<Envelope<T>>(&text)
+            && e.format == format
+        {
+            out.insert(id, e.counts);
         }
     }
     let missing: Vec<i64> = ids
