@@ -161,14 +161,8 @@ impl Database {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalise_url(url)?;
         let options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite {
-                std::env::var("DCRS_READERS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(4)
-            } else {
-                16
-            })
+            // SQLite: four readers (the writer has a connection of its own, below).
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

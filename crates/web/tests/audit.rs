@@ -261,3 +261,41 @@ async fn verify_detects_an_edited_deleted_or_reordered_entry() {
         );
     });
 }
+
+#[tokio::test]
+async fn entries_that_arrive_together_are_all_stored_in_intact_chains() {
+    each_backend!("web_audit_grouped", |t| {
+        let _app = app(&t.db, Settings::default()).await;
+        let s1 = service_id(&t.db, "S1").await;
+        let before = last_id(&t.db).await;
+        // A write holds the turn to write (on SQLite) while 40 entries arrive for two
+        // chains; each caller returns only once its own entry has committed.
+        let tx = t.db.begin().await.unwrap();
+        let mut calls = Vec::new();
+        for i in 0..40 {
+            let db = t.db.clone();
+            calls.push(tokio::spawn(async move {
+                db.audit(&dcrs_store::AuditEntry {
+                    actor: format!("grouped-{i}"),
+                    action: "client.view".into(),
+                    service_id: (i % 2 == 0).then_some(s1),
+                    ..Default::default()
+                })
+                .await
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tx.commit().await.unwrap();
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
+        let stored = entries(&t.db, before).await;
+        let mut actors: Vec<String> = stored.iter().map(|e| e.0.clone()).collect();
+        actors.sort();
+        let mut expected: Vec<String> = (0..40).map(|i| format!("grouped-{i}")).collect();
+        expected.sort();
+        assert_eq!(actors, expected);
+        let v = t.db.verify_audit().await.unwrap();
+        assert!(v.intact(), "{:?}", v.problems);
+    });
+}
