@@ -509,8 +509,9 @@ pub const DASHBOARD_FIGURES: [(&str, &str, &str, &str); 12] = [
 /// One service's pack for one period, exact (no disclosure control), holding true
 /// values only for [`DASHBOARD_FIGURES`]: the pack's own tables, built from kept counts
 /// when they are current (unless `fresh`) and otherwise from only the queries those
-/// figures need (about half of a pack's), which are not kept. Under steady writes a dashboard is asked for
-/// more often than its service stands still, so it must not cost a whole pack.
+/// figures need (about half of a pack's), which are not kept. Under steady writes a
+/// dashboard is asked for more often than its service stands still, so it must not
+/// cost a whole pack.
 pub async fn dashboard(
     db: &Database,
     service_ref: &str,

@@ -140,7 +140,7 @@ pub async fn find_session(
     }
     // The idle clock restarts with each request, but is written at most every
     // LAST_SEEN_STEP seconds: a write per page would queue every reader behind the
-    // writers. A session can so end up to that much before its idle time is up.
+    // writers. A session can therefore end up to that much before its idle time is up.
     if t - last >= LAST_SEEN_STEP {
         sqlx::query("UPDATE web_sessions SET last_seen_at = $1 WHERE session_hash = $2")
             .bind(t)
