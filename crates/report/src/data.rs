@@ -396,7 +396,11 @@ pub(crate) fn dates_as_parameters(sql: &str) -> (String, Vec<String>) {
 }
 
 /// The rows of `sql` if `wanted`, else none (without asking the database).
-async fn rows_if(wanted: bool, db: &Database, sql: String) -> Result<Vec<AnyRow>, ReportError> {
+pub(crate) async fn rows_if(
+    wanted: bool,
+    db: &Database,
+    sql: String,
+) -> Result<Vec<AnyRow>, ReportError> {
     if wanted {
         rows(db, sql).await
     } else {

@@ -506,7 +506,7 @@ pub const DASHBOARD_FIGURES: [(&str, &str, &str, &str); 12] = [
     ),
 ];
 
-/// One service's pack for one period, exact (no disclosure control), holding true
+/// One service's pack for each of `periods`, exact (no disclosure control), holding true
 /// values only for [`DASHBOARD_FIGURES`]: the pack's own tables, built from kept counts
 /// when they are current (unless `fresh`) and otherwise from only the queries those
 /// figures need (about half of a pack's), which are not kept. Under steady writes a
@@ -515,53 +515,58 @@ pub const DASHBOARD_FIGURES: [(&str, &str, &str, &str); 12] = [
 pub async fn dashboard(
     db: &Database,
     service_ref: &str,
-    period: Period,
+    periods: &[Period],
     fresh: bool,
     now: DateTime<Utc>,
-) -> Result<Report, ReportError> {
-    let req = Request {
-        kind: Kind::Pack,
-        services: Some(vec![service_ref.to_string()]),
-        each_service: false,
-        period,
-        policy: Policy::NONE,
-        fresh,
-    };
-    let services = data::services(db, req.services.as_deref()).await?;
+) -> Result<Vec<Report>, ReportError> {
+    let asked = [service_ref.to_string()];
+    let services = data::services(db, Some(&asked)).await?;
     let ids: Vec<i64> = services.iter().map(|s| s.id).collect();
-    let (from, to) = (req.period.from, req.period.to);
-    let (facts, cache) = data::cached(db, &ids, from, to, fresh, false, |missing| async move {
-        data::facts(db, &missing, from, to, data::Scope::Dashboard).await
-    })
-    .await?;
-    let (quality, _) = data::cached(db, &ids, from, to, fresh, false, |missing| async move {
-        quality::facts(db, &missing, from, to, data::Scope::Dashboard).await
-    })
-    .await?;
-    let mut f = data::Facts::default();
-    let mut q = quality::Quality::default();
-    for s in &services {
-        if let Some(x) = facts.get(&s.id) {
-            f.merge(x);
-        }
-        if let Some(x) = quality.get(&s.id) {
-            q.merge(x);
-        }
-    }
-    let mut draft = doc::Draft::default();
-    let common = build::Common::new(&mut draft, &f);
-    let sections = [
-        build::activity(&mut draft, &f, &common, from, to),
-        build::reach(&mut draft, &f, &data::Need::default(), &common),
-        build::outcomes(&mut draft, &f),
-        build::pathway(&mut draft, &f),
-        quality::section(&mut draft, &q),
-    ];
-    draft.sections.extend(sections);
     let imd_year = db.imd_year().await?;
-    let mut report = finish(&req, &draft, services, now, imd_year, Vec::new());
-    report.counts = cache;
-    Ok(report)
+    let mut out = Vec::new();
+    for period in periods {
+        let req = Request {
+            kind: Kind::Pack,
+            services: Some(asked.to_vec()),
+            each_service: false,
+            period: period.clone(),
+            policy: Policy::NONE,
+            fresh,
+        };
+        let (from, to) = (period.from, period.to);
+        let (facts, cache) = data::cached(db, &ids, from, to, fresh, false, |missing| async move {
+            data::facts(db, &missing, from, to, data::Scope::Dashboard).await
+        })
+        .await?;
+        let (quality, _) = data::cached(db, &ids, from, to, fresh, false, |missing| async move {
+            quality::facts(db, &missing, from, to, data::Scope::Dashboard).await
+        })
+        .await?;
+        let mut f = data::Facts::default();
+        let mut q = quality::Quality::default();
+        for s in &services {
+            if let Some(x) = facts.get(&s.id) {
+                f.merge(x);
+            }
+            if let Some(x) = quality.get(&s.id) {
+                q.merge(x);
+            }
+        }
+        let mut draft = doc::Draft::default();
+        let common = build::Common::new(&mut draft, &f);
+        let sections = [
+            build::activity(&mut draft, &f, &common, from, to),
+            build::reach(&mut draft, &f, &data::Need::default(), &common),
+            build::outcomes(&mut draft, &f),
+            build::pathway(&mut draft, &f),
+            quality::section(&mut draft, &q),
+        ];
+        draft.sections.extend(sections);
+        let mut report = finish(&req, &draft, services.clone(), now, imd_year, Vec::new());
+        report.counts = cache;
+        out.push(report);
+    }
+    Ok(out)
 }
 
 /// Applies the policy to a draft and assembles the document.

@@ -131,15 +131,8 @@ pub async fn facts(
     if ids.is_empty() {
         return Ok(out);
     }
-    let run_if = |wanted: bool, sql: &str| {
-        let sql = fill(sql, ids, from, to);
-        async move {
-            if !wanted {
-                return Ok(Vec::new());
-            }
-            crate::data::rows(db, sql).await
-        }
-    };
+    let run_if =
+        |wanted: bool, sql: &str| crate::data::rows_if(wanted, db, fill(sql, ids, from, to));
     let run = |sql: &str| run_if(all, sql);
     let int = |r: &sqlx::any::AnyRow, i: usize| -> Result<i64, ReportError> {
         Ok(r.try_get::<Option<i64>, _>(i).map_err(store)?.unwrap_or(0))

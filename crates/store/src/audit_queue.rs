@@ -59,7 +59,8 @@ where
     tx
 }
 
-async fn write(pool: &AnyPool, entries: &[&AuditEntry]) -> StoreResult<()> {
+/// Writes `entries` in one transaction, in order.
+pub(crate) async fn write(pool: &AnyPool, entries: &[&AuditEntry]) -> StoreResult<()> {
     let mut tx = pool.begin().await?;
     for e in entries {
         crate::tx::insert_audit(&mut tx, e).await?;

@@ -381,10 +381,7 @@ impl Database {
             // The task is gone (its runtime ended): write the entry here.
             None => {
                 let _gate = self.write_gate().await;
-                let mut tx = self.write_pool().begin().await?;
-                tx::insert_audit(&mut tx, entry).await?;
-                tx.commit().await?;
-                Ok(())
+                audit_queue::write(self.write_pool(), &[entry]).await
             }
         }
     }

@@ -439,19 +439,14 @@ pub(crate) async fn dashboard(
         .unwrap_or_else(|| dcrs_domain::types::uk_today(chrono::Utc::now()));
     let this = Quarter::containing(day);
     let before = Quarter::containing(this.first_day() - chrono::Days::new(1));
-    let mut docs = Vec::new();
-    for q in [this, before] {
-        docs.push(
-            dcrs_report::dashboard(
-                app.db(),
-                &s.service_ref,
-                Period::quarter(q),
-                false,
-                chrono::Utc::now(),
-            )
-            .await?,
-        );
-    }
+    let docs = dcrs_report::dashboard(
+        app.db(),
+        &s.service_ref,
+        &[Period::quarter(this), Period::quarter(before)],
+        false,
+        chrono::Utc::now(),
+    )
+    .await?;
     crate::audit(
         &app,
         &ctx.user.username,
