@@ -262,46 +262,60 @@ async fn main() -> anyhow::Result<()> {
     );
     println!();
 
+    // `DCRS_BENCH_ONLY=sqlite` or `postgres` runs one backend (for profiling).
+    let only = std::env::var("DCRS_BENCH_ONLY").unwrap_or_default();
+    let run_lite = only.is_empty() || only == "sqlite";
+    let run_pg = only.is_empty() || only == "postgres";
+    let mut dbs: Vec<(&str, Database)> = Vec::new();
+
     // SQLite.
-    let raw_sqlite = sqlite_raw(work.path(), &csv)?;
-    let lite = Database::connect(&format!(
-        "sqlite://{}",
-        work.path().join("dcrs.db").display()
-    ))
-    .await?;
-    let (parents, ours) = dcrs_import(&lite, &data).await?;
-    println!("SQLite     sqlite3 .import of sessions.csv: {raw_sqlite:>7.1} s");
-    println!(
-        "SQLite     dcrs import of sessions.csv:     {ours:>7.1} s  ({:.0} rows/s; ratio to .import {:.2}x)",
-        sessions as f64 / ours,
-        ours / raw_sqlite
-    );
-    println!(
-        "SQLite     dcrs import of the parents:      {parents:>7.1} s  (clients, referrals, episodes)"
-    );
-    println!("           peak memory so far: {:.0} MB", peak_rss_mb());
+    if run_lite {
+        let raw_sqlite = sqlite_raw(work.path(), &csv)?;
+        let lite = Database::connect(&format!(
+            "sqlite://{}",
+            work.path().join("dcrs.db").display()
+        ))
+        .await?;
+        let (parents, ours) = dcrs_import(&lite, &data).await?;
+        println!("SQLite     sqlite3 .import of sessions.csv: {raw_sqlite:>7.1} s");
+        println!(
+            "SQLite     dcrs import of sessions.csv:     {ours:>7.1} s  ({:.0} rows/s; ratio to .import {:.2}x)",
+            sessions as f64 / ours,
+            ours / raw_sqlite
+        );
+        println!(
+            "SQLite     dcrs import of the parents:      {parents:>7.1} s  (clients, referrals, episodes)"
+        );
+        println!("           peak memory so far: {:.0} MB", peak_rss_mb());
+        dbs.push(("SQLite", lite));
+    }
 
     // PostgreSQL.
-    let raw_url = fresh_postgres(&pg_base, "dcrs_bench_raw")?;
-    let raw_pg = postgres_raw(&raw_url, &csv)?;
-    let pg_url = fresh_postgres(&pg_base, "dcrs_bench")?;
-    let pg = Database::connect(&pg_url).await?;
-    let (parents, ours) = dcrs_import(&pg, &data).await?;
-    println!("PostgreSQL COPY of sessions.csv:            {raw_pg:>7.1} s");
-    println!(
-        "PostgreSQL dcrs import of sessions.csv:     {ours:>7.1} s  ({:.0} rows/s; ratio to COPY {:.2}x)",
-        sessions as f64 / ours,
-        ours / raw_pg
-    );
-    println!("PostgreSQL dcrs import of the parents:      {parents:>7.1} s");
-    println!("           peak memory so far: {:.0} MB", peak_rss_mb());
+    if run_pg {
+        let raw_url = fresh_postgres(&pg_base, "dcrs_bench_raw")?;
+        let raw_pg = postgres_raw(&raw_url, &csv)?;
+        let pg_url = fresh_postgres(&pg_base, "dcrs_bench")?;
+        let pg = Database::connect(&pg_url).await?;
+        let (parents, ours) = dcrs_import(&pg, &data).await?;
+        println!("PostgreSQL COPY of sessions.csv:            {raw_pg:>7.1} s");
+        println!(
+            "PostgreSQL dcrs import of sessions.csv:     {ours:>7.1} s  ({:.0} rows/s; ratio to COPY {:.2}x)",
+            sessions as f64 / ours,
+            ours / raw_pg
+        );
+        println!("PostgreSQL dcrs import of the parents:      {parents:>7.1} s");
+        println!("           peak memory so far: {:.0} MB", peak_rss_mb());
+        dbs.push(("PostgreSQL", pg));
+    }
 
     // Postcode lookups, as a client write does them.
     let refdata = std::env::var_os("DCRS_REFDATA")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| "../shared/data".into());
-    if refdata.join("postcode").is_dir() {
-        for (name, db) in [("SQLite", &lite), ("PostgreSQL", &pg)] {
+    if std::env::var_os("DCRS_BENCH_NO_REFDATA").is_some() {
+        println!("(DCRS_BENCH_NO_REFDATA set; postcode lookups not measured)");
+    } else if refdata.join("postcode").is_dir() {
+        for (name, db) in &dbs {
             let t = Instant::now();
             dcrs_refdata::load(
                 db,

@@ -187,13 +187,13 @@ pub async fn import_dir(
             .await?;
         run.report.counts.push((*entity, counts));
     }
-    run.check_clients(&mut progress).await?;
+    { let __t = std::time::Instant::now(); let __r = run.check_clients(&mut progress).await?; crate::prof::add("check_total", __t); __r };
     run.write_pending_audit().await?;
 
     let Run { tx, mut report, .. } = run;
     let ok = report.rejections.is_empty();
     if ok && !options.dry_run {
-        tx.commit().await?;
+        { let __t = std::time::Instant::now(); let __r = tx.commit().await?; crate::prof::add("commit", __t); __r };
         report.committed = true;
     } else {
         tx.rollback().await?;
@@ -220,6 +220,7 @@ pub async fn import_dir(
         ..Default::default()
     })
     .await?;
+    crate::prof::dump();
     Ok(report)
 }
 
@@ -484,11 +485,11 @@ impl Run<'_> {
                 }
             }
             let line = record.position().map_or(0, |p| p.line());
-            if let Some(p) = self.parse_row(entity, &headers, &record, line) {
+            if let Some(p) = { let __t = std::time::Instant::now(); let __r = self.parse_row(entity, &headers, &record, line); crate::prof::add("parse", __t); __r } {
                 chunk.push(p);
             }
             if chunk.len() >= CHUNK {
-                self.flush(entity, &mut chunk, &mut counts).await?;
+                { let __t = std::time::Instant::now(); let __r = self.flush(entity, &mut chunk, &mut counts).await?; crate::prof::add("flush", __t); __r };
             }
             let byte = record.position().map_or(0, |p| p.byte());
             if byte - last_byte > 256 * 1024 {
@@ -668,7 +669,7 @@ impl Run<'_> {
             refs.sort();
             refs.dedup();
             let scope = if parent.is_tenant() { service_id } else { None };
-            resolved.push(self.tx.find_ids(parent, scope, &refs).await?);
+            { let __t = std::time::Instant::now(); let __r = resolved.push(self.tx.find_ids(parent, scope, &refs).await?); crate::prof::add("find_parents", __t); __r };
         }
         let mut ready: Vec<(Pending, Vec<Option<i64>>)> = Vec::with_capacity(rows.len());
         let mut first_line: HashMap<String, u64> = HashMap::new();
@@ -712,7 +713,7 @@ impl Run<'_> {
             .iter()
             .map(|(p, _)| p.record.own_ref().to_string())
             .collect();
-        let existing = self.tx.find_ids(entity, service_id, &owns).await?;
+        let existing = { let __t = std::time::Instant::now(); let __r = self.tx.find_ids(entity, service_id, &owns).await?; crate::prof::add("find_existing", __t); __r };
         let existing_ids: Vec<i64> = existing.values().copied().collect();
         let written: HashMap<i64, u64> = existing_ids
             .iter()
@@ -722,10 +723,10 @@ impl Run<'_> {
                     .map(|l| (*id, *l))
             })
             .collect();
-        let stored = self
+        let stored = { let __t = std::time::Instant::now(); let __r = self
             .tx
             .stored_many(entity, service_id, &existing_ids)
-            .await?;
+            .await?; crate::prof::add("stored_many", __t); __r };
 
         let mut lines: Vec<(i64, u64)> = Vec::new();
         let mut changed: Vec<i64> = Vec::new();
@@ -802,10 +803,10 @@ impl Run<'_> {
             client_parent_ids.extend(client_parent_id);
             counts.updated += 1;
         }
-        let new_ids = self
+        let new_ids = { let __t = std::time::Instant::now(); let __r = self
             .tx
             .insert_many(entity, service_id, &new_rows, self.entered_via)
-            .await?;
+            .await?; crate::prof::add("insert_many", __t); __r };
         // A record entered in the application is audited one by one, with its values.
         if self.entered_via != "import" {
             for (own, _, values) in &new_rows {
@@ -888,7 +889,7 @@ impl Run<'_> {
                     self.tx.clients_of(entity, sid, &changed).await?
                 }
             };
-            self.tx.journal_add_clients(sid, &clients).await?;
+            { let __t = std::time::Instant::now(); let __r = self.tx.journal_add_clients(sid, &clients).await?; crate::prof::add("journal_add", __t); __r };
         }
         Ok(())
     }
@@ -974,7 +975,7 @@ impl Run<'_> {
         let mut analyze_at = CHUNK as u64;
         let mut after = (i64::MIN, i64::MIN);
         loop {
-            let page = self.tx.journal_clients_after(after, CHUNK as i64).await?;
+            let page = { let __t = std::time::Instant::now(); let __r = self.tx.journal_clients_after(after, CHUNK as i64).await?; crate::prof::add("journal_page", __t); __r };
             let Some(last) = page.last() else { break };
             after = *last;
             let mut by_service: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
@@ -982,12 +983,12 @@ impl Run<'_> {
                 by_service.entry(sid).or_default().push(cid);
             }
             for (sid, clients) in by_service {
-                let bundles = self.tx.client_bundles(sid, &clients).await?;
+                let bundles = { let __t = std::time::Instant::now(); let __r = self.tx.client_bundles(sid, &clients).await?; crate::prof::add("bundles", __t); __r };
                 let mut bmi_all = Vec::new();
                 let mut summaries = Vec::new();
                 for bundle in &bundles {
                     let service_ref = &bundle.client.service_ref;
-                    for v in check_client(bundle, &self.options.rules) {
+                    for v in { let __t = std::time::Instant::now(); let __r = check_client(bundle, &self.options.rules); crate::prof::add("check_client", __t); __r } {
                         let line = match self.tx.find_id(v.entity, Some(sid), &v.record_ref).await?
                         {
                             Some(id) => self.lines.get(&(v.entity, sid, id)).copied(),
@@ -1010,13 +1011,13 @@ impl Run<'_> {
                         });
                     }
                     bmi_all.extend(bmi);
-                    summaries.extend(summarise_episodes(bundle));
+                    summaries.extend({ let __t = std::time::Instant::now(); let __r = summarise_episodes(bundle); crate::prof::add("summarise", __t); __r });
                 }
-                self.tx
+                { let __t = std::time::Instant::now(); let __r = self.tx
                     .save_derived_many(sid, &clients, &bmi_all, &summaries)
-                    .await?;
+                    .await?; crate::prof::add("save_derived", __t); __r };
                 // Area fields from the postcode; an unknown postcode is accepted with a warning.
-                let unknown = self.tx.derive_client_areas(Some((sid, &clients))).await?;
+                let unknown = { let __t = std::time::Instant::now(); let __r = self.tx.derive_client_areas(Some((sid, &clients))).await?; crate::prof::add("derive_areas", __t); __r };
                 if have_postcodes {
                     let service_ref = bundles
                         .first()

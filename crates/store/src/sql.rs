@@ -240,7 +240,10 @@ fn build(e: Entity) -> EntitySql {
         (
             p,
             format!(
-                "SELECT DISTINCT {} FROM {t} WHERE service_id = $1 AND {id} IN (",
+                // No DISTINCT (the caller removes repeats): with it, SQLite answers from
+                // the covering index on (service_id, parent), walking every row of the
+                // service instead of looking each id up (5 ms a chunk of sessions).
+                "SELECT {} FROM {t} WHERE service_id = $1 AND {id} IN (",
                 id_column(p)
             ),
         )
