@@ -4,9 +4,11 @@
 //! rejected, or a dry run, rolls the whole transaction back, so an import is
 //! all-or-nothing and the stored data are never left half-changed.
 //!
-//! Memory stays flat as files grow: rows are streamed, and what the run needs to
-//! remember (the line each record came from, the clients it touched) is kept in
-//! temporary tables of the transaction, not in memory.
+//! Rows are streamed in chunks of a few thousand, each written with a few statements
+//! (references resolved, stored records compared, new ones inserted in bulk). What the
+//! run must remember grows slowly: the clients it touched are kept in a temporary table
+//! of the transaction, and the file line of each record written (to name it in a
+//! rejection) in memory, about 40 bytes a record.
 
 use chrono::NaiveDate;
 use dcrs_domain::record::{Entity, Record, parse_record};
@@ -187,13 +189,13 @@ pub async fn import_dir(
             .await?;
         run.report.counts.push((*entity, counts));
     }
-    { let __t = std::time::Instant::now(); let __r = run.check_clients(&mut progress).await?; crate::prof::add("check_total", __t); __r };
+    run.check_clients(&mut progress).await?;
     run.write_pending_audit().await?;
 
     let Run { tx, mut report, .. } = run;
     let ok = report.rejections.is_empty();
     if ok && !options.dry_run {
-        { let __t = std::time::Instant::now(); let __r = tx.commit().await?; crate::prof::add("commit", __t); __r };
+        tx.commit().await?;
         report.committed = true;
     } else {
         tx.rollback().await?;
@@ -220,7 +222,6 @@ pub async fn import_dir(
         ..Default::default()
     })
     .await?;
-    crate::prof::dump();
     Ok(report)
 }
 
@@ -352,8 +353,12 @@ struct Pending {
 }
 
 /// Rows written together: large enough to save round trips, small enough to keep
-/// memory flat and statements within the databases' parameter limits.
-const CHUNK: usize = 500;
+/// memory flat (a chunk of sessions is about a megabyte).
+const CHUNK: usize = 5_000;
+
+/// Clients checked together at the end of a run: each page reads every record of its
+/// clients, one statement per kind of record listing the clients' ids.
+const CHECK_PAGE: usize = 500;
 
 /// What became of a row that could not be written.
 enum Outcome {
@@ -485,11 +490,11 @@ impl Run<'_> {
                 }
             }
             let line = record.position().map_or(0, |p| p.line());
-            if let Some(p) = { let __t = std::time::Instant::now(); let __r = self.parse_row(entity, &headers, &record, line); crate::prof::add("parse", __t); __r } {
+            if let Some(p) = self.parse_row(entity, &headers, &record, line) {
                 chunk.push(p);
             }
             if chunk.len() >= CHUNK {
-                { let __t = std::time::Instant::now(); let __r = self.flush(entity, &mut chunk, &mut counts).await?; crate::prof::add("flush", __t); __r };
+                self.flush(entity, &mut chunk, &mut counts).await?;
             }
             let byte = record.position().map_or(0, |p| p.byte());
             if byte - last_byte > 256 * 1024 {
@@ -669,7 +674,7 @@ impl Run<'_> {
             refs.sort();
             refs.dedup();
             let scope = if parent.is_tenant() { service_id } else { None };
-            { let __t = std::time::Instant::now(); let __r = resolved.push(self.tx.find_ids(parent, scope, &refs).await?); crate::prof::add("find_parents", __t); __r };
+            resolved.push(self.tx.find_ids(parent, scope, &refs).await?);
         }
         let mut ready: Vec<(Pending, Vec<Option<i64>>)> = Vec::with_capacity(rows.len());
         let mut first_line: HashMap<String, u64> = HashMap::new();
@@ -713,7 +718,7 @@ impl Run<'_> {
             .iter()
             .map(|(p, _)| p.record.own_ref().to_string())
             .collect();
-        let existing = { let __t = std::time::Instant::now(); let __r = self.tx.find_ids(entity, service_id, &owns).await?; crate::prof::add("find_existing", __t); __r };
+        let existing = self.tx.find_ids(entity, service_id, &owns).await?;
         let existing_ids: Vec<i64> = existing.values().copied().collect();
         let written: HashMap<i64, u64> = existing_ids
             .iter()
@@ -723,10 +728,10 @@ impl Run<'_> {
                     .map(|l| (*id, *l))
             })
             .collect();
-        let stored = { let __t = std::time::Instant::now(); let __r = self
+        let stored = self
             .tx
             .stored_many(entity, service_id, &existing_ids)
-            .await?; crate::prof::add("stored_many", __t); __r };
+            .await?;
 
         let mut lines: Vec<(i64, u64)> = Vec::new();
         let mut changed: Vec<i64> = Vec::new();
@@ -803,10 +808,10 @@ impl Run<'_> {
             client_parent_ids.extend(client_parent_id);
             counts.updated += 1;
         }
-        let new_ids = { let __t = std::time::Instant::now(); let __r = self
+        let new_ids = self
             .tx
             .insert_many(entity, service_id, &new_rows, self.entered_via)
-            .await?; crate::prof::add("insert_many", __t); __r };
+            .await?;
         // A record entered in the application is audited one by one, with its values.
         if self.entered_via != "import" {
             for (own, _, values) in &new_rows {
@@ -889,7 +894,7 @@ impl Run<'_> {
                     self.tx.clients_of(entity, sid, &changed).await?
                 }
             };
-            { let __t = std::time::Instant::now(); let __r = self.tx.journal_add_clients(sid, &clients).await?; crate::prof::add("journal_add", __t); __r };
+            self.tx.journal_add_clients(sid, &clients).await?;
         }
         Ok(())
     }
@@ -972,10 +977,13 @@ impl Run<'_> {
             );
         }
         let mut done = 0;
-        let mut analyze_at = CHUNK as u64;
+        let mut analyze_at = CHECK_PAGE as u64;
         let mut after = (i64::MIN, i64::MIN);
         loop {
-            let page = { let __t = std::time::Instant::now(); let __r = self.tx.journal_clients_after(after, CHUNK as i64).await?; crate::prof::add("journal_page", __t); __r };
+            let page = self
+                .tx
+                .journal_clients_after(after, CHECK_PAGE as i64)
+                .await?;
             let Some(last) = page.last() else { break };
             after = *last;
             let mut by_service: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
@@ -983,12 +991,12 @@ impl Run<'_> {
                 by_service.entry(sid).or_default().push(cid);
             }
             for (sid, clients) in by_service {
-                let bundles = { let __t = std::time::Instant::now(); let __r = self.tx.client_bundles(sid, &clients).await?; crate::prof::add("bundles", __t); __r };
+                let bundles = self.tx.client_bundles(sid, &clients).await?;
                 let mut bmi_all = Vec::new();
                 let mut summaries = Vec::new();
                 for bundle in &bundles {
                     let service_ref = &bundle.client.service_ref;
-                    for v in { let __t = std::time::Instant::now(); let __r = check_client(bundle, &self.options.rules); crate::prof::add("check_client", __t); __r } {
+                    for v in check_client(bundle, &self.options.rules) {
                         let line = match self.tx.find_id(v.entity, Some(sid), &v.record_ref).await?
                         {
                             Some(id) => self.lines.get(&(v.entity, sid, id)).copied(),
@@ -1011,13 +1019,13 @@ impl Run<'_> {
                         });
                     }
                     bmi_all.extend(bmi);
-                    summaries.extend({ let __t = std::time::Instant::now(); let __r = summarise_episodes(bundle); crate::prof::add("summarise", __t); __r });
+                    summaries.extend(summarise_episodes(bundle));
                 }
-                { let __t = std::time::Instant::now(); let __r = self.tx
+                self.tx
                     .save_derived_many(sid, &clients, &bmi_all, &summaries)
-                    .await?; crate::prof::add("save_derived", __t); __r };
+                    .await?;
                 // Area fields from the postcode; an unknown postcode is accepted with a warning.
-                let unknown = { let __t = std::time::Instant::now(); let __r = self.tx.derive_client_areas(Some((sid, &clients))).await?; crate::prof::add("derive_areas", __t); __r };
+                let unknown = self.tx.derive_client_areas(Some((sid, &clients))).await?;
                 if have_postcodes {
                     let service_ref = bundles
                         .first()

@@ -72,10 +72,15 @@ pub(crate) struct EntitySql {
     /// For records that belong to a client: the next record up the chain to the client
     /// and `SELECT DISTINCT parent_id … IN (` to find it.
     pub client_step: Option<(Entity, String)>,
-    /// The export query filtered to a set of clients: `{clients}` marks the list.
-    pub by_clients: Option<String>,
-    /// `INSERT INTO t (cols…) VALUES ` and the number of columns.
-    pub insert_many: (String, usize),
+    /// The id and every field of records found by a column of their service's rows:
+    /// the list of expressions, and the `FROM … WHERE` to which the column and
+    /// `IN (…)` are appended (tenant records only).
+    pub keyed: (String, String),
+
+    /// The record's own columns of an insert and how each is stored (id, reference,
+    /// parent ids, values: every column but the service and the three bookkeeping
+    /// columns).
+    pub insert_own: Vec<(String, FieldKind)>,
     pub export: Arc<str>,
     /// The export's `SELECT … FROM … JOIN …` without a condition or order, and the
     /// expression of each field in it, for listings that filter on fields.
@@ -114,11 +119,6 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-
-/// The episodes of a set of clients, found through the clients' referrals so that both
-/// steps use an index (a join here led SQLite to scan every episode of the service).
-const EPISODES_OF_CLIENTS: &str = "SELECT e.episode_id FROM episodes e WHERE e.service_id = $1 AND e.referral_id IN \
-     (SELECT r.referral_id FROM referrals r WHERE r.service_id = $1 AND r.client_id IN ({clients}))";
 
 fn build(e: Entity) -> EntitySql {
     let t = table(e);
@@ -248,33 +248,23 @@ fn build(e: Entity) -> EntitySql {
             ),
         )
     });
-    let clients_filter = match e {
-        Entity::Client | Entity::Referral => Some("t.client_id IN ({clients})".to_string()),
-        Entity::Episode => Some(
-            "t.referral_id IN (SELECT referral_id FROM referrals WHERE service_id = $1 AND client_id IN ({clients}))".into(),
-        ),
-        Entity::Assessment | Entity::Plan | Entity::Session | Entity::OnwardReferral | Entity::WiderIssue => {
-            Some(format!("t.episode_id IN ({EPISODES_OF_CLIENTS})"))
-        }
-        Entity::Goal => Some(format!(
-            "t.plan_id IN (SELECT p.plan_id FROM plans p WHERE p.service_id = $1 AND p.episode_id IN ({EPISODES_OF_CLIENTS}))"
-        )),
-        _ => None,
-    };
-    // No ORDER BY: on SQLite it made the planner walk the reference index of the whole
-    // service to return rows in order; the loader sorts the few rows it gets instead.
-    let by_clients =
-        clients_filter.map(|filter| format!("{base} WHERE t.service_id = $1 AND {filter}"));
-    let insert_many = (
-        format!("INSERT INTO {t} ({}) VALUES ", cols.join(", ")),
-        cols.len(),
+    // Rows found by an indexed column: the id first, then every field as exported.
+    let keyed = (
+        format!("t.{id}, {}", select.join(", ")),
+        format!("{from} WHERE t.service_id = $1 AND t."),
     );
+    let mut insert_own = vec![
+        (id.to_string(), FieldKind::Int),
+        (own.to_string(), FieldKind::OwnRef),
+    ];
+    insert_own.extend(parent_cols.iter().map(|c| (c.clone(), FieldKind::Int)));
+    insert_own.extend(e.value_fields().map(|f| (f.name.to_string(), f.kind)));
     EntitySql {
         find_ids,
         stored_many,
         client_step,
-        by_clients,
-        insert_many,
+        keyed,
+        insert_own,
         export,
         listing: base,
         field_exprs: select,

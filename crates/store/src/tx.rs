@@ -2,7 +2,7 @@
 //! the cross-record rules, with their derived values rewritten alongside.
 
 use crate::sql::{SqlSet, placeholders, table};
-use crate::{RecordStore, StoreError, StoreResult, decode_fields};
+use crate::{RecordStore, StoreError, StoreResult};
 use chrono::NaiveDate;
 use dcrs_domain::Value;
 use dcrs_domain::record::{Entity, FieldKind, Record, parse_record};
@@ -55,6 +55,99 @@ pub(crate) fn sequential(backend: crate::Backend, sql: String) -> String {
         }
     }
     out
+}
+
+/// Rows in one bulk insert statement: each statement carries its rows in a few text
+/// values, so its size is not bound by the databases' parameter limits.
+const BULK_ROWS: usize = 5_000;
+
+/// `INSERT … SELECT` of a batch of rows: the `fixed` columns bound once for every row,
+/// the `columns` passed as text, on SQLite one JSON array of rows, on PostgreSQL one
+/// array per column, expanded by `unnest`. Binding every value separately cost more
+/// than the database's own work (each went through the `Any` driver's conversions), and
+/// PostgreSQL expands arrays faster than JSON.
+fn bulk_insert_sql(
+    backend: crate::Backend,
+    table: &str,
+    fixed: &[&str],
+    columns: &[(String, FieldKind)],
+) -> String {
+    let mut select: Vec<String> = (1..=fixed.len()).map(|n| format!("${n}")).collect();
+    select.extend((0..columns.len()).map(|i| match backend {
+        crate::Backend::Sqlite => format!("x.value ->> {i}"),
+        crate::Backend::Postgres => format!("x.c{i}"),
+    }));
+    let first = fixed.len() + 1;
+    let source = match backend {
+        crate::Backend::Sqlite => format!("json_each(${first}) AS x"),
+        crate::Backend::Postgres => {
+            let arrays: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, (_, kind))| {
+                    let t = match kind {
+                        FieldKind::Int => "bigint",
+                        FieldKind::Real => "double precision",
+                        _ => "text",
+                    };
+                    format!("${}::{t}[]", first + i)
+                })
+                .collect();
+            let names: Vec<String> = (0..arrays.len()).map(|i| format!("c{i}")).collect();
+            format!("unnest({}) AS x({})", arrays.join(", "), names.join(", "))
+        }
+    };
+    let names: Vec<&str> = fixed
+        .iter()
+        .copied()
+        .chain(columns.iter().map(|(c, _)| c.as_str()))
+        .collect();
+    sequential(
+        backend,
+        format!(
+            "INSERT INTO {table} ({}) SELECT {} FROM {source}",
+            names.join(", "),
+            select.join(", ")
+        ),
+    )
+}
+
+/// Appends a value as JSON.
+fn push_json_value(out: &mut String, v: &Value) {
+    use std::fmt::Write;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Real(x) => out.push_str(&serde_json::Value::from(*x).to_string()),
+        Value::Text(s) => out.push_str(&serde_json::Value::from(s.as_str()).to_string()),
+    }
+}
+
+/// Appends a value as an element of a PostgreSQL array literal: text quoted, with `"`
+/// and `\` escaped by a backslash; a blank as `NULL`.
+fn push_array_element(out: &mut String, v: &Value) {
+    use std::fmt::Write;
+    match v {
+        Value::Null => out.push_str("NULL"),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Real(x) => {
+            let _ = write!(out, "{x:?}");
+        }
+        Value::Text(s) => {
+            out.push('"');
+            for c in s.chars() {
+                if c == '"' || c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out.push('"');
+        }
+    }
 }
 
 /// A record to insert: its reference, parent ids and values.
@@ -110,6 +203,10 @@ pub struct StoreTx {
     /// versions move on at commit, so no report reuses counts made before the change.
     changed: BTreeSet<i64>,
     changed_all: bool,
+    /// The ids of the clients, episodes and assessments read by the last
+    /// [`StoreTx::client_bundles`], by service and reference: what is derived from
+    /// those bundles is written against them without looking them up again.
+    bundle_ids: HashMap<(Entity, i64, String), i64>,
     /// This process's turn to write on SQLite, given back after the transaction ends
     /// (declared after `tx`, so dropped after it).
     _gate: crate::WriteGate,
@@ -297,6 +394,7 @@ impl StoreTx {
             backend,
             changed: BTreeSet::new(),
             changed_all: false,
+            bundle_ids: HashMap::new(),
             _gate: None,
         }
     }
@@ -409,6 +507,23 @@ impl StoreTx {
             "DELETE FROM import_clients",
         ] {
             sqlx::query(sql).execute(&mut *self.tx).await?;
+        }
+        // Every statement of an import finds rows by key, a few hundred ids or
+        // references at a time. PostgreSQL's planner prices that many index probes
+        // above reading the whole table, or hashing all of it to join, while it holds
+        // some tens of thousands of rows; it then read or hashed every client, referral
+        // and episode of the service once for each page of clients checked (at a
+        // million sessions, 120 ms a statement where key lookups take 49 ms). Parallel
+        // workers only add their start-up to statements this small.
+        if self.backend == crate::Backend::Postgres {
+            for setting in [
+                "SET LOCAL enable_seqscan = off",
+                "SET LOCAL enable_hashjoin = off",
+                "SET LOCAL enable_mergejoin = off",
+                "SET LOCAL max_parallel_workers_per_gather = 0",
+            ] {
+                sqlx::query(setting).execute(&mut *self.tx).await?;
+            }
         }
         Ok(())
     }
@@ -578,30 +693,89 @@ impl StoreTx {
             .reserve_ids(entity, service_id.unwrap_or(0), rows.len() as i64)
             .await?;
         let ids: Vec<i64> = (start..start + rows.len() as i64).collect();
-        let (prefix, ncols) = self.sql.entity(entity).insert_many.clone();
-        let per_statement = (max_params(self.backend) / ncols).max(1);
-        for (chunk_no, part) in rows.chunks(per_statement).enumerate() {
-            let tuples: Vec<String> = (0..part.len())
-                .map(|r| format!("({})", placeholders(r * ncols + 1, ncols)))
-                .collect();
-            let sql = format!("{prefix}{}", tuples.join(", "));
-            let mut query = self.sequential_query(sql);
-            for (i, (own, parents, values)) in part.iter().enumerate() {
-                if entity.is_tenant() {
-                    query = query.bind(service_id.expect("a tenant record has a service"));
+        let columns = self.sql.entity(entity).insert_own.clone();
+        let mut fixed = Vec::new();
+        if let Some(sid) = service_id.filter(|_| entity.is_tenant()) {
+            fixed.push(("service_id", FieldKind::Int, Value::Int(sid)));
+        }
+        fixed.push(("entered_via", FieldKind::Text, Value::Text(via.to_string())));
+        fixed.push(("created_at", FieldKind::Text, Value::Text(self.now.clone())));
+        fixed.push(("updated_at", FieldKind::Text, Value::Text(self.now.clone())));
+        let table_rows: Vec<Vec<Value>> = rows
+            .iter()
+            .zip(&ids)
+            .map(|((own, parents, values), id)| {
+                let mut row = Vec::with_capacity(columns.len());
+                row.push(Value::Int(*id));
+                row.push(Value::Text(own.clone()));
+                row.extend(parents.iter().map(|p| p.map_or(Value::Null, Value::Int)));
+                row.extend(values.iter().cloned());
+                row
+            })
+            .collect();
+        self.bulk_insert(table(entity), &fixed, &columns, &table_rows)
+            .await?;
+        Ok(ids)
+    }
+
+    /// Inserts rows into a table in statements of [`BULK_ROWS`] (see [`bulk_insert_sql`]).
+    async fn bulk_insert(
+        &mut self,
+        table: &str,
+        fixed: &[(&str, FieldKind, Value)],
+        columns: &[(String, FieldKind)],
+        rows: &[Vec<Value>],
+    ) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = fixed.iter().map(|f| f.0).collect();
+        let sql = bulk_insert_sql(self.backend, table, &names, columns);
+        for part in rows.chunks(BULK_ROWS) {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for (_, kind, value) in fixed {
+                query = bind_value(query, *kind, value);
+            }
+            match self.backend {
+                // One JSON array of rows.
+                crate::Backend::Sqlite => {
+                    let mut json = String::from("[");
+                    for (r, row) in part.iter().enumerate() {
+                        if r > 0 {
+                            json.push(',');
+                        }
+                        json.push('[');
+                        for (i, v) in row.iter().enumerate() {
+                            if i > 0 {
+                                json.push(',');
+                            }
+                            push_json_value(&mut json, v);
+                        }
+                        json.push(']');
+                    }
+                    json.push(']');
+                    query = query.bind(json);
                 }
-                query = query
-                    .bind(ids[chunk_no * per_statement + i])
-                    .bind(own.clone());
-                query = bind_data(query, entity, parents, values);
-                query = query
-                    .bind(via.to_string())
-                    .bind(self.now.clone())
-                    .bind(self.now.clone());
+                // One array per column.
+                crate::Backend::Postgres => {
+                    let mut arrays: Vec<String> = vec![String::from("{"); columns.len()];
+                    for (r, row) in part.iter().enumerate() {
+                        for (c, v) in row.iter().enumerate() {
+                            if r > 0 {
+                                arrays[c].push(',');
+                            }
+                            push_array_element(&mut arrays[c], v);
+                        }
+                    }
+                    for mut a in arrays {
+                        a.push('}');
+                        query = query.bind(a);
+                    }
+                }
             }
             query.execute(&mut *self.tx).await?;
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// The clients that these records belong to.
@@ -659,117 +833,189 @@ impl StoreTx {
         Ok(())
     }
 
-    async fn load_many<T>(
+    /// Records of one kind whose `column` holds one of `keys`, with their ids, in
+    /// reference order (so that rules report in the same order on every backend). Each
+    /// step of [`Self::client_bundles`] is one such lookup on an indexed column: with
+    /// the clients' episodes found in a subquery instead, PostgreSQL hashed every
+    /// episode of the service for every batch.
+    async fn load_by<T>(
         &mut self,
         entity: Entity,
         service_id: i64,
-        clients: &[i64],
+        column: &str,
+        keys: &[i64],
         pick: impl Fn(Record) -> Option<T>,
-    ) -> StoreResult<Vec<T>> {
-        let template = self
-            .sql
-            .entity(entity)
-            .by_clients
-            .clone()
-            .expect("client records can be loaded by client");
-        let sql = template.replace("{clients}", &placeholders(2, clients.len()));
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
-        for c in clients {
-            query = query.bind(*c);
+    ) -> StoreResult<Vec<(i64, T)>> {
+        let (exprs, from) = self.sql.entity(entity).keyed.clone();
+        let rows = match self.backend {
+            crate::Backend::Sqlite => format!("json_group_array(json_array({exprs}))"),
+            crate::Backend::Postgres => {
+                format!("COALESCE(json_agg(json_build_array({exprs})), '[]')::text")
+            }
+        };
+        let mut decoded = Vec::new();
+        for part in keys.chunks(IN_LIST) {
+            let sql = format!(
+                "SELECT {rows} {from}{column} IN ({})",
+                placeholders(2, part.len())
+            );
+            let mut query = self.sequential_query(sql).bind(service_id);
+            for k in part {
+                query = query.bind(*k);
+            }
+            let text: String = query.fetch_one(&mut *self.tx).await?.try_get(0)?;
+            let parsed: Vec<Vec<serde_json::Value>> =
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                    entity: entity.label(),
+                    reference: String::new(),
+                    reason: format!("stored rows could not be read back: {e}"),
+                })?;
+            for row in parsed {
+                let mut values = row.into_iter();
+                let id = values.next().and_then(|v| v.as_i64()).unwrap_or_default();
+                let fields = entity
+                    .fields()
+                    .iter()
+                    .zip(values)
+                    .map(|(f, v)| {
+                        let text = match v {
+                            serde_json::Value::String(s) => s,
+                            serde_json::Value::Null => String::new(),
+                            other => other.to_string(),
+                        };
+                        (f.name, text)
+                    })
+                    .collect::<Vec<_>>();
+                decoded.push((id, fields));
+            }
         }
-        let rows: Vec<AnyRow> = query.fetch_all(&mut *self.tx).await?;
-        let mut decoded = rows
-            .iter()
-            .map(|row| decode_fields(entity, row))
-            .collect::<Result<Vec<_>, _>>()?;
-        // In reference order, so that rules report in the same order on every backend.
-        decoded.sort_by(|a, b| a[0].1.cmp(&b[0].1));
+        decoded.sort_by(|a, b| a.1[0].1.cmp(&b.1[0].1));
         let mut out = Vec::with_capacity(decoded.len());
-        for fields in decoded {
-            out.extend(pick(parse_stored(entity, fields)?));
+        for (id, fields) in decoded {
+            if let Some(x) = pick(parse_stored(entity, fields)?) {
+                out.push((id, x));
+            }
         }
         Ok(out)
     }
 
     /// Every record about each of these clients of one service (at most a few hundred
-    /// at a time), read in one query per kind of record.
+    /// at a time), read in one query per kind of record, from the clients down.
     pub async fn client_bundles(
         &mut self,
         service_id: i64,
         clients: &[i64],
     ) -> StoreResult<Vec<ClientBundle>> {
         macro_rules! load {
-            ($entity:ident) => {
-                self.load_many(Entity::$entity, service_id, clients, |r| match r {
+            ($entity:ident, $column:expr, $keys:expr) => {
+                self.load_by(Entity::$entity, service_id, $column, $keys, |r| match r {
                     Record::$entity(x) => Some(x),
                     _ => None,
                 })
                 .await?
             };
         }
-        let found: Vec<dcrs_domain::record::Client> = load!(Client);
-        let mut bundles: Vec<ClientBundle> = found.into_iter().map(ClientBundle::new).collect();
+        let found = load!(Client, "client_id", clients);
+        let mut bundles: Vec<ClientBundle> = found
+            .into_iter()
+            .map(|(_, c)| ClientBundle::new(c))
+            .collect();
         let index: HashMap<String, usize> = bundles
             .iter()
             .enumerate()
             .map(|(i, b)| (b.client.client_ref.clone(), i))
             .collect();
-        let referrals = load!(Referral);
+        let mut referral_ids = Vec::new();
         let mut by_referral: HashMap<String, usize> = HashMap::new();
-        for r in referrals {
+        for (id, r) in load!(Referral, "client_id", clients) {
             if let Some(&i) = index.get(&r.client_ref) {
+                referral_ids.push(id);
                 by_referral.insert(r.referral_ref.clone(), i);
                 bundles[i].referrals.push(r);
             }
         }
-        if by_referral.is_empty() {
+        if referral_ids.is_empty() {
             return Ok(bundles);
         }
+        let mut episode_ids = Vec::new();
         let mut by_episode: HashMap<String, usize> = HashMap::new();
-        for e in load!(Episode) {
+        for (id, e) in load!(Episode, "referral_id", &referral_ids) {
             if let Some(&i) = by_referral.get(&e.referral_ref) {
+                episode_ids.push(id);
+                self.bundle_ids
+                    .insert((Entity::Episode, service_id, e.episode_ref.clone()), id);
                 by_episode.insert(e.episode_ref.clone(), i);
                 bundles[i].episodes.push(e);
             }
         }
-        if by_episode.is_empty() {
+        if episode_ids.is_empty() {
             return Ok(bundles);
         }
-        for a in load!(Assessment) {
+        for (id, a) in load!(Assessment, "episode_id", &episode_ids) {
             if let Some(&i) = by_episode.get(&a.episode_ref) {
+                self.bundle_ids.insert(
+                    (Entity::Assessment, service_id, a.assessment_ref.clone()),
+                    id,
+                );
                 bundles[i].assessments.push(a);
             }
         }
+        let mut plan_ids = Vec::new();
         let mut by_plan: HashMap<String, usize> = HashMap::new();
-        for p in load!(Plan) {
+        for (id, p) in load!(Plan, "episode_id", &episode_ids) {
             if let Some(&i) = by_episode.get(&p.episode_ref) {
+                plan_ids.push(id);
                 by_plan.insert(p.plan_ref.clone(), i);
                 bundles[i].plans.push(p);
             }
         }
-        if !by_plan.is_empty() {
-            for g in load!(Goal) {
+        if !plan_ids.is_empty() {
+            for (_, g) in load!(Goal, "plan_id", &plan_ids) {
                 if let Some(&i) = by_plan.get(&g.plan_ref) {
                     bundles[i].goals.push(g);
                 }
             }
         }
-        for x in load!(Session) {
+        for (_, x) in load!(Session, "episode_id", &episode_ids) {
             if let Some(&i) = by_episode.get(&x.episode_ref) {
                 bundles[i].sessions.push(x);
             }
         }
-        for x in load!(OnwardReferral) {
+        for (_, x) in load!(OnwardReferral, "episode_id", &episode_ids) {
             if let Some(&i) = by_episode.get(&x.episode_ref) {
                 bundles[i].onward_referrals.push(x);
             }
         }
-        for x in load!(WiderIssue) {
+        for (_, x) in load!(WiderIssue, "episode_id", &episode_ids) {
             if let Some(&i) = by_episode.get(&x.episode_ref) {
                 bundles[i].wider_issues.push(x);
             }
         }
         Ok(bundles)
+    }
+
+    /// The ids of records of a service by reference, from the last bundles read where
+    /// they are there, else from the database.
+    async fn bundle_ids_of(
+        &mut self,
+        entity: Entity,
+        service_id: i64,
+        refs: &[String],
+    ) -> StoreResult<HashMap<String, i64>> {
+        let mut out = HashMap::with_capacity(refs.len());
+        let mut missing = Vec::new();
+        for r in refs {
+            match self.bundle_ids.get(&(entity, service_id, r.clone())) {
+                Some(id) => {
+                    out.insert(r.clone(), *id);
+                }
+                None => missing.push(r.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            out.extend(self.find_ids(entity, Some(service_id), &missing).await?);
+        }
+        Ok(out)
     }
 
     /// Rewrites what is derived from several clients' records: the BMI of each
@@ -785,7 +1031,7 @@ impl StoreTx {
         // BMI: one UPDATE per batch, with the values in a CASE.
         let refs: Vec<String> = bmi.iter().map(|b| b.assessment_ref.clone()).collect();
         let ids = self
-            .find_ids(Entity::Assessment, Some(service_id), &refs)
+            .bundle_ids_of(Entity::Assessment, service_id, &refs)
             .await?;
         for part in bmi.chunks(IN_LIST / 3) {
             let mut cases_bmi = String::new();
@@ -832,39 +1078,50 @@ impl StoreTx {
         }
         let episode_refs: Vec<String> = summaries.iter().map(|s| s.episode_ref.clone()).collect();
         let episode_ids = self
-            .find_ids(Entity::Episode, Some(service_id), &episode_refs)
+            .bundle_ids_of(Entity::Episode, service_id, &episode_refs)
             .await?;
         let client_refs: Vec<String> = summaries.iter().map(|s| s.client_ref.clone()).collect();
         let client_ids = self
-            .find_ids(Entity::Client, Some(service_id), &client_refs)
+            .bundle_ids_of(Entity::Client, service_id, &client_refs)
             .await?;
-        let cols = EpisodeSummary::COLUMNS;
-        let ncols = cols.len() + 3;
-        for part in summaries.chunks((max_params(self.backend) / ncols).max(1)) {
-            let tuples: Vec<String> = (0..part.len())
-                .map(|r| format!("({})", placeholders(r * ncols + 1, ncols)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO episode_summaries (service_id, episode_id, client_id, {}) VALUES {}",
-                cols.join(", "),
-                tuples.join(", ")
+        if let Some(first) = summaries.first() {
+            // Counts are whole numbers; the rest (references, codes, dates) text.
+            let mut columns = vec![
+                ("episode_id".to_string(), FieldKind::Int),
+                ("client_id".to_string(), FieldKind::Int),
+            ];
+            columns.extend(
+                EpisodeSummary::COLUMNS
+                    .iter()
+                    .zip(first.values())
+                    .map(|(c, v)| {
+                        let kind = if matches!(v, Value::Int(_)) {
+                            FieldKind::Int
+                        } else {
+                            FieldKind::Text
+                        };
+                        (c.to_string(), kind)
+                    }),
             );
-            let mut query = self.sequential_query(sql);
-            for s in part {
-                query = query
-                    .bind(service_id)
-                    .bind(episode_ids.get(&s.episode_ref).copied())
-                    .bind(client_ids.get(&s.client_ref).copied());
-                for v in s.values() {
-                    let kind = if matches!(v, Value::Int(_)) {
-                        FieldKind::Int
-                    } else {
-                        FieldKind::Text
-                    };
-                    query = bind_value(query, kind, &v);
-                }
-            }
-            query.execute(&mut *self.tx).await?;
+            let rows: Vec<Vec<Value>> = summaries
+                .iter()
+                .map(|s| {
+                    let id = |x: Option<&i64>| x.map_or(Value::Null, |i| Value::Int(*i));
+                    let mut row = vec![
+                        id(episode_ids.get(&s.episode_ref)),
+                        id(client_ids.get(&s.client_ref)),
+                    ];
+                    row.extend(s.values());
+                    row
+                })
+                .collect();
+            self.bulk_insert(
+                "episode_summaries",
+                &[("service_id", FieldKind::Int, Value::Int(service_id))],
+                &columns,
+                &rows,
+            )
+            .await?;
         }
         Ok(())
     }
