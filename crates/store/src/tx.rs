@@ -864,15 +864,19 @@ impl StoreTx {
                 query = query.bind(*k);
             }
             let text: String = query.fetch_one(&mut *self.tx).await?.try_get(0)?;
-            let parsed: Vec<Vec<serde_json::Value>> =
-                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-                    entity: entity.label(),
-                    reference: String::new(),
-                    reason: format!("stored rows could not be read back: {e}"),
-                })?;
+            let corrupt = |reason: String| StoreError::Corrupt {
+                entity: entity.label(),
+                reference: String::new(),
+                reason,
+            };
+            let parsed: Vec<Vec<serde_json::Value>> = serde_json::from_str(&text)
+                .map_err(|e| corrupt(format!("stored rows could not be read back: {e}")))?;
             for row in parsed {
                 let mut values = row.into_iter();
-                let id = values.next().and_then(|v| v.as_i64()).unwrap_or_default();
+                let id = values
+                    .next()
+                    .and_then(|v| v.as_i64())
+                    .ok_or_else(|| corrupt("a stored row was read back without its id".into()))?;
                 let fields = entity
                     .fields()
                     .iter()
