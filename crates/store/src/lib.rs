@@ -425,21 +425,11 @@ fn normalise_url(url: &str) -> StoreResult<(Backend, String)> {
 
 /// Reads one exported row (service_ref, own ref, values and parent refs as text).
 fn decode_fields(entity: Entity, row: &AnyRow) -> StoreResult<Vec<(&'static str, String)>> {
-    decode_fields_from(entity, row, 0)
-}
-
-/// [`decode_fields`] of a row whose fields start at column `first`.
-fn decode_fields_from(
-    entity: Entity,
-    row: &AnyRow,
-    first: usize,
-) -> StoreResult<Vec<(&'static str, String)>> {
     entity
         .fields()
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let i = i + first;
             let v = match f.kind {
                 FieldKind::Int => row.try_get::<Option<i64>, _>(i)?.map(Value::Int),
                 FieldKind::Real => row.try_get::<Option<f64>, _>(i)?.map(Value::Real),

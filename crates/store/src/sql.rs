@@ -70,13 +70,12 @@ pub(crate) struct EntitySql {
     /// `SELECT id, parents…, values… IN (`.
     pub stored_many: String,
     /// For records that belong to a client: the next record up the chain to the client
-    /// and `SELECT DISTINCT parent_id … IN (` to find it.
+    /// and `SELECT parent_id … IN (` to find it.
     pub client_step: Option<(Entity, String)>,
     /// The id and every field of records found by a column of their service's rows:
     /// the list of expressions, and the `FROM … WHERE` to which the column and
     /// `IN (…)` are appended (tenant records only).
     pub keyed: (String, String),
-
     /// The record's own columns of an insert and how each is stored (id, reference,
     /// parent ids, values: every column but the service and the three bookkeeping
     /// columns).
