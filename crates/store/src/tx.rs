@@ -120,8 +120,9 @@ fn push_json_value(out: &mut String, v: &Value) {
         Value::Int(i) => {
             let _ = write!(out, "{i}");
         }
-        Value::Real(x) => out.push_str(&serde_json::Value::from(*x).to_string()),
-        Value::Text(s) => out.push_str(&serde_json::Value::from(s.as_str()).to_string()),
+        // Writing a number or a string as JSON cannot fail.
+        Value::Real(x) => out.push_str(&serde_json::to_string(x).unwrap_or_default()),
+        Value::Text(s) => out.push_str(&serde_json::to_string(s).unwrap_or_default()),
     }
 }
 
