@@ -79,7 +79,7 @@ fn bulk_insert_sql(
     }));
     let first = fixed.len() + 1;
     let source = match backend {
-        crate::Backend::Sqlite => format!("json_each(${first}) AS x"),
+        crate::Backend::Sqlite => format!("jsonb_each(${first}) AS x"),
         crate::Backend::Postgres => {
             let arrays: Vec<String> = columns
                 .iter()
