@@ -515,3 +515,188 @@ async fn awkward_text_survives_the_bulk_paths_on_both_backends() {
         assert_eq!(exports[0], exports[1]);
     }
 }
+
+/// Every episode summary, by service and episode reference, as text.
+async fn summaries(db: &Database) -> Vec<Vec<Option<String>>> {
+    let columns: Vec<String> = dcrs_domain::rules::EpisodeSummary::COLUMNS
+        .iter()
+        .map(|c| format!("CAST(s.{c} AS TEXT)"))
+        .collect();
+    let sql = format!(
+        "SELECT v.service_ref, e.episode_ref, {} FROM episode_summaries s \
+         JOIN episodes e ON e.service_id = s.service_id AND e.episode_id = s.episode_id \
+         JOIN services v ON v.service_id = s.service_id \
+         JOIN clients c ON c.service_id = s.service_id AND c.client_id = s.client_id \
+         WHERE c.client_ref = s.client_ref ORDER BY v.service_ref, e.episode_ref",
+        columns.join(", ")
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    use sqlx::Row;
+    rows.iter()
+        .map(|r| {
+            (0..columns.len() + 2)
+                .map(|i| r.try_get::<Option<String>, _>(i).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// Replaces `from` by `to` in a line of a dataset file that starts with `key`.
+fn edit(dir: &Path, file: &str, key: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut hits = 0;
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(key) && l.contains(from) {
+                hits += 1;
+                l.replacen(from, to, 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert_eq!(
+        hits, 1,
+        "{file}: one line starts with {key:?} and holds {from:?}"
+    );
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
+}
+
+#[tokio::test]
+async fn summaries_rewritten_in_place_match_a_fresh_import_of_the_same_records() {
+    let first = tempfile::tempdir().unwrap();
+    copy_examples(first.path(), &[]);
+    let changed = tempfile::tempdir().unwrap();
+    copy_examples(changed.path(), &[]);
+    // What the summaries' indexes hold changes: a referral's date, an episode's first
+    // contact, and (by moving its referral) the client an open episode belongs to.
+    edit(
+        changed.path(),
+        "referrals.csv",
+        "R0001,BPL",
+        "2008-05-24",
+        "2008-05-20",
+    );
+    edit(
+        changed.path(),
+        "episodes.csv",
+        "E0001,BPL",
+        "2008-06-09",
+        "2008-06-05",
+    );
+    edit(
+        changed.path(),
+        "referrals.csv",
+        "R0003,BPL",
+        "C0003",
+        "C0012",
+    );
+    each_backend!("summaries_in_place", |t| {
+        let report = import(&t.db, first.path()).await;
+        assert!(report.committed, "{:?}", report.rejections);
+        let before = summaries(&t.db).await;
+        let report = import(&t.db, changed.path()).await;
+        assert!(report.committed, "{:?}", report.rejections);
+        assert_eq!(report.totals().updated, 3);
+        let after = summaries(&t.db).await;
+        assert_ne!(before, after);
+        let backend = if t.url.starts_with("postgres") {
+            dcrs_testkit::Backend::Postgres
+        } else {
+            dcrs_testkit::Backend::Sqlite
+        };
+        let fresh = dcrs_testkit::TestDb::on(backend, "summaries_in_place_fresh")
+            .await
+            .expect("a second database on the same backend");
+        let report = import(&fresh.db, changed.path()).await;
+        assert!(report.committed, "{:?}", report.rejections);
+        let expected = summaries(&fresh.db).await;
+        assert_eq!(after.len(), expected.len(), "a summary row per episode");
+        assert_eq!(after, expected);
+        let moved = after
+            .iter()
+            .find(|r| r[0].as_deref() == Some("BPL") && r[1].as_deref() == Some("E0003"))
+            .expect("E0003 is summarised");
+        assert_eq!(moved[2].as_deref(), Some("C0012"));
+    });
+}
+
+/// Inserts in bulk may leave PostgreSQL's per-row foreign key checks to the importer,
+/// which resolved and locked each parent; every other write in the same transaction is
+/// still checked, on both backends.
+#[tokio::test]
+async fn only_bulk_inserts_of_checked_parents_go_unchecked_by_the_database() {
+    use dcrs_store::RecordStore;
+    let dir = tempfile::tempdir().unwrap();
+    copy_examples(dir.path(), &[]);
+    each_backend!("unchecked_only_in_bulk", |t| {
+        let report = import(&t.db, dir.path()).await;
+        assert!(report.committed, "{:?}", report.rejections);
+        let mut tx = t.db.begin().await.unwrap();
+        tx.start_journal().await.unwrap();
+        let sid = tx
+            .find_id(Entity::Service, None, "BPL")
+            .await
+            .unwrap()
+            .unwrap();
+        let fields: Vec<(&'static str, String)> = [
+            ("session_ref", "SX1"),
+            ("service_ref", "BPL"),
+            ("episode_ref", "E0001"),
+            ("worker_ref", "W1"),
+            ("held_on", "2008-07-01"),
+            ("duration_min", "30"),
+            ("mode", "telephone"),
+            ("venue", "client_home"),
+            ("purpose", "support"),
+            ("attended", "yes"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+        let record = dcrs_domain::record::parse_record(Entity::Session, &fields, options().today)
+            .expect("a valid session");
+        let mut parents = Vec::new();
+        for ((_, parent), reference) in Entity::Session.ref_fields().zip(record.parent_refs()) {
+            let reference = reference.unwrap().to_string();
+            let found = tx
+                .find_parent_ids(parent, Some(sid), std::slice::from_ref(&reference))
+                .await
+                .unwrap();
+            parents.push(Some(found[&reference]));
+        }
+        let values = record.values();
+        tx.insert_many(
+            Entity::Session,
+            Some(sid),
+            &[("SX1".to_string(), parents.clone(), values.clone())],
+            "import",
+        )
+        .await
+        .expect("the bulk insert of checked parents");
+        // A single insert naming an episode that does not exist is refused by the
+        // database itself: the checks were switched off for the bulk statement alone.
+        let mut orphan = parents.clone();
+        orphan[0] = Some(987_654_321);
+        let refused = tx
+            .insert(
+                Entity::Session,
+                Some(sid),
+                "SX2",
+                &orphan,
+                &values,
+                "import",
+            )
+            .await;
+        assert!(
+            refused.is_err(),
+            "the database accepted a session of an episode that does not exist"
+        );
+        drop(tx);
+    });
+}

@@ -61,23 +61,24 @@ pub(crate) fn sequential(backend: crate::Backend, sql: String) -> String {
 /// values, so its size is not bound by the databases' parameter limits.
 const BULK_ROWS: usize = 5_000;
 
-/// `INSERT … SELECT` of a batch of rows: the `fixed` columns bound once for every row,
-/// the `columns` passed as text, on SQLite one JSON array of rows, on PostgreSQL one
-/// array per column, expanded by `unnest`. Binding every value separately cost more
-/// than the database's own work (each went through the `Any` driver's conversions), and
-/// PostgreSQL expands arrays faster than JSON.
-fn bulk_insert_sql(
+/// The rows of a batch as a `FROM` source and one expression per column: the `fixed`
+/// columns bound once for every row (`$1…`), the `columns` passed as text, on SQLite
+/// one JSON array of rows, on PostgreSQL one array per column, expanded by `unnest`.
+/// Binding every value separately cost more than the database's own work (each went
+/// through the `Any` driver's conversions), and PostgreSQL expands arrays faster than
+/// JSON. On SQLite `jsonb_each` hands each row over already parsed: with `json_each`,
+/// every column taken from a row parsed the row's text again.
+fn bulk_source(
     backend: crate::Backend,
-    table: &str,
-    fixed: &[&str],
+    fixed: usize,
     columns: &[(String, FieldKind)],
-) -> String {
-    let mut select: Vec<String> = (1..=fixed.len()).map(|n| format!("${n}")).collect();
+) -> (Vec<String>, String) {
+    let mut select: Vec<String> = (1..=fixed).map(|n| format!("${n}")).collect();
     select.extend((0..columns.len()).map(|i| match backend {
         crate::Backend::Sqlite => format!("x.value ->> {i}"),
         crate::Backend::Postgres => format!("x.c{i}"),
     }));
-    let first = fixed.len() + 1;
+    let first = fixed + 1;
     let source = match backend {
         crate::Backend::Sqlite => format!("jsonb_each(${first}) AS x"),
         crate::Backend::Postgres => {
@@ -97,6 +98,17 @@ fn bulk_insert_sql(
             format!("unnest({}) AS x({})", arrays.join(", "), names.join(", "))
         }
     };
+    (select, source)
+}
+
+/// `INSERT … SELECT` of a batch of rows (see [`bulk_source`]).
+fn bulk_insert_sql(
+    backend: crate::Backend,
+    table: &str,
+    fixed: &[&str],
+    columns: &[(String, FieldKind)],
+) -> String {
+    let (select, source) = bulk_source(backend, fixed.len(), columns);
     let names: Vec<&str> = fixed
         .iter()
         .copied()
@@ -208,6 +220,11 @@ pub struct StoreTx {
     /// [`StoreTx::client_bundles`], by service and reference: what is derived from
     /// those bundles is written against them without looking them up again.
     bundle_ids: HashMap<(Entity, i64, String), i64>,
+    /// On PostgreSQL, whether this transaction's role may switch off the per-row
+    /// foreign key checks around [`StoreTx::insert_many`] (see there).
+    batch_key_checks: bool,
+    /// Services whose row this transaction has locked against deletion.
+    locked_services: BTreeSet<i64>,
     /// This process's turn to write on SQLite, given back after the transaction ends
     /// (declared after `tx`, so dropped after it).
     _gate: crate::WriteGate,
@@ -396,6 +413,8 @@ impl StoreTx {
             changed: BTreeSet::new(),
             changed_all: false,
             bundle_ids: HashMap::new(),
+            batch_key_checks: false,
+            locked_services: BTreeSet::new(),
             _gate: None,
         }
     }
@@ -525,8 +544,26 @@ impl StoreTx {
             ] {
                 sqlx::query(setting).execute(&mut *self.tx).await?;
             }
+            self.batch_key_checks = self.may_set_replication_role().await?;
         }
         Ok(())
+    }
+
+    /// Whether the role may set `session_replication_role`: a superuser, or, from
+    /// PostgreSQL 15, a role granted `SET ON PARAMETER session_replication_role`.
+    async fn may_set_replication_role(&mut self) -> StoreResult<bool> {
+        let version: String = sqlx::query_scalar("SELECT current_setting('server_version_num')")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let sql = if version.parse::<i64>().unwrap_or(0) >= 150_000 {
+            "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+        } else {
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        };
+        Ok(sqlx::query_scalar::<_, bool>(sql)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .unwrap_or(false))
     }
 
     /// Notes a client whose records this run changed, to check and re-derive later.
@@ -641,6 +678,39 @@ impl StoreTx {
         Ok(out)
     }
 
+    /// The ids of the records with these references, as [`Self::find_ids`], locked
+    /// until the transaction ends against deletion and changes of key, as a foreign
+    /// key's check locks the row it finds (on SQLite, whose writers take turns, there
+    /// is nothing to lock). Rows inserted by [`Self::insert_many`] must take their
+    /// parents from here.
+    pub async fn find_parent_ids(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        refs: &[String],
+    ) -> StoreResult<HashMap<String, i64>> {
+        if self.backend == crate::Backend::Sqlite {
+            return self.find_ids(entity, service_id, refs).await;
+        }
+        let mut out = HashMap::with_capacity(refs.len());
+        let first = if entity.is_tenant() { 2 } else { 1 };
+        for part in refs.chunks(IN_LIST) {
+            let sql = format!(
+                "{}{}) FOR KEY SHARE",
+                self.sql.entity(entity).find_ids,
+                placeholders(first, part.len())
+            );
+            let mut query = bind_key(self.sequential_query(sql), entity, service_id);
+            for r in part {
+                query = query.bind(r.clone());
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                out.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The stored parent ids and values of several records.
     pub async fn stored_many(
         &mut self,
@@ -714,8 +784,33 @@ impl StoreTx {
                 row
             })
             .collect();
+        // PostgreSQL checks each row's foreign keys with a query of its own, which at a
+        // million sessions took as long as writing the rows and their indexes. Every
+        // parent here came from `find_parent_ids`, which found it in this transaction
+        // and locked it as those checks would (the service's row is locked below), so
+        // where the role may, the checks are switched off for this statement alone;
+        // every other statement, and every other writer, is still checked.
+        let batch = self.batch_key_checks && self.backend == crate::Backend::Postgres;
+        if batch {
+            if let Some(sid) = service_id.filter(|_| entity.is_tenant())
+                && self.locked_services.insert(sid)
+            {
+                sqlx::query("SELECT 1 FROM services WHERE service_id = $1 FOR KEY SHARE")
+                    .bind(sid)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+            }
+            sqlx::query("SET LOCAL session_replication_role = replica")
+                .execute(&mut *self.tx)
+                .await?;
+        }
         self.bulk_insert(table(entity), &fixed, &columns, &table_rows)
             .await?;
+        if batch {
+            sqlx::query("SET LOCAL session_replication_role = origin")
+                .execute(&mut *self.tx)
+                .await?;
+        }
         Ok(ids)
     }
 
@@ -727,13 +822,21 @@ impl StoreTx {
         columns: &[(String, FieldKind)],
         rows: &[Vec<Value>],
     ) -> StoreResult<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
         let names: Vec<&str> = fixed.iter().map(|f| f.0).collect();
         let sql = bulk_insert_sql(self.backend, table, &names, columns);
+        self.bulk_execute(&sql, fixed, columns, rows).await
+    }
+
+    /// Runs a statement over [`bulk_source`] once for every [`BULK_ROWS`] rows.
+    async fn bulk_execute(
+        &mut self,
+        sql: &str,
+        fixed: &[(&str, FieldKind, Value)],
+        columns: &[(String, FieldKind)],
+        rows: &[Vec<Value>],
+    ) -> StoreResult<()> {
         for part in rows.chunks(BULK_ROWS) {
-            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
             for (_, kind, value) in fixed {
                 query = bind_value(query, *kind, value);
             }
@@ -920,11 +1023,14 @@ impl StoreTx {
                 .await?
             };
         }
+        self.bundle_ids.clear();
         let found = load!(Client, "client_id", clients);
-        let mut bundles: Vec<ClientBundle> = found
-            .into_iter()
-            .map(|(_, c)| ClientBundle::new(c))
-            .collect();
+        let mut bundles: Vec<ClientBundle> = Vec::with_capacity(found.len());
+        for (id, c) in found {
+            self.bundle_ids
+                .insert((Entity::Client, service_id, c.client_ref.clone()), id);
+            bundles.push(ClientBundle::new(c));
+        }
         let index: HashMap<String, usize> = bundles
             .iter()
             .enumerate()
