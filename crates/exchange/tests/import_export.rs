@@ -471,7 +471,7 @@ async fn sqlite_export_imports_into_postgres_byte_identical() {
 /// Text that the bulk paths must carry exactly: quotes, a backslash, braces and commas
 /// (the syntax of PostgreSQL's array literals), the word NULL, JSON's escapes and
 /// letters outside ASCII.
-const AWKWARD: &str = r#"Zoë "Jo" O'Brien \ {a,b} NULL \n ☃"#;
+const AWKWARD: &str = concat!(r#"Zoë "Jo" O'Brien \ {a,b} NULL \n ☃"#, "\tnext\r\nline");
 
 #[tokio::test]
 async fn awkward_text_survives_the_bulk_paths_on_both_backends() {

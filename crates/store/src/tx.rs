@@ -124,33 +124,93 @@ fn bulk_insert_sql(
     )
 }
 
+/// A value of a row to write, borrowed from where it is held.
+#[derive(Clone, Copy)]
+enum Cell<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+}
+
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Null => Cell::Null,
+            Value::Int(i) => Cell::Int(*i),
+            Value::Real(x) => Cell::Real(*x),
+            Value::Text(s) => Cell::Text(s),
+        }
+    }
+}
+
+/// A row of a bulk write, read without copying its values.
+trait BulkRow {
+    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>);
+}
+
+impl BulkRow for Vec<Value> {
+    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+        out.extend(self.iter().map(Cell::from));
+    }
+}
+
+/// A new record's row: its id, reference, parents' ids and values.
+struct NewRow<'a> {
+    id: i64,
+    record: &'a NewRecord,
+}
+
+impl BulkRow for NewRow<'_> {
+    fn cells<'a>(&'a self, out: &mut Vec<Cell<'a>>) {
+        let (own, parents, values) = self.record;
+        out.push(Cell::Int(self.id));
+        out.push(Cell::Text(own));
+        out.extend(parents.iter().map(|p| p.map_or(Cell::Null, Cell::Int)));
+        out.extend(values.iter().map(Cell::from));
+    }
+}
+
 /// Appends a value as JSON.
-fn push_json_value(out: &mut String, v: &Value) {
+fn push_json_value(out: &mut String, v: Cell<'_>) {
     use std::fmt::Write;
     match v {
-        Value::Null => out.push_str("null"),
-        Value::Int(i) => {
+        Cell::Null => out.push_str("null"),
+        Cell::Int(i) => {
             let _ = write!(out, "{i}");
         }
-        // Writing a number or a string as JSON cannot fail.
-        Value::Real(x) => out.push_str(&serde_json::to_string(x).unwrap_or_default()),
-        Value::Text(s) => out.push_str(&serde_json::to_string(s).unwrap_or_default()),
+        // Writing a number as JSON cannot fail.
+        Cell::Real(x) => out.push_str(&serde_json::to_string(&x).unwrap_or_default()),
+        Cell::Text(s) => {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if u32::from(c) < 0x20 => {
+                        let _ = write!(out, "\\u{:04x}", u32::from(c));
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
     }
 }
 
 /// Appends a value as an element of a PostgreSQL array literal: text quoted, with `"`
 /// and `\` escaped by a backslash; a blank as `NULL`.
-fn push_array_element(out: &mut String, v: &Value) {
+fn push_array_element(out: &mut String, v: Cell<'_>) {
     use std::fmt::Write;
     match v {
-        Value::Null => out.push_str("NULL"),
-        Value::Int(i) => {
+        Cell::Null => out.push_str("NULL"),
+        Cell::Int(i) => {
             let _ = write!(out, "{i}");
         }
-        Value::Real(x) => {
+        Cell::Real(x) => {
             let _ = write!(out, "{x:?}");
         }
-        Value::Text(s) => {
+        Cell::Text(s) => {
             out.push('"');
             for c in s.chars() {
                 if c == '"' || c == '\\' {
@@ -772,17 +832,10 @@ impl StoreTx {
         fixed.push(("entered_via", FieldKind::Text, Value::Text(via.to_string())));
         fixed.push(("created_at", FieldKind::Text, Value::Text(self.now.clone())));
         fixed.push(("updated_at", FieldKind::Text, Value::Text(self.now.clone())));
-        let table_rows: Vec<Vec<Value>> = rows
+        let table_rows: Vec<NewRow> = rows
             .iter()
             .zip(&ids)
-            .map(|((own, parents, values), id)| {
-                let mut row = Vec::with_capacity(columns.len());
-                row.push(Value::Int(*id));
-                row.push(Value::Text(own.clone()));
-                row.extend(parents.iter().map(|p| p.map_or(Value::Null, Value::Int)));
-                row.extend(values.iter().cloned());
-                row
-            })
+            .map(|(record, id)| NewRow { id: *id, record })
             .collect();
         // PostgreSQL checks each row's foreign keys with a query of its own, which at a
         // million sessions took as long as writing the rows and their indexes. Every
@@ -820,7 +873,7 @@ impl StoreTx {
         table: &str,
         fixed: &[(&str, FieldKind, Value)],
         columns: &[(String, FieldKind)],
-        rows: &[Vec<Value>],
+        rows: &[impl BulkRow],
     ) -> StoreResult<()> {
         let names: Vec<&str> = fixed.iter().map(|f| f.0).collect();
         let sql = bulk_insert_sql(self.backend, table, &names, columns);
@@ -833,8 +886,9 @@ impl StoreTx {
         sql: &str,
         fixed: &[(&str, FieldKind, Value)],
         columns: &[(String, FieldKind)],
-        rows: &[Vec<Value>],
+        rows: &[impl BulkRow],
     ) -> StoreResult<()> {
+        let mut cells = Vec::with_capacity(columns.len());
         for part in rows.chunks(BULK_ROWS) {
             let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
             for (_, kind, value) in fixed {
@@ -849,11 +903,13 @@ impl StoreTx {
                             json.push(',');
                         }
                         json.push('[');
-                        for (i, v) in row.iter().enumerate() {
+                        cells.clear();
+                        row.cells(&mut cells);
+                        for (i, v) in cells.iter().enumerate() {
                             if i > 0 {
                                 json.push(',');
                             }
-                            push_json_value(&mut json, v);
+                            push_json_value(&mut json, *v);
                         }
                         json.push(']');
                     }
@@ -864,11 +920,13 @@ impl StoreTx {
                 crate::Backend::Postgres => {
                     let mut arrays: Vec<String> = vec![String::from("{"); columns.len()];
                     for (r, row) in part.iter().enumerate() {
-                        for (c, v) in row.iter().enumerate() {
+                        cells.clear();
+                        row.cells(&mut cells);
+                        for (c, v) in cells.iter().enumerate() {
                             if r > 0 {
                                 arrays[c].push(',');
                             }
-                            push_array_element(&mut arrays[c], v);
+                            push_array_element(&mut arrays[c], *v);
                         }
                     }
                     for mut a in arrays {
