@@ -257,7 +257,7 @@ pub async fn import_texts(
         let counts = run
             .import_reader(
                 *entity,
-                std::io::Cursor::new(text.clone().into_bytes()),
+                text.as_bytes(),
                 text.len() as u64,
                 total,
                 &mut |_| {},
@@ -360,123 +360,6 @@ const CHUNK: usize = 5_000;
 /// clients, one statement per kind of record listing the clients' ids.
 const CHECK_PAGE: usize = 500;
 
-/// A chunk of rows read and parsed, with the rows rejected while reading them.
-struct Parsed {
-    rows: Vec<Pending>,
-    /// Rows that could not be read or parsed, in file order.
-    rejections: Vec<Rejection>,
-    /// The records of those rows (entity, service and own reference).
-    rejected: Vec<(Entity, String, String)>,
-    /// How far into the file the chunk ends.
-    byte: u64,
-}
-
-impl Parsed {
-    fn new() -> Self {
-        Parsed {
-            rows: Vec::with_capacity(CHUNK),
-            rejections: Vec::new(),
-            rejected: Vec::new(),
-            byte: 0,
-        }
-    }
-
-    fn reject(&mut self, entity: Entity, line: Option<u64>, field: &str, reason: String) {
-        self.rejections.push(Rejection {
-            file: entity.file_name().to_string(),
-            line,
-            record: None,
-            field: field.to_string(),
-            value: String::new(),
-            reason,
-        });
-    }
-}
-
-/// Reads and parses every row after the header, sending them on in chunks. Stops when
-/// the file ends or cannot be read, or when the import stops listening.
-fn read_rows<R: std::io::Read>(
-    entity: Entity,
-    mut reader: csv::Reader<R>,
-    headers: Vec<String>,
-    today: NaiveDate,
-    sender: tokio::sync::mpsc::Sender<Parsed>,
-) {
-    let mut record = csv::StringRecord::new();
-    let mut batch = Parsed::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line());
-                let reason = format!("the row could not be read: {}", plain_csv_error(&e));
-                batch.reject(entity, line, "(row)", reason);
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    break;
-                }
-                continue;
-            }
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        parse_row(entity, &headers, &record, line, today, &mut batch);
-        if batch.rows.len() >= CHUNK {
-            batch.byte = record.position().map_or(0, |p| p.byte());
-            if sender
-                .blocking_send(std::mem::replace(&mut batch, Parsed::new()))
-                .is_err()
-            {
-                return;
-            }
-        }
-    }
-    batch.byte = reader.position().byte();
-    let _ = sender.blocking_send(batch);
-}
-
-/// Reads one row into a record, rejecting it with every field problem found.
-fn parse_row(
-    entity: Entity,
-    headers: &[String],
-    record: &csv::StringRecord,
-    line: u64,
-    today: NaiveDate,
-    batch: &mut Parsed,
-) {
-    let row = CsvRow { headers, record };
-    let own = row
-        .field(entity.ref_field())
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let service_ref = if entity.is_tenant() {
-        row.field("service_ref").unwrap_or("").trim().to_string()
-    } else {
-        String::new()
-    };
-    match parse_record(entity, &row, today) {
-        Ok(record) => batch.rows.push(Pending {
-            line,
-            record,
-            service_ref,
-        }),
-        Err(errors) => {
-            let shown = Some(own.as_str()).filter(|s| !s.is_empty());
-            for e in errors {
-                batch.rejections.push(Rejection {
-                    file: entity.file_name().to_string(),
-                    line: Some(line),
-                    record: shown.map(str::to_string),
-                    field: e.field.to_string(),
-                    value: e.value,
-                    reason: e.reason,
-                });
-            }
-            batch.rejected.push((entity, service_ref, own));
-        }
-    }
-}
-
 /// What became of a row that could not be written.
 enum Outcome {
     Rejected,
@@ -544,7 +427,7 @@ impl Run<'_> {
     async fn import_reader(
         &mut self,
         entity: Entity,
-        source: impl std::io::Read + Send + 'static,
+        source: impl std::io::Read,
         size: u64,
         total_bytes: u64,
         progress: &mut impl FnMut(Progress),
@@ -582,20 +465,41 @@ impl Run<'_> {
         if !self.check_headers(entity, &headers) {
             return Ok(counts);
         }
-        // Rows are read and parsed on a thread of their own, a chunk ahead of the
-        // writes: while the database writes one chunk, the next is being parsed (on
-        // two cores this took a twentieth off a million sessions).
-        let (sender, mut parsed) = tokio::sync::mpsc::channel::<Parsed>(1);
-        let today = self.options.today;
-        let reading = std::thread::spawn(move || read_rows(entity, reader, headers, today, sender));
+        let mut record = csv::StringRecord::new();
         let mut last_byte = 0;
-        while let Some(mut batch) = parsed.recv().await {
-            self.report.rejections.append(&mut batch.rejections);
-            self.rejected.extend(batch.rejected);
-            self.flush(entity, &mut batch.rows, &mut counts).await?;
-            if batch.byte - last_byte > 256 * 1024 {
-                self.done_bytes += batch.byte - last_byte;
-                last_byte = batch.byte;
+        let mut chunk: Vec<Pending> = Vec::with_capacity(CHUNK);
+        self.next_analyze = CHUNK as u64;
+        loop {
+            match reader.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map(|p| p.line());
+                    self.reject(
+                        entity,
+                        line,
+                        None,
+                        "(row)",
+                        "",
+                        format!("the row could not be read: {}", plain_csv_error(&e)),
+                    );
+                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            if let Some(p) = self.parse_row(entity, &headers, &record, line) {
+                chunk.push(p);
+            }
+            if chunk.len() >= CHUNK {
+                self.flush(entity, &mut chunk, &mut counts).await?;
+            }
+            let byte = record.position().map_or(0, |p| p.byte());
+            if byte - last_byte > 256 * 1024 {
+                self.done_bytes += byte - last_byte;
+                last_byte = byte;
                 progress(Progress {
                     phase: "reading",
                     done: self.done_bytes,
@@ -603,13 +507,7 @@ impl Run<'_> {
                 });
             }
         }
-        if reading.join().is_err() {
-            // The thread only parses; a panic there is a bug, reported as one.
-            panic!(
-                "the thread reading {} stopped unexpectedly",
-                entity.file_name()
-            );
-        }
+        self.flush(entity, &mut chunk, &mut counts).await?;
         // Statistics taken part-way through the file describe only the services whose
         // rows came first (files are usually sorted by service); the client checks after
         // the last file would then plan as if later services had no rows. A few records
@@ -669,6 +567,42 @@ impl Run<'_> {
             }
         }
         ok
+    }
+
+    /// Reads one row into a record, rejecting it with every field problem found.
+    fn parse_row(
+        &mut self,
+        entity: Entity,
+        headers: &[String],
+        record: &csv::StringRecord,
+        line: u64,
+    ) -> Option<Pending> {
+        let row = CsvRow { headers, record };
+        let own = row
+            .field(entity.ref_field())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let service_ref = if entity.is_tenant() {
+            row.field("service_ref").unwrap_or("").trim().to_string()
+        } else {
+            String::new()
+        };
+        match parse_record(entity, &row, self.options.today) {
+            Ok(record) => Some(Pending {
+                line,
+                record,
+                service_ref,
+            }),
+            Err(errors) => {
+                let shown = Some(own.as_str()).filter(|s| !s.is_empty());
+                for e in errors {
+                    self.reject(entity, Some(line), shown, &e.field, &e.value, e.reason);
+                }
+                self.rejected.insert((entity, service_ref, own));
+                None
+            }
+        }
     }
 
     /// Writes a chunk of parsed rows of one file: references resolved, existing records
