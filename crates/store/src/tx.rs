@@ -719,23 +719,7 @@ impl StoreTx {
         service_id: Option<i64>,
         refs: &[String],
     ) -> StoreResult<HashMap<String, i64>> {
-        let mut out = HashMap::with_capacity(refs.len());
-        let first = if entity.is_tenant() { 2 } else { 1 };
-        for part in refs.chunks(IN_LIST) {
-            let sql = format!(
-                "{}{})",
-                self.sql.entity(entity).find_ids,
-                placeholders(first, part.len())
-            );
-            let mut query = bind_key(self.sequential_query(sql), entity, service_id);
-            for r in part {
-                query = query.bind(r.clone());
-            }
-            for row in query.fetch_all(&mut *self.tx).await? {
-                out.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
-            }
-        }
-        Ok(out)
+        self.find_ids_locking(entity, service_id, refs, "").await
     }
 
     /// The ids of the records with these references, as [`Self::find_ids`], locked
@@ -749,14 +733,25 @@ impl StoreTx {
         service_id: Option<i64>,
         refs: &[String],
     ) -> StoreResult<HashMap<String, i64>> {
-        if self.backend == crate::Backend::Sqlite {
-            return self.find_ids(entity, service_id, refs).await;
-        }
+        let lock = match self.backend {
+            crate::Backend::Sqlite => "",
+            crate::Backend::Postgres => " FOR KEY SHARE",
+        };
+        self.find_ids_locking(entity, service_id, refs, lock).await
+    }
+
+    async fn find_ids_locking(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        refs: &[String],
+        lock: &str,
+    ) -> StoreResult<HashMap<String, i64>> {
         let mut out = HashMap::with_capacity(refs.len());
         let first = if entity.is_tenant() { 2 } else { 1 };
         for part in refs.chunks(IN_LIST) {
             let sql = format!(
-                "{}{}) FOR KEY SHARE",
+                "{}{}){lock}",
                 self.sql.entity(entity).find_ids,
                 placeholders(first, part.len())
             );
@@ -877,20 +872,9 @@ impl StoreTx {
     ) -> StoreResult<()> {
         let names: Vec<&str> = fixed.iter().map(|f| f.0).collect();
         let sql = bulk_insert_sql(self.backend, table, &names, columns);
-        self.bulk_execute(&sql, fixed, columns, rows).await
-    }
-
-    /// Runs a statement over [`bulk_source`] once for every [`BULK_ROWS`] rows.
-    async fn bulk_execute(
-        &mut self,
-        sql: &str,
-        fixed: &[(&str, FieldKind, Value)],
-        columns: &[(String, FieldKind)],
-        rows: &[impl BulkRow],
-    ) -> StoreResult<()> {
         let mut cells = Vec::with_capacity(columns.len());
         for part in rows.chunks(BULK_ROWS) {
-            let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
             for (_, kind, value) in fixed {
                 query = bind_value(query, *kind, value);
             }
