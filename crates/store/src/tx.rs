@@ -61,24 +61,24 @@ pub(crate) fn sequential(backend: crate::Backend, sql: String) -> String {
 /// values, so its size is not bound by the databases' parameter limits.
 const BULK_ROWS: usize = 5_000;
 
-/// The rows of a batch as a `FROM` source and one expression per column: the `fixed`
-/// columns bound once for every row (`$1…`), the `columns` passed as text, on SQLite
-/// one JSON array of rows, on PostgreSQL one array per column, expanded by `unnest`.
-/// Binding every value separately cost more than the database's own work (each went
-/// through the `Any` driver's conversions), and PostgreSQL expands arrays faster than
-/// JSON. On SQLite `jsonb_each` hands each row over already parsed: with `json_each`,
-/// every column taken from a row parsed the row's text again.
-fn bulk_source(
+/// `INSERT … SELECT` of a batch of rows: the `fixed` columns bound once for every row,
+/// the `columns` passed as text, on SQLite one JSON array of rows, on PostgreSQL one
+/// array per column, expanded by `unnest`. Binding every value separately cost more
+/// than the database's own work (each went through the `Any` driver's conversions), and
+/// PostgreSQL expands arrays faster than JSON. On SQLite `jsonb_each` hands each row over
+/// already parsed: with `json_each`, every column taken from a row parsed its text again.
+fn bulk_insert_sql(
     backend: crate::Backend,
-    fixed: usize,
+    table: &str,
+    fixed: &[&str],
     columns: &[(String, FieldKind)],
-) -> (Vec<String>, String) {
-    let mut select: Vec<String> = (1..=fixed).map(|n| format!("${n}")).collect();
+) -> String {
+    let mut select: Vec<String> = (1..=fixed.len()).map(|n| format!("${n}")).collect();
     select.extend((0..columns.len()).map(|i| match backend {
         crate::Backend::Sqlite => format!("x.value ->> {i}"),
         crate::Backend::Postgres => format!("x.c{i}"),
     }));
-    let first = fixed + 1;
+    let first = fixed.len() + 1;
     let source = match backend {
         crate::Backend::Sqlite => format!("jsonb_each(${first}) AS x"),
         crate::Backend::Postgres => {
@@ -98,17 +98,6 @@ fn bulk_source(
             format!("unnest({}) AS x({})", arrays.join(", "), names.join(", "))
         }
     };
-    (select, source)
-}
-
-/// `INSERT … SELECT` of a batch of rows (see [`bulk_source`]).
-fn bulk_insert_sql(
-    backend: crate::Backend,
-    table: &str,
-    fixed: &[&str],
-    columns: &[(String, FieldKind)],
-) -> String {
-    let (select, source) = bulk_source(backend, fixed.len(), columns);
     let names: Vec<&str> = fixed
         .iter()
         .copied()
