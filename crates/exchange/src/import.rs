@@ -17,6 +17,7 @@ use dcrs_domain::{FieldSource, Value};
 use dcrs_store::{AuditEntry, Database, NewRecord, RecordStore, StoreError, StoreTx};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 /// How to run an import.
@@ -170,19 +171,7 @@ pub async fn import_dir(
 
     let mut tx = db.begin().await?;
     tx.start_journal().await?;
-    let mut run = Run {
-        tx,
-        options,
-        entered_via: "import",
-        pending_audit: Vec::new(),
-        report,
-        rejected: HashSet::new(),
-        services: HashMap::new(),
-        owners: HashMap::new(),
-        lines: HashMap::new(),
-        next_analyze: CHUNK as u64,
-        done_bytes: 0,
-    };
+    let mut run = Run::new(tx, options, "import", report);
     for (entity, path) in &files {
         let counts = run
             .import_file(*entity, path, total_bytes, &mut progress)
@@ -236,19 +225,7 @@ pub async fn import_texts(
     via: &'static str,
 ) -> Result<ImportReport, ImportError> {
     let tx = db.begin().await?;
-    let mut run = Run {
-        tx,
-        options,
-        entered_via: via,
-        pending_audit: Vec::new(),
-        report: ImportReport::default(),
-        rejected: HashSet::new(),
-        services: HashMap::new(),
-        owners: HashMap::new(),
-        lines: HashMap::new(),
-        next_analyze: CHUNK as u64,
-        done_bytes: 0,
-    };
+    let mut run = Run::new(tx, options, via, ImportReport::default());
     run.tx.start_journal().await?;
     let total: u64 = files.iter().map(|(_, t)| t.len() as u64).sum();
     let mut ordered: Vec<&(Entity, String)> = files.iter().collect();
@@ -257,7 +234,7 @@ pub async fn import_texts(
         let counts = run
             .import_reader(
                 *entity,
-                text.as_bytes(),
+                std::io::Cursor::new(text.clone().into_bytes()),
                 text.len() as u64,
                 total,
                 &mut |_| {},
@@ -340,9 +317,147 @@ struct Run<'o> {
     /// record written twice. Kept in memory: about 40 bytes a record, and much faster
     /// than a temporary table.
     lines: HashMap<(Entity, i64, i64), u64>,
+    /// What this run added where nothing was stored before it.
+    added: Added,
     /// Rows added to the current file's table when statistics are next refreshed.
     next_analyze: u64,
     done_bytes: u64,
+}
+
+/// The references this run added to tables that held none of the service's records
+/// when the run first came to them (as on every first import of a service's data).
+/// There, a reference not among them cannot be stored, so it is not looked up: at a
+/// million sessions the lookups took a fifth of PostgreSQL's import. Kept as 64-bit
+/// hashes, 8 bytes a record; a hash that matches by chance costs only a lookup.
+#[derive(Default)]
+struct Added {
+    /// Whether the table held none of the service's records (service 0 for
+    /// organisations and services) before this run first wrote to it.
+    was_empty: HashMap<(Entity, i64), bool>,
+    refs: HashSet<u64>,
+}
+
+impl Added {
+    fn key(entity: Entity, service: i64, reference: &str) -> u64 {
+        let mut h = std::hash::DefaultHasher::new();
+        (entity, service, reference).hash(&mut h);
+        h.finish()
+    }
+}
+
+/// One row as the reading thread left it. Nearly every row is a `Row`, so the large
+/// variant is the one that is not wasted.
+#[allow(clippy::large_enum_variant)]
+enum Parsed {
+    Row(Pending),
+    /// Not CSV that can be read (a row of the wrong length, say).
+    Unreadable {
+        line: Option<u64>,
+        reason: String,
+    },
+    /// Read, but with every field problem found.
+    Invalid {
+        line: u64,
+        own: String,
+        service_ref: String,
+        errors: Vec<dcrs_domain::FieldError>,
+    },
+}
+
+/// A stretch of a file: rows up to a chunk's worth of records, and the byte reached.
+enum Stretch {
+    Rows {
+        rows: Vec<Parsed>,
+        byte: u64,
+    },
+    /// The end of the file (or of what could be read of it).
+    End,
+}
+
+/// Reads and parses a file's rows away from the writes (see `Run::import_reader`).
+struct ReadingThread {
+    entity: Entity,
+    headers: Vec<String>,
+    today: NaiveDate,
+}
+
+impl ReadingThread {
+    fn run<R: std::io::Read>(
+        self,
+        mut reader: csv::Reader<R>,
+        sender: tokio::sync::mpsc::Sender<Stretch>,
+    ) {
+        let mut record = csv::StringRecord::new();
+        let mut rows = Vec::with_capacity(CHUNK);
+        let mut records = 0;
+        loop {
+            match reader.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = record.position().map_or(0, |p| p.line());
+                    let parsed = self.parse(&record, line);
+                    records += usize::from(matches!(parsed, Parsed::Row(_)));
+                    rows.push(parsed);
+                }
+                Err(e) => {
+                    rows.push(Parsed::Unreadable {
+                        line: e.position().map(|p| p.line()),
+                        reason: format!("the row could not be read: {}", plain_csv_error(&e)),
+                    });
+                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                        break;
+                    }
+                }
+            }
+            if records >= CHUNK {
+                let byte = record.position().map_or(0, |p| p.byte());
+                let full = std::mem::replace(&mut rows, Vec::with_capacity(CHUNK));
+                records = 0;
+                if sender
+                    .blocking_send(Stretch::Rows { rows: full, byte })
+                    .is_err()
+                {
+                    // The import stopped (an error); nobody is waiting for rows.
+                    return;
+                }
+            }
+        }
+        let byte = reader.position().byte();
+        let _ = sender.blocking_send(Stretch::Rows { rows, byte });
+        let _ = sender.blocking_send(Stretch::End);
+    }
+
+    /// Reads one row into a record, or every field problem found in it.
+    fn parse(&self, record: &csv::StringRecord, line: u64) -> Parsed {
+        let entity = self.entity;
+        let row = CsvRow {
+            headers: &self.headers,
+            record,
+        };
+        let own = row
+            .field(entity.ref_field())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let service_ref = if entity.is_tenant() {
+            row.field("service_ref").unwrap_or("").trim().to_string()
+        } else {
+            String::new()
+        };
+        match parse_record(entity, &row, self.today) {
+            Ok(record) => Parsed::Row(Pending {
+                line,
+                record,
+                service_ref,
+            }),
+            Err(errors) => Parsed::Invalid {
+                line,
+                own,
+                service_ref,
+                errors,
+            },
+        }
+    }
 }
 
 /// A row read and parsed, waiting to be written with the rest of its chunk.
@@ -373,7 +488,61 @@ fn duplicate_reason(entity: Entity, earlier: u64) -> String {
     )
 }
 
-impl Run<'_> {
+impl<'o> Run<'o> {
+    fn new(
+        tx: StoreTx,
+        options: &'o ImportOptions,
+        entered_via: &'static str,
+        report: ImportReport,
+    ) -> Self {
+        Run {
+            tx,
+            options,
+            entered_via,
+            pending_audit: Vec::new(),
+            report,
+            rejected: HashSet::new(),
+            services: HashMap::new(),
+            owners: HashMap::new(),
+            lines: HashMap::new(),
+            added: Added::default(),
+            next_analyze: CHUNK as u64,
+            done_bytes: 0,
+        }
+    }
+
+    /// The ids of the stored records among `refs`; where this run found the table
+    /// without the service's records, only those of the references it added itself
+    /// (see [`Added`]).
+    async fn find_stored(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        refs: &[String],
+    ) -> Result<HashMap<String, i64>, ImportError> {
+        let scope = service_id.unwrap_or(0);
+        let was_empty = match self.added.was_empty.get(&(entity, scope)) {
+            Some(e) => *e,
+            None => {
+                let e = !self.tx.has_records(entity, service_id).await?;
+                self.added.was_empty.insert((entity, scope), e);
+                e
+            }
+        };
+        if !was_empty {
+            return Ok(self.tx.find_ids(entity, service_id, refs).await?);
+        }
+        let candidates: Vec<String> = refs
+            .iter()
+            .filter(|r| self.added.refs.contains(&Added::key(entity, scope, r)))
+            .cloned()
+            .collect();
+        if candidates.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self.tx.find_ids(entity, service_id, &candidates).await?)
+    }
+
     fn reject(
         &mut self,
         entity: Entity,
@@ -427,7 +596,7 @@ impl Run<'_> {
     async fn import_reader(
         &mut self,
         entity: Entity,
-        source: impl std::io::Read,
+        source: impl std::io::Read + Send + 'static,
         size: u64,
         total_bytes: u64,
         progress: &mut impl FnMut(Progress),
@@ -465,39 +634,53 @@ impl Run<'_> {
         if !self.check_headers(entity, &headers) {
             return Ok(counts);
         }
-        let mut record = csv::StringRecord::new();
+        // Rows are read and parsed on a thread of their own, a stretch ahead of the
+        // writes, so that the database works while the next stretch is parsed.
+        let (sender, mut stretches) = tokio::sync::mpsc::channel(2);
+        let reading = ReadingThread {
+            entity,
+            headers: headers.clone(),
+            today: self.options.today,
+        };
+        std::thread::Builder::new()
+            .name("dcrs-import-read".into())
+            .spawn(move || reading.run(reader, sender))
+            .map_err(|e| ImportError::Io(entity.file_name().to_string(), e))?;
         let mut last_byte = 0;
         let mut chunk: Vec<Pending> = Vec::with_capacity(CHUNK);
         self.next_analyze = CHUNK as u64;
         loop {
-            match reader.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    let line = e.position().map(|p| p.line());
-                    self.reject(
-                        entity,
-                        line,
-                        None,
-                        "(row)",
-                        "",
-                        format!("the row could not be read: {}", plain_csv_error(&e)),
-                    );
-                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                        break;
+            let Some(stretch) = stretches.recv().await else {
+                return Err(ImportError::Io(
+                    entity.file_name().to_string(),
+                    std::io::Error::other("the thread reading the file stopped unexpectedly"),
+                ));
+            };
+            let Stretch::Rows { rows, byte } = stretch else {
+                break;
+            };
+            for row in rows {
+                match row {
+                    Parsed::Row(p) => chunk.push(p),
+                    Parsed::Unreadable { line, reason } => {
+                        self.reject(entity, line, None, "(row)", "", reason)
                     }
-                    continue;
+                    Parsed::Invalid {
+                        line,
+                        own,
+                        service_ref,
+                        errors,
+                    } => {
+                        let shown = Some(own.as_str()).filter(|s| !s.is_empty());
+                        for e in errors {
+                            self.reject(entity, Some(line), shown, &e.field, &e.value, e.reason);
+                        }
+                        self.rejected.insert((entity, service_ref, own));
+                    }
                 }
             }
-            let line = record.position().map_or(0, |p| p.line());
-            if let Some(p) = self.parse_row(entity, &headers, &record, line) {
-                chunk.push(p);
-            }
-            if chunk.len() >= CHUNK {
-                self.flush(entity, &mut chunk, &mut counts).await?;
-            }
-            let byte = record.position().map_or(0, |p| p.byte());
-            if byte - last_byte > 256 * 1024 {
+            self.flush(entity, &mut chunk, &mut counts).await?;
+            if byte.saturating_sub(last_byte) > 256 * 1024 {
                 self.done_bytes += byte - last_byte;
                 last_byte = byte;
                 progress(Progress {
@@ -507,7 +690,6 @@ impl Run<'_> {
                 });
             }
         }
-        self.flush(entity, &mut chunk, &mut counts).await?;
         // Statistics taken part-way through the file describe only the services whose
         // rows came first (files are usually sorted by service); the client checks after
         // the last file would then plan as if later services had no rows. A few records
@@ -567,42 +749,6 @@ impl Run<'_> {
             }
         }
         ok
-    }
-
-    /// Reads one row into a record, rejecting it with every field problem found.
-    fn parse_row(
-        &mut self,
-        entity: Entity,
-        headers: &[String],
-        record: &csv::StringRecord,
-        line: u64,
-    ) -> Option<Pending> {
-        let row = CsvRow { headers, record };
-        let own = row
-            .field(entity.ref_field())
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        let service_ref = if entity.is_tenant() {
-            row.field("service_ref").unwrap_or("").trim().to_string()
-        } else {
-            String::new()
-        };
-        match parse_record(entity, &row, self.options.today) {
-            Ok(record) => Some(Pending {
-                line,
-                record,
-                service_ref,
-            }),
-            Err(errors) => {
-                let shown = Some(own.as_str()).filter(|s| !s.is_empty());
-                for e in errors {
-                    self.reject(entity, Some(line), shown, &e.field, &e.value, e.reason);
-                }
-                self.rejected.insert((entity, service_ref, own));
-                None
-            }
-        }
     }
 
     /// Writes a chunk of parsed rows of one file: references resolved, existing records
@@ -718,7 +864,7 @@ impl Run<'_> {
             .iter()
             .map(|(p, _)| p.record.own_ref().to_string())
             .collect();
-        let existing = self.tx.find_ids(entity, service_id, &owns).await?;
+        let existing = self.find_stored(entity, service_id, &owns).await?;
         let existing_ids: Vec<i64> = existing.values().copied().collect();
         let written: HashMap<i64, u64> = existing_ids
             .iter()
@@ -831,6 +977,13 @@ impl Run<'_> {
             }
         }
         counts.added += new_ids.len() as u64;
+        if self.added.was_empty.get(&(entity, journal_service)) == Some(&true) {
+            self.added.refs.extend(
+                new_rows
+                    .iter()
+                    .map(|(own, _, _)| Added::key(entity, journal_service, own)),
+            );
+        }
         // Keep the planner's statistics within a factor of two of the table's size.
         if counts.added >= self.next_analyze {
             self.tx.refresh_statistics(entity).await?;
@@ -977,7 +1130,13 @@ impl Run<'_> {
             );
         }
         let mut done = 0;
-        let mut analyze_at = CHECK_PAGE as u64;
+        // Services that had no summaries before this run: their clients' summaries are
+        // written, with nothing to delete first (every client is checked once a run).
+        let mut first_summaries: HashMap<i64, bool> = HashMap::new();
+        // Summaries stored now and when their statistics were last taken: the deletes
+        // are planned from those, so they are taken again each time the table doubles.
+        let mut summary_rows = self.tx.summary_count().await?;
+        let mut analyzed_rows = summary_rows;
         let mut after = (i64::MIN, i64::MIN);
         loop {
             let page = self
@@ -991,6 +1150,14 @@ impl Run<'_> {
                 by_service.entry(sid).or_default().push(cid);
             }
             for (sid, clients) in by_service {
+                let replace = match first_summaries.get(&sid) {
+                    Some(first) => !first,
+                    None => {
+                        let stored = self.tx.has_summaries(sid).await?;
+                        first_summaries.insert(sid, !stored);
+                        stored
+                    }
+                };
                 let bundles = self.tx.client_bundles(sid, &clients).await?;
                 let mut bmi_all = Vec::new();
                 let mut summaries = Vec::new();
@@ -1021,9 +1188,11 @@ impl Run<'_> {
                     bmi_all.extend(bmi);
                     summaries.extend(summarise_episodes(bundle));
                 }
-                self.tx
-                    .save_derived_many(sid, &clients, &bmi_all, &summaries)
+                let added = self
+                    .tx
+                    .save_derived_many(sid, &clients, &bmi_all, &summaries, replace)
                     .await?;
+                summary_rows = summary_rows.saturating_add_signed(added);
                 // Area fields from the postcode; an unknown postcode is accepted with a warning.
                 let unknown = self.tx.derive_client_areas(Some((sid, &clients))).await?;
                 if have_postcodes {
@@ -1045,9 +1214,9 @@ impl Run<'_> {
                     }
                 }
                 done += clients.len() as u64;
-                if done >= analyze_at {
+                if summary_rows >= 2 * analyzed_rows.max(CHECK_PAGE as u64) {
                     self.tx.refresh_summary_statistics().await?;
-                    analyze_at = done * 2;
+                    analyzed_rows = summary_rows;
                 }
                 progress(Progress {
                     phase: "checking",

@@ -211,6 +211,60 @@ async fn one_bad_row_in_ten_thousand_imports_nothing_and_reimport_changes_nothin
     });
 }
 
+/// A first import of a service's records looks up only the references it has written
+/// itself, and its rows are read a stretch ahead of the writes: a reference repeated
+/// thousands of rows later (in another chunk) is still refused with the line of the
+/// first, and a row that is not CSV of the right shape is named by its line, in file
+/// order.
+#[tokio::test]
+async fn a_first_import_still_finds_a_reference_repeated_thousands_of_rows_later() {
+    each_backend!("repeated_later", |t| {
+        let base = tempfile::tempdir().unwrap();
+        copy_examples(base.path(), &["organisations.csv", "services.csv"]);
+        assert!(import(&t.db, base.path()).await.committed);
+
+        let dir = tempfile::tempdir().unwrap();
+        ten_thousand_clients(dir.path(), None, "Example");
+        let path = dir.path().join("clients.csv");
+        // The header is line 1, so client i is on line i + 2.
+        let mut lines: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines[6_001] = "T06000,BPL,Too,Short".into();
+        lines[9_001] = lines[9_001].replacen("T09000,", "T00003,", 1);
+        write(dir.path(), "clients.csv", &(lines.join("\n") + "\n"));
+
+        let report = import(&t.db, dir.path()).await;
+        assert!(!report.committed);
+        let found: Vec<(Option<u64>, &str, &str)> = report
+            .rejections
+            .iter()
+            .map(|r| (r.line, r.field.as_str(), r.value.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (Some(6_002), "(row)", ""),
+                (Some(9_002), "client_ref", "T00003")
+            ],
+            "{:#?}",
+            report.rejections
+        );
+        assert!(
+            report.rejections[1].reason.contains("first at line 5"),
+            "{}",
+            report.rejections[1].reason
+        );
+        assert_eq!(
+            count(&t.db, "clients").await,
+            0,
+            "a rejected import wrote clients"
+        );
+    });
+}
+
 const CLIENT_HEADER: &str = "client_ref,service_ref,given_name,family_name,nhs_number,date_of_birth,sex,ethnicity,\
 postcode,gp_registered,gp_practice_code,employment,disability,consent_to_record,consent_to_share_with_gp\n";
 
