@@ -74,29 +74,28 @@ fn bulk_insert_sql(
     columns: &[(String, FieldKind)],
 ) -> String {
     let mut select: Vec<String> = (1..=fixed.len()).map(|n| format!("${n}")).collect();
-    select.extend((0..columns.len()).map(|i| match backend {
-        crate::Backend::Sqlite => format!("x.value ->> {i}"),
-        crate::Backend::Postgres => format!("x.c{i}"),
-    }));
     let first = fixed.len() + 1;
-    let source = match backend {
-        crate::Backend::Sqlite => format!("jsonb_each(${first}) AS x"),
-        crate::Backend::Postgres => {
-            let arrays: Vec<String> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, (_, kind))| {
+    select.extend(
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, (_, kind))| match backend {
+                crate::Backend::Sqlite => format!("x.value ->> {i}"),
+                // Expanded in the select list, side by side: in `FROM unnest(…)` each array
+                // is first copied into a tuple store (10% slower at 100,000 sessions).
+                crate::Backend::Postgres => {
                     let t = match kind {
                         FieldKind::Int => "bigint",
                         FieldKind::Real => "double precision",
                         _ => "text",
                     };
-                    format!("${}::{t}[]", first + i)
-                })
-                .collect();
-            let names: Vec<String> = (0..arrays.len()).map(|i| format!("c{i}")).collect();
-            format!("unnest({}) AS x({})", arrays.join(", "), names.join(", "))
-        }
+                    format!("unnest(${}::{t}[])", first + i)
+                }
+            }),
+    );
+    let source = match backend {
+        crate::Backend::Sqlite => format!(" FROM jsonb_each(${first}) AS x"),
+        crate::Backend::Postgres => String::new(),
     };
     let names: Vec<&str> = fixed
         .iter()
@@ -106,7 +105,7 @@ fn bulk_insert_sql(
     sequential(
         backend,
         format!(
-            "INSERT INTO {table} ({}) SELECT {} FROM {source}",
+            "INSERT INTO {table} ({}) SELECT {}{source}",
             names.join(", "),
             select.join(", ")
         ),
@@ -913,6 +912,7 @@ impl StoreTx {
         let names: Vec<&str> = fixed.iter().map(|f| f.0).collect();
         let sql = bulk_insert_sql(self.backend, table, &names, columns);
         let mut cells = Vec::with_capacity(columns.len());
+        let mut sizes = vec![rows.len().min(BULK_ROWS) * 8; columns.len()];
         for part in rows.chunks(BULK_ROWS) {
             let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
             for (_, kind, value) in fixed {
@@ -942,7 +942,16 @@ impl StoreTx {
                 }
                 // One array per column.
                 crate::Backend::Postgres => {
-                    let mut arrays: Vec<String> = vec![String::from("{"); columns.len()];
+                    // Sized from the last statement's, so that they are not grown
+                    // (copied) a dozen times each.
+                    let mut arrays: Vec<String> = sizes
+                        .iter()
+                        .map(|n| {
+                            let mut a = String::with_capacity(n + n / 8 + 2);
+                            a.push('{');
+                            a
+                        })
+                        .collect();
                     for (r, row) in part.iter().enumerate() {
                         cells.clear();
                         row.cells(&mut cells);
@@ -953,8 +962,9 @@ impl StoreTx {
                             push_array_element(&mut arrays[c], *v);
                         }
                     }
-                    for mut a in arrays {
+                    for (mut a, size) in arrays.into_iter().zip(&mut sizes) {
                         a.push('}');
+                        *size = a.len();
                         query = query.bind(a);
                     }
                 }
