@@ -358,7 +358,7 @@ impl Hasher for IdHasher {
 /// The references this run added to tables that held none of the service's records
 /// when the run first came to them (as on every first import of a service's data).
 /// There, a reference not among them cannot be stored, so it is not looked up: at a
-/// million sessions the lookups took a fifth of PostgreSQL's import. Kept as 64-bit
+/// million sessions the lookups took a tenth of PostgreSQL's import. Kept as 64-bit
 /// hashes, 8 bytes a record; a hash that matches by chance costs only a lookup.
 #[derive(Default)]
 struct Added {

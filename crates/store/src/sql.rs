@@ -271,8 +271,9 @@ fn build(e: Entity) -> EntitySql {
     });
     // Rows found by an indexed column: the id first, then every field as exported, but
     // a reference to a parent by that column as the parent's id, for the caller (who
-    // has the parents) to name: joined, PostgreSQL hashed every episode of the service
-    // to name the parents of each page's sessions, a fifth of a large import's time.
+    // has the parents) to name: joined, PostgreSQL planned a hash of every episode of
+    // the service to name the parents of each page's sessions (27 ms of a 38 ms page
+    // at 100,000 episodes).
     let keyed = std::iter::once((id.to_string(), None))
         .chain(
             e.fields()
