@@ -1008,7 +1008,8 @@ impl<'o> Run<'o> {
             }
         }
         counts.added += new_ids.len() as u64;
-        if self.added.was_empty.get(&(entity, journal_service)) == Some(&true) {
+        let was_empty = self.added.was_empty.get(&(entity, journal_service)) == Some(&true);
+        if was_empty {
             self.added.refs.extend(
                 new_rows
                     .iter()
@@ -1018,8 +1019,7 @@ impl<'o> Run<'o> {
         // Keep the planner's statistics within a factor of two of the table's size, for
         // the lookups by reference in it; where it held none of the service's records,
         // those are skipped (see `Added`) and nothing else reads it until the file ends.
-        let looked_up = self.added.was_empty.get(&(entity, journal_service)) != Some(&true);
-        if looked_up && counts.added >= self.next_analyze {
+        if !was_empty && counts.added >= self.next_analyze {
             self.tx.refresh_statistics(entity).await?;
             self.next_analyze = counts.added * 2;
         }

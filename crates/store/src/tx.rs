@@ -843,19 +843,41 @@ impl StoreTx {
         // and locked it as those checks would (the service's row is locked below), so
         // where the role may, the checks are switched off for this statement alone;
         // every other statement, and every other writer, is still checked.
-        let batch = self.batch_key_checks && self.backend == crate::Backend::Postgres;
-        if batch {
-            if let Some(sid) = service_id.filter(|_| entity.is_tenant()) {
+        let service = service_id.filter(|_| entity.is_tenant());
+        self.bulk_insert_unchecked(table(entity), service, &fixed, &columns, &table_rows)
+            .await?;
+        Ok(ids)
+    }
+
+    /// Whether bulk inserts go without PostgreSQL's per-row key checks (see
+    /// [`Self::insert_many`]); their rows' parents must be locked first.
+    fn unchecked_inserts(&self) -> bool {
+        self.batch_key_checks && self.backend == crate::Backend::Postgres
+    }
+
+    /// [`Self::bulk_insert`], without the per-row key checks where
+    /// [`Self::unchecked_inserts`] (the service's row locked here, every other parent
+    /// by the caller).
+    async fn bulk_insert_unchecked(
+        &mut self,
+        table: &str,
+        service_id: Option<i64>,
+        fixed: &[(&str, FieldKind, Value)],
+        columns: &[(String, FieldKind)],
+        rows: &[impl BulkRow],
+    ) -> StoreResult<()> {
+        let unchecked = self.unchecked_inserts();
+        if unchecked {
+            if let Some(sid) = service_id {
                 self.lock_service(sid).await?;
             }
             self.set_key_checks(false).await?;
         }
-        self.bulk_insert(table(entity), &fixed, &columns, &table_rows)
-            .await?;
-        if batch {
+        self.bulk_insert(table, fixed, columns, rows).await?;
+        if unchecked {
             self.set_key_checks(true).await?;
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Locks a service's row until the transaction ends, as a foreign key's check
@@ -1408,27 +1430,22 @@ impl StoreTx {
             // As for records (see `insert_many`), without a check of each row's keys
             // where the role may: the rows' clients and episodes are locked first, as
             // those checks would lock them.
-            let batch = self.batch_key_checks && self.backend == crate::Backend::Postgres;
-            if batch {
-                self.lock_service(service_id).await?;
+            if self.unchecked_inserts() {
                 let mut ids: Vec<i64> = client_ids.values().copied().collect();
                 ids.sort_unstable();
                 self.lock_ids(Entity::Client, service_id, &ids).await?;
                 let mut ids: Vec<i64> = episode_ids.values().copied().collect();
                 ids.sort_unstable();
                 self.lock_ids(Entity::Episode, service_id, &ids).await?;
-                self.set_key_checks(false).await?;
             }
-            self.bulk_insert(
+            self.bulk_insert_unchecked(
                 "episode_summaries",
+                Some(service_id),
                 &[("service_id", FieldKind::Int, Value::Int(service_id))],
                 &columns,
                 &rows,
             )
             .await?;
-            if batch {
-                self.set_key_checks(true).await?;
-            }
         }
         Ok(added)
     }
