@@ -91,6 +91,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_research_extracts.sql"),
         postgres: include_str!("../migrations/postgres/0013_research_extracts.sql"),
     },
+    Migration {
+        version: 14,
+        name: "second_factor_failures",
+        sqlite: include_str!("../migrations/sqlite/0014_second_factor_failures.sql"),
+        postgres: include_str!("../migrations/postgres/0014_second_factor_failures.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

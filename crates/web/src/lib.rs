@@ -77,6 +77,13 @@ impl IntoResponse for WebError {
             WebError::Forbidden(why) => page(StatusCode::FORBIDDEN, "You cannot do that", why),
             WebError::SignIn => see_other("/login"),
             WebError::Redirect(to) => see_other(&to),
+            // PostgreSQL refuses text holding a NUL (which no one types) before any
+            // comparison: the request was malformed, not the service at fault.
+            WebError::Sql(e) if holds_nul(&e) => page(
+                StatusCode::BAD_REQUEST,
+                "The request could not be read",
+                BAD_REQUEST_TEXT,
+            ),
             other => {
                 // Errors are logged by kind only: SQL errors can quote values.
                 tracing::error!(kind = error_kind(&other), "request failed");
@@ -88,6 +95,42 @@ impl IntoResponse for WebError {
             }
         }
     }
+}
+
+const BAD_REQUEST_TEXT: &str =
+    "The web address or form held a character that cannot be typed. Go back and try again.";
+
+/// Whether the database refused a value because it held a NUL character.
+fn holds_nul(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "22021")
+}
+
+/// Refuses a page address whose path or query holds an encoded NUL (`%00`): no page
+/// has a use for one, and PostgreSQL cannot compare text holding it. (The API answers
+/// such requests in JSON itself.)
+async fn refuse_nul(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let nul = |s: &str| {
+        s.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    let api = req.uri().path().starts_with("/api/");
+    if !api && nul(req.uri().path()) || req.uri().query().is_some_and(nul) {
+        let body = layout(
+            "The request could not be read",
+            None,
+            &format!("<p>{BAD_REQUEST_TEXT}</p>"),
+        );
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response();
+    }
+    next.run(req).await
 }
 
 fn error_kind(e: &WebError) -> &'static str {
@@ -112,8 +155,11 @@ pub struct Settings {
     pub idle_minutes: i64,
     /// Roles that see identifiable records must use a second factor.
     pub require_second_factor: bool,
-    /// Failed sign-ins in a row before an account is locked.
+    /// Failed sign-ins in a row, from any addresses, before an account is locked (each
+    /// address may try an account only 5 times in 15 minutes before it must wait).
     pub lockout_after: i64,
+    /// Wrong security codes, counted on their own, before an account is locked.
+    pub code_lockout_after: i64,
     /// How long the lock lasts.
     pub lockout_minutes: i64,
     /// Folder of secrets kept outside the database (research projects' keys).
@@ -121,6 +167,13 @@ pub struct Settings {
     /// Requests come through a proxy the deployment trusts, which appends the client's
     /// address to `X-Forwarded-For`: sign-in throttling counts by that address.
     pub behind_proxy: bool,
+    /// How long a connection may take to send a request's headers (and how long a
+    /// kept-alive connection may sit idle) before it is closed.
+    pub header_timeout: std::time::Duration,
+    /// How long a request may take, from its headers to its answer, body included.
+    pub request_timeout: std::time::Duration,
+    /// Connections open at once; the next waits to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for Settings {
@@ -129,10 +182,14 @@ impl Default for Settings {
             secure_cookies: false,
             idle_minutes: 30,
             require_second_factor: false,
-            lockout_after: 5,
+            lockout_after: 20,
+            code_lockout_after: 5,
             lockout_minutes: 15,
             secrets_dir: "secrets".into(),
             behind_proxy: false,
+            header_timeout: std::time::Duration::from_secs(10),
+            request_timeout: std::time::Duration::from_secs(300),
+            max_connections: 4096,
         }
     }
 }
@@ -143,14 +200,40 @@ struct Inner {
     /// Seals TOTP secrets with the key in the secrets folder.
     sealer: sealed::Sealer,
     dummy_hash: String,
-    /// Failed sign-ins by network address in the current window: (count, window start).
-    failures: std::sync::Mutex<HashMap<String, (u32, i64)>>,
+    /// Failed sign-ins in the current window, by network address and by account name
+    /// and address.
+    failures: std::sync::Mutex<Failures>,
+    /// Passwords being checked for each network address: a few at a time, the rest
+    /// wait their turn (see `App::check_turn`).
+    checking: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+/// Failed sign-ins counted in windows: (count, window start).
+#[derive(Default)]
+struct Failures {
+    by_address: HashMap<String, (u32, i64)>,
+    by_pair: HashMap<(String, String), (u32, i64)>,
 }
 
 /// Failed sign-ins from one network address in a window before it must wait: enough for
 /// people sharing an office's address, too few to try a password on many accounts.
 const ADDRESS_FAILURES: u32 = 30;
+/// Failed sign-ins to one account name from one address in a window before that address
+/// must wait to try it again. The account itself is locked only after
+/// `Settings::lockout_after` failures from anywhere, so one person guessing cannot lock a
+/// colleague out.
+const PAIR_FAILURES: u32 = 5;
 const ADDRESS_WINDOW: i64 = 15 * 60;
+/// Passwords checked at once for one address. Failures are counted once a check is
+/// done, so this bounds how far a burst of parallel guesses can overshoot the limits,
+/// while a burst of colleagues signing in at once only queues.
+const CHECKS_PER_ADDRESS: usize = 4;
+
+/// Why sign-in attempts from an address must wait.
+enum Throttled {
+    Address,
+    Account,
+}
 
 /// The application's shared state.
 #[derive(Clone)]
@@ -182,6 +265,7 @@ impl App {
             sealer,
             dummy_hash,
             failures: Default::default(),
+            checking: Default::default(),
         })))
     }
 
@@ -189,27 +273,48 @@ impl App {
         &self.0.db
     }
 
-    /// Whether the address has failed too often in the current window.
-    fn throttled(&self, address: &str) -> bool {
+    /// Whether the address, or the address for this account name, has failed too often
+    /// in the current window.
+    fn throttled(&self, address: &str, username: &str) -> Option<Throttled> {
         let now = auth::now();
-        let map = self.0.failures.lock().expect("not poisoned");
-        map.get(address)
-            .is_some_and(|(n, start)| now - start < ADDRESS_WINDOW && *n >= ADDRESS_FAILURES)
-    }
-
-    fn succeeded(&self, address: &str) {
-        let mut map = self.0.failures.lock().expect("not poisoned");
-        if let Some(e) = map.get_mut(address) {
-            e.0 = e.0.saturating_sub(1);
+        let f = self.0.failures.lock().expect("not poisoned");
+        let over = |e: Option<&(u32, i64)>, limit: u32| {
+            e.is_some_and(|(n, start)| now - start < ADDRESS_WINDOW && *n >= limit)
+        };
+        if over(f.by_address.get(address), ADDRESS_FAILURES) {
+            return Some(Throttled::Address);
         }
+        let pair = (username.to_string(), address.to_string());
+        over(f.by_pair.get(&pair), PAIR_FAILURES).then_some(Throttled::Account)
     }
 
-    fn failed(&self, address: &str) {
+    /// Waits for a turn to check a password from this address.
+    async fn check_turn(&self, address: &str) -> tokio::sync::OwnedSemaphorePermit {
+        let semaphore = {
+            let mut map = self.0.checking.lock().expect("not poisoned");
+            map.retain(|_, s| Arc::strong_count(s) > 1);
+            map.entry(address.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(CHECKS_PER_ADDRESS)))
+                .clone()
+        };
+        semaphore.acquire_owned().await.expect("never closed")
+    }
+
+    fn failed(&self, address: &str, username: &str) {
         let now = auth::now();
-        let mut map = self.0.failures.lock().expect("not poisoned");
-        map.retain(|_, (_, start)| now - *start < ADDRESS_WINDOW);
-        let e = map.entry(address.to_string()).or_insert((0, now));
-        e.0 += 1;
+        let mut f = self.0.failures.lock().expect("not poisoned");
+        f.by_address
+            .retain(|_, (_, start)| now - *start < ADDRESS_WINDOW);
+        f.by_pair
+            .retain(|_, (_, start)| now - *start < ADDRESS_WINDOW);
+        f.by_address
+            .entry(address.to_string())
+            .or_insert((0, now))
+            .0 += 1;
+        f.by_pair
+            .entry((username.to_string(), address.to_string()))
+            .or_insert((0, now))
+            .0 += 1;
     }
 }
 
@@ -295,6 +400,7 @@ pub fn router(app: App) -> Router {
             get(research::extracts_page).post(research::release_extract),
         )
         .merge(api::routes())
+        .layer(axum::middleware::from_fn(refuse_nul))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
 }
@@ -308,13 +414,62 @@ pub async fn serve(app: App, bind: &str) -> Result<(), WebError> {
 }
 
 /// Serves on a listener already bound (tests bind port 0 and read the port).
+///
+/// The accept loop is our own rather than `axum::serve`, for what a server facing the
+/// internet needs: a connection that has not sent a whole request's headers within
+/// `Settings::header_timeout` (the first request or the next one on a kept-alive
+/// connection) is closed; a request not answered within `Settings::request_timeout`
+/// (a body sent a byte at a time, say) is answered 408 and its connection closed; and no
+/// more than `Settings::max_connections` are open at once (the next waits to be accepted).
 pub async fn serve_on(app: App, listener: tokio::net::TcpListener) -> Result<(), WebError> {
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .await
-    .map_err(|e| WebError::Internal(e.to_string()))
+    let settings = app.0.settings.clone();
+    let router = router(app);
+    let open = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    loop {
+        let permit = open.clone().acquire_owned().await.expect("never closed");
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, or a connection reset before it was taken:
+                // wait a moment rather than spin.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let request_timeout = settings.request_timeout;
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let router = router.clone();
+                async move {
+                    let answer = tower::ServiceExt::oneshot(router, req.map(axum::body::Body::new));
+                    match tokio::time::timeout(request_timeout, answer).await {
+                        Ok(res) => res,
+                        Err(_) => Ok((
+                            StatusCode::REQUEST_TIMEOUT,
+                            [(header::CONNECTION, "close")],
+                            "The request took too long to arrive.",
+                        )
+                            .into_response()),
+                    }
+                }
+            });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(settings.header_timeout)
+            .keep_alive(true);
+        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            // A connection's errors (reset, timed out) are the client's business.
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
 }
 
 /// Security headers on every response; no caching of anything but the stylesheet.
@@ -568,18 +723,12 @@ async fn login(
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let address = client_address(&app, peer.map(|p| p.0.0), &headers);
-    if app.throttled(&address) {
-        let body = layout(
-            "Too many attempts",
-            None,
-            "<p>There have been too many failed sign-ins from your network. Wait 15 minutes and try again.</p>",
-        );
-        return Ok((
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            body,
-        )
-            .into_response());
+    let typed = form
+        .get("username")
+        .map(|s| s.trim().to_lowercase())
+        .unwrap_or_default();
+    if let Some(why) = app.throttled(&address, &typed) {
+        return Ok(too_many_attempts(why));
     }
     // Before a session exists the form's token must match the cookie set with the form.
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
@@ -589,10 +738,7 @@ async fn login(
         ));
     }
     check_csrf(&headers, &expected, &form)?;
-    let username = form
-        .get("username")
-        .map(|s| s.trim().to_lowercase())
-        .unwrap_or_default();
+    let username = typed;
     let password = form.get("password").cloned().unwrap_or_default();
     let retry = |message: &str| {
         let token = auth::token();
@@ -613,12 +759,16 @@ async fn login(
         );
         res
     };
-    // The attempt counts against the address before the password is checked, so a
-    // burst of guesses in parallel cannot all pass the throttle.
-    app.failed(&address);
+    // Only a few checks at a time for one address, and the throttle asked again after
+    // waiting: a burst of guesses in parallel cannot all pass it, and a burst of people
+    // signing in at once from one office waits a moment instead of being refused.
+    let _turn = app.check_turn(&address).await;
+    if let Some(why) = app.throttled(&address, &username) {
+        return Ok(too_many_attempts(why));
+    }
     let generic = format!(
-        "The user name or password is not right. After {} failed attempts an account is locked for {} minutes.",
-        app.0.settings.lockout_after, app.0.settings.lockout_minutes
+        "The user name or password is not right. After {PAIR_FAILURES} failed attempts you must wait {} minutes to try again, and an account with many failed attempts is locked for that long.",
+        app.0.settings.lockout_minutes
     );
     let user = users::by_username(app.db(), &username).await?;
     let now = auth::now();
@@ -628,6 +778,9 @@ async fn login(
         .as_ref()
         .map_or_else(|| app.0.dummy_hash.clone(), |u| u.password_hash.clone());
     let ok = auth::verify_password(password, hash).await;
+    if !ok || user.as_ref().is_none_or(|u| u.disabled) {
+        app.failed(&address, &username);
+    }
     let Some(user) = user else {
         audit(
             &app,
@@ -653,7 +806,7 @@ async fn login(
         return Ok(retry(&generic));
     }
     if !ok || user.disabled {
-        let locked = count_failure(&app, &user).await?;
+        let locked = count_failure(&app, &user, Failure::Password).await?;
         audit(
             &app,
             &user.username,
@@ -668,7 +821,6 @@ async fn login(
         .await?;
         return Ok(retry(&generic));
     }
-    app.succeeded(&address);
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE user_id = $1")
         .bind(user.user_id)
         .execute_write(app.db())
@@ -708,24 +860,62 @@ async fn login(
     Ok(res)
 }
 
+/// What a failure is counted as: wrong passwords and wrong security codes have counters
+/// of their own, so that a correct password cannot set back the count of codes guessed.
+#[derive(Clone, Copy)]
+enum Failure {
+    Password,
+    Code,
+}
+
+/// The page for an address that must wait before trying again.
+fn too_many_attempts(why: Throttled) -> Response {
+    let text = match why {
+        Throttled::Address => {
+            "<p>There have been too many failed sign-ins from your network. Wait 15 minutes and try again.</p>"
+        }
+        Throttled::Account => {
+            "<p>There have been too many failed sign-ins to this account from your network. Wait 15 minutes and try again, or ask your service manager to reset your password.</p>"
+        }
+    };
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        layout("Too many attempts", None, text),
+    )
+        .into_response()
+}
+
 /// Counts a failed sign-in or security code against the account, in one statement so
 /// that guesses in parallel are all counted; locks it when there have been too many.
 /// Returns whether it is now locked.
-async fn count_failure(app: &App, user: &User) -> Result<bool, WebError> {
-    let failed: i64 = sqlx::query_scalar(
-        "UPDATE users SET failed_logins = failed_logins + 1 WHERE user_id = $1 RETURNING failed_logins",
-    )
-    .bind(user.user_id)
-    .fetch_one(app.db().pool())
-    .await?;
-    if failed < app.0.settings.lockout_after {
+async fn count_failure(app: &App, user: &User, kind: Failure) -> Result<bool, WebError> {
+    let sql = match kind {
+        Failure::Password => {
+            "UPDATE users SET failed_logins = failed_logins + 1 WHERE user_id = $1 RETURNING failed_logins"
+        }
+        Failure::Code => {
+            "UPDATE users SET failed_codes = failed_codes + 1 WHERE user_id = $1 RETURNING failed_codes"
+        }
+    };
+    let failed: i64 = sqlx::query_scalar(sql)
+        .bind(user.user_id)
+        .fetch_one(app.db().pool())
+        .await?;
+    let limit = match kind {
+        Failure::Password => app.0.settings.lockout_after,
+        Failure::Code => app.0.settings.code_lockout_after,
+    };
+    if failed < limit {
         return Ok(false);
     }
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE user_id = $2")
-        .bind(auth::now() + app.0.settings.lockout_minutes * 60)
-        .bind(user.user_id)
-        .execute_write(app.db())
-        .await?;
+    sqlx::query(
+        "UPDATE users SET failed_logins = 0, failed_codes = 0, locked_until = $1 WHERE user_id = $2",
+    )
+    .bind(auth::now() + app.0.settings.lockout_minutes * 60)
+    .bind(user.user_id)
+    .execute_write(app.db())
+    .await?;
     auth::end_sessions_of(app.db(), user.user_id).await?;
     Ok(true)
 }
@@ -781,12 +971,29 @@ async fn second_factor(
         .open(&stored)
         .ok_or_else(|| WebError::Internal("a TOTP secret does not open with web.key".into()))?;
     let code = form.get("code").cloned().unwrap_or_default();
-    // A code is accepted once: a step at or before the last one accepted is refused.
-    let step = auth::totp_step(&secret, &code, auth::now())
-        .map(|s| s as i64)
-        .filter(|s| ctx.user.totp_last_step.is_none_or(|last| *s > last));
-    let Some(step) = step else {
-        let locked = count_failure(&app, &ctx.user).await?;
+    // A code is accepted once: a step at or before the last one accepted is refused. The
+    // check and the move of the last step are one statement, so two uses of one code at
+    // the same moment let exactly one in.
+    let step = auth::totp_step(&secret, &code, auth::now()).map(|s| s as i64);
+    let accepted = match step {
+        Some(step) => {
+            sqlx::query(
+                "UPDATE users SET totp_last_step = $1, failed_codes = 0 WHERE user_id = $2 \
+                 AND (totp_last_step IS NULL OR totp_last_step < $1) \
+                 AND (locked_until IS NULL OR locked_until <= $3)",
+            )
+            .bind(step)
+            .bind(ctx.user.user_id)
+            .bind(auth::now())
+            .execute_write(app.db())
+            .await?
+            .rows_affected()
+                == 1
+        }
+        None => false,
+    };
+    if !accepted {
+        let locked = count_failure(&app, &ctx.user, Failure::Code).await?;
         audit(
             &app,
             &ctx.user.username,
@@ -807,12 +1014,7 @@ async fn second_factor(
             "Enter your security code",
             &code_form("/login/second-factor", &ctx.session.csrf_token, &errors, ""),
         ));
-    };
-    sqlx::query("UPDATE users SET totp_last_step = $1, failed_logins = 0 WHERE user_id = $2")
-        .bind(step)
-        .bind(ctx.user.user_id)
-        .execute_write(app.db())
-        .await?;
+    }
     auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
     audit(
         &app,

@@ -11,18 +11,31 @@ use common::{Browser, PASSWORD, app};
 #[tokio::test]
 async fn repeated_failures_lock_the_account_for_a_while() {
     let t = TestDb::sqlite().await;
-    let app = app(&t.db, Settings::default()).await;
+    let settings = Settings {
+        behind_proxy: true,
+        ..Settings::default()
+    };
+    let app = app(&t.db, settings).await;
     let mut b = Browser::new(&app);
-    for _ in 0..5 {
-        let p = b.sign_in("manager", "not the password").await;
-        assert_eq!(p.status, 200);
-        assert!(p.body.contains("The user name or password is not right"));
+    // Twenty wrong passwords from four addresses (each may try an account five times).
+    for address in ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"] {
+        for _ in 0..5 {
+            let p = b.sign_in_from("manager", "not the password", address).await;
+            assert_eq!(p.status, 200);
+            assert!(p.body.contains("The user name or password is not right"));
+        }
     }
     // Locked: even the right password is refused, and says why.
-    let p = b.sign_in("manager", PASSWORD).await;
+    let p = b.sign_in_from("manager", PASSWORD, "192.0.2.5").await;
     assert_eq!(p.status, 200);
     assert!(p.body.contains("locked"), "{}", p.body);
     assert!(!b.cookies.contains_key("dcrs_session"));
+    let locked: Option<i64> =
+        sqlx::query_scalar("SELECT locked_until FROM users WHERE username = 'manager'")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+    assert!(locked.is_some_and(|l| l > auth::now()));
     // Other accounts are not affected.
     assert_eq!(
         Browser::new(&app).sign_in("trainer", PASSWORD).await.status,
@@ -377,8 +390,13 @@ async fn an_account_an_admin_made_must_change_its_password_first() {
 #[tokio::test]
 async fn locked_and_unknown_accounts_read_the_same_and_names_are_not_logged() {
     let t = TestDb::sqlite().await;
-    let app = app(&t.db, Settings::default()).await;
-    for _ in 0..5 {
+    // Locked after three failures, before the address must wait (after five).
+    let settings = Settings {
+        lockout_after: 3,
+        ..Settings::default()
+    };
+    let app = app(&t.db, settings).await;
+    for _ in 0..3 {
         Browser::new(&app)
             .sign_in("manager", "not the password")
             .await;
@@ -546,4 +564,176 @@ async fn behind_a_trusted_proxy_the_throttle_counts_the_forwarded_address() {
         sign_in_from(&mut c, "192.0.2.200", "trainer", PASSWORD).await,
         429
     );
+}
+
+/// Sets up a second factor for `username` through the pages and returns its secret.
+async fn with_second_factor(app: &axum::Router, username: &str) -> String {
+    let mut b = Browser::new(app);
+    b.sign_in(username, PASSWORD).await;
+    let setup = b.get("/account/second-factor").await;
+    let secret = secret_on(&setup.body);
+    let token = setup.csrf();
+    let ok = b
+        .post(
+            "/account/second-factor",
+            &[
+                ("csrf", &token),
+                ("secret", &secret),
+                ("code", &code(&secret)),
+            ],
+        )
+        .await;
+    assert_eq!(ok.location(), Some("/"));
+    secret
+}
+
+#[tokio::test]
+async fn wrong_security_codes_lock_the_account_even_with_correct_passwords_between() {
+    dcrs_testkit::each_backend!("wrong_codes_lock", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let secret = with_second_factor(&app, "trainer").await;
+        // Each guess comes after a fresh sign-in with the right password, which must not
+        // set the count of wrong codes back.
+        for guess in 1..=5 {
+            let mut b = Browser::new(&app);
+            let p = b.sign_in("trainer", PASSWORD).await;
+            assert_eq!(p.location(), Some("/login/second-factor"), "guess {guess}");
+            let token = b.get("/login/second-factor").await.csrf();
+            b.post(
+                "/login/second-factor",
+                &[("csrf", &token), ("code", "000001")],
+            )
+            .await;
+        }
+        // The sixth try: the right password is refused, the account is locked.
+        let mut b = Browser::new(&app);
+        let p = b.sign_in("trainer", PASSWORD).await;
+        assert_eq!(p.status, 200, "{:?}", p.location());
+        assert!(p.body.contains("locked"), "{}", p.body);
+        // Even the right code cannot be used through a session made before the lock.
+        let locked: Option<i64> =
+            sqlx::query_scalar("SELECT locked_until FROM users WHERE username = 'trainer'")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap();
+        assert!(locked.is_some_and(|l| l > auth::now()));
+        // When the lock runs out, the right password and code let the trainer in.
+        sqlx::query("UPDATE users SET locked_until = $1 WHERE username = 'trainer'")
+            .bind(auth::now() - 1)
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE users SET totp_last_step = NULL WHERE username = 'trainer'")
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        let mut b = Browser::new(&app);
+        assert_eq!(
+            b.sign_in("trainer", PASSWORD).await.location(),
+            Some("/login/second-factor")
+        );
+        let token = b.get("/login/second-factor").await.csrf();
+        let ok = b
+            .post(
+                "/login/second-factor",
+                &[("csrf", &token), ("code", &code(&secret))],
+            )
+            .await;
+        assert_eq!(ok.location(), Some("/"));
+    });
+}
+
+#[tokio::test]
+async fn one_security_code_used_twice_at_once_lets_exactly_one_in() {
+    dcrs_testkit::each_backend!("one_code_twice", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let secret = with_second_factor(&app, "trainer").await;
+        for round in 0..5 {
+            // The step used in setup (or the last round) is moved back, as time would.
+            sqlx::query("UPDATE users SET totp_last_step = NULL WHERE username = 'trainer'")
+                .execute(t.db.pool())
+                .await
+                .unwrap();
+            let mut one = Browser::new(&app);
+            let mut two = Browser::new(&app);
+            one.sign_in("trainer", PASSWORD).await;
+            two.sign_in("trainer", PASSWORD).await;
+            let t1 = one.get("/login/second-factor").await.csrf();
+            let t2 = two.get("/login/second-factor").await.csrf();
+            let c = code(&secret);
+            let f1 = [("csrf", t1.as_str()), ("code", c.as_str())];
+            let f2 = [("csrf", t2.as_str()), ("code", c.as_str())];
+            let (a, b) = tokio::join!(
+                one.post("/login/second-factor", &f1),
+                two.post("/login/second-factor", &f2),
+            );
+            let admitted = [a.location(), b.location()]
+                .iter()
+                .filter(|l| **l == Some("/"))
+                .count();
+            assert_eq!(admitted, 1, "round {round}");
+        }
+    });
+}
+
+#[tokio::test]
+async fn one_person_guessing_cannot_lock_a_colleague_out() {
+    let t = TestDb::sqlite().await;
+    let settings = Settings {
+        behind_proxy: true,
+        ..Settings::default()
+    };
+    let app = app(&t.db, settings).await;
+    // Someone at one address tries the manager's account ten times.
+    let mut guesser = Browser::new(&app);
+    let mut refused = 0;
+    for _ in 0..10 {
+        let p = guesser
+            .sign_in_from("manager", "not the password", "198.51.100.7")
+            .await;
+        if p.status == 429 {
+            refused += 1;
+            assert!(p.body.contains("too many failed sign-ins to this account"));
+        }
+    }
+    assert_eq!(refused, 5, "the address waits after five failures");
+    // Even the right password from that address waits...
+    let p = guesser
+        .sign_in_from("manager", PASSWORD, "198.51.100.7")
+        .await;
+    assert_eq!(p.status, 429);
+    // ...but the same address may sign in to another account,
+    let p = Browser::new(&app)
+        .sign_in_from("trainer", PASSWORD, "198.51.100.7")
+        .await;
+    assert_eq!(p.status, 303);
+    // and the manager, at their own desk, is not locked out.
+    let mut manager = Browser::new(&app);
+    let p = manager
+        .sign_in_from("manager", PASSWORD, "203.0.113.9")
+        .await;
+    assert_eq!(p.location(), Some("/"));
+}
+
+#[tokio::test]
+async fn colleagues_signing_in_together_from_one_office_are_not_refused() {
+    let t = TestDb::sqlite().await;
+    let settings = Settings {
+        behind_proxy: true,
+        ..Settings::default()
+    };
+    let app = app(&t.db, settings).await;
+    let names = ["trainer", "manager", "commissioner", "analyst", "admin"];
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let mut b = Browser::new(&app);
+        set.spawn(async move {
+            b.sign_in_from(names[i % names.len()], PASSWORD, "192.0.2.200")
+                .await
+                .status
+                .as_u16()
+        });
+    }
+    let codes: Vec<u16> = set.join_all().await;
+    assert!(codes.iter().all(|c| *c == 303), "{codes:?}");
 }

@@ -254,6 +254,27 @@ impl Browser {
         .await
     }
 
+    /// Signs in from a network address (the app must be set `behind_proxy`, as behind a
+    /// proxy that appends the client's address to `X-Forwarded-For`).
+    pub async fn sign_in_from(&mut self, username: &str, password: &str, address: &str) -> Page {
+        let form = self.get("/login").await;
+        let token = form.csrf();
+        self.post_with(
+            "/login",
+            &[
+                ("csrf", &token),
+                ("username", username),
+                ("password", password),
+            ],
+            &[
+                ("origin", "http://dcrs.test"),
+                ("sec-fetch-site", "same-origin"),
+                ("x-forwarded-for", address),
+            ],
+        )
+        .await
+    }
+
     /// The CSRF token of the signed-in session, from the home page.
     pub async fn token(&mut self) -> String {
         self.get("/").await.csrf()
