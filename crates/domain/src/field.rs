@@ -71,9 +71,28 @@ impl<const N: usize> FieldSource for [(&str, &str); N] {
     }
 }
 
-/// Reads typed fields, keeping every error so a record's problems are reported together.
 /// The reason given for a required field left blank.
 pub const REQUIRED: &str = "this is required and was left blank";
+
+/// The longest reference (`*_ref`), in characters.
+pub const REFERENCE_LIMIT: usize = 64;
+/// The longest `;`-separated list (such as a service's target LSOAs), in characters.
+pub const LIST_LIMIT: usize = 20_000;
+
+/// The longest text a free-text field may hold, in characters: enough for any real name,
+/// code or note, and a bound on what one record can make the system store and print.
+pub fn text_limit(field: &str) -> usize {
+    match field {
+        "given_name" | "family_name" | "display_name" => 100,
+        "name" => 200,
+        "ods_code" | "gp_practice_code" => 12,
+        "reason" | "description" => 500,
+        "notes" => 2_000,
+        _ => 200,
+    }
+}
+
+/// Reads typed fields, keeping every error so a record's problems are reported together.
 
 pub struct Reader<'a> {
     source: &'a dyn FieldSource,
@@ -120,8 +139,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Free text may hold line breaks and tabs but no other control character (a NUL
-    /// cannot be stored in PostgreSQL, and the rest are never typed on purpose).
+    /// cannot be stored in PostgreSQL, and the rest are never typed on purpose), and no
+    /// more than its field's limit ([`text_limit`]).
     fn check_text(&mut self, name: &str, v: &str) {
+        if self.too_long(name, v, text_limit(name)) {
+            return;
+        }
         if v.chars()
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
         {
@@ -150,17 +173,43 @@ impl<'a> Reader<'a> {
         v.to_string()
     }
 
-    /// A required reference (`*_ref`): free text without separators or control characters.
+    /// Refuses a value longer than `limit` characters, quoting only its start (the value
+    /// may be megabytes long). Returns whether it was too long.
+    fn too_long(&mut self, name: &str, v: &str, limit: usize) -> bool {
+        let n = v.chars().count();
+        if n <= limit {
+            return false;
+        }
+        let start: String = v.chars().take(40).collect();
+        self.fail(
+            name,
+            format!("{}…", start.escape_debug()),
+            format!("this is {n} characters long; at most {limit} can be stored"),
+        );
+        true
+    }
+
+    /// A required reference (`*_ref`): free text without separators or control
+    /// characters, and not `.` or `..`, which a web address cannot carry as a part.
     pub fn reference(&mut self, name: &str) -> String {
         let v = self.raw(name).to_string();
         if v.is_empty() {
             self.required_missing(name);
         }
-        if v.chars().count() > 64 || v.chars().any(|c| c.is_control() || c == ';') {
+        if self.too_long(name, &v, REFERENCE_LIMIT) {
+            return v;
+        }
+        if v.chars().any(|c| c.is_control() || c == ';') {
+            self.fail(
+                name,
+                v.escape_debug().to_string(),
+                "a reference must be at most 64 characters, without ';' or control characters",
+            );
+        } else if v == "." || v == ".." {
             self.fail(
                 name,
                 &v,
-                "a reference must be at most 64 characters, without ';' or control characters",
+                "a reference cannot be only '.' or '..': it must name the record, like C0001",
             );
         }
         v
@@ -235,6 +284,9 @@ impl<'a> Reader<'a> {
             if required {
                 self.required_missing(name);
             }
+            return Vec::new();
+        }
+        if self.too_long(name, v, LIST_LIMIT) {
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -350,5 +402,64 @@ impl<'a> Reader<'a> {
     pub fn opt_int(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
         self.number(name, min as f64, max as f64, true)
             .map(|x| x as i64)
+    }
+}
+
+/// The characters that make a spreadsheet read a cell as a formula (OWASP's list for
+/// CSV injection), and the apostrophe that marks a cell neutralised.
+const FORMULA_STARTS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\''];
+
+/// Text as it is written into a CSV file that people open in a spreadsheet: text that
+/// would start a formula (`=`, `+`, `-`, `@`, tab, carriage return) gets an apostrophe in
+/// front, as does text that already starts with one, so that [`from_spreadsheet_safe`]
+/// gives back exactly what was stored. Numbers (`-1.5`) are left as they are.
+pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().next() {
+        Some(c) if FORMULA_STARTS.contains(&c) && text.parse::<f64>().is_err() => {
+            format!("'{text}").into()
+        }
+        _ => text.into(),
+    }
+}
+
+/// The stored text of a CSV cell written by [`spreadsheet_safe`]: an apostrophe is taken
+/// off only where it stands before a character that would start a formula (or another
+/// apostrophe). Text typed with a leading apostrophe before anything else is kept whole.
+pub fn from_spreadsheet_safe(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod spreadsheet_tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_restored_exactly() {
+        for text in [
+            "=HYPERLINK(\"http://example.org\")",
+            "+cmd|' /C calc'!A0",
+            "@SUM(A1)",
+            "-2+3",
+            "\tx",
+            "\rx",
+            "'=already",
+            "''",
+            "'",
+            "'plain",
+            "plain",
+            "-1.5",
+            "",
+        ] {
+            let safe = spreadsheet_safe(text);
+            assert!(
+                !safe.starts_with(['=', '+', '@', '\t', '\r'])
+                    && (!safe.starts_with('-') || safe.parse::<f64>().is_ok()),
+                "{safe:?}"
+            );
+            assert_eq!(from_spreadsheet_safe(&safe), text, "{text:?}");
+        }
     }
 }

@@ -2615,3 +2615,51 @@ fn episode_summaries_count_sessions_goals_and_dates_as_worked_out_by_hand() {
     assert_eq!(e2.last_attended_on, Some(day("2021-03-05")));
     assert_eq!((e2.wider_issues, e2.onward_referrals), (0, 0));
 }
+
+#[test]
+fn references_that_a_web_address_cannot_carry_are_refused() {
+    for e in Entity::ALL {
+        let own = e.ref_field();
+        for bad in [".", ".."] {
+            let errs = reject(e, &set(base_row(e), own, bad), own, "a dot reference");
+            assert!(errs[0].reason.contains("'.' or '..'"), "{errs:?}");
+        }
+        // Dots inside a reference are fine.
+        accept(e, &set(base_row(e), own, "A.1"), "a reference with a dot");
+    }
+}
+
+#[test]
+fn every_free_text_field_has_a_length_limit() {
+    let cases: [(Entity, &str, usize); 9] = [
+        (Entity::Organisation, "name", 200),
+        (Entity::Organisation, "ods_code", 12),
+        (Entity::Service, "name", 200),
+        (Entity::Worker, "display_name", 100),
+        (Entity::Client, "given_name", 100),
+        (Entity::Client, "family_name", 100),
+        (Entity::Goal, "description", 500),
+        (Entity::ServiceConfiguration, "notes", 2_000),
+        (Entity::Client, "client_ref", 64),
+    ];
+    for (e, field, limit) in cases {
+        // At the limit: accepted wherever the field takes any letters.
+        let at = "a".repeat(limit);
+        if !field.ends_with("code") {
+            accept(e, &set(base_row(e), field, &at), "at the limit");
+        }
+        // Ten megabytes: refused, and the message quotes only the start of the value.
+        let huge = "a".repeat(10 << 20);
+        let errs = reject(e, &set(base_row(e), field, &huge), field, "too long");
+        assert!(
+            errs[0].value.chars().count() < 50,
+            "{}",
+            errs[0].value.len()
+        );
+        assert!(
+            errs[0].reason.contains(&format!("at most {limit}")),
+            "{}",
+            errs[0].reason
+        );
+    }
+}
