@@ -3,7 +3,7 @@
 //! synthetic scenario (or, with `--clients`, a national deployment) unless it is already
 //! there. Running it again changes nothing.
 
-use crate::{OPERATOR, print_counts};
+use crate::{operator, print_counts};
 use anyhow::{Context, bail};
 use dcrs_domain::Entity;
 use dcrs_domain::rules::RuleSettings;
@@ -88,7 +88,7 @@ pub(crate) async fn run(
             db,
             &refdata,
             &dcrs_refdata::LoadOptions {
-                actor: OPERATOR.into(),
+                actor: operator(),
                 ..Default::default()
             },
         )
@@ -124,7 +124,7 @@ pub(crate) async fn run(
                 dry_run: false,
                 today: uk_today(chrono::Utc::now()),
                 rules,
-                actor: OPERATOR.into(),
+                actor: operator(),
                 only_new: false,
             },
             |_| {},
@@ -237,7 +237,7 @@ async fn accounts(db: &Database, service_ref: &str) -> anyhow::Result<()> {
             }
         }
         db.audit(&AuditEntry {
-            actor: OPERATOR.into(),
+            actor: operator(),
             action: "user.demo_password".into(),
             record_ref: Some(username.into()),
             ..Default::default()

@@ -1,7 +1,7 @@
 //! `dcrs project …` (register research projects, list them and the release register) and
 //! `dcrs extract` (release a pseudonymised extract). See `docs/extracts.md`.
 
-use crate::OPERATOR;
+use crate::operator;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use dcrs_domain::types::uk_today;
@@ -68,7 +68,7 @@ pub async fn project(db: &Database, secrets: &Path, c: ProjectCommand) -> anyhow
                 approver,
                 ends_on: ends,
             };
-            let p = dcrs_extract::register(db, secrets, &n, OPERATOR, today).await?;
+            let p = dcrs_extract::register(db, secrets, &n, &operator(), today).await?;
             println!(
                 "Registered project {} (ends {}). Its secret is in {}: keep a safe copy; without it no \
                  further release of this project can use the same pseudonyms.",
@@ -111,7 +111,7 @@ pub async fn extract(db: &Database, secrets: &Path, a: ExtractArgs) -> anyhow::R
         services: a
             .service
             .map(|s| s.split(',').map(|x| x.trim().to_string()).collect()),
-        actor: OPERATOR.into(),
+        actor: operator(),
         today: uk_today(chrono::Utc::now()),
     };
     let release = dcrs_extract::release(db, secrets, &req).await?;

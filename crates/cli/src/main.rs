@@ -33,8 +33,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The actor named in the audit log for command-line runs.
-const OPERATOR: &str = "operator (cli)";
+/// The actor named in the audit log for command-line runs: the operator, and the
+/// operating-system account that ran the command (its name where the environment gives
+/// one, and always its numeric id, which a login cannot choose).
+pub(crate) fn operator() -> String {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let name = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|n| !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_ascii_graphic()));
+    match name {
+        Some(name) => format!("operator (cli, os user {name}, uid {uid})"),
+        None => format!("operator (cli, uid {uid})"),
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -180,6 +193,11 @@ enum RefdataCommand {
 }
 
 fn main() -> ExitCode {
+    // Everything this program creates (the SQLite database and its -wal and -shm files,
+    // exports, FHIR bundles, extracts, secrets) holds health data or keys to it: readable
+    // and writable by the account that runs it alone.
+    // SAFETY: umask has no preconditions and cannot fail.
+    unsafe { libc::umask(0o077) };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DCRS_LOG")
@@ -238,21 +256,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Export { dir, fhir: true } => {
+            // The release is audited before anything is written: if the entry cannot be
+            // written (the database locked, say), nothing leaves the database.
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let summary = dcrs_exchange::export_fhir(&db, &dir, &now).await?;
             db.audit(&AuditEntry {
-                actor: OPERATOR.into(),
+                actor: operator(),
                 action: "export.fhir".into(),
                 detail: Some(
                     serde_json::json!({
                         "directory": dir.display().to_string(),
-                        "bundles": summary.bundles, "resources": summary.resources,
+                        "clients": client_count(&db).await?,
                     })
                     .to_string(),
                 ),
                 ..Default::default()
             })
             .await?;
+            let summary = dcrs_exchange::export_fhir(&db, &dir, &now).await?;
             out!(
                 "Exported {} FHIR bundles ({} resources) to {}",
                 summary.bundles,
@@ -262,18 +282,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Export { dir, fhir: false } => {
-            let summary = dcrs_exchange::export_dir(&db, &dir).await?;
-            let total: u64 = summary.rows.iter().map(|(_, n)| n).sum();
+            // Audited before anything is written, with the records held at the start.
+            let held: i64 = db.counts().await?.iter().map(|(_, n)| n).sum();
             db.audit(&AuditEntry {
-                actor: OPERATOR.into(),
+                actor: operator(),
                 action: "export".into(),
-                detail: Some(format!(
-                    "{{\"directory\":{:?},\"records\":{total}}}",
-                    dir.display().to_string()
-                )),
+                detail: Some(
+                    serde_json::json!({
+                        "directory": dir.display().to_string(),
+                        "records": held,
+                    })
+                    .to_string(),
+                ),
                 ..Default::default()
             })
             .await?;
+            let summary = dcrs_exchange::export_dir(&db, &dir).await?;
+            let total: u64 = summary.rows.iter().map(|(_, n)| n).sum();
             for (entity, n) in &summary.rows {
                 out!("{:<26} {n:>9}", entity.file_name());
             }
@@ -340,7 +365,7 @@ async fn refdata(db: &Database, command: RefdataCommand) -> anyhow::Result<ExitC
             let dir = refdata_dir(dir);
             let mut options = dcrs_refdata::LoadOptions {
                 imd_year,
-                actor: OPERATOR.into(),
+                actor: operator(),
                 ..Default::default()
             };
             for f in files {
@@ -425,7 +450,7 @@ async fn import(
         dry_run,
         today: uk_today(chrono::Utc::now()),
         rules,
-        actor: OPERATOR.into(),
+        actor: operator(),
         only_new: false,
     };
     let bar = ProgressBar::new(0);
@@ -478,10 +503,17 @@ fn print_report(report: &ImportReport, dry_run: bool) {
         out!();
         out!(
             "{} problem(s) found; nothing was imported:",
-            report.rejections.len()
+            report.rejections.len() as u64 + report.not_listed
         );
         for r in &report.rejections {
             out!("  {r}");
+        }
+        if report.not_listed > 0 {
+            out!(
+                "  ({} more problem(s) found and not listed; the first {} are above)",
+                report.not_listed,
+                dcrs_exchange::MAX_LISTED
+            );
         }
         if report.not_checked > 0 {
             out!(
@@ -494,6 +526,16 @@ fn print_report(report: &ImportReport, dry_run: bool) {
     } else {
         out!("Imported.");
     }
+}
+
+/// Clients stored, for the audit entry of a FHIR export (one bundle each).
+async fn client_count(db: &Database) -> anyhow::Result<i64> {
+    Ok(db
+        .counts()
+        .await?
+        .into_iter()
+        .find(|(e, _)| *e == dcrs_domain::Entity::Client)
+        .map_or(0, |(_, n)| n))
 }
 
 async fn print_counts(db: &Database) -> anyhow::Result<()> {

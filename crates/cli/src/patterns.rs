@@ -2,7 +2,7 @@
 //! services, written as JSON, CSV, HTML or .xlsx, and recorded in the audit log like a
 //! report release.
 
-use crate::OPERATOR;
+use crate::operator;
 use crate::report::{check_format, write_documents};
 use anyhow::Context;
 use clap::Args;
@@ -56,7 +56,6 @@ pub async fn run(db: &Database, a: PatternsArgs) -> anyhow::Result<ExitCode> {
         rules: ModelRules::default(),
     };
     let report = dcrs_report::patterns::run(db, &req, chrono::Utc::now()).await?;
-    write_documents(std::slice::from_ref(&report), &a.format, &a.out)?;
     let refs: Vec<String> = report
         .scope
         .services
@@ -64,7 +63,7 @@ pub async fn run(db: &Database, a: PatternsArgs) -> anyhow::Result<ExitCode> {
         .map(|s| s.service_ref.clone())
         .collect();
     db.audit(&AuditEntry {
-        actor: OPERATOR.into(),
+        actor: operator(),
         action: if policy == PolicyKind::None {
             "patterns.release.uncontrolled".into()
         } else {
@@ -87,6 +86,8 @@ pub async fn run(db: &Database, a: PatternsArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     })
     .await?;
+    // Written only once the release is in the audit log.
+    write_documents(std::slice::from_ref(&report), &a.format, &a.out)?;
     if policy == PolicyKind::None {
         eprintln!(
             "Warning: these figures are not disclosure-controlled (policy none) and may \

@@ -1,7 +1,7 @@
 //! `dcrs report`: produces a report document, writes it, and records the release in the
 //! audit log (who, what, which services, which period, which policy).
 
-use crate::OPERATOR;
+use crate::operator;
 use anyhow::Context;
 use clap::Args;
 use dcrs_report::{Kind, Period, Policy, PolicyKind, Request};
@@ -67,7 +67,6 @@ pub async fn run(db: &Database, a: ReportArgs) -> anyhow::Result<ExitCode> {
         fresh: a.fresh,
     };
     let reports = dcrs_report::run(db, &req, chrono::Utc::now()).await?;
-    write_documents(&reports, &a.format, &a.out)?;
     let single = match reports.first().map(|r| r.scope.services.as_slice()) {
         Some([one]) => Some(one.id),
         _ => None,
@@ -83,7 +82,7 @@ pub async fn run(db: &Database, a: ReportArgs) -> anyhow::Result<ExitCode> {
         })
         .unwrap_or_default();
     db.audit(&AuditEntry {
-        actor: OPERATOR.into(),
+        actor: operator(),
         action: if policy == PolicyKind::None {
             "report.release.uncontrolled".into()
         } else {
@@ -106,6 +105,8 @@ pub async fn run(db: &Database, a: ReportArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     })
     .await?;
+    // Written only once the release is in the audit log.
+    write_documents(&reports, &a.format, &a.out)?;
     if policy == PolicyKind::None {
         eprintln!(
             "Warning: these figures are not disclosure-controlled (policy none) and may \

@@ -1,6 +1,7 @@
 //! `dcrs serve`, `dcrs user add` and `dcrs audit verify`.
 
-use crate::OPERATOR;
+use crate::operator;
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use dcrs_store::{AuditEntry, Database};
 use dcrs_web::users::{NewUser, check, insert};
@@ -113,7 +114,7 @@ pub async fn user(db: &Database, c: UserCommand) -> anyhow::Result<ExitCode> {
             let hash = dcrs_web::auth::hash_password(n.password.clone()).await?;
             let id = insert(db, &u, &hash, false).await?;
             db.audit(&AuditEntry {
-                actor: OPERATOR.into(),
+                actor: operator(),
                 action: "user.add".into(),
                 service_id: u.service_id,
                 record_ref: Some(u.username.clone()),
@@ -134,13 +135,47 @@ pub async fn user(db: &Database, c: UserCommand) -> anyhow::Result<ExitCode> {
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check every hash chain of the audit log; exits 1 when any entry was edited,
-    /// deleted or reordered.
-    Verify,
+    /// deleted or reordered, or a chain that must exist is missing.
+    Verify {
+        /// Also check against an anchor file written earlier by `dcrs audit anchor`:
+        /// entries cut off the end of a chain are found only this way.
+        #[arg(long, value_name = "FILE")]
+        against: Option<std::path::PathBuf>,
+    },
+    /// Write each chain's last position and hash to FILE (or standard output with -),
+    /// to keep outside the database (another machine, a printed copy).
+    Anchor {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
 }
 
-/// Runs `dcrs audit verify`.
-pub async fn audit(db: &Database, _c: AuditCommand) -> anyhow::Result<ExitCode> {
-    let v = db.verify_audit().await?;
+/// Runs `dcrs audit verify` and `dcrs audit anchor`.
+pub async fn audit(db: &Database, c: AuditCommand) -> anyhow::Result<ExitCode> {
+    let against = match c {
+        AuditCommand::Anchor { file } => {
+            let text = dcrs_store::AuditAnchor::to_text(&db.audit_anchors().await?);
+            if file.as_os_str() == "-" {
+                print!("{text}");
+            } else {
+                std::fs::write(&file, text)
+                    .with_context(|| format!("writing {}", file.display()))?;
+                out!("Wrote the head of every audit chain to {}.", file.display());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        AuditCommand::Verify { against } => against,
+    };
+    let v = match against {
+        Some(file) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let anchors = dcrs_store::AuditAnchor::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            db.verify_audit_against(&anchors).await?
+        }
+        None => db.verify_audit().await?,
+    };
     out!(
         "{} chains, {} entries checked{}",
         v.chains,

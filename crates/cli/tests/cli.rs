@@ -15,6 +15,7 @@ fn dcrs(url: &str, args: &[&str]) -> Output {
         .arg(url)
         .args(args)
         .env_remove("DCRS_DATABASE_URL")
+        .env("USER", "test-operator")
         .output()
         .expect("dcrs runs")
 }
@@ -80,16 +81,15 @@ async fn import_reports_exits_and_audits() {
                 .fetch_all(t.db.pool())
                 .await
                 .unwrap();
-        let op = "operator (cli)".to_string();
-        assert_eq!(
-            actions,
-            vec![
-                (op.clone(), "import.dry_run".into()),
-                (op.clone(), "import".into()),
-                (op.clone(), "import".into()),
-                (op, "export".into())
-            ]
-        );
+        // The operator, with the operating-system account that ran the command.
+        let (actors, actions): (Vec<String>, Vec<String>) = actions.into_iter().unzip();
+        assert_eq!(actions, ["import.dry_run", "import", "import", "export"]);
+        for a in actors {
+            assert!(
+                a.starts_with("operator (cli, os user test-operator, uid "),
+                "{a}"
+            );
+        }
     });
 }
 

@@ -1,7 +1,8 @@
 //! Export: every stored record, one file per entity, in a fixed order, so that the same
 //! data always give the same bytes and an export imports into an empty database unchanged.
 
-use dcrs_domain::Entity;
+use dcrs_domain::field::spreadsheet_safe;
+use dcrs_domain::{Entity, FieldKind};
 use dcrs_store::{Database, StoreError};
 use std::path::Path;
 
@@ -26,12 +27,30 @@ pub async fn export_dir(db: &Database, dir: &Path) -> Result<ExportSummary, Expo
         let header: Vec<&str> = entity.fields().iter().map(|f| f.name).collect();
         w.write_record(&header)
             .map_err(|e| ExportError::Csv(path.display().to_string(), e))?;
+        // Text that a spreadsheet would run as a formula is written neutralised (the
+        // import takes the mark off again); numbers are written as they are.
+        let text: Vec<bool> = entity
+            .fields()
+            .iter()
+            .map(|f| !matches!(f.kind, FieldKind::Int | FieldKind::Real))
+            .collect();
         let mut write_error = None;
         let n = db
             .for_each_row(entity, |fields| {
-                if write_error.is_none()
-                    && let Err(e) = w.write_record(fields.iter().map(|(_, v)| v.as_str()))
-                {
+                if write_error.is_some() {
+                    return;
+                }
+                let mut row = || {
+                    for ((_, v), text) in fields.iter().zip(&text) {
+                        if *text {
+                            w.write_field(spreadsheet_safe(v).as_bytes())?;
+                        } else {
+                            w.write_field(v.as_bytes())?;
+                        }
+                    }
+                    w.write_record(None::<&[u8]>)
+                };
+                if let Err(e) = row() {
                     write_error = Some(e);
                 }
             })

@@ -11,6 +11,7 @@
 //! rejection) in memory, about 40 bytes a record.
 
 use chrono::NaiveDate;
+use dcrs_domain::field::from_spreadsheet_safe;
 use dcrs_domain::record::{Entity, Record, parse_record};
 use dcrs_domain::rules::{RuleSettings, check_client, derive_bmi, summarise_episodes};
 use dcrs_domain::{FieldSource, Value};
@@ -19,6 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// How to run an import.
 #[derive(Debug, Clone)]
@@ -64,22 +66,49 @@ pub struct Rejection {
     pub reason: String,
 }
 
+/// Every part of a rejection is printed with its control characters escaped: a record
+/// reference or a column name in a file can hold a terminal's escape sequences.
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
-            Some(line) => write!(f, "{} line {line}", self.file)?,
-            None => write!(f, "{}", self.file)?,
+            Some(line) => write!(f, "{} line {line}", printable(&self.file))?,
+            None => write!(f, "{}", printable(&self.file))?,
         }
         if let Some(r) = &self.record {
-            write!(f, ", record {r}")?;
+            write!(f, ", record {}", printable(r))?;
         }
+        let field = printable(&self.field);
+        let reason = printable(&self.reason);
         if self.value.is_empty() {
-            write!(f, ": {} (blank): {}", self.field, self.reason)
+            write!(f, ": {field} (blank): {reason}")
         } else {
-            write!(f, ": {} = {:?}: {}", self.field, self.value, self.reason)
+            write!(f, ": {field} = {:?}: {reason}", self.value)
         }
     }
 }
+
+/// Text with its control characters written as escapes (`\u{1b}`), for a terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
+/// Problems listed in a report; past this many, the rest are counted. A file that is not
+/// the dataset at all (a header of a million columns, say) would otherwise list one per
+/// cell and fill the operator's screen and the memory.
+pub const MAX_LISTED: usize = 1_000;
 
 /// Rows added, updated and unchanged for one entity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -98,6 +127,8 @@ pub struct ImportReport {
     pub rejections: Vec<Rejection>,
     /// Rows not checked because a record they refer to was rejected.
     pub not_checked: u64,
+    /// Problems found beyond the first [`MAX_LISTED`], counted but not listed.
+    pub not_listed: u64,
     /// Rows accepted with a warning (an unknown postcode, a BMI outside 10–90).
     pub warnings: Vec<Rejection>,
     /// Whether the changes were written.
@@ -142,11 +173,14 @@ struct CsvRow<'a> {
 }
 
 impl FieldSource for CsvRow<'_> {
+    /// A cell as stored: the apostrophe an export puts before text a spreadsheet would
+    /// run as a formula is taken off (`from_spreadsheet_safe`).
     fn field(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .position(|h| h == name)
             .and_then(|i| self.record.get(i))
+            .map(from_spreadsheet_safe)
     }
 }
 
@@ -181,36 +215,44 @@ pub async fn import_dir(
     run.check_clients(&mut progress).await?;
     run.write_pending_audit().await?;
 
-    let Run { tx, mut report, .. } = run;
+    let Run { mut tx, report, .. } = run;
     let ok = report.rejections.is_empty();
-    if ok && !options.dry_run {
+    let run_entry = |committed: bool| {
+        let totals = report.totals();
+        AuditEntry {
+            actor: options.actor.clone(),
+            action: if options.dry_run {
+                "import.dry_run".into()
+            } else {
+                "import".into()
+            },
+            detail: Some(
+                serde_json::json!({
+                    "directory": dir.display().to_string(),
+                    "committed": committed,
+                    "added": totals.added,
+                    "updated": totals.updated,
+                    "unchanged": totals.unchanged,
+                    "rejected": report.rejections.len() as u64 + report.not_listed,
+                })
+                .to_string(),
+            ),
+            ..Default::default()
+        }
+    };
+    // What was written and the entry saying so commit together: an import cut off just
+    // after it committed cannot leave records without their entry.
+    let committed = ok && !options.dry_run;
+    let entry = run_entry(committed);
+    if committed {
+        tx.audit(&entry).await?;
         tx.commit().await?;
-        report.committed = true;
     } else {
         tx.rollback().await?;
+        db.audit(&entry).await?;
     }
-    let totals = report.totals();
-    db.audit(&AuditEntry {
-        actor: options.actor.clone(),
-        action: if options.dry_run {
-            "import.dry_run".into()
-        } else {
-            "import".into()
-        },
-        detail: Some(
-            serde_json::json!({
-                "directory": dir.display().to_string(),
-                "committed": report.committed,
-                "added": totals.added,
-                "updated": totals.updated,
-                "unchanged": totals.unchanged,
-                "rejected": report.rejections.len(),
-            })
-            .to_string(),
-        ),
-        ..Default::default()
-    })
-    .await?;
+    let mut report = report;
+    report.committed = committed;
     Ok(report)
 }
 
@@ -288,11 +330,30 @@ fn find_files(
             });
         }
     }
-    Ok(Entity::ALL
-        .iter()
-        .filter(|e| names.iter().any(|n| n == e.file_name()))
-        .map(|e| (*e, dir.join(e.file_name())))
-        .collect())
+    let mut files = Vec::new();
+    for e in Entity::ALL {
+        if !names.iter().any(|n| n == e.file_name()) {
+            continue;
+        }
+        let path = dir.join(e.file_name());
+        // A pipe would wait for a writer for ever and a device (a link to /dev/zero, say)
+        // never ends: only ordinary files are read. (The metadata follows links.)
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => files.push((e, path)),
+            Ok(_) => report.rejections.push(Rejection {
+                file: e.file_name().to_string(),
+                line: None,
+                record: None,
+                field: "(file)".into(),
+                value: String::new(),
+                reason: "this is not an ordinary file (it is a folder, a pipe or a device); \
+                         give each dataset file as a file saved on disk"
+                    .into(),
+            }),
+            Err(err) => return Err(ImportError::Io(path.display().to_string(), err)),
+        }
+    }
+    Ok(files)
 }
 
 struct Run<'o> {
@@ -410,6 +471,60 @@ struct ReadingThread {
     entity: Entity,
     headers: Vec<String>,
     today: NaiveDate,
+    /// Where the lines of the file end, to name each row by its line.
+    lines: Arc<Mutex<LineIndex>>,
+}
+
+/// The line breaks of what a CSV reader has read so far, so that a row is named by the
+/// line an editor shows. The reader's own line count is one short after a `\r\n` line end
+/// (what Excel writes on Windows) and after a blank line: the position it gives for a
+/// row is where the previous row's line end began.
+#[derive(Default)]
+struct LineIndex {
+    /// Offsets of the `\r` and `\n` bytes read and not yet passed, with which each is.
+    ends: std::collections::VecDeque<(u64, u8)>,
+    /// `\n` bytes passed.
+    newlines: u64,
+}
+
+impl LineIndex {
+    /// The line (from 1) of the row that the reader says begins at `byte`: line-end
+    /// bytes at or after `byte` belong to the line ends before the row. Rows are asked
+    /// for in order.
+    fn line_of(&mut self, mut byte: u64) -> u64 {
+        while let Some(&(at, b)) = self.ends.front() {
+            if at > byte {
+                break;
+            }
+            if at == byte {
+                byte += 1;
+            }
+            self.newlines += u64::from(b == b'\n');
+            self.ends.pop_front();
+        }
+        self.newlines + 1
+    }
+}
+
+/// A reader that notes where each line end is in what passes through it.
+struct LineCounting<R> {
+    inner: R,
+    index: Arc<Mutex<LineIndex>>,
+    at: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for LineCounting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut index = self.index.lock().expect("not poisoned");
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b == b'\n' || *b == b'\r' {
+                index.ends.push_back((self.at + i as u64, *b));
+            }
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 impl ReadingThread {
@@ -425,14 +540,14 @@ impl ReadingThread {
             match reader.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {
-                    let line = record.position().map_or(0, |p| p.line());
+                    let line = record.position().map_or(0, |p| self.line_of(p.byte()));
                     let parsed = self.parse(&record, line);
                     records += usize::from(matches!(parsed, Parsed::Row(_)));
                     rows.push(parsed);
                 }
                 Err(e) => {
                     rows.push(Parsed::Unreadable {
-                        line: e.position().map(|p| p.line()),
+                        line: e.position().map(|p| self.line_of(p.byte())),
                         reason: format!("the row could not be read: {}", plain_csv_error(&e)),
                     });
                     if matches!(e.kind(), csv::ErrorKind::Io(_)) {
@@ -456,6 +571,10 @@ impl ReadingThread {
         let byte = reader.position().byte();
         let _ = sender.blocking_send(Stretch::Rows { rows, byte });
         let _ = sender.blocking_send(Stretch::End);
+    }
+
+    fn line_of(&self, byte: u64) -> u64 {
+        self.lines.lock().expect("not poisoned").line_of(byte)
     }
 
     /// Reads one row into a record, or every field problem found in it.
@@ -583,6 +702,10 @@ impl<'o> Run<'o> {
         value: &str,
         reason: String,
     ) {
+        if self.report.rejections.len() >= MAX_LISTED {
+            self.report.not_listed += 1;
+            return;
+        }
         self.report.rejections.push(Rejection {
             file: entity.file_name().to_string(),
             line,
@@ -632,10 +755,15 @@ impl<'o> Run<'o> {
         total_bytes: u64,
         progress: &mut impl FnMut(Progress),
     ) -> Result<EntityCounts, ImportError> {
+        let lines = Arc::new(Mutex::new(LineIndex::default()));
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
-            .from_reader(source);
+            .from_reader(LineCounting {
+                inner: source,
+                index: lines.clone(),
+                at: 0,
+            });
         let mut counts = EntityCounts::default();
         let headers: Vec<String> = match reader.headers() {
             Ok(h) => h
@@ -662,6 +790,22 @@ impl<'o> Run<'o> {
                 return Ok(counts);
             }
         };
+        if headers.len() > 4 * entity.fields().len() {
+            self.reject(
+                entity,
+                Some(1),
+                None,
+                "(header)",
+                "",
+                format!(
+                    "the header has {} columns; {} has {}, so this is not that file",
+                    headers.len(),
+                    entity.file_name(),
+                    entity.fields().len()
+                ),
+            );
+            return Ok(counts);
+        }
         if !self.check_headers(entity, &headers) {
             return Ok(counts);
         }
@@ -672,6 +816,7 @@ impl<'o> Run<'o> {
             entity,
             headers: headers.clone(),
             today: self.options.today,
+            lines,
         };
         std::thread::Builder::new()
             .name("dcrs-import-read".into())
@@ -790,6 +935,9 @@ impl<'o> Run<'o> {
         chunk: &mut Vec<Pending>,
         counts: &mut EntityCounts,
     ) -> Result<(), ImportError> {
+        if entity == Entity::ServiceConfiguration {
+            self.check_target_lsoas(chunk).await?;
+        }
         let mut groups: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
         for p in chunk.drain(..) {
             groups.entry(p.service_ref.clone()).or_default().push(p);
@@ -798,6 +946,75 @@ impl<'o> Run<'o> {
             self.flush_service(entity, &service_ref, rows, counts)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// A configuration's target areas must be 2011 LSOAs. The code's shape is checked as
+    /// it is read; whether it names a 2011 LSOA needs the reference data, so it is
+    /// checked here where it is loaded (a 2001 code split in 2011 has the same shape).
+    /// Rows refused are taken out of the chunk.
+    async fn check_target_lsoas(&mut self, chunk: &mut Vec<Pending>) -> Result<(), ImportError> {
+        let codes: Vec<String> = chunk
+            .iter()
+            .filter_map(|p| match &p.record {
+                Record::ServiceConfiguration(c) => Some(c.target_lsoas.iter()),
+                _ => None,
+            })
+            .flatten()
+            .map(|c| c.as_str().to_string())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if codes.is_empty() {
+            return Ok(());
+        }
+        let unknown = self.tx.lsoas_not_in_2011(&codes).await?;
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let mut kept = Vec::with_capacity(chunk.len());
+        for p in chunk.drain(..) {
+            let Record::ServiceConfiguration(c) = &p.record else {
+                kept.push(p);
+                continue;
+            };
+            let bad: Vec<&(String, Vec<String>)> = unknown
+                .iter()
+                .filter(|(code, _)| c.target_lsoas.iter().any(|t| t.as_str() == code))
+                .collect();
+            if bad.is_empty() {
+                kept.push(p);
+                continue;
+            }
+            let own = c.configuration_ref.clone();
+            let value = c
+                .target_lsoas
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(";");
+            for (code, successors) in bad {
+                let reason = if successors.is_empty() {
+                    format!("{code} is not a 2011 LSOA code; target_lsoas takes 2011 LSOA codes")
+                } else {
+                    format!(
+                        "{code} is a 2001 LSOA code, not a 2011 one; in 2011 it became {}; target_lsoas takes 2011 LSOA codes",
+                        successors.join(", ")
+                    )
+                };
+                self.reject(
+                    Entity::ServiceConfiguration,
+                    Some(p.line),
+                    Some(&own),
+                    "target_lsoas",
+                    &value,
+                    reason,
+                );
+            }
+            self.rejected
+                .insert((Entity::ServiceConfiguration, p.service_ref.clone(), own));
+        }
+        *chunk = kept;
         Ok(())
     }
 
@@ -989,6 +1206,22 @@ impl<'o> Run<'o> {
             .tx
             .insert_many(entity, service_id, &new_rows, self.entered_via)
             .await?;
+        // A new service's audit chain begins with its creation, so that `dcrs audit
+        // verify` can expect one chain for every service.
+        if entity == Entity::Service {
+            for ((own, _, _), id) in new_rows.iter().zip(&new_ids) {
+                self.tx
+                    .audit(&AuditEntry {
+                        actor: self.options.actor.clone(),
+                        action: "service.add".into(),
+                        entity: Some(Entity::Service),
+                        service_id: Some(*id),
+                        record_ref: Some(own.clone()),
+                        detail: None,
+                    })
+                    .await?;
+            }
+        }
         // A record entered in the application is audited one by one, with its values.
         if self.entered_via != "import" {
             for (own, _, values) in &new_rows {
@@ -1235,12 +1468,26 @@ impl<'o> Run<'o> {
                         .map(|b| b.client.service_ref.clone())
                         .unwrap_or_default();
                     for client_ref in unknown {
+                        let postcode = bundles
+                            .iter()
+                            .find(|b| b.client.client_ref == client_ref)
+                            .and_then(|b| b.client.postcode.as_ref())
+                            .map(|p| p.as_str().to_string())
+                            .unwrap_or_default();
+                        let line = match self
+                            .tx
+                            .find_id(Entity::Client, Some(sid), &client_ref)
+                            .await?
+                        {
+                            Some(id) => self.lines.get(&(Entity::Client, sid, id)).copied(),
+                            None => None,
+                        };
                         self.report.warnings.push(Rejection {
                             file: Entity::Client.file_name().into(),
-                            line: None,
+                            line,
                             record: Some(format!("{client_ref} in service {service_ref}")),
                             field: "postcode".into(),
-                            value: String::new(),
+                            value: postcode,
                             reason: "this postcode is not in the postcode lookup, so the client's area and \
                                      deprivation quintile are recorded as unknown"
                                 .into(),

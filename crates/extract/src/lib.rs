@@ -29,7 +29,7 @@ mod parquet_out;
 pub mod secret_file;
 
 use chrono::{Datelike, NaiveDate};
-use dcrs_store::{AuditEntry, Database, StoreError};
+use dcrs_store::{AuditEntry, Database, RecordStore as _, StoreError};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -958,6 +958,9 @@ pub async fn release(
         "generalisation": generalisation, "smallest_group": smallest_group, "k": K,
         "clients": people.len(), "withheld": n_withheld,
     });
+    // The release is registered and audited in one transaction, committed before any
+    // file is handed back to be written: no release without its entry.
+    let mut tx = db.begin().await?;
     let release_id: i64 = sqlx::query_scalar(
         "INSERT INTO extract_releases (project_id, released_by, released_at, purpose, files, total_rows, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING release_id",
@@ -969,9 +972,9 @@ pub async fn release(
     .bind(serde_json::Value::Array(listed.clone()).to_string())
     .bind(files.iter().map(|f| f.rows as i64).sum::<i64>())
     .bind(detail.to_string())
-    .fetch_one(db.pool())
+    .fetch_one(tx.conn())
     .await?;
-    db.audit(&AuditEntry {
+    tx.audit(&AuditEntry {
         actor: req.actor.clone(),
         action: "extract.release".into(),
         record_ref: Some(project.name.clone()),
@@ -982,6 +985,7 @@ pub async fn release(
         ..Default::default()
     })
     .await?;
+    tx.commit().await?;
     Ok(Release {
         release_id,
         project: project.name,
@@ -1008,9 +1012,13 @@ fn csv_bytes(t: &Table) -> Result<Vec<u8>, ExtractError> {
     let bad = |e: csv::Error| ExtractError::Output(format!("{}.csv", t.name), e.to_string());
     w.write_record(t.columns.iter().map(|(n, _)| *n))
         .map_err(bad)?;
+    // Text that a spreadsheet would run as a formula is neutralised; numbers are not.
     for r in &t.rows {
-        w.write_record(r.iter().map(|c| c.as_deref().unwrap_or("")))
-            .map_err(bad)?;
+        for c in r {
+            let cell = dcrs_domain::field::spreadsheet_safe(c.as_deref().unwrap_or(""));
+            w.write_field(cell.as_bytes()).map_err(bad)?;
+        }
+        w.write_record(None::<&[u8]>).map_err(bad)?;
     }
     w.into_inner()
         .map_err(|e| ExtractError::Output(format!("{}.csv", t.name), e.to_string()))

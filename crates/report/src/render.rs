@@ -57,7 +57,7 @@ pub fn csv(reports: &[Report], dir: &Path) -> io::Result<Vec<PathBuf>> {
                     w.write_record([why.as_str()])?;
                 }
                 for row in &t.rows {
-                    w.write_record(row.iter().map(|f| f.to_text()))?;
+                    w.write_record(row.iter().map(|f| sheet_safe(f.to_text())))?;
                 }
                 w.flush()?;
                 written.push(path);
@@ -67,11 +67,20 @@ pub fn csv(reports: &[Report], dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// A cell as written for people who open the file in a spreadsheet: service names and
+/// labels that would start a formula are neutralised (see `spreadsheet_safe`).
+fn sheet_safe(text: String) -> String {
+    match dcrs_domain::field::spreadsheet_safe(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(safe) => safe,
+    }
+}
+
 fn write_about(r: &Report, folder: &Path) -> io::Result<PathBuf> {
     let path = folder.join("about.csv");
     let mut w = csv::WriterBuilder::new().flexible(true).from_path(&path)?;
     w.write_record(["item", "value"])?;
-    let mut put = |k: &str, v: &str| w.write_record([k, v]);
+    let mut put = |k: &str, v: &str| w.write_record([k.to_string(), sheet_safe(v.to_string())]);
     put("title", &r.title)?;
     put("report", r.kind.code())?;
     put("synthetic_data", if r.synthetic { "yes" } else { "no" })?;

@@ -1,8 +1,8 @@
 //! Verification of the audit log's hash chains (one per service, one for entries about
 //! no service). See [`crate::Database::verify_audit`].
 
-use crate::StoreResult;
-use crate::tx::audit_hash;
+use crate::tx::{AuditEntry, audit_hash, insert_audit};
+use crate::{StoreError, StoreResult};
 use sqlx::AnyPool;
 use std::collections::BTreeMap;
 
@@ -82,6 +82,29 @@ pub(crate) async fn verify(pool: &AnyPool) -> StoreResult<AuditVerification> {
     for chain in heads.keys() {
         by_chain.entry(chain.clone()).or_default();
     }
+    // Which chains must exist: one for each service's writes from its creation, and
+    // the system chain once there is any service or account. A chain deleted whole,
+    // head and all, is missed by the checks below, which follow the chains there are.
+    let services: Vec<(i64, String)> =
+        sqlx::query_as("SELECT service_id, service_ref FROM services ORDER BY service_id")
+            .fetch_all(pool)
+            .await?;
+    let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await?;
+    for (id, service_ref) in &services {
+        if !by_chain.contains_key(&format!("service:{id}")) {
+            out.problems.push(format!(
+                "chain service:{id} (service {service_ref}) is missing: every service has a chain from its creation, so it was deleted"
+            ));
+        }
+    }
+    if (!services.is_empty() || accounts > 0) && !by_chain.contains_key("system") {
+        out.problems.push(
+            "the system chain is missing: the records and accounts held were put there by entries in it, so it was deleted"
+                .into(),
+        );
+    }
     out.chains = by_chain.len();
     for (chain, entries) in &by_chain {
         let mut prev_hash = String::new();
@@ -145,4 +168,144 @@ pub(crate) async fn verify(pool: &AnyPool) -> StoreResult<AuditVerification> {
         }
     }
     Ok(out)
+}
+
+/// Each chain's head as an operator keeps it outside the database: `chain seq hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditAnchor {
+    /// The chain.
+    pub chain: String,
+    /// Its last position when the anchor was taken.
+    pub seq: i64,
+    /// The hash of the entry at that position.
+    pub hash: String,
+}
+
+impl AuditAnchor {
+    /// The anchor file's text: a line of comment, then one line per chain.
+    pub fn to_text(anchors: &[AuditAnchor]) -> String {
+        let mut text = String::from(
+            "# dcrs audit anchor: each chain's last position and hash; keep this file outside the database\n",
+        );
+        for a in anchors {
+            text.push_str(&format!("{} {} {}\n", a.chain, a.seq, a.hash));
+        }
+        text
+    }
+
+    /// Reads an anchor file written by [`AuditAnchor::to_text`].
+    pub fn parse(text: &str) -> Result<Vec<AuditAnchor>, String> {
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let parts: Vec<&str> = line.split(' ').collect();
+            let [chain, seq, hash] = parts.as_slice() else {
+                return Err(format!(
+                    "line {}: expected a chain, a position and a hash",
+                    i + 1
+                ));
+            };
+            let seq = seq
+                .parse()
+                .map_err(|_| format!("line {}: {seq:?} is not a position", i + 1))?;
+            out.push(AuditAnchor {
+                chain: chain.to_string(),
+                seq,
+                hash: hash.to_string(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Every chain's head now.
+pub(crate) async fn anchors(pool: &AnyPool) -> StoreResult<Vec<AuditAnchor>> {
+    let rows: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT chain, seq, hash FROM audit_heads ORDER BY chain")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(chain, seq, hash)| AuditAnchor { chain, seq, hash })
+        .collect())
+}
+
+/// Checks the log against heads kept outside it: each anchored chain must still hold
+/// the anchored entry, unchanged. Entries cut off the end of a chain (with its head
+/// moved back to match) or a chain deleted whole are found this way.
+pub(crate) async fn check_anchors(
+    pool: &AnyPool,
+    anchors: &[AuditAnchor],
+    out: &mut AuditVerification,
+) -> StoreResult<()> {
+    for a in anchors {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM audit_log WHERE chain = $1 AND seq = $2")
+                .bind(a.chain.clone())
+                .bind(a.seq)
+                .fetch_optional(pool)
+                .await?;
+        match found {
+            Some(hash) if hash == a.hash => {}
+            Some(_) => out.problems.push(format!(
+                "chain {}, position {}: not the entry the anchor records: the chain was rewritten",
+                a.chain, a.seq
+            )),
+            None => out.problems.push(format!(
+                "chain {}: the anchor records position {}, which is no longer in the log: entries at the end were deleted",
+                a.chain, a.seq
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// Opens an audit chain for each service that has none, once: when a database made
+/// before every service had a chain from its creation is first opened by this version
+/// (migration 15 leaves the setting `pending`). Later, a service without a chain is one
+/// whose chain was deleted, and `verify` says so.
+pub(crate) async fn open_service_chains(pool: &AnyPool) -> StoreResult<()> {
+    let pending: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'audit_service_chains'")
+            .fetch_optional(pool)
+            .await?;
+    if pending.as_deref() != Some("pending") {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE settings SET value = 'done' WHERE key = 'audit_service_chains' AND value = 'pending'",
+    )
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        // Another process did it first.
+        return Ok(());
+    }
+    let services: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT service_id, service_ref FROM services s WHERE NOT EXISTS \
+         (SELECT 1 FROM audit_heads h WHERE h.chain = 'service:' || CAST(s.service_id AS TEXT)) \
+         ORDER BY service_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, service_ref) in services {
+        insert_audit(
+            &mut *tx,
+            &AuditEntry {
+                actor: "dcrs (upgrade)".into(),
+                action: "audit.chain.opened".into(),
+                entity: None,
+                service_id: Some(id),
+                record_ref: Some(service_ref),
+                detail: None,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
 }

@@ -97,6 +97,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_second_factor_failures.sql"),
         postgres: include_str!("../migrations/postgres/0014_second_factor_failures.sql"),
     },
+    Migration {
+        version: 15,
+        name: "audit_service_chains",
+        sqlite: include_str!("../migrations/sqlite/0015_audit_service_chains.sql"),
+        postgres: include_str!("../migrations/postgres/0015_audit_service_chains.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

@@ -150,6 +150,40 @@ impl StoreTx {
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(2019))
     }
 
+    /// Of `codes`, those that are not 2011 LSOAs in the reference data, each with the
+    /// 2011 LSOAs it became where it is a 2001 code. Empty when no 2011 LSOAs are loaded
+    /// (nothing to check against).
+    pub async fn lsoas_not_in_2011(
+        &mut self,
+        codes: &[String],
+    ) -> StoreResult<Vec<(String, Vec<String>)>> {
+        let loaded: Option<i64> = sqlx::query_scalar("SELECT 1 FROM ref_lsoa11 LIMIT 1")
+            .fetch_optional(self.conn())
+            .await?;
+        if loaded.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for code in codes {
+            let known: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM ref_lsoa11 WHERE lsoa11cd = $1")
+                    .bind(code.clone())
+                    .fetch_optional(self.conn())
+                    .await?;
+            if known.is_some() {
+                continue;
+            }
+            let successors: Vec<String> = sqlx::query_scalar(
+                "SELECT lsoa11cd FROM ref_lsoa01_lsoa11 WHERE lsoa01cd = $1 ORDER BY lsoa11cd",
+            )
+            .bind(code.clone())
+            .fetch_all(self.conn())
+            .await?;
+            out.push((code.clone(), successors));
+        }
+        Ok(out)
+    }
+
     /// Whether any postcodes are loaded.
     pub async fn has_postcodes(&mut self) -> StoreResult<bool> {
         let n: Option<i64> = sqlx::query_scalar("SELECT 1 FROM ref_postcodes LIMIT 1")

@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// One line of the audit trail.
 #[derive(Debug, Clone, Default)]
 pub struct AuditEntry {
-    /// Who acted: a user name, or `operator (cli)` for the command line.
+    /// Who acted: a user name, or `operator (cli, os user …)` for the command line.
     pub actor: String,
     /// What was done: `import`, `record.add`, `record.update`, `export`…
     pub action: String,
@@ -467,8 +467,10 @@ impl StoreTx {
         }
     }
 
-    /// The transaction's connection, for the modules of this crate.
-    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+    /// The transaction's connection: for the modules of this crate, and for crates that
+    /// keep tables of their own (the research register) and must write a row of them in
+    /// the same transaction as its audit entry.
+    pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
 

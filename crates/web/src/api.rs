@@ -671,7 +671,9 @@ fn field_text(kind: FieldKind, v: &Value) -> Result<String, &'static str> {
 }
 
 /// A CSV field, always quoted.
+/// A value as an export writes it (see `capture::csv_line`), quoted.
 fn csv_field(v: &str) -> String {
+    let v = dcrs_domain::field::spreadsheet_safe(v);
     format!("\"{}\"", v.replace('"', "\"\""))
 }
 

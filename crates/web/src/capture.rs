@@ -335,13 +335,16 @@ fn new_ref(prefix: &str) -> String {
 }
 
 fn csv_line(cells: &[String]) -> String {
+    // Written as an export writes text, so that the import's reading of it (which takes
+    // off the apostrophe before a formula character) gives back exactly what was typed.
     let quoted: Vec<String> = cells
         .iter()
+        .map(|c| dcrs_domain::field::spreadsheet_safe(c).into_owned())
         .map(|c| {
             if c.contains([',', '"', '\n', '\r']) {
                 format!("\"{}\"", c.replace('"', "\"\""))
             } else {
-                c.clone()
+                c
             }
         })
         .collect();

@@ -117,7 +117,7 @@ async fn refuse_nul(req: axum::extract::Request, next: axum::middleware::Next) -
             .any(|w| w.eq_ignore_ascii_case(b"%00"))
     };
     let api = req.uri().path().starts_with("/api/");
-    if !api && nul(req.uri().path()) || req.uri().query().is_some_and(nul) {
+    if !api && (nul(req.uri().path()) || req.uri().query().is_some_and(nul)) {
         let body = layout(
             "The request could not be read",
             None,
