@@ -487,3 +487,209 @@ async fn the_first_admin_is_added_and_audit_verify_detects_tampering() {
         );
     });
 }
+
+#[tokio::test]
+async fn an_export_that_cannot_be_audited_writes_nothing() {
+    // SQLite, write-locked by another connection: the audit entry cannot be written.
+    let t = dcrs_testkit::TestDb::sqlite().await;
+    let ex = examples();
+    let out = dcrs(&t.url, &["import", ex.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut lock = t.db.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    for args in [&["export"][..], &["export", "--fhir"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        let mut all = args.to_vec();
+        all.push(target.to_str().unwrap());
+        let run = dcrs(&t.url, &all);
+        assert_eq!(
+            run.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&run.stdout)
+        );
+        let written = std::fs::read_dir(&target).map_or(0, |d| d.count());
+        assert_eq!(
+            written, 0,
+            "{args:?}: files released without an audit entry"
+        );
+    }
+    sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
+    drop(lock);
+    // Unlocked: the export runs and its entry was written before its files.
+    let dir = tempfile::tempdir().unwrap();
+    let run = dcrs(&t.url, &["export", dir.path().to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let detail: String = sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'export'")
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+    assert!(detail.contains("\"records\":281"), "{detail}");
+}
+
+#[tokio::test]
+async fn audit_verify_finds_a_chain_deleted_whole_and_an_end_cut_off_against_an_anchor() {
+    each_backend!("cli_audit_chains", |t| {
+        let url = t.url.clone();
+        let ex = examples();
+        let out = dcrs(&url, &["import", ex.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let anchor_dir = tempfile::tempdir().unwrap();
+        let anchor = anchor_dir.path().join("anchor.txt");
+        let anchor = anchor.to_str().unwrap();
+        let made = dcrs(&url, &["audit", "anchor", anchor]);
+        assert!(made.status.success(), "{}", text(&made.stderr));
+        let ok = dcrs(&url, &["audit", "verify", "--against", anchor]);
+        assert!(ok.status.success(), "{}", text(&ok.stdout));
+
+        // The last entry of the system chain cut off, the head moved back to match:
+        // the chains alone cannot tell; the anchor can.
+        let (seq, hash): (i64, String) = sqlx::query_as(
+            "SELECT seq, prev_hash FROM audit_log WHERE chain = 'system' ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        for sql in [
+            format!("DELETE FROM audit_log WHERE chain = 'system' AND seq = {seq}"),
+            format!(
+                "UPDATE audit_heads SET seq = {}, hash = '{hash}' WHERE chain = 'system'",
+                seq - 1
+            ),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(t.db.pool())
+                .await
+                .unwrap();
+        }
+        let plain = dcrs(&url, &["audit", "verify"]);
+        assert!(plain.status.success(), "{}", text(&plain.stdout));
+        let anchored = dcrs(&url, &["audit", "verify", "--against", anchor]);
+        assert_eq!(anchored.status.code(), Some(1));
+        assert!(
+            text(&anchored.stdout).contains("chain system: the anchor records position"),
+            "{}",
+            text(&anchored.stdout)
+        );
+
+        // A service's chain deleted whole, head and all.
+        let service: i64 =
+            sqlx::query_scalar("SELECT service_id FROM services WHERE service_ref = 'BPL'")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap();
+        for sql in [
+            format!("DELETE FROM audit_log WHERE chain = 'service:{service}'"),
+            format!("DELETE FROM audit_heads WHERE chain = 'service:{service}'"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(t.db.pool())
+                .await
+                .unwrap();
+        }
+        let broken = dcrs(&url, &["audit", "verify"]);
+        assert_eq!(broken.status.code(), Some(1));
+        assert!(
+            text(&broken.stdout)
+                .contains(&format!("chain service:{service} (service BPL) is missing")),
+            "{}",
+            text(&broken.stdout)
+        );
+
+        // The whole log, heads and all.
+        for sql in ["DELETE FROM audit_log", "DELETE FROM audit_heads"] {
+            sqlx::query(sql).execute(t.db.pool()).await.unwrap();
+        }
+        let gone = dcrs(&url, &["audit", "verify"]);
+        assert_eq!(gone.status.code(), Some(1));
+        assert!(
+            text(&gone.stdout).contains("the system chain is missing"),
+            "{}",
+            text(&gone.stdout)
+        );
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn health_data_is_written_readable_by_its_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let url = format!("sqlite://{}", db.display());
+    let ex = examples();
+    let out = dcrs(&url, &["import", ex.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = dir.path().join("csv");
+    let fhir = dir.path().join("fhir");
+    assert!(
+        dcrs(&url, &["export", csv.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(
+        dcrs(&url, &["export", "--fhir", fhir.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let mut checked = 0;
+    let mut files = vec![db.clone()];
+    for side in ["-wal", "-shm"] {
+        let p = dir.path().join(format!("new.db{side}"));
+        if p.exists() {
+            files.push(p);
+        }
+    }
+    for d in [&csv, &fhir] {
+        files.extend(std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()));
+    }
+    for f in files {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", f.display());
+        checked += 1;
+    }
+    assert!(checked > 14, "{checked}");
+}
+
+#[tokio::test]
+async fn an_import_commits_with_its_audit_entry_or_not_at_all() {
+    each_backend!("cli_import_audit_atomic", |t| {
+        // The database refuses the import's entry: the records must not be kept either.
+        let refuse: &[&str] = match t.db.backend() {
+            dcrs_store::Backend::Sqlite => &[
+                "CREATE TRIGGER refuse_import BEFORE INSERT ON audit_log WHEN NEW.action = 'import' \
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            ],
+            dcrs_store::Backend::Postgres => &[
+                "CREATE FUNCTION refuse_import() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.action = 'import' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ \
+                 LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_import BEFORE INSERT ON audit_log FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_import()",
+            ],
+        };
+        for sql in refuse {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(t.db.pool())
+                .await
+                .unwrap();
+        }
+        let ex = examples();
+        let out = dcrs(&t.url, &["import", ex.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stderr).contains("refused"),
+            "{}",
+            text(&out.stderr)
+        );
+        let clients: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(clients, 0, "records kept without their audit entry");
+    });
+}

@@ -70,7 +70,11 @@ async fn exported_text_never_opens_as_a_formula_and_still_imports_unchanged() {
         copy_examples(dir.path());
         let text = std::fs::read_to_string(dir.path().join("clients.csv")).unwrap();
         let names = [
-            ("C0001", "=HYPERLINK(\"http://example.org\",\"x\")", "+cmd|' /C calc'!A0"),
+            (
+                "C0001",
+                "=HYPERLINK(\"http://example.org\",\"x\")",
+                "+cmd|' /C calc'!A0",
+            ),
             ("C0002", "@SUM(1+1)", "-2+3"),
             ("C0003", "'=quoted", "'plain"),
         ];
@@ -89,13 +93,12 @@ async fn exported_text_never_opens_as_a_formula_and_still_imports_unchanged() {
             ("C0003", "=quoted", "'plain"),
         ];
         for (c, g, f) in stored {
-            let (sg, sf): (String, String) = sqlx::query_as(
-                "SELECT given_name, family_name FROM clients WHERE client_ref = $1",
-            )
-            .bind(c)
-            .fetch_one(t.db.pool())
-            .await
-            .unwrap();
+            let (sg, sf): (String, String) =
+                sqlx::query_as("SELECT given_name, family_name FROM clients WHERE client_ref = $1")
+                    .bind(c)
+                    .fetch_one(t.db.pool())
+                    .await
+                    .unwrap();
             assert_eq!((sg.as_str(), sf.as_str()), (g, f));
         }
         // No cell of any exported file starts a formula (numbers aside).
@@ -171,7 +174,11 @@ async fn rejections_name_the_line_an_editor_shows_with_lf_and_crlf_line_ends() {
                 ("service_configurations.csv", &configurations),
                 ("sessions.csv", &sessions),
             ] {
-                let text = if ends == "crlf" { crlf(text) } else { text.clone() };
+                let text = if ends == "crlf" {
+                    crlf(text)
+                } else {
+                    text.clone()
+                };
                 std::fs::write(dir.path().join(name), text).unwrap();
             }
             let report = import(&t.db, dir.path()).await;
@@ -188,7 +195,11 @@ async fn rejections_name_the_line_an_editor_shows_with_lf_and_crlf_line_ends() {
         let expected_clients = line_of(&clients, "C0010,");
         let expected_session = line_of(&sessions, "S-BAD,");
         assert!(
-            seen[0].contains(&("clients.csv".into(), Some(expected_clients), "date_of_birth".into())),
+            seen[0].contains(&(
+                "clients.csv".into(),
+                Some(expected_clients),
+                "date_of_birth".into()
+            )),
             "{:?} (the bad date of birth is on line {expected_clients})",
             seen[0]
         );
@@ -292,12 +303,18 @@ async fn an_unknown_postcode_is_named_with_its_value_and_line() {
         let c2 = report
             .warnings
             .iter()
-            .find(|w| w.field == "postcode" && w.record.as_deref().is_some_and(|r| r.starts_with("C0002 ")))
+            .find(|w| {
+                w.field == "postcode"
+                    && w.record.as_deref().is_some_and(|r| r.starts_with("C0002 "))
+            })
             .expect("a warning for C0002, whose postcode is not in the lookup");
         assert_eq!(c2.value, "FY5 1DR");
         assert_eq!(c2.line, Some(line_of(&clients, "C0002,")));
         let printed = c2.to_string();
-        assert!(printed.contains("line 3") && printed.contains("FY5 1DR"), "{printed}");
+        assert!(
+            printed.contains("line 3") && printed.contains("FY5 1DR"),
+            "{printed}"
+        );
         assert!(!printed.contains("(blank)"), "{printed}");
     });
 }
@@ -323,7 +340,10 @@ async fn target_areas_must_be_2011_lsoas_when_the_reference_data_knows_them() {
             "deprived_areas_local,E01000001;E01999999,no,one_to_one_behaviour_change,Start-up model",
             1,
         );
-        assert!(text.contains("E01999999"), "the fixture's first configuration changed");
+        assert!(
+            text.contains("E01999999"),
+            "the fixture's first configuration changed"
+        );
         std::fs::write(dir.path().join("service_configurations.csv"), &text).unwrap();
         let report = import(&t.db, dir.path()).await;
         assert!(!report.committed);
@@ -333,7 +353,11 @@ async fn target_areas_must_be_2011_lsoas_when_the_reference_data_knows_them() {
             .find(|r| r.field == "target_lsoas")
             .unwrap_or_else(|| panic!("{:?}", report.rejections));
         assert_eq!(r.line, Some(line_of(&text, "CFG1,")));
-        assert!(r.reason.contains("E01999999 is a 2001 LSOA code"), "{}", r.reason);
+        assert!(
+            r.reason.contains("E01999999 is a 2001 LSOA code"),
+            "{}",
+            r.reason
+        );
         assert!(r.reason.contains("E01033001, E01033002"), "{}", r.reason);
         assert!(!r.reason.contains("E01000001"), "{}", r.reason);
     });
