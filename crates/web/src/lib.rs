@@ -378,6 +378,10 @@ pub fn router(app: App) -> Router {
             post(manage::disable_staff),
         )
         .route(
+            "/services/{service}/staff/{id}/unlock",
+            post(manage::unlock_staff),
+        )
+        .route(
             "/services/{service}/configuration",
             get(manage::configuration),
         )

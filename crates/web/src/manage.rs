@@ -25,6 +25,18 @@ async fn staff_body(
         .into_iter()
         .filter(|u| u.service_id == Some(s.service_id))
         .map(|u| {
+            let locked = u.locked_until.is_some_and(|t| t > crate::auth::now());
+            let unlock = if locked && u.role == Role::HealthTrainer && !u.disabled {
+                format!(
+                    "<form method=\"post\" action=\"/services/{}/staff/{}/unlock\">{}<button class=\"button button--secondary\" type=\"submit\">Unlock<span class=\"visually-hidden\"> {}</span></button></form>",
+                    esc(&s.service_ref),
+                    u.user_id,
+                    csrf_field(&ctx.session.csrf_token),
+                    esc(&u.username)
+                )
+            } else {
+                String::new()
+            };
             let action = if u.disabled || u.role != Role::HealthTrainer {
                 String::new()
             } else {
@@ -41,8 +53,14 @@ async fn staff_body(
                 esc(&u.display_name),
                 esc(u.role.label()),
                 esc(u.worker_ref.as_deref().unwrap_or("")),
-                if u.disabled { "Disabled".into() } else { "Active".into() },
-                action,
+                if u.disabled {
+                    "Disabled".into()
+                } else if locked {
+                    "Locked after failed sign-ins".into()
+                } else {
+                    "Active".into()
+                },
+                format!("{unlock}{action}"),
             ]
         })
         .collect();
@@ -273,4 +291,34 @@ pub(crate) async fn configuration(
     )
     .await?;
     Ok(ctx.page(&format!("How {} is configured", s.service_ref), &out))
+}
+
+/// Lifts the lock put on a health trainer's account by failed sign-ins or security codes
+/// (the person has been spoken to), before it runs out by itself.
+pub(crate) async fn unlock_staff(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((service, id)): Path<(String, i64)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = authorised(&app, &ctx, &service, Action::ManageStaff).await?;
+    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
+    let target = users::by_id(app.db(), id)
+        .await?
+        .filter(|u| u.service_id == Some(s.service_id) && u.role == Role::HealthTrainer)
+        .ok_or(WebError::NotFound)?;
+    users::unlock(app.db(), id).await?;
+    audit(
+        &app,
+        &ctx.user.username,
+        "user.unlock",
+        Some(s.service_id),
+        Some(target.username.clone()),
+        serde_json::json!({
+            "before": {"locked_until": target.locked_until}, "after": {"locked_until": null},
+        }),
+    )
+    .await?;
+    Ok(see_other(&format!("/services/{}/staff", s.service_ref)))
 }

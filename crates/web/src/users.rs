@@ -1,7 +1,7 @@
 //! User accounts: roles, what each belongs to, and their storage.
 
 use crate::WebError;
-use dcrs_store::Database;
+use dcrs_store::{Database, WriteQuery as _};
 use sqlx::Row;
 
 /// The roles of brief.md.
@@ -355,4 +355,15 @@ pub async fn insert(
     .fetch_one(db.pool())
     .await?;
     Ok(id)
+}
+
+/// Lifts an account's lock and sets its counts of failed passwords and codes to zero.
+pub async fn unlock(db: &Database, user_id: i64) -> Result<(), WebError> {
+    sqlx::query(
+        "UPDATE users SET locked_until = NULL, failed_logins = 0, failed_codes = 0 WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .execute_write(db)
+    .await?;
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! expiry, the TOTP second factor (optional per account, required by a setting for roles
 //! that see identifiable records), password change, cookies' attributes.
 
-use dcrs_testkit::TestDb;
+use dcrs_testkit::{TestDb, each_backend};
 use dcrs_web::{Settings, auth};
 
 mod common;
@@ -589,7 +589,7 @@ async fn with_second_factor(app: &axum::Router, username: &str) -> String {
 
 #[tokio::test]
 async fn wrong_security_codes_lock_the_account_even_with_correct_passwords_between() {
-    dcrs_testkit::each_backend!("wrong_codes_lock", |t| {
+    each_backend!("wrong_codes_lock", |t| {
         let app = app(&t.db, Settings::default()).await;
         let secret = with_second_factor(&app, "trainer").await;
         // Each guess comes after a fresh sign-in with the right password, which must not
@@ -645,7 +645,7 @@ async fn wrong_security_codes_lock_the_account_even_with_correct_passwords_betwe
 
 #[tokio::test]
 async fn one_security_code_used_twice_at_once_lets_exactly_one_in() {
-    dcrs_testkit::each_backend!("one_code_twice", |t| {
+    each_backend!("one_code_twice", |t| {
         let app = app(&t.db, Settings::default()).await;
         let secret = with_second_factor(&app, "trainer").await;
         for round in 0..5 {
@@ -736,4 +736,65 @@ async fn colleagues_signing_in_together_from_one_office_are_not_refused() {
     }
     let codes: Vec<u16> = set.join_all().await;
     assert!(codes.iter().all(|c| *c == 303), "{codes:?}");
+}
+
+#[tokio::test]
+async fn a_manager_can_release_a_trainer_locked_by_wrong_codes() {
+    each_backend!("manager_unlocks", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let secret = with_second_factor(&app, "trainer").await;
+        for _ in 0..5 {
+            let mut b = Browser::new(&app);
+            b.sign_in("trainer", PASSWORD).await;
+            let token = b.get("/login/second-factor").await.csrf();
+            b.post(
+                "/login/second-factor",
+                &[("csrf", &token), ("code", "000001")],
+            )
+            .await;
+        }
+        let mut manager = Browser::new(&app);
+        manager.sign_in("manager", PASSWORD).await;
+        let staff = manager.get("/services/S1/staff").await;
+        assert!(
+            staff.body.contains("Locked after failed sign-ins"),
+            "{}",
+            staff.body
+        );
+        let id: i64 = sqlx::query_scalar("SELECT user_id FROM users WHERE username = 'trainer'")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        let token = staff.csrf();
+        let done = manager
+            .post(
+                &format!("/services/S1/staff/{id}/unlock"),
+                &[("csrf", &token)],
+            )
+            .await;
+        assert_eq!(done.location(), Some("/services/S1/staff"));
+        sqlx::query("UPDATE users SET totp_last_step = NULL WHERE username = 'trainer'")
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        let mut b = Browser::new(&app);
+        assert_eq!(
+            b.sign_in("trainer", PASSWORD).await.location(),
+            Some("/login/second-factor")
+        );
+        let token = b.get("/login/second-factor").await.csrf();
+        let ok = b
+            .post(
+                "/login/second-factor",
+                &[("csrf", &token), ("code", &code(&secret))],
+            )
+            .await;
+        assert_eq!(ok.location(), Some("/"));
+        let unlocks: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'user.unlock'")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(unlocks, 1);
+    });
 }
