@@ -59,15 +59,17 @@ pub enum Cell {
     /// A median of whole numbers resting on the count `n`; under control it is shown
     /// as a whole number, since a half would tell that the count is even.
     Median { n: CountId, value: Option<f64> },
-    /// A total of fractions of people (the workforce's FTE) resting on the count `n`;
-    /// under control rounded like a count, since each person's share is bounded.
-    Rounded { n: CountId, value: f64 },
-    /// The published count `num` divided by a quantity (such as the workforce's FTE)
-    /// that rests on the `n` people counted in `n`; under control divided by that
-    /// quantity as published (rounded).
+    /// A total of fractions of people (the workforce's FTE), in whole hundredths,
+    /// resting on the count `n`; under control rounded like a count, since each
+    /// person's share is bounded. Whole hundredths so that the total and its rounding
+    /// are exact, whatever order the fractions were added in.
+    Rounded { n: CountId, hundredths: i64 },
+    /// The published count `num` divided by a quantity in whole hundredths (such as
+    /// the workforce's FTE) that rests on the `n` people counted in `n`; under control
+    /// divided by that quantity as published (rounded).
     Per {
         num: CountId,
-        denominator: f64,
+        denominator_hundredths: i64,
         n: CountId,
     },
 }
