@@ -10,7 +10,9 @@
 //! a secondary would see it: some count the rule would have shown (at least the
 //! threshold plus one, with no upper bound but what the sums imply).
 
-use crate::doc::{BiasInput, Cell, CountId, Draft, DraftTable, Figure, Part, Section, Table};
+use crate::doc::{
+    BiasInput, Cell, CountId, Derivation, Draft, DraftTable, Figure, Part, Section, Table,
+};
 use crate::stats;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -256,6 +258,11 @@ fn counts_of(t: &DraftTable) -> BTreeSet<CountId> {
             Cell::MeanBound { n, .. } | Cell::Median { n, .. } | Cell::Rounded { n, .. } => {
                 ids.insert(*n);
             }
+            Cell::Fraction { num, den, .. } => {
+                ids.insert(*num);
+                ids.insert(*den);
+            }
+            Cell::Derived { rests_on, .. } => ids.extend(rests_on.iter().copied()),
             _ => {}
         }
     }
@@ -597,6 +604,32 @@ fn figure(
             (_, Some(x)) if policy.controls() => Figure::Num(x.round()),
             (_, Some(x)) => Figure::Num(*x),
         },
+        Cell::Whole(v) => Figure::Int(*v),
+        Cell::Fraction { num, den, min_den } => match (value(*num), value(*den)) {
+            (Some(_), Some(0)) => Figure::NotApplicable,
+            (Some(k), Some(n)) if !policy.controls() || n >= *min_den => {
+                Figure::Num(k as f64 / n as f64)
+            }
+            _ => Figure::Suppressed,
+        },
+        Cell::Derived {
+            rests_on,
+            value: exact,
+            derivation,
+        } => {
+            if !policy.controls() {
+                return exact.map_or(Figure::NotApplicable, Figure::Num);
+            }
+            let Some(shown) = rests_on
+                .iter()
+                .map(|&c| value(c))
+                .collect::<Option<Vec<i64>>>()
+            else {
+                return Figure::Suppressed;
+            };
+            derive(*derivation, &shown, rests_on, policy, raw)
+                .map_or(Figure::Suppressed, Figure::Num)
+        }
         Cell::Rounded { n, hundredths } => {
             if policy.controls() && (value(*n).is_none() || raw(*n) < policy.min_people()) {
                 Figure::Suppressed
@@ -604,6 +637,34 @@ fn figure(
                 Figure::Num(policy.round_hundredths(*hundredths))
             }
         }
+    }
+}
+
+/// A derived figure worked out again from published counts; `None` when it cannot be.
+fn derive(
+    derivation: Derivation,
+    shown: &[i64],
+    ids: &[CountId],
+    policy: &Policy,
+    raw: &dyn Fn(CountId) -> i64,
+) -> Option<f64> {
+    match (derivation, shown) {
+        (Derivation::ShareDifference, &[k0, n0, k, n]) if n0 > 0 && n > 0 => {
+            Some(k as f64 / n as f64 - k0 as f64 / n0 as f64)
+        }
+        (Derivation::ShareZ, &[k0, n0, k, n]) if n0 > 0 && n > 0 => {
+            let (p0, p) = (k0 as f64 / n0 as f64, k as f64 / n as f64);
+            let pc = p0.clamp(0.02, 0.98);
+            let se = (pc * (1.0 - pc) * (1.0 / n as f64 + 1.0 / n0 as f64)).sqrt();
+            Some((p - p0) / se)
+        }
+        (Derivation::MedianChange { before, after }, &[_, _])
+            if ids.iter().all(|&c| raw(c) >= policy.min_people()) =>
+        {
+            let (b, a) = (before.round(), after.round());
+            Some((a - b) / b.abs().max(1.0))
+        }
+        _ => None,
     }
 }
 

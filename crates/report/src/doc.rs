@@ -72,6 +72,43 @@ pub enum Cell {
         denominator_hundredths: i64,
         n: CountId,
     },
+    /// A whole number that is not a count of records, such as how many changes the
+    /// detector found; shown as it is.
+    Whole(i64),
+    /// The share `num ÷ den`, computed from the published counts and shown only when
+    /// the denominator as published is at least `min_den`: below that, rounding each
+    /// count to 5 can move the share further than the changes it is shown beside (11 of
+    /// 12 workers would show as 10 of 10, 100%).
+    Fraction {
+        num: CountId,
+        den: CountId,
+        min_den: i64,
+    },
+    /// A figure worked out from the counts in `rests_on` (`value`, exactly); under
+    /// control worked out again from the published counts as `derivation` says, and
+    /// shown as `*` when one of them is not shown.
+    Derived {
+        rests_on: Vec<CountId>,
+        value: Option<f64>,
+        derivation: Derivation,
+    },
+}
+
+/// How a [`Cell::Derived`] figure is worked out from published counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Derivation {
+    /// `rests_on` is `[k0, n0, k, n]`: `k/n − k0/n0`.
+    ShareDifference,
+    /// `rests_on` is `[k0, n0, k, n]`: the two-proportion z of `k/n` against `k0/n0`
+    /// (the reference clamped to 0.02–0.98), as the shift detector computes it.
+    ShareZ,
+    /// `rests_on` is `[n0, n]`, the people behind two medians: `(after − before) ÷
+    /// max(before, 1)` of the medians as published (whole numbers), shown when both
+    /// counts are shown and at least the fewest people a median needs.
+    MedianChange { before: f64, after: f64 },
+    /// Cannot be worked out from published counts (it rests on the values behind them):
+    /// `*` under control.
+    Exact,
 }
 
 /// How the figures of a column are to be read.

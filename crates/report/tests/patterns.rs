@@ -70,7 +70,7 @@ async fn the_six_service_scenario_is_read_as_it_was_written() {
                 service["start_model"], service["end_model"]
             ));
         }
-        let found = patterns::shifts(s, &settings);
+        let found = patterns::shifts(s, &settings, &rules);
         for l in &found {
             say!(
                 "  {} detected {} began {} {:.3} -> {:.3} {}",
