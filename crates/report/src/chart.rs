@@ -620,6 +620,7 @@ fn pick(t: &Table, id: &str, rows: &[&str], columns: &[&str]) -> Table {
         rows,
         note: None,
         withheld: None,
+        named_rows: false,
     }
 }
 
@@ -1146,6 +1147,7 @@ fn model_strips(fingerprints: &[(&str, &Table)], prefix: &str) -> Chart {
             rows: numbers_rows,
             note: None,
             withheld: None,
+            named_rows: false,
         },
     }
 }

@@ -501,6 +501,7 @@ pub fn publish(draft: &Draft, policy: &Policy, published: &Published) -> Vec<Sec
                                  revealing one another."
                                     .into(),
                             ),
+                            named_rows: false,
                         };
                     }
                     let rows = t
@@ -515,6 +516,7 @@ pub fn publish(draft: &Draft, policy: &Policy, published: &Published) -> Vec<Sec
                         rows,
                         note: t.note.clone(),
                         withheld: None,
+                        named_rows: false,
                     }
                 })
                 .collect(),

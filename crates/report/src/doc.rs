@@ -286,7 +286,7 @@ impl Serialize for Figure {
 }
 
 /// A published table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Table {
     /// Identifier, unique within the report.
     pub id: String,
@@ -297,11 +297,61 @@ pub struct Table {
     /// Rows.
     pub rows: Vec<Vec<Figure>>,
     /// A note shown under the table.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Why the table's figures are withheld, when they are (its rows are then empty).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub withheld: Option<String>,
+    /// Whether its rows are written to JSON as objects named by column id (in column
+    /// order) rather than as arrays: the implementation patterns document's are, so
+    /// that a reader need not count columns.
+    pub named_rows: bool,
+}
+
+impl Serialize for Table {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let fields = 4 + usize::from(self.note.is_some()) + usize::from(self.withheld.is_some());
+        let mut t = s.serialize_struct("Table", fields)?;
+        t.serialize_field("id", &self.id)?;
+        t.serialize_field("title", &self.title)?;
+        t.serialize_field("columns", &self.columns)?;
+        if self.named_rows {
+            let rows: Vec<NamedRow> = self
+                .rows
+                .iter()
+                .map(|row| NamedRow {
+                    columns: &self.columns,
+                    row,
+                })
+                .collect();
+            t.serialize_field("rows", &rows)?;
+        } else {
+            t.serialize_field("rows", &self.rows)?;
+        }
+        if let Some(note) = &self.note {
+            t.serialize_field("note", note)?;
+        }
+        if let Some(withheld) = &self.withheld {
+            t.serialize_field("withheld", withheld)?;
+        }
+        t.end()
+    }
+}
+
+/// One row as an object: column id → figure, in column order.
+struct NamedRow<'a> {
+    columns: &'a [Column],
+    row: &'a [Figure],
+}
+
+impl Serialize for NamedRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.row.len()))?;
+        for (c, f) in self.columns.iter().zip(self.row) {
+            m.serialize_entry(&c.id, f)?;
+        }
+        m.end()
+    }
 }
 
 impl Table {

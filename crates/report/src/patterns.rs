@@ -1350,9 +1350,12 @@ pub async fn run(
         })
         .collect();
     let imd_year = db.imd_year().await?;
-    Ok(crate::finish(
-        &request, &draft, services, now, imd_year, reference,
-    ))
+    let mut report = crate::finish(&request, &draft, services, now, imd_year, reference);
+    // Rows as named fields in JSON: the fingerprint has seventeen columns.
+    for t in report.sections.iter_mut().flat_map(|s| s.tables.iter_mut()) {
+        t.named_rows = true;
+    }
+    Ok(report)
 }
 
 /// The exact series of the requested services (for the charts and for tests).

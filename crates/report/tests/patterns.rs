@@ -423,4 +423,63 @@ async fn a_small_team_is_not_shown_under_control_and_the_caption_agrees_with_the
         "Local worker share: not shown at first, not shown latest; drift in 2010-11 Q1 \
          (levels not shown: too few to publish)",
     );
+    // The JSON gives rows as named fields, counts as integers, and the changes.
+    for (r, controlled) in [(&exact, false), (&controlled, true)] {
+        let doc: Value = serde_json::from_str(&render::json(std::slice::from_ref(r))).unwrap();
+        let table = |id: &str| -> Value {
+            doc["sections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|s| s["tables"].as_array().unwrap().iter())
+                .find(|t| t["id"] == id)
+                .unwrap_or_else(|| panic!("no table {id}"))
+                .clone()
+        };
+        let fingerprint = table("s1_fingerprint");
+        let first = &fingerprint["rows"][0];
+        assert_eq!(first["quarter"], "2008-09 Q1");
+        assert!(first["referrals"].is_i64(), "{first}");
+        assert_eq!(first["referrals"], 30);
+        assert_eq!(first["sessions_attended"], 60);
+        let shift = table("s1_shifts")["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["measure"] == "local_worker_share")
+            .unwrap()
+            .clone();
+        assert_eq!(shift["detected"], "2010-11 Q1");
+        assert_eq!(shift["label"], "drift");
+        assert!(shift["change"].is_i64(), "{shift}");
+        if controlled {
+            // Twelve workers: neither the levels nor their difference are published,
+            // and the evidence rests on who joined, which no published count shows.
+            assert_eq!(shift["size"], "*");
+            assert_eq!(shift["z"], "*");
+        } else {
+            // 4 of 12 (pooled over the quarter detected) against 48 of 48.
+            assert!((shift["size"].as_f64().unwrap() - (4.0 / 12.0 - 1.0)).abs() < 1e-6);
+            assert!(shift["z"].as_f64().unwrap() < -3.5, "{shift}");
+        }
+        let changes = table("s1_changes");
+        let change = &changes["rows"][shift["change"].as_u64().unwrap() as usize - 1];
+        assert!(
+            change["measures"]
+                .as_str()
+                .unwrap()
+                .contains("local_worker_share"),
+            "{change}"
+        );
+        assert_eq!(change["label"], "drift");
+        let overview = &table("overview")["rows"][0];
+        assert!(
+            overview["changes_drift"].as_i64().unwrap() >= 1,
+            "{overview}"
+        );
+        assert_eq!(
+            overview["flags"].as_i64().unwrap(),
+            table("s1_shifts")["rows"].as_array().unwrap().len() as i64
+        );
+    }
 }
