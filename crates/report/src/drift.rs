@@ -632,6 +632,87 @@ mod tests {
         assert!(change_points(&shares(&v), &Settings::default()).is_empty());
     }
 
+    /// Sessions per episode with `ones` of 100 episodes at one session, 33 at two and
+    /// the rest at three.
+    fn short(ones: i64) -> Option<BTreeMap<i64, i64>> {
+        Some(BTreeMap::from([(1, ones), (2, 33), (3, 67 - ones)]))
+    }
+
+    #[test]
+    fn a_median_tied_at_one_session_does_not_jump_to_two() {
+        // 55 of 100 episodes at one session in the reference, then 48: the plain median
+        // goes from 1 to 2 (100%), which the sign test against a reference median of 1
+        // (nothing below it) flagged with z = 6.7. Read as a continuous quantity, the
+        // median moves from 1.41 to 1.56 (11%, under the 20% that matters), and the
+        // rank-sum test sees a small shift (z about 2, under the 3 that two quarters
+        // need).
+        let mut v: Vec<_> = (0..6).map(|_| short(55)).collect();
+        v.extend((0..6).map(|_| short(48)));
+        let series = Series::Median(v);
+        assert!(detect(&series, &Settings::default()).is_empty());
+        let t = series.test(&[0, 1, 2, 3], &[6, 7]).unwrap();
+        assert!(t.z.abs() < 3.0, "{t:?}");
+        assert!((t.effect - (1.56 - 1.41) / 1.41).abs() < 0.01, "{t:?}");
+        // Half at one and a third at two: about one and a half, as it should read.
+        let m = interpolated_median(&BTreeMap::from([(1, 50), (2, 33), (3, 17)])).unwrap();
+        assert!((m - 1.5).abs() < 1e-9, "{m}");
+    }
+
+    #[test]
+    fn the_rank_sum_test_counts_ties_and_the_reference_as_a_sample() {
+        // The same values on both sides: no evidence at all, however many ties.
+        let a = BTreeMap::from([(1, 50), (2, 30), (3, 20)]);
+        assert!(rank_sum_z(&a, &a).abs() < 1e-12);
+        // Every value of b above every value of a: z as large as the sizes allow, and
+        // the sign flips with the sides.
+        let b = BTreeMap::from([(5, 40)]);
+        let z = rank_sum_z(&a, &b);
+        assert!(z > 8.0, "{z}");
+        assert!((rank_sum_z(&b, &a) + z).abs() < 1e-9);
+    }
+
+    /// A team's quarter: `stayed` workers from the start (`local` of them local), and
+    /// `joined` who started in quarter `at`, none local.
+    fn team(stayed: i64, local: i64, joined: i64, at: usize) -> Option<Team> {
+        let mut t = BTreeMap::from([(0, (local, stayed))]);
+        if joined > 0 {
+            t.insert(at, (0, joined));
+        }
+        Some(t)
+    }
+
+    #[test]
+    fn a_team_is_weighed_by_who_joined_not_by_who_stayed() {
+        // Twelve workers, ten local, quarter after quarter: pooled as new observations
+        // each quarter, a move of one person looked like evidence. Here one local
+        // worker is replaced by one who is not (10 of 12 to 9 of 12) and nothing is
+        // flagged; eight replaced at once (to 2 of 12 local) is flagged in that quarter.
+        let mut one: Vec<_> = (0..6).map(|_| team(12, 10, 0, 0)).collect();
+        one.extend((6..14).map(|_| team(11, 9, 1, 6)));
+        assert!(detect(&Series::Team(one), &Settings::default()).is_empty());
+        let mut eight: Vec<_> = (0..6).map(|_| team(12, 10, 0, 0)).collect();
+        eight.extend((6..14).map(|_| team(4, 2, 8, 6)));
+        let found = detect(&Series::Team(eight), &Settings::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].began, found[0].detected), (6, 6));
+    }
+
+    #[test]
+    fn a_reference_is_made_of_quarters_with_enough_data_and_skips_the_transition() {
+        // Three quarters of 5 records, then 100 a quarter at 60%; a step to 30% begins
+        // mid-quarter 12 (45%), complete from 13.
+        let mut v = vec![(4, 5); 3];
+        v.extend(vec![(60, 100); 9]);
+        v.push((45, 100));
+        v.extend(vec![(30, 100); 10]);
+        let found = detect(&shares(&v), &Settings::default());
+        assert_eq!(found[0].reference, vec![3, 4, 5, 6]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        // The new level's reference leaves the mixed quarter out.
+        let after = detect(&shares(&v[found[0].began + 1..]), &Settings::default());
+        assert!(after.is_empty());
+    }
+
     #[test]
     fn a_median_that_moves_by_a_third_is_found() {
         let q = |centre: i64| {
