@@ -1002,7 +1002,7 @@ pub fn pathway(d: &mut Draft, f: &Facts) -> DraftSection {
 /// Section 5: workforce.
 pub fn workforce(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
     let w = &f.workers;
-    let fte: f64 = w.iter().map(|x| x.fte).sum();
+    let fte: i64 = w.iter().map(|x| x.fte_hundredths).sum();
     let lives: Vec<i64> = YesNoUnknown::ALL
         .iter()
         .map(|v| {
@@ -1059,7 +1059,7 @@ pub fn workforce(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
                 vec![
                     Cell::Rounded {
                         n: workers,
-                        value: fte,
+                        hundredths: fte,
                     },
                     na(),
                     na(),
@@ -1102,7 +1102,7 @@ pub fn workforce(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
                 vec![
                     Cell::Per {
                         num: seen,
-                        denominator: fte,
+                        denominator_hundredths: fte,
                         n: workers,
                     },
                     na(),
@@ -1114,7 +1114,7 @@ pub fn workforce(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
                 vec![
                     Cell::Per {
                         num: c.sessions_attended,
-                        denominator: fte,
+                        denominator_hundredths: fte,
                         n: workers,
                     },
                     na(),
@@ -1174,7 +1174,7 @@ pub fn workforce(d: &mut Draft, f: &Facts, c: &Common) -> DraftSection {
         id: "workforce".into(),
         title: "Workforce".into(),
         definitions: vec![
-            "Workers active: started on or before the period's last day and not left before its first day. FTE: the sum of their full-time equivalents.".into(),
+            "Workers active: started on or before the period's last day and not left before its first day. FTE: the sum of their full-time equivalents, each to the nearest hundredth; under disclosure control the total is rounded once, like a count (halves up).".into(),
             "Living in the area served: of workers with a yes or no answer. Home quintile: the national IMD quintile of the worker's home as recorded (the address itself is never stored).".into(),
             "Clients seen: clients with an attended session in the period. Per FTE figures divide the published counts by the FTE.".into(),
         ],

@@ -620,6 +620,7 @@ fn pick(t: &Table, id: &str, rows: &[&str], columns: &[&str]) -> Table {
         rows,
         note: None,
         withheld: None,
+        named_rows: false,
     }
 }
 
@@ -1146,6 +1147,7 @@ fn model_strips(fingerprints: &[(&str, &Table)], prefix: &str) -> Chart {
             rows: numbers_rows,
             note: None,
             withheld: None,
+            named_rows: false,
         },
     }
 }
@@ -1190,7 +1192,7 @@ fn small_multiples(
         .unwrap_or_default();
     let mut body = String::new();
     let mut description = format!(
-        "Each of the {} fingerprint measures of {service} by quarter, from {} to {}. Dashed vertical lines mark recorded configuration changes; a triangle marks the quarter a shift was detected (filled: drift, unexplained; open: explained by a recorded change).",
+        "Each of the {} fingerprint measures of {service} by quarter, from {} to {}. Dashed vertical lines mark recorded configuration changes; a triangle marks the quarter a shift was detected (filled: drift, unexplained; open: explained by a recorded change), on the line, or at the top of the panel where the quarter's figure is not shown.",
         measures.len(),
         quarters.first().map_or("", String::as_str),
         quarters.last().map_or("", String::as_str)
@@ -1252,8 +1254,23 @@ fn small_multiples(
             );
         }
         let mut flags = Vec::new();
+        let at = |name: &str| shifts.and_then(|s| s.columns.iter().position(|c| c.id == name));
+        let (c_measure, c_detected, c_label, c_before, c_after) = (
+            at("measure"),
+            at("detected"),
+            at("label"),
+            at("level_before"),
+            at("level_after"),
+        );
+        let level = |f: Option<&Figure>| match f.and_then(Figure::as_f64) {
+            Some(v) if is_median => Some(whole(v)),
+            Some(v) => Some(pct(v)),
+            None => None,
+        };
         for r in shifts.map(|s| s.rows.as_slice()).unwrap_or_default() {
-            let (Some(Figure::Text(measure)), Some(Figure::Text(detected))) = (r.first(), r.get(1))
+            let cell = |c: Option<usize>| c.and_then(|j| r.get(j));
+            let (Some(Figure::Text(measure)), Some(Figure::Text(detected))) =
+                (cell(c_measure), cell(c_detected))
             else {
                 continue;
             };
@@ -1261,21 +1278,32 @@ fn small_multiples(
                 continue;
             }
             let Some(i) = q_index(detected) else { continue };
-            let drift = matches!(r.get(5), Some(Figure::Text(l)) if l == "drift");
-            let v = values[i].unwrap_or(0.0);
+            let drift = matches!(cell(c_label), Some(Figure::Text(l)) if l == "drift");
+            // The mark sits on the line where the quarter's figure is shown, and above
+            // the panel where it is not: never on a line it did not come from.
+            let top = match values[i] {
+                Some(v) => y(v),
+                None => y0 + 9.0,
+            };
             let _ = write!(
                 body,
                 "<path d=\"M{0:.1},{1:.1} L{2:.1},{3:.1} L{4:.1},{3:.1} Z\" fill=\"{5}\" stroke=\"{6}\" stroke-width=\"1.5\"/>",
                 x(i),
-                y(v) - 4.0,
+                top - 4.0,
                 x(i) + 5.0,
-                y(v) - 13.0,
+                top - 13.0,
                 x(i) - 5.0,
                 if drift { COLOURS[1] } else { "#fff" },
                 INK
             );
+            // The caption gives the levels the flag rests on, as published, so that it
+            // says what the table beside it says even where the quarters are not shown.
+            let levels = match (level(cell(c_before)), level(cell(c_after))) {
+                (Some(a), Some(b)) => format!(" (from {a} to {b})"),
+                _ => " (levels not shown: too few to publish)".into(),
+            };
             flags.push(format!(
-                "{} in {detected}",
+                "{} in {detected}{levels}",
                 if drift { "drift" } else { "explained shift" }
             ));
         }

@@ -137,8 +137,9 @@ pub struct WorkerGroup {
     pub qualification: String,
     /// How many.
     pub n: i64,
-    /// Their full-time equivalents, summed.
-    pub fte: f64,
+    /// Their full-time equivalents, each to the nearest hundredth, summed in
+    /// hundredths: whole numbers, so the total does not depend on the order of adding.
+    pub fte_hundredths: i64,
 }
 
 /// Everything one scope's reports count, for one period, as counts and sums (the
@@ -693,7 +694,7 @@ pub async fn facts(
     }
     for r in rows_if(all, db, q(include_str!("sql/workers.sql"))).await? {
         let f = out.entry(sid(&r)?).or_default();
-        f.workers.push(WorkerGroup {
+        let group = WorkerGroup {
             lives_in_area: text(&r, 1)?
                 .and_then(|s| YesNoUnknown::parse(&s))
                 .unwrap_or(YesNoUnknown::Unknown)
@@ -706,8 +707,29 @@ pub async fn facts(
                 .code()
                 .to_string(),
             n: n_at(&r, 4)?,
-            fte: real(&r, 5)?.unwrap_or(0.0),
-        });
+            fte_hundredths: 0,
+        };
+        // One row per FTE value: each worker's FTE to the nearest hundredth, times how
+        // many have it, added as integers.
+        let each = (real(&r, 5)?.unwrap_or(0.0) * 100.0).round() as i64;
+        let hundredths = each * group.n;
+        match f.workers.iter_mut().find(|w| {
+            (&w.lives_in_area, w.home_quintile, &w.qualification)
+                == (
+                    &group.lives_in_area,
+                    group.home_quintile,
+                    &group.qualification,
+                )
+        }) {
+            Some(w) => {
+                w.n += group.n;
+                w.fte_hundredths += hundredths;
+            }
+            None => f.workers.push(WorkerGroup {
+                fte_hundredths: hundredths,
+                ..group
+            }),
+        }
     }
     Ok(out)
 }

@@ -10,7 +10,9 @@
 //! a secondary would see it: some count the rule would have shown (at least the
 //! threshold plus one, with no upper bound but what the sums imply).
 
-use crate::doc::{BiasInput, Cell, CountId, Draft, DraftTable, Figure, Part, Section, Table};
+use crate::doc::{
+    BiasInput, Cell, CountId, Derivation, Draft, DraftTable, Figure, Part, Section, Table,
+};
 use crate::stats;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -107,14 +109,15 @@ impl Policy {
         }
     }
 
-    /// A quantity that is not a count but is bounded by one (such as FTE), rounded to
-    /// the rounding base under control; as it is otherwise.
-    pub fn round_quantity(&self, v: f64) -> f64 {
+    /// A quantity in whole hundredths that is not a count but is bounded by one (such
+    /// as FTE), rounded to the rounding base under control (halves up, in integers, so
+    /// exactly once); as it is otherwise.
+    pub fn round_hundredths(&self, hundredths: i64) -> f64 {
         if self.controls() {
-            let b = self.rounding_base as f64;
-            (v / b).round() * b
+            let b = self.rounding_base * 100;
+            ((hundredths + b / 2).div_euclid(b) * b) as f64 / 100.0
         } else {
-            v
+            hundredths as f64 / 100.0
         }
     }
 
@@ -255,6 +258,11 @@ fn counts_of(t: &DraftTable) -> BTreeSet<CountId> {
             Cell::MeanBound { n, .. } | Cell::Median { n, .. } | Cell::Rounded { n, .. } => {
                 ids.insert(*n);
             }
+            Cell::Fraction { num, den, .. } => {
+                ids.insert(*num);
+                ids.insert(*den);
+            }
+            Cell::Derived { rests_on, .. } => ids.extend(rests_on.iter().copied()),
             _ => {}
         }
     }
@@ -493,6 +501,7 @@ pub fn publish(draft: &Draft, policy: &Policy, published: &Published) -> Vec<Sec
                                  revealing one another."
                                     .into(),
                             ),
+                            named_rows: false,
                         };
                     }
                     let rows = t
@@ -507,6 +516,7 @@ pub fn publish(draft: &Draft, policy: &Policy, published: &Published) -> Vec<Sec
                         rows,
                         note: t.note.clone(),
                         withheld: None,
+                        named_rows: false,
                     }
                 })
                 .collect(),
@@ -560,12 +570,12 @@ fn figure(
         Cell::Reference(v) => v.map(Figure::Num).unwrap_or(Figure::NotApplicable),
         Cell::Per {
             num,
-            denominator,
+            denominator_hundredths,
             n,
         } => {
             let people_ok =
                 !policy.controls() || (value(*n).is_some() && raw(*n) >= policy.min_people());
-            let denominator = policy.round_quantity(*denominator);
+            let denominator = policy.round_hundredths(*denominator_hundredths);
             match value(*num) {
                 Some(k) if people_ok && denominator > 0.0 => Figure::Num(k as f64 / denominator),
                 Some(_) if people_ok => Figure::NotApplicable,
@@ -596,41 +606,139 @@ fn figure(
             (_, Some(x)) if policy.controls() => Figure::Num(x.round()),
             (_, Some(x)) => Figure::Num(*x),
         },
-        Cell::Rounded { n, value: v } => {
+        Cell::Whole(v) => Figure::Int(*v),
+        Cell::Fraction { num, den, min_den } => match (value(*num), value(*den)) {
+            (Some(_), Some(0)) => Figure::NotApplicable,
+            (Some(k), Some(n)) if !policy.controls() || n >= *min_den => {
+                Figure::Num(k as f64 / n as f64)
+            }
+            _ => Figure::Suppressed,
+        },
+        Cell::Derived {
+            rests_on,
+            value: exact,
+            derivation,
+        } => {
+            if !policy.controls() {
+                return exact.map_or(Figure::NotApplicable, Figure::Num);
+            }
+            let Some(shown) = rests_on
+                .iter()
+                .map(|&c| value(c))
+                .collect::<Option<Vec<i64>>>()
+            else {
+                return Figure::Suppressed;
+            };
+            derive(*derivation, &shown, rests_on, policy, raw)
+                .map_or(Figure::Suppressed, Figure::Num)
+        }
+        Cell::Rounded { n, hundredths } => {
             if policy.controls() && (value(*n).is_none() || raw(*n) < policy.min_people()) {
                 Figure::Suppressed
             } else {
-                Figure::Num(policy.round_quantity(*v))
+                Figure::Num(policy.round_hundredths(*hundredths))
             }
         }
     }
 }
 
+/// A derived figure worked out again from published counts; `None` when it cannot be.
+fn derive(
+    derivation: Derivation,
+    shown: &[i64],
+    ids: &[CountId],
+    policy: &Policy,
+    raw: &dyn Fn(CountId) -> i64,
+) -> Option<f64> {
+    match (derivation, shown) {
+        (Derivation::ShareDifference, &[k0, n0, k, n]) if n0 > 0 && n > 0 => {
+            Some(k as f64 / n as f64 - k0 as f64 / n0 as f64)
+        }
+        (Derivation::ShareZ, &[k0, n0, k, n]) if n0 > 0 && n > 0 => {
+            let (p0, p) = (k0 as f64 / n0 as f64, k as f64 / n as f64);
+            let pc = p0.clamp(0.02, 0.98);
+            let se = (pc * (1.0 - pc) * (1.0 / n as f64 + 1.0 / n0 as f64)).sqrt();
+            Some((p - p0) / se)
+        }
+        (Derivation::MedianChange { before, after }, &[_, _])
+            if ids.iter().all(|&c| raw(c) >= policy.min_people()) =>
+        {
+            let (b, a) = (before.round(), after.round());
+            Some((a - b) / b.abs().max(1.0))
+        }
+        _ => None,
+    }
+}
+
 /// The completeness-bias warning of analytics.md section 4, computed from the published
-/// counts: `None` when there is nothing to warn about.
-pub fn bias_warning(bias: &BiasInput, published: &Published) -> Option<String> {
-    let found: Vec<String> = [&bias.groups, &bias.ethnic_groups]
-        .into_iter()
-        .filter_map(|g| bias_in(g, published))
-        .collect();
+/// counts: `None` when there is nothing to warn about. A test resting on a suppressed
+/// count is not run on the groups left: its result is `*`, and the reader is told so
+/// (analytics.md section 8).
+pub fn bias_warning(bias: &BiasInput, published: &Published, policy: &Policy) -> Option<String> {
+    let found: Vec<String> = [
+        ("national IMD quintile", &bias.groups),
+        ("ethnic group", &bias.ethnic_groups),
+    ]
+    .into_iter()
+    .filter_map(|(by, g)| match bias_in(g, published, policy) {
+        BiasTest::Quiet => None,
+        BiasTest::Warn(w) => Some(w),
+        BiasTest::Suppressed => Some(format!(
+            "The completeness-bias test of outcome data by {by} is shown as *: a count it \
+             rests on (closed full episodes of a group, or those of them with outcome \
+             data) is suppressed, so whether outcome data were recorded less often for \
+             some groups is not published."
+        )),
+    })
+    .collect();
     (!found.is_empty()).then(|| found.join(" "))
 }
 
-fn bias_in(groups: &[(String, CountId, CountId)], published: &Published) -> Option<String> {
-    // Groups with at least 20 closed full episodes whose counts are both shown.
-    let groups: Vec<(&str, f64, f64)> = groups
-        .iter()
-        .filter_map(|(label, closed, with)| {
-            let (c, w) = (published.value(*closed)?, published.value(*with)?);
-            (c >= 20).then_some((label.as_str(), c as f64, w.min(c) as f64))
-        })
-        .collect();
-    if groups.len() < 2 {
-        return None;
+/// The result of the completeness-bias test on one set of groups.
+#[derive(Debug, Clone, PartialEq)]
+enum BiasTest {
+    /// Nothing to warn about.
+    Quiet,
+    /// The warning.
+    Warn(String),
+    /// A count the test rests on is suppressed.
+    Suppressed,
+}
+
+/// The most closed full episodes a group may have and be left out of the test.
+const BIAS_MIN_CLOSED: i64 = 20;
+
+fn bias_in(
+    groups: &[(String, CountId, CountId)],
+    published: &Published,
+    policy: &Policy,
+) -> BiasTest {
+    // Groups with at least 20 closed full episodes, as published. A count suppressed by
+    // the primary rule is at most the threshold, so known to be under 20 without its
+    // value; any other hidden count the test would rest on makes the test `*`.
+    let mut tested: Vec<(&str, f64, f64)> = Vec::new();
+    for (label, closed, with) in groups {
+        let c = match published.states[*closed] {
+            CountState::Shown(c) => c,
+            CountState::Primary if policy.threshold < BIAS_MIN_CLOSED => continue,
+            _ => return BiasTest::Suppressed,
+        };
+        if c < BIAS_MIN_CLOSED {
+            continue;
+        }
+        let Some(w) = published.value(*with) else {
+            return BiasTest::Suppressed;
+        };
+        tested.push((label.as_str(), c as f64, w.min(c) as f64));
     }
-    let table: Vec<Vec<f64>> = groups.iter().map(|(_, c, w)| vec![*w, c - w]).collect();
-    let (_, p) = stats::chi_square(&table)?;
-    let shares: Vec<(&str, f64)> = groups.iter().map(|(l, c, w)| (*l, w / c)).collect();
+    if tested.len() < 2 {
+        return BiasTest::Quiet;
+    }
+    let table: Vec<Vec<f64>> = tested.iter().map(|(_, c, w)| vec![*w, c - w]).collect();
+    let Some((_, p)) = stats::chi_square(&table) else {
+        return BiasTest::Quiet;
+    };
+    let shares: Vec<(&str, f64)> = tested.iter().map(|(l, c, w)| (*l, w / c)).collect();
     let (low, high) = shares.iter().fold((shares[0], shares[0]), |(lo, hi), s| {
         (
             if s.1 < lo.1 { *s } else { lo },
@@ -638,7 +746,7 @@ fn bias_in(groups: &[(String, CountId, CountId)], published: &Published) -> Opti
         )
     });
     if p < 0.05 && high.1 - low.1 >= 0.10 {
-        Some(format!(
+        BiasTest::Warn(format!(
             "These outcome figures rest on a biased subset: outcome data (a baseline and an \
              exit assessment) were recorded for {:.0}% of closed full episodes of clients in \
              {} but only {:.0}% of those in {} (chi-square p = {:.3}). Figures for the groups \
@@ -650,7 +758,7 @@ fn bias_in(groups: &[(String, CountId, CountId)], published: &Published) -> Opti
             p
         ))
     } else {
-        None
+        BiasTest::Quiet
     }
 }
 

@@ -59,17 +59,56 @@ pub enum Cell {
     /// A median of whole numbers resting on the count `n`; under control it is shown
     /// as a whole number, since a half would tell that the count is even.
     Median { n: CountId, value: Option<f64> },
-    /// A total of fractions of people (the workforce's FTE) resting on the count `n`;
-    /// under control rounded like a count, since each person's share is bounded.
-    Rounded { n: CountId, value: f64 },
-    /// The published count `num` divided by a quantity (such as the workforce's FTE)
-    /// that rests on the `n` people counted in `n`; under control divided by that
-    /// quantity as published (rounded).
+    /// A total of fractions of people (the workforce's FTE), in whole hundredths,
+    /// resting on the count `n`; under control rounded like a count, since each
+    /// person's share is bounded. Whole hundredths so that the total and its rounding
+    /// are exact, whatever order the fractions were added in.
+    Rounded { n: CountId, hundredths: i64 },
+    /// The published count `num` divided by a quantity in whole hundredths (such as
+    /// the workforce's FTE) that rests on the `n` people counted in `n`; under control
+    /// divided by that quantity as published (rounded).
     Per {
         num: CountId,
-        denominator: f64,
+        denominator_hundredths: i64,
         n: CountId,
     },
+    /// A whole number that is not a count of records, such as how many changes the
+    /// detector found; shown as it is.
+    Whole(i64),
+    /// The share `num ÷ den`, computed from the published counts and shown only when
+    /// the denominator as published is at least `min_den`: below that, rounding each
+    /// count to 5 can move the share further than the changes it is shown beside (11 of
+    /// 12 workers would show as 10 of 10, 100%).
+    Fraction {
+        num: CountId,
+        den: CountId,
+        min_den: i64,
+    },
+    /// A figure worked out from the counts in `rests_on` (`value`, exactly); under
+    /// control worked out again from the published counts as `derivation` says, and
+    /// shown as `*` when one of them is not shown.
+    Derived {
+        rests_on: Vec<CountId>,
+        value: Option<f64>,
+        derivation: Derivation,
+    },
+}
+
+/// How a [`Cell::Derived`] figure is worked out from published counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Derivation {
+    /// `rests_on` is `[k0, n0, k, n]`: `k/n − k0/n0`.
+    ShareDifference,
+    /// `rests_on` is `[k0, n0, k, n]`: the two-proportion z of `k/n` against `k0/n0`
+    /// (the reference clamped to 0.02–0.98), as the shift detector computes it.
+    ShareZ,
+    /// `rests_on` is `[n0, n]`, the people behind two medians: `(after − before) ÷
+    /// max(before, 1)` of the medians as published (whole numbers), shown when both
+    /// counts are shown and at least the fewest people a median needs.
+    MedianChange { before: f64, after: f64 },
+    /// Cannot be worked out from published counts (it rests on the values behind them):
+    /// `*` under control.
+    Exact,
 }
 
 /// How the figures of a column are to be read.
@@ -247,7 +286,7 @@ impl Serialize for Figure {
 }
 
 /// A published table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Table {
     /// Identifier, unique within the report.
     pub id: String,
@@ -258,11 +297,61 @@ pub struct Table {
     /// Rows.
     pub rows: Vec<Vec<Figure>>,
     /// A note shown under the table.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Why the table's figures are withheld, when they are (its rows are then empty).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub withheld: Option<String>,
+    /// Whether its rows are written to JSON as objects named by column id (in column
+    /// order) rather than as arrays: the implementation patterns document's are, so
+    /// that a reader need not count columns.
+    pub named_rows: bool,
+}
+
+impl Serialize for Table {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let fields = 4 + usize::from(self.note.is_some()) + usize::from(self.withheld.is_some());
+        let mut t = s.serialize_struct("Table", fields)?;
+        t.serialize_field("id", &self.id)?;
+        t.serialize_field("title", &self.title)?;
+        t.serialize_field("columns", &self.columns)?;
+        if self.named_rows {
+            let rows: Vec<NamedRow> = self
+                .rows
+                .iter()
+                .map(|row| NamedRow {
+                    columns: &self.columns,
+                    row,
+                })
+                .collect();
+            t.serialize_field("rows", &rows)?;
+        } else {
+            t.serialize_field("rows", &self.rows)?;
+        }
+        if let Some(note) = &self.note {
+            t.serialize_field("note", note)?;
+        }
+        if let Some(withheld) = &self.withheld {
+            t.serialize_field("withheld", withheld)?;
+        }
+        t.end()
+    }
+}
+
+/// One row as an object: column id → figure, in column order.
+struct NamedRow<'a> {
+    columns: &'a [Column],
+    row: &'a [Figure],
+}
+
+impl Serialize for NamedRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.row.len()))?;
+        for (c, f) in self.columns.iter().zip(self.row) {
+            m.serialize_entry(&c.id, f)?;
+        }
+        m.end()
+    }
 }
 
 impl Table {

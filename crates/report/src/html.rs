@@ -131,6 +131,7 @@ fn article(s: &mut String, r: &Report, prefix: &str) {
             .collect(),
         note: None,
         withheld: None,
+        named_rows: false,
     };
     table(s, &files, &files.id, "h3");
     s.push_str("</section>\n</article>\n");

@@ -582,7 +582,7 @@ pub(crate) fn finish(
     let sections = disclosure::publish(draft, &req.policy, &published);
     let mut warnings = Vec::new();
     if let Some(bias) = &draft.bias
-        && let Some(w) = disclosure::bias_warning(bias, &published)
+        && let Some(w) = disclosure::bias_warning(bias, &published, &req.policy)
     {
         warnings.push(w);
     }

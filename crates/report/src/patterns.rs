@@ -9,7 +9,7 @@
 //! count, share and median it shows, and so that it renders as JSON, CSV, HTML and .xlsx.
 
 use crate::data::{self, ServiceInfo, fill, int, rows, text};
-use crate::doc::{Cell, CountId, Draft, DraftSection, DraftTable, Part, Unit, col};
+use crate::doc::{Cell, CountId, Derivation, Draft, DraftSection, DraftTable, Unit, col};
 use crate::drift::{self, Series, Settings};
 use crate::{Kind, Period, Policy, Report, ReportError, Request};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -116,6 +116,10 @@ pub struct QuarterCounts {
     pub sessions_per_closed: BTreeMap<i64, i64>,
     pub workers_known: i64,
     pub workers_local: i64,
+    /// The same workers by the quarter they started (index; 0 for the first quarter or
+    /// before): the local worker share counts much the same people every quarter, and
+    /// the detector weighs only those who joined since its reference.
+    pub workers_by_start: drift::Team,
 }
 
 impl QuarterCounts {
@@ -187,6 +191,11 @@ impl QuarterCounts {
         }
         self.workers_known += o.workers_known;
         self.workers_local += o.workers_local;
+        for (q, (k, n)) in &o.workers_by_start {
+            let e = self.workers_by_start.entry(*q).or_default();
+            e.0 += k;
+            e.1 += n;
+        }
     }
 }
 
@@ -258,13 +267,23 @@ impl ServiceSeries {
                 Series::Median(v) => {
                     v.pop();
                 }
+                Series::Team(v) => {
+                    v.pop();
+                }
             }
         }
         series
     }
 
     fn all_quarters(&self, m: usize) -> Series {
-        if MEASURES[m].2 {
+        if MEASURES[m].0 == "local_worker_share" {
+            Series::Team(
+                self.counts
+                    .iter()
+                    .map(|c| Some(c.workers_by_start.clone()).filter(|t| !t.is_empty()))
+                    .collect(),
+            )
+        } else if MEASURES[m].2 {
             Series::Median(
                 self.counts
                     .iter()
@@ -538,14 +557,18 @@ pub async fn read(
         let Some(v) = counts.get_mut(&sid) else {
             continue;
         };
+        let joined = index(Quarter::containing(started)).unwrap_or(0);
         for (i, quarter) in quarters.iter().enumerate() {
             let active =
                 started <= quarter.last_day() && left.is_none_or(|l| l >= quarter.first_day());
             if active && lives != "unknown" && !lives.is_empty() {
-                v[i].workers_known += 1;
-                if lives == "yes" {
-                    v[i].workers_local += 1;
-                }
+                let local = i64::from(lives == "yes");
+                let c = &mut v[i];
+                c.workers_known += 1;
+                c.workers_local += local;
+                let cohort = c.workers_by_start.entry(joined).or_default();
+                cohort.0 += local;
+                cohort.1 += 1;
             }
         }
     }
@@ -605,14 +628,43 @@ async fn span(db: &Database, ids: &[i64]) -> Result<(NaiveDate, NaiveDate), Repo
 pub struct LabelledShift {
     pub measure: usize,
     pub shift: drift::Shift,
-    /// The recorded change it is put down to, when there is one.
+    /// The recorded change it is put down to, when there is one: its change event's.
+    pub explained_by: Option<String>,
+    /// Its change event (index into [`Changes::events`]).
+    pub event: usize,
+}
+
+/// One change in a service: the flags it raised on one or more measures, grouped
+/// (analytics.md section 7: a flag on any measure the change moves is a true flag of
+/// that change, so changes are what is counted).
+#[derive(Debug, Clone)]
+pub struct ChangeEvent {
+    /// The earliest estimated start of its flags.
+    pub start: usize,
+    /// The latest quarter one of its flags was detected.
+    pub end: usize,
+    /// The measures it moved, in analytics.md's order.
+    pub measures: Vec<usize>,
+    /// Its flags (indices into [`Changes::shifts`]).
+    pub flags: Vec<usize>,
+    /// The recorded change it is put down to: one whose quarter is within one quarter
+    /// of the estimated start of one of its flags. `None`: drift.
     pub explained_by: Option<String>,
 }
 
-/// Every measure's shifts, labelled: `explained` when the estimated start is within one
-/// quarter of a recorded configuration change (not the first configuration).
-pub fn shifts(s: &ServiceSeries, settings: &Settings) -> Vec<LabelledShift> {
-    let changes: Vec<(usize, &Configuration)> = s
+/// Every measure's shifts, labelled, and the change events they make up.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub shifts: Vec<LabelledShift>,
+    pub events: Vec<ChangeEvent>,
+}
+
+/// Every measure's shifts, grouped into change events and labelled: `explained` when
+/// the estimated start of one of the event's flags is within one quarter of a recorded
+/// configuration change (not the first configuration), `drift` otherwise. A reference
+/// level is made of quarters with enough data for a delivery model.
+pub fn changes(s: &ServiceSeries, settings: &Settings, rules: &ModelRules) -> Changes {
+    let recorded: Vec<(usize, &Configuration)> = s
         .configurations
         .iter()
         .skip(1)
@@ -621,23 +673,61 @@ pub fn shifts(s: &ServiceSeries, settings: &Settings) -> Vec<LabelledShift> {
             s.quarters.iter().position(|x| *x == q).map(|i| (i, c))
         })
         .collect();
-    let mut out = Vec::new();
+    let sufficient = s.sufficient(rules);
+    let mut found: Vec<(usize, drift::Shift)> = Vec::new();
     for m in 0..MEASURES.len() {
-        for shift in drift::detect(&s.series(m), settings) {
-            let explained_by = changes
-                .iter()
-                .filter(|(q, _)| q.abs_diff(shift.began) <= 1)
-                .min_by_key(|(q, _)| q.abs_diff(shift.began))
-                .map(|(_, c)| c.configuration_ref.clone());
-            out.push(LabelledShift {
-                measure: m,
-                shift,
-                explained_by,
-            });
+        for shift in drift::detect_where(&s.series(m), settings, |q| sufficient.contains(&q)) {
+            found.push((m, shift));
         }
     }
-    out.sort_by_key(|l| (l.shift.detected, l.measure));
-    out
+    found.sort_by_key(|(m, sh)| (sh.detected, *m));
+    let flags: Vec<(usize, &drift::Shift)> = found.iter().map(|(m, sh)| (*m, sh)).collect();
+    let grouped = drift::events(&flags);
+    let mut events = Vec::new();
+    let mut event_of = vec![0; found.len()];
+    for (e, g) in grouped.iter().enumerate() {
+        let explained_by = g
+            .flags
+            .iter()
+            .filter_map(|&i| {
+                recorded
+                    .iter()
+                    .map(|(q, c)| (q.abs_diff(found[i].1.began), c))
+                    .filter(|(d, _)| *d <= 1)
+                    .min_by_key(|(d, _)| *d)
+            })
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, c)| c.configuration_ref.clone());
+        let mut measures: Vec<usize> = g.flags.iter().map(|&i| found[i].0).collect();
+        measures.sort();
+        measures.dedup();
+        for &i in &g.flags {
+            event_of[i] = e;
+        }
+        events.push(ChangeEvent {
+            start: g.start,
+            end: g.end,
+            measures,
+            flags: g.flags.clone(),
+            explained_by,
+        });
+    }
+    let shifts = found
+        .into_iter()
+        .enumerate()
+        .map(|(i, (measure, shift))| LabelledShift {
+            measure,
+            shift,
+            explained_by: events[event_of[i]].explained_by.clone(),
+            event: event_of[i],
+        })
+        .collect();
+    Changes { shifts, events }
+}
+
+/// Every measure's shifts, labelled by their change events (see [`changes`]).
+pub fn shifts(s: &ServiceSeries, settings: &Settings, rules: &ModelRules) -> Vec<LabelledShift> {
+    changes(s, settings, rules).shifts
 }
 
 /// A mismatch between what a configuration says and what a quarter's records show.
@@ -712,15 +802,84 @@ pub fn mismatches(s: &ServiceSeries, rules: &ModelRules) -> Vec<Mismatch> {
     out
 }
 
+/// The smallest published denominator a share is shown on under disclosure control:
+/// rounding each count to the nearest 5 moves a share by up to 4 ÷ n, which at 50 is
+/// under half the smallest change the detector flags (0.1), and far more below it (11 of
+/// 12 local workers would show as 10 of 10, 100%).
+pub const MIN_SHARE_DENOMINATOR: i64 = 50;
+
 /// Registers a share's counts and returns its cell.
 fn share_cell(d: &mut Draft, k: i64, n: i64) -> Cell {
     let num = d.count(k);
     let den = d.count(n);
-    Cell::Share {
+    Cell::Fraction {
         num,
         den,
-        part: Part::Point,
+        min_den: MIN_SHARE_DENOMINATOR,
     }
+}
+
+/// The size of a shift (the change of a share, or the relative change of a median, from
+/// the level before to the level after) and its evidence (the detector's z), as cells
+/// worked out again from the published counts under control where they can be.
+fn size_and_evidence(d: &mut Draft, s: &ServiceSeries, l: &LabelledShift) -> [Cell; 2] {
+    let m = l.measure;
+    let sh = &l.shift;
+    let before = s.pooled(&sh.reference);
+    let after = s.pooled(&sh.after);
+    if let (Some(v0), Some(v1)) = (before.values(m), after.values(m)) {
+        let n0 = d.count(v0.values().sum());
+        let n1 = d.count(v1.values().sum());
+        let (m0, m1) = (
+            crate::data::median_of(v0).unwrap_or(f64::NAN),
+            crate::data::median_of(v1).unwrap_or(f64::NAN),
+        );
+        return [
+            Cell::Derived {
+                rests_on: vec![n0, n1],
+                value: Some((m1 - m0) / m0.abs().max(1.0)),
+                derivation: Derivation::MedianChange {
+                    before: m0,
+                    after: m1,
+                },
+            },
+            Cell::Derived {
+                rests_on: vec![n0, n1],
+                value: Some(sh.z),
+                derivation: Derivation::Exact,
+            },
+        ];
+    }
+    let window = s.pooled(&sh.window);
+    let (Some((k0, n0)), Some((k1, n1)), Some((kw, nw))) =
+        (before.share(m), after.share(m), window.share(m))
+    else {
+        return [Cell::Reference(None), Cell::Reference(None)];
+    };
+    let ids = |d: &mut Draft, a: i64, b: i64, c: i64, e: i64| {
+        vec![d.count(a), d.count(b), d.count(c), d.count(e)]
+    };
+    let level = ids(d, k0, n0, k1, n1);
+    let test = ids(d, k0, n0, kw, nw);
+    let team = MEASURES[m].0 == "local_worker_share";
+    let share = |k: i64, n: i64| if n > 0 { k as f64 / n as f64 } else { f64::NAN };
+    [
+        Cell::Derived {
+            rests_on: level,
+            value: Some(share(k1, n1) - share(k0, n0)),
+            derivation: Derivation::ShareDifference,
+        },
+        Cell::Derived {
+            rests_on: test,
+            value: Some(sh.z),
+            // A team's evidence rests on who joined, which no published count shows.
+            derivation: if team {
+                Derivation::Exact
+            } else {
+                Derivation::ShareZ
+            },
+        },
+    ]
 }
 
 /// A measure's level over some quarters, as a controlled cell.
@@ -834,10 +993,12 @@ fn section(d: &mut Draft, s: &ServiceSeries, req: &PatternsRequest) -> DraftSect
         ],
         note: None,
     };
-    // Shifts.
+    // Shifts, and the changes they make up.
+    let found = changes(s, &req.settings, &req.rules);
     let mut shift_rows = Vec::new();
-    for l in shifts(s, &req.settings) {
+    for l in &found.shifts {
         let (mid, _, _) = MEASURES[l.measure];
+        let [size, evidence] = size_and_evidence(d, s, l);
         shift_rows.push(vec![
             Cell::Label(mid.into()),
             Cell::Label(label(l.shift.detected)),
@@ -853,8 +1014,58 @@ fn section(d: &mut Draft, s: &ServiceSeries, req: &PatternsRequest) -> DraftSect
                 .into(),
             ),
             Cell::Label(l.explained_by.clone().unwrap_or_default()),
+            Cell::Whole(l.event as i64 + 1),
+            size,
+            evidence,
         ]);
     }
+    let event_rows = found
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            vec![
+                Cell::Whole(i as i64 + 1),
+                Cell::Label(label(e.start)),
+                Cell::Label(label(e.end)),
+                Cell::Label(
+                    e.measures
+                        .iter()
+                        .map(|&m| MEASURES[m].0)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                Cell::Whole(e.flags.len() as i64),
+                Cell::Label(
+                    if e.explained_by.is_some() {
+                        "explained"
+                    } else {
+                        "drift"
+                    }
+                    .into(),
+                ),
+                Cell::Label(e.explained_by.clone().unwrap_or_default()),
+            ]
+        })
+        .collect();
+    let event_table = DraftTable {
+        id: format!("{id}_changes"),
+        title: format!(
+            "{}: changes (shifts grouped into the changes that moved them)",
+            s.service.service_ref
+        ),
+        columns: vec![
+            col("change", "Change", Unit::Count),
+            col("start", "Estimated start", Unit::Text),
+            col("last_detected", "Last flag detected in", Unit::Text),
+            col("measures", "Measures moved", Unit::Text),
+            col("flags", "Flags", Unit::Count),
+            col("label", "Label", Unit::Text),
+            col("explained_by", "Recorded change", Unit::Text),
+        ],
+        rows: event_rows,
+        note: Some("A change moves several measures together, and a gradual change moves a measure again once watching resumes: flags whose estimated starts fall within one quarter of a change's latest flag, or that carry on a flag of the same measure, are one change. A change is explained when one of its flags began within one quarter of a recorded configuration change.".into()),
+    };
     let shift_table = DraftTable {
         id: format!("{id}_shifts"),
         title: format!("{}: shifts detected quarter by quarter", s.service.service_ref),
@@ -866,9 +1077,12 @@ fn section(d: &mut Draft, s: &ServiceSeries, req: &PatternsRequest) -> DraftSect
             col("level_after", "Level after", Unit::Number),
             col("label", "Label", Unit::Text),
             col("explained_by", "Recorded change", Unit::Text),
+            col("change", "Change", Unit::Count),
+            col("size", "Size", Unit::Number),
+            col("z", "Evidence (z)", Unit::Number),
         ],
         rows: shift_rows,
-        note: Some("explained: the estimated start is within one quarter of a recorded configuration change; drift: no recorded change explains it.".into()),
+        note: Some("Each flag carries the label of its change: explained when one of the change's flags began within one quarter of a recorded configuration change; drift when no recorded change explains it. Size: the change of a share from the level before to the level after, or of a median relative to the level before. Evidence: the z statistic of the test that flagged it (two-proportion for shares, rank-sum for medians, joiners against the reference team for the local worker share). Under disclosure control both are worked out from the published counts, or shown as * where they rest on counts or values not shown.".into()),
     };
     // Change points.
     let mut cp_rows = Vec::new();
@@ -972,6 +1186,7 @@ fn section(d: &mut Draft, s: &ServiceSeries, req: &PatternsRequest) -> DraftSect
         tables: vec![
             models,
             fingerprint,
+            event_table,
             shift_table,
             cp_table,
             cfg_table,
@@ -993,7 +1208,7 @@ fn definitions() -> Vec<String> {
         "Clinical venues: GP practice, health centre, pharmacy. Target areas follow the configuration in force on the quarter's last day: the listed LSOAs (deprived_areas_local), LSOAs of the areas served in national quintile 1 (most_deprived_20pct), all areas served (universal); none for specific_groups.".into(),
         "Delivery model, first rule that matches: telephone_triage (telephone share at least 0.5 and median sessions at most 2), primary_care (clinical referral or clinical venue share at least 0.5), community_peer (community referral share at least 0.5), otherwise mixed; insufficient_data below 20 referrals or 50 attended sessions. Start-up and follow-up pool the first and last four quarters with enough data.".into(),
         "Medicalisation index: the mean of the clinical referral, clinical venue, telephone and brief shares.".into(),
-        "Shifts: each measure is watched against the service's own reference level (its first four quarters with data; after a shift, the new level). A shift needs a change of at least 0.1 in a share or 20% in a median over two consecutive quarters with z of at least 3, or twice that change in one quarter with z of at least 4.5. The estimated start is the first quarter of the run that moved. Levels before and after pool the quarters of each level. See docs/patterns.md.".into(),
+        "Shifts: each measure is watched against the service's own reference level: its first four quarters with enough data for a delivery model and at least 10 records; after a shift, the four such quarters after the one it began in. Shares are compared by a two-proportion z; medians by a rank-sum (Mann-Whitney) z with ties corrected for, and sized on medians interpolated within whole numbers; the local worker share by the workers who joined since the reference, against the reference team's share. A shift needs a change of at least 0.1 in a share or 20% in a median over two consecutive quarters with |z| of at least 3 (2.5 for the local worker share), or twice that change in one quarter with |z| of at least 4.5 (3.5). The estimated start is the first quarter of the run that moved with some evidence of its own. Flags are grouped into changes, which are what the overview counts. Levels before and after pool the quarters of each level. Under disclosure control a share is shown only on a published denominator of at least 50. See docs/patterns.md.".into(),
         "Change points: binary segmentation of the whole series, splitting where the evidence (z at least 4) and the change (as above) are largest, each side keeping at least two quarters. When the quarters run to the latest record, the plan rate and days to plan of the last quarter are left out of both (its episodes have not all had time to agree a plan).".into(),
     ]
 }
@@ -1003,8 +1218,12 @@ fn overview(d: &mut Draft, all: &[ServiceSeries], req: &PatternsRequest) -> Draf
     let mut rows = Vec::new();
     for s in all {
         let (start, follow) = s.start_and_follow_up(&req.rules);
-        let found = shifts(s, &req.settings);
-        let drifts = found.iter().filter(|l| l.explained_by.is_none()).count();
+        let found = changes(s, &req.settings, &req.rules);
+        let drifts = found
+            .events
+            .iter()
+            .filter(|e| e.explained_by.is_none())
+            .count();
         let latest = s
             .sufficient(&req.rules)
             .last()
@@ -1041,9 +1260,10 @@ fn overview(d: &mut Draft, all: &[ServiceSeries], req: &PatternsRequest) -> Draf
                 n: n_last,
                 value: idx_last,
             },
-            Cell::Reference(Some((found.len() - drifts) as f64)),
-            Cell::Reference(Some(drifts as f64)),
-            Cell::Reference(Some(mismatches(s, &req.rules).len() as f64)),
+            Cell::Whole((found.events.len() - drifts) as i64),
+            Cell::Whole(drifts as i64),
+            Cell::Whole(found.shifts.len() as i64),
+            Cell::Whole(mismatches(s, &req.rules).len() as i64),
         ]);
     }
     DraftSection {
@@ -1068,8 +1288,9 @@ fn overview(d: &mut Draft, all: &[ServiceSeries], req: &PatternsRequest) -> Draf
                     "Medicalisation, latest quarter",
                     Unit::Number,
                 ),
-                col("shifts_explained", "Shifts explained", Unit::Count),
-                col("shifts_drift", "Shifts unexplained (drift)", Unit::Count),
+                col("changes_explained", "Changes explained", Unit::Count),
+                col("changes_drift", "Changes unexplained (drift)", Unit::Count),
+                col("flags", "Shift flags", Unit::Count),
                 col(
                     "mismatch_quarters",
                     "Recorded-against-measured mismatches",
@@ -1129,9 +1350,12 @@ pub async fn run(
         })
         .collect();
     let imd_year = db.imd_year().await?;
-    Ok(crate::finish(
-        &request, &draft, services, now, imd_year, reference,
-    ))
+    let mut report = crate::finish(&request, &draft, services, now, imd_year, reference);
+    // Rows as named fields in JSON: the fingerprint has seventeen columns.
+    for t in report.sections.iter_mut().flat_map(|s| s.tables.iter_mut()) {
+        t.named_rows = true;
+    }
+    Ok(report)
 }
 
 /// The exact series of the requested services (for the charts and for tests).
