@@ -425,6 +425,35 @@ async fn extracts_are_pseudonymous_k_anonymous_stable_within_a_project_and_regis
             dcrs_extract::release(db, secrets.path(), &late).await,
             Err(ExtractError::Ended(..))
         ));
+
+        // A release whose audit entry cannot be stored is not registered or handed out
+        // (the database refuses the entry here, as a locked or failing log would).
+        let refuse: &[&str] = match db.backend() {
+            dcrs_store::Backend::Sqlite => &[
+                "CREATE TRIGGER refuse_release BEFORE INSERT ON audit_log \
+                 WHEN NEW.action = 'extract.release' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            ],
+            dcrs_store::Backend::Postgres => &[
+                "CREATE FUNCTION refuse_release() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.action = 'extract.release' THEN RAISE EXCEPTION 'refused'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_release BEFORE INSERT ON audit_log FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_release()",
+            ],
+        };
+        for sql in refuse {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(db.pool())
+                .await
+                .unwrap();
+        }
+        assert!(
+            dcrs_extract::release(db, secrets.path(), &request("alpha", Format::Csv, None))
+                .await
+                .is_err()
+        );
+        assert_eq!(dcrs_extract::register_entries(db).await.unwrap().len(), 4);
+
         let _ = writeln!(
             std::io::stderr(),
             "{TEST}: {} clients, {} episodes; {cells} cells checked; smallest group {smallest} after: {}",
