@@ -29,8 +29,10 @@ async fn main() -> anyhow::Result<()> {
     let (mut normal, mut full) = (Vec::<f64>::new(), Vec::<f64>::new());
     for round in 0..6 {
         for (setting, out) in [("NORMAL", &mut normal), ("FULL", &mut full)] {
-            conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA synchronous = {setting}")))
-                .await?;
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "PRAGMA synchronous = {setting}"
+            )))
+            .await?;
             let started = Instant::now();
             for i in 0..commits {
                 let mut tx = conn.begin().await?;
@@ -51,6 +53,10 @@ async fn main() -> anyhow::Result<()> {
     println!("{commits} commits a round, 6 rounds each, alternating; median of the rounds:");
     println!("synchronous = NORMAL  {n:.3} ms a commit");
     println!("synchronous = FULL    {f:.3} ms a commit");
-    println!("FULL / NORMAL         {:.2}x (+{:.3} ms a commit)", f / n, f - n);
+    println!(
+        "FULL / NORMAL         {:.2}x (+{:.3} ms a commit)",
+        f / n,
+        f - n
+    );
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 /// Declares a code list: an enum with its codes, a parser and the list of codes.
 macro_rules! code_list {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $code:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $code:literal : $words:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($variant),+ }
@@ -17,6 +17,11 @@ macro_rules! code_list {
                 match self { $($name::$variant => $code),+ }
             }
 
+            /// The words a person reads for the code ("Not stated", "GP").
+            pub fn words(self) -> &'static str {
+                match self { $($name::$variant => $words),+ }
+            }
+
             /// Reads a code, ignoring surrounding spaces and letter case.
             pub fn parse(text: &str) -> Option<Self> {
                 let text = text.trim();
@@ -27,6 +32,9 @@ macro_rules! code_list {
 
         impl crate::codes::CodeList for $name {
             fn all_codes() -> Vec<&'static str> { Self::ALL.iter().map(|c| c.code()).collect() }
+            fn all_words() -> Vec<(&'static str, &'static str)> {
+                Self::ALL.iter().map(|c| (c.code(), c.words())).collect()
+            }
             fn parse_code(text: &str) -> Option<Self> { Self::parse(text) }
             fn as_code(&self) -> &'static str { self.code() }
         }
@@ -43,6 +51,8 @@ macro_rules! code_list {
 pub trait CodeList: Sized + Copy {
     /// All codes, for messages that list what is allowed.
     fn all_codes() -> Vec<&'static str>;
+    /// Every code with the words a person reads for it, in the standard's order.
+    fn all_words() -> Vec<(&'static str, &'static str)>;
     /// Reads a code.
     fn parse_code(text: &str) -> Option<Self>;
     /// The stored code.
@@ -51,99 +61,219 @@ pub trait CodeList: Sized + Copy {
 
 code_list!(
     /// Kind of organisation.
-    OrgKind { Pct => "pct", LocalAuthority => "local_authority", NhsTrust => "nhs_trust",
-      GpPractice => "gp_practice", ThirdSector => "third_sector", Private => "private", Other => "other" });
+    OrgKind {
+        Pct => "pct" : "Primary care trust",
+        LocalAuthority => "local_authority" : "Local authority",
+        NhsTrust => "nhs_trust" : "NHS trust",
+        GpPractice => "gp_practice" : "GP practice",
+        ThirdSector => "third_sector" : "Voluntary or community organisation",
+        Private => "private" : "Private company",
+        Other => "other" : "Other",
+    }
+);
 
 code_list!(
     /// Who provides the service.
-    ProviderModel { SingleThirdSector => "single_third_sector", MultipleThirdSector => "multiple_third_sector",
-      NhsInHouse => "nhs_in_house", NhsAndThirdSector => "nhs_and_third_sector",
-      ExternalProvider => "external_provider", LocalAuthorityInHouse => "local_authority_in_house" });
+    ProviderModel {
+        SingleThirdSector => "single_third_sector" : "One voluntary sector provider",
+        MultipleThirdSector => "multiple_third_sector" : "Several voluntary sector providers",
+        NhsInHouse => "nhs_in_house" : "NHS, in house",
+        NhsAndThirdSector => "nhs_and_third_sector" : "NHS with voluntary sector partners",
+        ExternalProvider => "external_provider" : "External provider",
+        LocalAuthorityInHouse => "local_authority_in_house" : "Local authority, in house",
+    }
+);
 
 code_list!(
     /// Who funds the service.
-    Funding { NhsCommissioner => "nhs_commissioner", LocalAuthority => "local_authority",
-      NonHealthPublic => "non_health_public", GpCommissioner => "gp_commissioner", Mixed => "mixed", Other => "other" });
+    Funding {
+        NhsCommissioner => "nhs_commissioner" : "NHS commissioner",
+        LocalAuthority => "local_authority" : "Local authority",
+        NonHealthPublic => "non_health_public" : "Other public funding",
+        GpCommissioner => "gp_commissioner" : "GP commissioners",
+        Mixed => "mixed" : "Mixed funding",
+        Other => "other" : "Other",
+    }
+);
 
 code_list!(
     /// Whether the service has a senior sponsor.
-    SeniorBuyIn { Yes => "yes", No => "no", ChampionLeft => "champion_left" });
+    SeniorBuyIn {
+        Yes => "yes" : "Yes",
+        No => "no" : "No",
+        ChampionLeft => "champion_left" : "The senior champion has left",
+    }
+);
 
 code_list!(
     /// The kind of worker the service recruits.
-    WorkerProfile { PersonNextDoor => "person_next_door", WorkReadyPreferred => "work_ready_preferred",
-      MixedRebadged => "mixed_rebadged" });
+    WorkerProfile {
+        PersonNextDoor => "person_next_door" : "People from the local community",
+        WorkReadyPreferred => "work_ready_preferred" : "Work-ready applicants preferred",
+        MixedRebadged => "mixed_rebadged" : "Mixed, including existing staff given the role",
+    }
+);
 
 code_list!(
     /// How the service targets its clients.
-    Targeting { DeprivedAreasLocal => "deprived_areas_local", MostDeprived20pct => "most_deprived_20pct",
-      SpecificGroups => "specific_groups", Universal => "universal" });
+    Targeting {
+        DeprivedAreasLocal => "deprived_areas_local" : "Listed deprived areas",
+        MostDeprived20pct => "most_deprived_20pct" : "The 20% most deprived areas",
+        SpecificGroups => "specific_groups" : "Specific groups",
+        Universal => "universal" : "Everyone",
+    }
+);
 
 code_list!(
     /// A plain yes or no.
-    YesNo { Yes => "yes", No => "no" });
+    YesNo {
+        Yes => "yes" : "Yes",
+        No => "no" : "No",
+    }
+);
 
 code_list!(
     /// Yes, no, or not known.
-    YesNoUnknown { Yes => "yes", No => "no", Unknown => "unknown" });
+    YesNoUnknown {
+        Yes => "yes" : "Yes",
+        No => "no" : "No",
+        Unknown => "unknown" : "Not known",
+    }
+);
 
 code_list!(
     /// Yes, no, or not stated by the client.
-    YesNoNotStated { Yes => "yes", No => "no", NotStated => "not_stated" });
+    YesNoNotStated {
+        Yes => "yes" : "Yes",
+        No => "no" : "No",
+        NotStated => "not_stated" : "Not stated",
+    }
+);
 
 code_list!(
     /// How the service works with its clients.
-    InteractionModel { OneToOneBehaviourChange => "one_to_one_behaviour_change",
-      OneToOnePlusBriefContacts => "one_to_one_plus_brief_contacts",
-      EarlyPlanPrioritised => "early_plan_prioritised",
-      TelephoneAssessmentAndReferral => "telephone_assessment_and_referral", GroupBased => "group_based" });
+    InteractionModel {
+        OneToOneBehaviourChange => "one_to_one_behaviour_change" : "One-to-one behaviour change support",
+        OneToOnePlusBriefContacts => "one_to_one_plus_brief_contacts" : "One-to-one support and brief contacts",
+        EarlyPlanPrioritised => "early_plan_prioritised" : "Plan agreed early, then prioritised",
+        TelephoneAssessmentAndReferral => "telephone_assessment_and_referral" : "Telephone assessment and referral",
+        GroupBased => "group_based" : "Group based",
+    }
+);
 
 code_list!(
     /// A worker's role.
-    WorkerRole { HealthTrainer => "health_trainer", SeniorHealthTrainer => "senior_health_trainer",
-      ChampionVolunteer => "champion_volunteer", TeamLeader => "team_leader" });
+    WorkerRole {
+        HealthTrainer => "health_trainer" : "Health trainer",
+        SeniorHealthTrainer => "senior_health_trainer" : "Senior health trainer",
+        ChampionVolunteer => "champion_volunteer" : "Health champion (volunteer)",
+        TeamLeader => "team_leader" : "Team leader",
+    }
+);
 
 code_list!(
     /// Sex as recorded.
-    Sex { Male => "male", Female => "female", Other => "other", NotStated => "not_stated" });
+    Sex {
+        Male => "male" : "Male",
+        Female => "female" : "Female",
+        Other => "other" : "Other",
+        NotStated => "not_stated" : "Not stated",
+    }
+);
 
 code_list!(
     /// A worker's age band.
-    AgeBand { A16To24 => "16-24", A25To34 => "25-34", A35To44 => "35-44", A45To54 => "45-54",
-      A55To64 => "55-64", A65Plus => "65+" });
+    AgeBand {
+        A16To24 => "16-24" : "16 to 24",
+        A25To34 => "25-34" : "25 to 34",
+        A35To44 => "35-44" : "35 to 44",
+        A45To54 => "45-54" : "45 to 54",
+        A55To64 => "55-64" : "55 to 64",
+        A65Plus => "65+" : "65 or over",
+    }
+);
 
 code_list!(
     /// A worker's qualification.
-    Qualification { None => "none", InTraining => "in_training", Level3Certificate => "level3_certificate",
-      Level2Award => "level2_award" });
+    Qualification {
+        None => "none" : "None yet",
+        InTraining => "in_training" : "In training",
+        Level3Certificate => "level3_certificate" : "Level 3 Certificate for Health Trainers",
+        Level2Award => "level2_award" : "Level 2 award",
+    }
+);
 
 code_list!(
     /// NHS ethnic category (2001 Census based), Z not stated and 99 not known.
-    Ethnicity { A => "A", B => "B", C => "C", D => "D", E => "E", F => "F", G => "G", H => "H",
-      J => "J", K => "K", L => "L", M => "M", N => "N", P => "P", R => "R", S => "S",
-      Z => "Z", NotKnown => "99" });
+    Ethnicity {
+        A => "A" : "White: British",
+        B => "B" : "White: Irish",
+        C => "C" : "White: any other White background",
+        D => "D" : "Mixed: White and Black Caribbean",
+        E => "E" : "Mixed: White and Black African",
+        F => "F" : "Mixed: White and Asian",
+        G => "G" : "Mixed: any other mixed background",
+        H => "H" : "Asian or Asian British: Indian",
+        J => "J" : "Asian or Asian British: Pakistani",
+        K => "K" : "Asian or Asian British: Bangladeshi",
+        L => "L" : "Asian or Asian British: any other Asian background",
+        M => "M" : "Black or Black British: Caribbean",
+        N => "N" : "Black or Black British: African",
+        P => "P" : "Black or Black British: any other Black background",
+        R => "R" : "Other ethnic group: Chinese",
+        S => "S" : "Other ethnic group: any other ethnic group",
+        Z => "Z" : "Not stated",
+        NotKnown => "99" : "Not known",
+    }
+);
 
 code_list!(
     /// A client's employment status.
-    Employment { Employed => "employed", Unemployed => "unemployed", Student => "student",
-      Retired => "retired", LongTermSickOrDisabled => "long_term_sick_or_disabled", Carer => "carer",
-      Other => "other", NotStated => "not_stated" });
+    Employment {
+        Employed => "employed" : "Employed",
+        Unemployed => "unemployed" : "Unemployed",
+        Student => "student" : "Student",
+        Retired => "retired" : "Retired",
+        LongTermSickOrDisabled => "long_term_sick_or_disabled" : "Long-term sick or disabled",
+        Carer => "carer" : "Carer",
+        Other => "other" : "Other",
+        NotStated => "not_stated" : "Not stated",
+    }
+);
 
 code_list!(
     /// Where a referral came from.
-    ReferralSource { SelfReferral => "self", FriendOrFamily => "friend_or_family",
-      CommunityOrganisation => "community_organisation", OutreachEvent => "outreach_event",
-      Workplace => "workplace", LocalAuthorityService => "local_authority_service",
-      HousingOrJobcentre => "housing_or_jobcentre", Gp => "gp", PracticeNurse => "practice_nurse",
-      HealthCheck => "health_check", StopSmokingService => "stop_smoking_service", Pharmacy => "pharmacy",
-      Hospital => "hospital", MentalHealthService => "mental_health_service",
-      OtherHealthProfessional => "other_health_professional", Probation => "probation",
-      Prison => "prison", Other => "other" });
+    ReferralSource {
+        SelfReferral => "self" : "Self-referral",
+        FriendOrFamily => "friend_or_family" : "Friend or family",
+        CommunityOrganisation => "community_organisation" : "Community organisation",
+        OutreachEvent => "outreach_event" : "Outreach event",
+        Workplace => "workplace" : "Workplace",
+        LocalAuthorityService => "local_authority_service" : "Local authority service",
+        HousingOrJobcentre => "housing_or_jobcentre" : "Housing office or Jobcentre",
+        Gp => "gp" : "GP",
+        PracticeNurse => "practice_nurse" : "Practice nurse",
+        HealthCheck => "health_check" : "NHS Health Check",
+        StopSmokingService => "stop_smoking_service" : "Stop smoking service",
+        Pharmacy => "pharmacy" : "Pharmacy",
+        Hospital => "hospital" : "Hospital",
+        MentalHealthService => "mental_health_service" : "Mental health service",
+        OtherHealthProfessional => "other_health_professional" : "Other health professional",
+        Probation => "probation" : "Probation",
+        Prison => "prison" : "Prison",
+        Other => "other" : "Other",
+    }
+);
 
 code_list!(
     /// The group of a referral source, which drives the drift measures.
-    SourceGroup { Community => "community", Clinical => "clinical",
-      CriminalJustice => "criminal_justice", Other => "other" });
+    SourceGroup {
+        Community => "community" : "Community",
+        Clinical => "clinical" : "Clinical",
+        CriminalJustice => "criminal_justice" : "Criminal justice",
+        Other => "other" : "Other",
+    }
+);
 
 impl ReferralSource {
     /// The group this source belongs to.
@@ -173,81 +303,177 @@ impl ReferralSource {
 
 code_list!(
     /// Full one-to-one support or a brief contact.
-    EpisodeKind { Full => "full", Brief => "brief" });
+    EpisodeKind {
+        Full => "full" : "Full support towards a plan",
+        Brief => "brief" : "Brief contact",
+    }
+);
 
 code_list!(
     /// The main issue the client wants to work on.
-    PrimaryIssue { Diet => "diet", PhysicalActivity => "physical_activity", Weight => "weight",
-      Smoking => "smoking", Alcohol => "alcohol", EmotionalWellbeing => "emotional_wellbeing",
-      SexualHealth => "sexual_health", LocalIssue => "local_issue", Other => "other" });
+    PrimaryIssue {
+        Diet => "diet" : "Diet",
+        PhysicalActivity => "physical_activity" : "Physical activity",
+        Weight => "weight" : "Weight",
+        Smoking => "smoking" : "Smoking",
+        Alcohol => "alcohol" : "Alcohol",
+        EmotionalWellbeing => "emotional_wellbeing" : "Emotional wellbeing",
+        SexualHealth => "sexual_health" : "Sexual health",
+        LocalIssue => "local_issue" : "A local issue",
+        Other => "other" : "Other",
+    }
+);
 
 code_list!(
     /// Why an episode closed.
-    ExitReason { Completed => "completed", Disengaged => "disengaged", Withdrew => "withdrew",
-      ReferredOn => "referred_on", MovedAway => "moved_away",
-      InappropriateReferral => "inappropriate_referral", Other => "other" });
+    ExitReason {
+        Completed => "completed" : "Completed",
+        Disengaged => "disengaged" : "Stopped coming",
+        Withdrew => "withdrew" : "Chose to leave",
+        ReferredOn => "referred_on" : "Referred on",
+        MovedAway => "moved_away" : "Moved away",
+        InappropriateReferral => "inappropriate_referral" : "Referral not appropriate",
+        Other => "other" : "Other",
+    }
+);
 
 code_list!(
     /// When an assessment was made.
-    Occasion { Baseline => "baseline", Exit => "exit", FollowUp => "follow_up" });
+    Occasion {
+        Baseline => "baseline" : "Baseline",
+        Exit => "exit" : "Exit",
+        FollowUp => "follow_up" : "Follow-up",
+    }
+);
 
 code_list!(
     /// Smoking status.
-    SmokingStatus { Never => "never", Ex => "ex", Current => "current" });
+    SmokingStatus {
+        Never => "never" : "Never smoked",
+        Ex => "ex" : "Ex-smoker",
+        Current => "current" : "Smokes now",
+    }
+);
 
 code_list!(
     /// The area of life a goal is about.
-    GoalDomain { Diet => "diet", PhysicalActivity => "physical_activity", Weight => "weight",
-      Smoking => "smoking", Alcohol => "alcohol", Wellbeing => "wellbeing", Social => "social",
-      Other => "other" });
+    GoalDomain {
+        Diet => "diet" : "Diet",
+        PhysicalActivity => "physical_activity" : "Physical activity",
+        Weight => "weight" : "Weight",
+        Smoking => "smoking" : "Smoking",
+        Alcohol => "alcohol" : "Alcohol",
+        Wellbeing => "wellbeing" : "Wellbeing",
+        Social => "social" : "Social",
+        Other => "other" : "Other",
+    }
+);
 
 code_list!(
     /// Where a goal stands.
-    GoalStatus { Open => "open", FullyAchieved => "fully_achieved", PartlyAchieved => "partly_achieved",
-      NotAchieved => "not_achieved", Abandoned => "abandoned" });
+    GoalStatus {
+        Open => "open" : "Open",
+        FullyAchieved => "fully_achieved" : "Fully achieved",
+        PartlyAchieved => "partly_achieved" : "Partly achieved",
+        NotAchieved => "not_achieved" : "Not achieved",
+        Abandoned => "abandoned" : "Abandoned",
+    }
+);
 
 code_list!(
     /// How a session was held.
-    SessionMode { FaceToFace => "face_to_face", Telephone => "telephone", Video => "video",
-      TextMessage => "text_message", Group => "group" });
+    SessionMode {
+        FaceToFace => "face_to_face" : "Face to face",
+        Telephone => "telephone" : "Telephone",
+        Video => "video" : "Video call",
+        TextMessage => "text_message" : "Text message",
+        Group => "group" : "Group",
+    }
+);
 
 code_list!(
     /// Where a session was held.
-    Venue { CommunityVenue => "community_venue", GpPractice => "gp_practice",
-      HealthCentre => "health_centre", Pharmacy => "pharmacy", ClientHome => "client_home",
-      Workplace => "workplace", LeisureCentre => "leisure_centre",
-      PrisonOrProbation => "prison_or_probation", Remote => "remote", Other => "other" });
+    Venue {
+        CommunityVenue => "community_venue" : "Community venue",
+        GpPractice => "gp_practice" : "GP practice",
+        HealthCentre => "health_centre" : "Health centre",
+        Pharmacy => "pharmacy" : "Pharmacy",
+        ClientHome => "client_home" : "Client's home",
+        Workplace => "workplace" : "Workplace",
+        LeisureCentre => "leisure_centre" : "Leisure centre",
+        PrisonOrProbation => "prison_or_probation" : "Prison or probation",
+        Remote => "remote" : "Remote",
+        Other => "other" : "Other",
+    }
+);
 
 code_list!(
     /// What a session was for.
-    SessionPurpose { Assessment => "assessment", PlanSetting => "plan_setting", Support => "support",
-      Review => "review", FollowUp => "follow_up", BriefIntervention => "brief_intervention" });
+    SessionPurpose {
+        Assessment => "assessment" : "Assessment",
+        PlanSetting => "plan_setting" : "Setting the plan",
+        Support => "support" : "Support",
+        Review => "review" : "Review",
+        FollowUp => "follow_up" : "Follow-up",
+        BriefIntervention => "brief_intervention" : "Brief intervention",
+    }
+);
 
 code_list!(
     /// Whether the client came.
-    Attendance { Yes => "yes", DidNotAttend => "did_not_attend", Cancelled => "cancelled" });
+    Attendance {
+        Yes => "yes" : "Attended",
+        DidNotAttend => "did_not_attend" : "Did not attend",
+        Cancelled => "cancelled" : "Cancelled",
+    }
+);
 
 code_list!(
     /// Signposted or formally referred.
-    OnwardAction { Signposted => "signposted", Referred => "referred" });
+    OnwardAction {
+        Signposted => "signposted" : "Signposted",
+        Referred => "referred" : "Referred",
+    }
+);
 
 code_list!(
     /// Where a client was signposted or referred to.
-    OnwardDestination { StopSmoking => "stop_smoking", WeightManagement => "weight_management",
-      ExerciseReferral => "exercise_referral", AlcoholService => "alcohol_service",
-      MentalHealth => "mental_health", WelfareOrDebtAdvice => "welfare_or_debt_advice",
-      Housing => "housing", EmploymentSupport => "employment_support",
-      CommunityGroup => "community_group", Gp => "gp", Other => "other" });
+    OnwardDestination {
+        StopSmoking => "stop_smoking" : "Stop smoking service",
+        WeightManagement => "weight_management" : "Weight management",
+        ExerciseReferral => "exercise_referral" : "Exercise referral",
+        AlcoholService => "alcohol_service" : "Alcohol service",
+        MentalHealth => "mental_health" : "Mental health service",
+        WelfareOrDebtAdvice => "welfare_or_debt_advice" : "Welfare or debt advice",
+        Housing => "housing" : "Housing",
+        EmploymentSupport => "employment_support" : "Employment support",
+        CommunityGroup => "community_group" : "Community group",
+        Gp => "gp" : "GP",
+        Other => "other" : "Other",
+    }
+);
 
 code_list!(
     /// What came of an onward referral.
-    OnwardOutcome { Unknown => "unknown", Attended => "attended", DidNotAttend => "did_not_attend" });
+    OnwardOutcome {
+        Unknown => "unknown" : "Not known yet",
+        Attended => "attended" : "Attended",
+        DidNotAttend => "did_not_attend" : "Did not attend",
+    }
+);
 
 code_list!(
     /// A wider issue in the client's life.
-    WiderIssueKind { Housing => "housing", DebtOrMoney => "debt_or_money", Isolation => "isolation",
-      Employment => "employment", Caring => "caring", FoodInsecurity => "food_insecurity",
-      Other => "other" });
+    WiderIssueKind {
+        Housing => "housing" : "Housing",
+        DebtOrMoney => "debt_or_money" : "Debt or money",
+        Isolation => "isolation" : "Isolation",
+        Employment => "employment" : "Employment",
+        Caring => "caring" : "Caring",
+        FoodInsecurity => "food_insecurity" : "Food insecurity",
+        Other => "other" : "Other",
+    }
+);
 
 #[cfg(test)]
 mod tests {

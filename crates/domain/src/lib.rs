@@ -2,6 +2,7 @@
 //! standard as types that can only hold valid values, the rules that span records, and
 //! the values derived from them. Nothing here knows about files, SQL or HTTP.
 
+pub mod catalogue;
 pub mod codes;
 pub mod field;
 pub mod measure;

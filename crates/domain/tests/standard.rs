@@ -2663,3 +2663,58 @@ fn every_free_text_field_has_a_length_limit() {
         );
     }
 }
+
+#[test]
+fn the_catalogue_gives_each_coded_field_exactly_the_standards_list() {
+    for (e, field, codes) in CODE_FIELDS {
+        let listed = dcrs_domain::catalogue::codes_of(*e, field)
+            .unwrap_or_else(|| panic!("{e:?}.{field} has no code list in the catalogue"));
+        let listed: Vec<&str> = listed.words().iter().map(|(c, _)| *c).collect();
+        assert_eq!(&listed, codes, "{e:?}.{field}");
+    }
+    // And no field is coded in the catalogue that the standard leaves uncoded.
+    for e in Entity::ALL {
+        for f in e.fields() {
+            if dcrs_domain::catalogue::codes_of(e, f.name).is_some() {
+                assert!(
+                    CODE_FIELDS
+                        .iter()
+                        .any(|(ce, cf, _)| *ce == e && *cf == f.name),
+                    "{e:?}.{} is coded in the catalogue but not in the standard",
+                    f.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_code_of_every_code_list_has_words_a_person_reads() {
+    for list in dcrs_domain::catalogue::all_lists() {
+        let words = list.words();
+        let mut seen = BTreeSet::new();
+        for (code, w) in &words {
+            let what = format!("{}: {code} reads {w:?}", list.name);
+            assert!(!w.trim().is_empty(), "{what}");
+            assert!(
+                w.chars().next().unwrap().is_uppercase() || w.starts_with(char::is_numeric),
+                "{what}"
+            );
+            assert!(!w.contains('_'), "{what}: words, not a code");
+            assert!(w != code || !code.contains('_'), "{what}");
+            assert!(seen.insert(*w), "{what}: two codes read the same");
+        }
+    }
+    // A few that people meet, as the NHS writes them.
+    let e = dcrs_domain::catalogue::codes_of(Entity::Client, "ethnicity").unwrap();
+    assert_eq!(e.words_for("J"), Some("Asian or Asian British: Pakistani"));
+    assert_eq!(e.words_for("99"), Some("Not known"));
+    let d = dcrs_domain::catalogue::codes_of(Entity::Client, "disability").unwrap();
+    assert_eq!(d.words_for("not_stated"), Some("Not stated"));
+    let s = dcrs_domain::catalogue::codes_of(Entity::Referral, "source").unwrap();
+    assert_eq!(s.words_for("gp"), Some("GP"));
+    assert_eq!(
+        s.words_for("stop_smoking_service"),
+        Some("Stop smoking service")
+    );
+}

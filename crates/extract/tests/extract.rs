@@ -429,10 +429,10 @@ async fn extracts_are_pseudonymous_k_anonymous_stable_within_a_project_and_regis
         // A release whose audit entry cannot be stored is not registered or handed out
         // (the database refuses the entry here, as a locked or failing log would).
         let refuse: &[&str] = match db.backend() {
-            dcrs_store::Backend::Sqlite => &[
-                "CREATE TRIGGER refuse_release BEFORE INSERT ON audit_log \
-                 WHEN NEW.action = 'extract.release' BEGIN SELECT RAISE(ABORT, 'refused'); END",
-            ],
+            dcrs_store::Backend::Sqlite => {
+                &["CREATE TRIGGER refuse_release BEFORE INSERT ON audit_log \
+                 WHEN NEW.action = 'extract.release' BEGIN SELECT RAISE(ABORT, 'refused'); END"]
+            }
             dcrs_store::Backend::Postgres => &[
                 "CREATE FUNCTION refuse_release() RETURNS trigger AS $$ BEGIN \
                  IF NEW.action = 'extract.release' THEN RAISE EXCEPTION 'refused'; END IF; \

@@ -25,7 +25,8 @@ enum Kind {
     Text,
     Date,
     Number,
-    Codes(fn() -> Vec<&'static str>),
+    /// A code list, from the dataset's catalogue: the same list the parser takes.
+    Codes(dcrs_domain::catalogue::Codes),
 }
 
 /// A field of a form: its name (the dataset's field name, or `goalN_…` on the plan),
@@ -47,10 +48,13 @@ const fn f(name: &'static str, label: &'static str, hint: Option<&'static str>, 
     }
 }
 
-macro_rules! codes {
-    ($t:ty) => {
-        Kind::Codes(|| <$t>::ALL.iter().map(|c| c.code()).collect())
-    };
+/// A coded field: its list is the catalogue's for the dataset field it fills, never one
+/// written here, so the form offers exactly what the parser accepts.
+fn coded(entity: Entity, field: &str) -> Kind {
+    Kind::Codes(
+        dcrs_domain::catalogue::codes_of(entity, field)
+            .unwrap_or_else(|| panic!("{entity:?}.{field} is not a coded field")),
+    )
 }
 
 /// The flows.
@@ -152,7 +156,12 @@ impl Flow {
                     None,
                     Kind::Number,
                 ),
-                f("smoking_status", "Smoking", None, codes!(SmokingStatus)),
+                f(
+                    "smoking_status",
+                    "Smoking",
+                    None,
+                    coded(Entity::Assessment, "smoking_status"),
+                ),
                 f(
                     "cigarettes_per_day",
                     "Cigarettes a day",
@@ -185,7 +194,7 @@ impl Flow {
                 f("given_name", "First name", None, Kind::Text),
                 f("family_name", "Last name", None, Kind::Text),
                 f("date_of_birth", "Date of birth", None, Kind::Date),
-                f("sex", "Sex", None, codes!(Sex)),
+                f("sex", "Sex", None, coded(Entity::Client, "sex")),
                 f(
                     "postcode",
                     "Postcode",
@@ -198,12 +207,17 @@ impl Flow {
                     Some("10 digits, if the client knows it"),
                     Kind::Text,
                 ),
-                f("ethnicity", "Ethnic group", None, codes!(Ethnicity)),
+                f(
+                    "ethnicity",
+                    "Ethnic group",
+                    None,
+                    coded(Entity::Client, "ethnicity"),
+                ),
                 f(
                     "gp_registered",
                     "Registered with a GP",
                     None,
-                    codes!(YesNoUnknown),
+                    coded(Entity::Client, "gp_registered"),
                 ),
                 f(
                     "gp_practice_code",
@@ -211,19 +225,29 @@ impl Flow {
                     Some("If known"),
                     Kind::Text,
                 ),
-                f("employment", "Employment", None, codes!(Employment)),
-                f("disability", "Disability", None, codes!(YesNoUnknown)),
+                f(
+                    "employment",
+                    "Employment",
+                    None,
+                    coded(Entity::Client, "employment"),
+                ),
+                f(
+                    "disability",
+                    "Disability",
+                    None,
+                    coded(Entity::Client, "disability"),
+                ),
                 f(
                     "consent_to_record",
                     "Consents to their information being recorded",
                     None,
-                    codes!(YesNo),
+                    coded(Entity::Client, "consent_to_record"),
                 ),
                 f(
                     "consent_to_share_with_gp",
                     "Consents to sharing with their GP",
                     None,
-                    codes!(YesNo),
+                    coded(Entity::Client, "consent_to_share_with_gp"),
                 ),
             ],
             Flow::Referral => vec![
@@ -233,12 +257,17 @@ impl Flow {
                     None,
                     Kind::Date,
                 ),
-                f("source", "Who referred them", None, codes!(ReferralSource)),
+                f(
+                    "source",
+                    "Who referred them",
+                    None,
+                    coded(Entity::Referral, "source"),
+                ),
                 f(
                     "kind",
                     "Kind of support",
                     Some("full: one-to-one work towards a plan; brief: a single contact"),
-                    codes!(EpisodeKind),
+                    coded(Entity::Episode, "kind"),
                 ),
                 f(
                     "first_contact_on",
@@ -250,7 +279,7 @@ impl Flow {
                     "primary_issue",
                     "Main reason for support",
                     None,
-                    codes!(PrimaryIssue),
+                    coded(Entity::Episode, "primary_issue"),
                 ),
                 f(
                     "reason",
@@ -266,7 +295,12 @@ impl Flow {
             }
             Flow::Plan => vec![
                 f("agreed_on", "Date the plan was agreed", None, Kind::Date),
-                f("goal1_domain", "First goal: area", None, codes!(GoalDomain)),
+                f(
+                    "goal1_domain",
+                    "First goal: area",
+                    None,
+                    coded(Entity::Goal, "domain"),
+                ),
                 f(
                     "goal1_description",
                     "First goal: what they will do",
@@ -278,7 +312,7 @@ impl Flow {
                     "goal2_domain",
                     "Second goal: area",
                     Some("Optional"),
-                    codes!(GoalDomain),
+                    coded(Entity::Goal, "domain"),
                 ),
                 f(
                     "goal2_description",
@@ -291,7 +325,7 @@ impl Flow {
                     "goal3_domain",
                     "Third goal: area",
                     Some("Optional"),
-                    codes!(GoalDomain),
+                    coded(Entity::Goal, "domain"),
                 ),
                 f(
                     "goal3_description",
@@ -303,25 +337,55 @@ impl Flow {
             ],
             Flow::Session => vec![
                 f("held_on", "Date", None, Kind::Date),
-                f("attended", "Did the client come?", None, codes!(Attendance)),
-                f("purpose", "Purpose", None, codes!(SessionPurpose)),
-                f("mode", "How", None, codes!(SessionMode)),
-                f("venue", "Where", None, codes!(Venue)),
+                f(
+                    "attended",
+                    "Did the client come?",
+                    None,
+                    coded(Entity::Session, "attended"),
+                ),
+                f(
+                    "purpose",
+                    "Purpose",
+                    None,
+                    coded(Entity::Session, "purpose"),
+                ),
+                f("mode", "How", None, coded(Entity::Session, "mode")),
+                f("venue", "Where", None, coded(Entity::Session, "venue")),
                 f("duration_min", "Minutes", None, Kind::Number),
             ],
             Flow::Onward => vec![
                 f("made_on", "Date", None, Kind::Date),
-                f("action", "What was done", None, codes!(OnwardAction)),
-                f("destination", "To whom", None, codes!(OnwardDestination)),
-                f("outcome", "Outcome so far", None, codes!(OnwardOutcome)),
+                f(
+                    "action",
+                    "What was done",
+                    None,
+                    coded(Entity::OnwardReferral, "action"),
+                ),
+                f(
+                    "destination",
+                    "To whom",
+                    None,
+                    coded(Entity::OnwardReferral, "destination"),
+                ),
+                f(
+                    "outcome",
+                    "Outcome so far",
+                    None,
+                    coded(Entity::OnwardReferral, "outcome"),
+                ),
             ],
             Flow::WiderIssue => vec![
                 f("noted_on", "Date", None, Kind::Date),
-                f("issue", "Issue", None, codes!(WiderIssueKind)),
+                f("issue", "Issue", None, coded(Entity::WiderIssue, "issue")),
             ],
             Flow::Close => vec![
                 f("closed_on", "Date the episode closed", None, Kind::Date),
-                f("exit_reason", "Why it closed", None, codes!(ExitReason)),
+                f(
+                    "exit_reason",
+                    "Why it closed",
+                    None,
+                    coded(Entity::Episode, "exit_reason"),
+                ),
             ],
         }
     }
@@ -542,14 +606,8 @@ fn form_html(
             });
         match field.kind {
             Kind::Codes(list) => {
-                let mut opts: Vec<(String, String)> = vec![(String::new(), "Select one".into())];
-                opts.extend(
-                    list()
-                        .into_iter()
-                        .map(|c| (c.to_string(), c.replace('_', " "))),
-                );
-                let opts: Vec<(&str, &str)> =
-                    opts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                let mut opts: Vec<(&str, &str)> = vec![("", "Select one")];
+                opts.extend(list.words());
                 fields.push_str(&select(field.name, field.label, &opts, &value, errors));
             }
             Kind::Date => fields.push_str(&input(
@@ -1276,23 +1334,21 @@ async fn close_questions(
         if status != "open" {
             continue;
         }
-        let opts: Vec<(String, String)> =
-            std::iter::once((String::new(), "Still open".to_string()))
-                .chain(
-                    GoalStatus::ALL
-                        .iter()
-                        .filter(|g| g.code() != "open")
-                        .map(|g| (g.code().to_string(), g.code().replace('_', " "))),
-                )
-                .collect();
-        let opts: Vec<(&str, &str)> = opts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let opts: Vec<(&str, &str)> = std::iter::once(("", "Still open"))
+            .chain(
+                GoalStatus::ALL
+                    .iter()
+                    .filter(|g| **g != GoalStatus::Open)
+                    .map(|g| (g.code(), g.words())),
+            )
+            .collect();
         let name = format!("status_{goal_ref}");
         let chosen = values.get(&name).map_or("", String::as_str);
         extra.push_str(&select(
             &name,
             &format!(
                 "How did this goal go: {description} ({})?",
-                domain.replace('_', " ")
+                GoalDomain::parse(&domain).map_or(domain.as_str(), |d| d.words())
             ),
             &opts,
             chosen,

@@ -1,0 +1,179 @@
+//! Every option of every select on every capture form, posted through the page, is
+//! accepted by the dataset's rules for its field: a form can offer nothing the parser
+//! refuses (the client form once offered disability "unknown", which the standard
+//! spells `not_stated`). The options' labels are words, never the stored codes.
+
+use dcrs_web::Settings;
+
+mod common;
+use common::{Browser, PASSWORD, app};
+
+/// (name, value) of each input and select of the first form with `action` on a page:
+/// inputs with their value, selects with every option's value.
+fn form_fields(page: &str) -> (Vec<(String, String)>, Vec<(String, Vec<(String, String)>)>) {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let key = format!("{name}=\"");
+        let at = tag.find(&key)? + key.len();
+        Some(tag[at..at + tag[at..].find('"')?].to_string())
+    };
+    let mut inputs = Vec::new();
+    for part in page.split("<input").skip(1) {
+        let tag = &part[..part.find('>').unwrap()];
+        if let Some(name) = attr(tag, "name") {
+            inputs.push((name, attr(tag, "value").unwrap_or_default()));
+        }
+    }
+    let mut selects = Vec::new();
+    for part in page.split("<select").skip(1) {
+        let tag = &part[..part.find('>').unwrap()];
+        let name = attr(tag, "name").unwrap();
+        let body = &part[..part.find("</select>").unwrap()];
+        let options = body
+            .split("<option")
+            .skip(1)
+            .map(|o| {
+                let value = attr(o, "value").unwrap_or_default();
+                let label = o[o.find('>').unwrap() + 1..o.find("</option>").unwrap()].to_string();
+                (value, label)
+            })
+            .filter(|(v, _)| !v.is_empty())
+            .collect();
+        selects.push((name, options));
+    }
+    (inputs, selects)
+}
+
+/// A value for a field that a form renders empty, so that the rest of the form is valid.
+fn fill(name: &str) -> &'static str {
+    match name {
+        "given_name" => "Ann",
+        "family_name" => "Walker",
+        "date_of_birth" => "1980-01-01",
+        "goal1_description" => "Walk to work twice a week",
+        "goal1_target_on" => "2027-06-30",
+        "weight_kg" => "80",
+        "height_cm" => "170",
+        "duration_min" => "30",
+        _ => "",
+    }
+}
+
+#[tokio::test]
+async fn every_option_of_every_capture_form_is_accepted_for_its_field() {
+    let t = dcrs_testkit::TestDb::sqlite().await;
+    let app = app(&t.db, Settings::default()).await;
+    let mut b = Browser::new(&app);
+    b.sign_in("manager", PASSWORD).await;
+    // An episode to post the episode forms on.
+    let form = b.get("/services/S1/clients/C1/episodes/new").await;
+    let (inputs, selects) = form_fields(&form.body);
+    let mut values: Vec<(String, String)> = inputs
+        .into_iter()
+        .map(|(n, v)| {
+            let v = if v.is_empty() {
+                fill(&n).to_string()
+            } else {
+                v
+            };
+            (n, v)
+        })
+        .collect();
+    for (name, options) in &selects {
+        values.push((name.clone(), options[0].0.clone()));
+    }
+    values.retain(|(n, _)| n != "do");
+    values.push(("do".into(), "save".into()));
+    let set = |values: &mut Vec<(String, String)>, k: &str, v: &str| {
+        for (n, x) in values.iter_mut() {
+            if n == k {
+                *x = v.into();
+            }
+        }
+    };
+    set(&mut values, "kind", "full");
+    let pairs: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let opened = b.post("/services/S1/clients/C1/episodes/new", &pairs).await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let episode = opened
+        .location()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let mut pages = vec![
+        "/services/S1/clients/new".to_string(),
+        "/services/S1/clients/C1/episodes/new".to_string(),
+    ];
+    for flow in [
+        "baseline",
+        "plan",
+        "session",
+        "onward",
+        "wider-issue",
+        "exit",
+        "follow-up",
+        "close",
+    ] {
+        pages.push(format!("/services/S1/episodes/{episode}/{flow}"));
+    }
+    let mut posted = 0;
+    for path in &pages {
+        let page = b.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        let (inputs, selects) = form_fields(&page.body);
+        assert!(
+            !selects.is_empty() || path.ends_with("/close"),
+            "{path} has selects"
+        );
+        for (field, options) in &selects {
+            for (code, label) in options {
+                // The words a person reads, not the stored code.
+                assert!(
+                    !label.contains('_') && label != code,
+                    "{path}: {field} offers {code:?} labelled {label:?}"
+                );
+                let mut form: Vec<(String, String)> = inputs
+                    .iter()
+                    .filter(|(n, _)| n != "do")
+                    .map(|(n, v)| {
+                        let v = if v.is_empty() {
+                            fill(n).to_string()
+                        } else {
+                            v.clone()
+                        };
+                        (n.clone(), v)
+                    })
+                    .collect();
+                for (other, opts) in &selects {
+                    let v = if other == field {
+                        code.clone()
+                    } else if other.starts_with("goal2") || other.starts_with("goal3") {
+                        String::new()
+                    } else {
+                        opts[0].0.clone()
+                    };
+                    form.push((other.clone(), v));
+                }
+                form.push(("do".into(), "save".into()));
+                let pairs: Vec<(&str, &str)> =
+                    form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                let answer = b.post(path, &pairs).await;
+                assert!(
+                    !answer.body.contains(&format!("<a href=\"#{field}\">")),
+                    "{path}: {field} = {code:?} ({label}) is offered but refused:\n{}",
+                    &answer.body[answer.body.find("error-summary").unwrap_or(0)..]
+                        .chars()
+                        .take(600)
+                        .collect::<String>()
+                );
+                posted += 1;
+            }
+        }
+    }
+    assert!(posted > 150, "{posted} options posted");
+}
