@@ -93,7 +93,6 @@ pub fn text_limit(field: &str) -> usize {
 }
 
 /// Reads typed fields, keeping every error so a record's problems are reported together.
-
 pub struct Reader<'a> {
     source: &'a dyn FieldSource,
     today: NaiveDate,

@@ -294,7 +294,7 @@ pub(crate) async fn open_service_chains(pool: &AnyPool) -> StoreResult<()> {
     .await?;
     for (id, service_ref) in services {
         insert_audit(
-            &mut *tx,
+            &mut tx,
             &AuditEntry {
                 actor: "dcrs (upgrade)".into(),
                 action: "audit.chain.opened".into(),

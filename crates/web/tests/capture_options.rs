@@ -8,9 +8,12 @@ use dcrs_web::Settings;
 mod common;
 use common::{Browser, PASSWORD, app};
 
-/// (name, value) of each input and select of the first form with `action` on a page:
-/// inputs with their value, selects with every option's value.
-fn form_fields(page: &str) -> (Vec<(String, String)>, Vec<(String, Vec<(String, String)>)>) {
+/// (name, value) pairs.
+type Pairs = Vec<(String, String)>;
+
+/// The inputs of a page's forms with their values, and its selects with every option's
+/// value and label.
+fn form_fields(page: &str) -> (Pairs, Vec<(String, Pairs)>) {
     let attr = |tag: &str, name: &str| -> Option<String> {
         let key = format!("{name}=\"");
         let at = tag.find(&key)? + key.len();
