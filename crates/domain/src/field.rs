@@ -51,6 +51,12 @@ impl FieldSource for std::collections::HashMap<String, String> {
     }
 }
 
+impl FieldSource for std::collections::HashMap<&str, String> {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
 impl FieldSource for [(&str, &str)] {
     fn field(&self, name: &str) -> Option<&str> {
         self.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)

@@ -256,32 +256,36 @@ pub async fn import_dir(
     Ok(report)
 }
 
-/// Imports records held in memory, each entity's as CSV text with its header, through
-/// exactly the checks of a file import (every rule of the dataset, across records too),
+/// One record from a form or an API request: its fields by name. A field left out is
+/// blank.
+pub type Fields = HashMap<&'static str, String>;
+
+/// Writes records given as fields by name (from a form or an API request) through
+/// exactly the checks of a file import: every rule of the dataset, across records too,
 /// all or nothing. Records added are marked as entered `via` (such as `application`) and
 /// each is audited with its values, as each update is with its values before and after.
-pub async fn import_texts(
+/// Problems come back as an import's do, named by entity (`file`), record and field, with
+/// `line` the record's place among those given of its entity (from 1): each caller words
+/// them for its own users (the field on a form, a JSON pointer).
+pub async fn write_records(
     db: &Database,
-    files: &[(Entity, String)],
+    records: &[(Entity, Vec<Fields>)],
     options: &ImportOptions,
     via: &'static str,
 ) -> Result<ImportReport, ImportError> {
     let tx = db.begin().await?;
     let mut run = Run::new(tx, options, via, ImportReport::default());
     run.tx.start_journal().await?;
-    let total: u64 = files.iter().map(|(_, t)| t.len() as u64).sum();
-    let mut ordered: Vec<&(Entity, String)> = files.iter().collect();
+    let mut ordered: Vec<&(Entity, Vec<Fields>)> = records.iter().collect();
     ordered.sort_by_key(|(e, _)| Entity::ALL.iter().position(|x| x == e));
-    for (entity, text) in ordered {
-        let counts = run
-            .import_reader(
-                *entity,
-                std::io::Cursor::new(text.clone().into_bytes()),
-                text.len() as u64,
-                total,
-                &mut |_| {},
-            )
-            .await?;
+    for (entity, rows) in ordered {
+        let parsed: Vec<Parsed> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, fields)| parse_row(*entity, fields, i as u64 + 1, options.today))
+            .collect();
+        let mut counts = EntityCounts::default();
+        run.take_rows(*entity, parsed, &mut counts).await?;
         run.report.counts.push((*entity, counts));
     }
     run.check_clients(&mut |_| {}).await?;
@@ -579,34 +583,39 @@ impl ReadingThread {
 
     /// Reads one row into a record, or every field problem found in it.
     fn parse(&self, record: &csv::StringRecord, line: u64) -> Parsed {
-        let entity = self.entity;
         let row = CsvRow {
             headers: &self.headers,
             record,
         };
-        let own = row
-            .field(entity.ref_field())
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        let service_ref = if entity.is_tenant() {
-            row.field("service_ref").unwrap_or("").trim().to_string()
-        } else {
-            String::new()
-        };
-        match parse_record(entity, &row, self.today) {
-            Ok(record) => Parsed::Row(Pending {
-                line,
-                record,
-                service_ref,
-            }),
-            Err(errors) => Parsed::Invalid {
-                line,
-                own,
-                service_ref,
-                errors,
-            },
-        }
+        parse_row(self.entity, &row, line, self.today)
+    }
+}
+
+/// Reads one record's fields, from a file's row or a form, into a record or every field
+/// problem found in it.
+fn parse_row(entity: Entity, row: &dyn FieldSource, line: u64, today: NaiveDate) -> Parsed {
+    let own = row
+        .field(entity.ref_field())
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let service_ref = if entity.is_tenant() {
+        row.field("service_ref").unwrap_or("").trim().to_string()
+    } else {
+        String::new()
+    };
+    match parse_record(entity, row, today) {
+        Ok(record) => Parsed::Row(Pending {
+            line,
+            record,
+            service_ref,
+        }),
+        Err(errors) => Parsed::Invalid {
+            line,
+            own,
+            service_ref,
+            errors,
+        },
     }
 }
 
@@ -823,7 +832,6 @@ impl<'o> Run<'o> {
             .spawn(move || reading.run(reader, sender))
             .map_err(|e| ImportError::Io(entity.file_name().to_string(), e))?;
         let mut last_byte = 0;
-        let mut chunk: Vec<Pending> = Vec::with_capacity(CHUNK);
         self.next_analyze = CHUNK as u64;
         loop {
             let Some(stretch) = stretches.recv().await else {
@@ -835,27 +843,7 @@ impl<'o> Run<'o> {
             let Stretch::Rows { rows, byte } = stretch else {
                 break;
             };
-            for row in rows {
-                match row {
-                    Parsed::Row(p) => chunk.push(p),
-                    Parsed::Unreadable { line, reason } => {
-                        self.reject(entity, line, None, "(row)", "", reason)
-                    }
-                    Parsed::Invalid {
-                        line,
-                        own,
-                        service_ref,
-                        errors,
-                    } => {
-                        let shown = Some(own.as_str()).filter(|s| !s.is_empty());
-                        for e in errors {
-                            self.reject(entity, Some(line), shown, &e.field, &e.value, e.reason);
-                        }
-                        self.rejected.insert((entity, service_ref, own));
-                    }
-                }
-            }
-            self.flush(entity, &mut chunk, &mut counts).await?;
+            self.take_rows(entity, rows, &mut counts).await?;
             if byte.saturating_sub(last_byte) > 256 * 1024 {
                 self.done_bytes += byte - last_byte;
                 last_byte = byte;
@@ -882,6 +870,38 @@ impl<'o> Run<'o> {
             total: total_bytes,
         });
         Ok(counts)
+    }
+
+    /// Takes rows read and parsed (from a file or given by a caller): their problems are
+    /// recorded, and the good ones written together.
+    async fn take_rows(
+        &mut self,
+        entity: Entity,
+        rows: Vec<Parsed>,
+        counts: &mut EntityCounts,
+    ) -> Result<(), ImportError> {
+        let mut chunk: Vec<Pending> = Vec::with_capacity(rows.len());
+        for row in rows {
+            match row {
+                Parsed::Row(p) => chunk.push(p),
+                Parsed::Unreadable { line, reason } => {
+                    self.reject(entity, line, None, "(row)", "", reason)
+                }
+                Parsed::Invalid {
+                    line,
+                    own,
+                    service_ref,
+                    errors,
+                } => {
+                    let shown = Some(own.as_str()).filter(|s| !s.is_empty());
+                    for e in errors {
+                        self.reject(entity, Some(line), shown, &e.field, &e.value, e.reason);
+                    }
+                    self.rejected.insert((entity, service_ref, own));
+                }
+            }
+        }
+        self.flush(entity, &mut chunk, counts).await
     }
 
     /// Every column must be known and present once; returns whether the file can be read.

@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 use dcrs_domain::Entity;
-use dcrs_exchange::{ImportOptions, import_dir, import_texts};
+use dcrs_exchange::{ImportOptions, import_dir};
 use dcrs_extract::{Dates, ExtractError, Format, NewProject, Request};
 use dcrs_refdata::{LoadOptions, load};
 use dcrs_testkit::each_backend;
@@ -395,7 +395,13 @@ async fn extracts_are_pseudonymous_k_anonymous_stable_within_a_project_and_regis
                  R1,TINY,T1,2011-01-01,self,,\nR2,TINY,T2,2011-01-01,self,,\nR3,TINY,T3,2011-01-01,self,,\n".to_string(),
             ),
         ];
-        let added = import_texts(db, &tiny, &options(), "import").await.unwrap();
+        let tiny_dir = tempfile::tempdir().unwrap();
+        for (entity, text) in &tiny {
+            std::fs::write(tiny_dir.path().join(entity.file_name()), text).unwrap();
+        }
+        let added = import_dir(db, tiny_dir.path(), &options(), |_| {})
+            .await
+            .unwrap();
         assert!(added.committed, "{:?}", added.rejections);
         let refused = dcrs_extract::release(
             db,

@@ -4,7 +4,7 @@
 //! It is the pages' twin, not a second system. A request carries an access token
 //! (`tokens`) that acts as the user who made it, so authorisation is the pages' own
 //! `authz::allowed` (narrowed by the token); every write goes through the import's
-//! pipeline (`dcrs_exchange::import_texts`), so the same rules reject the same values and
+//! pipeline (`dcrs_exchange::write_records`), so the same rules reject the same values and
 //! each change is audited with its values before and after; reports go through the same
 //! release function as the report pages, so disclosure control and audit are the same.
 //! Reads of records are audited with the records listed, as the pages' are.
@@ -670,13 +670,6 @@ fn field_text(kind: FieldKind, v: &Value) -> Result<String, &'static str> {
     }
 }
 
-/// A CSV field, always quoted.
-/// A value as an export writes it (see `capture::csv_line`), quoted.
-fn csv_field(v: &str) -> String {
-    let v = dcrs_domain::field::spreadsheet_safe(v);
-    format!("\"{}\"", v.replace('"', "\"\""))
-}
-
 async fn write(
     State(app): State<App>,
     headers: HeaderMap,
@@ -751,9 +744,12 @@ async fn write(
             e.label()
         )));
     }
-    let header: Vec<&str> = e.fields().iter().map(|f| f.name).collect();
-    let row: Vec<String> = texts.iter().map(|t| csv_field(t)).collect();
-    let text = format!("{}\n{}\n", header.join(","), row.join(","));
+    let fields: dcrs_exchange::Fields = e
+        .fields()
+        .iter()
+        .map(|f| f.name)
+        .zip(texts.iter().cloned())
+        .collect();
     let options = dcrs_exchange::ImportOptions {
         dry_run: false,
         today: dcrs_domain::types::uk_today(chrono::Utc::now()),
@@ -761,20 +757,21 @@ async fn write(
         actor: caller.user.username.clone(),
         only_new: !updating,
     };
-    let report = dcrs_exchange::import_texts(app.db(), &[(e, text)], &options, "application")
-        .await
-        .map_err(|err| match err {
-            // Two creates of one reference at once: the database's unique key stops the
-            // second, which is a conflict, not a failure.
-            dcrs_exchange::ImportError::Store(dcrs_store::StoreError::Sql(
-                sqlx::Error::Database(d),
-            )) if d.is_unique_violation() => ApiError::Conflict(format!(
-                "A {} with the reference {reference} was stored at the same moment.",
-                e.label()
-            )),
-            dcrs_exchange::ImportError::Store(_) => ApiError::Internal("store"),
-            _ => ApiError::Internal("import"),
-        })?;
+    let report =
+        dcrs_exchange::write_records(app.db(), &[(e, vec![fields])], &options, "application")
+            .await
+            .map_err(|err| match err {
+                // Two creates of one reference at once: the database's unique key stops the
+                // second, which is a conflict, not a failure.
+                dcrs_exchange::ImportError::Store(dcrs_store::StoreError::Sql(
+                    sqlx::Error::Database(d),
+                )) if d.is_unique_violation() => ApiError::Conflict(format!(
+                    "A {} with the reference {reference} was stored at the same moment.",
+                    e.label()
+                )),
+                dcrs_exchange::ImportError::Store(_) => ApiError::Internal("store"),
+                _ => ApiError::Internal("import"),
+            })?;
     let problem = |r: &dcrs_exchange::Rejection| Problem {
         record: r.record.clone(),
         field: r.field.clone(),

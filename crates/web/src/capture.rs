@@ -4,7 +4,7 @@
 //!
 //! Every flow asks the minimum first, in the order of the conversation, and can be saved
 //! as a draft to finish later. Every value goes through the import's own checks
-//! (`dcrs_exchange::import_texts`), so each rule of the dataset lives in one place; a
+//! (`dcrs_exchange::write_records`), so each rule of the dataset lives in one place; a
 //! rejected form comes back with everything typed, each problem beside its field and in
 //! the summary at the top.
 
@@ -16,6 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use dcrs_domain::Entity;
 use dcrs_domain::codes::*;
+use dcrs_exchange::Fields;
 use dcrs_store::WriteQuery as _;
 use std::collections::HashMap;
 
@@ -398,36 +399,9 @@ fn new_ref(prefix: &str) -> String {
     )
 }
 
-fn csv_line(cells: &[String]) -> String {
-    // Written as an export writes text, so that the import's reading of it (which takes
-    // off the apostrophe before a formula character) gives back exactly what was typed.
-    let quoted: Vec<String> = cells
-        .iter()
-        .map(|c| dcrs_domain::field::spreadsheet_safe(c).into_owned())
-        .map(|c| {
-            if c.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", c.replace('"', "\"\""))
-            } else {
-                c
-            }
-        })
-        .collect();
-    format!("{}\n", quoted.join(","))
-}
-
-/// CSV text of records of one entity, each given as field → value (missing fields empty).
-fn records(entity: Entity, rows: &[HashMap<&str, String>]) -> (Entity, String) {
-    let names: Vec<String> = entity.fields().iter().map(|f| f.name.to_string()).collect();
-    let mut text = csv_line(&names);
-    for r in rows {
-        let cells: Vec<String> = entity
-            .fields()
-            .iter()
-            .map(|f| r.get(f.name).cloned().unwrap_or_default())
-            .collect();
-        text.push_str(&csv_line(&cells));
-    }
-    (entity, text)
+/// Records of one entity to write, each given as field → value (missing fields blank).
+fn records(entity: Entity, rows: &[Fields]) -> (Entity, Vec<Fields>) {
+    (entity, rows.to_vec())
 }
 
 /// An episode with what the flows need to know of it.
@@ -870,7 +844,7 @@ async fn submit(
         actor: ctx.user.username.clone(),
         only_new: false,
     };
-    let report = dcrs_exchange::import_texts(app.db(), &files, &options, "application")
+    let report = dcrs_exchange::write_records(app.db(), &files, &options, "application")
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?;
     if !report.committed {
@@ -992,15 +966,15 @@ async fn build(
     worker: &str,
     app: &App,
     service_id: i64,
-) -> Result<(Vec<(Entity, String)>, String), WebError> {
+) -> Result<(Vec<(Entity, Vec<Fields>)>, String), WebError> {
     let get = |k: &str| v.get(k).cloned().unwrap_or_default();
-    let base = |own_field: &'static str, own: String| -> HashMap<&'static str, String> {
+    let base = |own_field: &'static str, own: String| -> Fields {
         let mut m = HashMap::new();
         m.insert(own_field, own);
         m.insert("service_ref", service_ref.to_string());
         m
     };
-    let from_values = |m: &mut HashMap<&'static str, String>, names: &[&'static str]| {
+    let from_values = |m: &mut Fields, names: &[&'static str]| {
         for n in names {
             m.insert(*n, get(n));
         }
@@ -1189,7 +1163,7 @@ fn field_of(
     file: &str,
     field: &str,
     record: Option<&str>,
-    _files: &[(Entity, String)],
+    _files: &[(Entity, Vec<Fields>)],
 ) -> &'static str {
     let fields = flow.fields();
     if flow == Flow::Plan && file == "goals.csv" {

@@ -51,14 +51,12 @@ async fn add_clients(db: &dcrs_store::Database, from: usize, to: usize) {
         actor: "test".into(),
         only_new: false,
     };
-    let added = dcrs_exchange::import_texts(
-        db,
-        &[(Entity::Client, clients), (Entity::Referral, referrals)],
-        &options,
-        "import",
-    )
-    .await
-    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(Entity::Client.file_name()), clients).unwrap();
+    std::fs::write(dir.path().join(Entity::Referral.file_name()), referrals).unwrap();
+    let added = dcrs_exchange::import_dir(db, dir.path(), &options, |_| {})
+        .await
+        .unwrap();
     assert!(added.committed, "{:?}", added.rejections);
 }
 
