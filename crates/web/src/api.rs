@@ -108,6 +108,9 @@ async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) 
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     pub record: Option<String>,
+    /// A JSON pointer to the value at fault in the request's body (`/date_of_birth`), or
+    /// `None` when the fault is in another record (a rule across records).
+    pub pointer: Option<String>,
     pub field: String,
     pub value: String,
     pub reason: String,
@@ -117,6 +120,7 @@ impl Problem {
     fn new(field: &str, value: &str, reason: impl Into<String>) -> Problem {
         Problem {
             record: None,
+            pointer: Some(format!("/{field}")),
             field: field.to_string(),
             value: value.to_string(),
             reason: reason.into(),
@@ -772,8 +776,15 @@ async fn write(
                 dcrs_exchange::ImportError::Store(_) => ApiError::Internal("store"),
                 _ => ApiError::Internal("import"),
             })?;
+    // A problem with the record sent points into the body; one found in another record
+    // (a rule across the client's records) names that record instead.
     let problem = |r: &dcrs_exchange::Rejection| Problem {
         record: r.record.clone(),
+        pointer: r
+            .record
+            .as_deref()
+            .is_none_or(|rec| rec == reference)
+            .then(|| format!("/{}", r.field)),
         field: r.field.clone(),
         value: r.value.clone(),
         reason: r.reason.clone(),

@@ -289,11 +289,12 @@ fn build() -> Value {
             "type": "object",
             "properties": {
                 "record": {"type": ["string", "null"], "description": "The record at fault, when it is not the one sent (a rule across records)."},
+                "pointer": {"type": ["string", "null"], "description": "A JSON pointer to the value at fault in the request's body, such as /date_of_birth; null when the fault is in another record."},
                 "field": {"type": "string"},
                 "value": {"type": "string"},
                 "reason": {"type": "string"},
             },
-            "required": ["record", "field", "value", "reason"],
+            "required": ["record", "pointer", "field", "value", "reason"],
             "additionalProperties": false,
         }),
     );
