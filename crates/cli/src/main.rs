@@ -12,6 +12,7 @@ macro_rules! out {
     }};
 }
 
+mod backup;
 mod demo;
 mod extract;
 mod patterns;
@@ -153,6 +154,17 @@ enum Command {
         #[command(subcommand)]
         command: web::UserCommand,
     },
+    /// A consistent copy of the database, written to FILE with its checksum (and sealed
+    /// with the key in the secrets folder with --encrypt); taken while the application
+    /// runs.
+    Backup {
+        file: PathBuf,
+        /// Seal the copy with `<secrets>/backup.key` (made on first use).
+        #[arg(long)]
+        encrypt: bool,
+    },
+    /// Restore a backup into an empty database, then check its audit chains and counts.
+    Restore { file: PathBuf },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -233,6 +245,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let summary = demo::generate(refdata_dir(refdata.clone()), out.clone(), options).await?;
         demo::print_generated(&summary, out);
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Restore { file } = &cli.command {
+        return backup::restore(&cli.database, file, &cli.secrets).await;
     }
     let workload = match cli.command {
         Command::Serve(_) => dcrs_store::Workload::Serving,
@@ -342,6 +357,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Extract(args) => extract::extract(&db, &cli.secrets, args).await?,
         Command::User { command } => web::user(&db, command).await?,
         Command::Audit { command } => web::audit(&db, command).await?,
+        Command::Backup { file, encrypt } => {
+            backup::backup(&db, &cli.database, &file, encrypt, &cli.secrets).await?
+        }
+        Command::Restore { .. } => unreachable!("handled before the database is opened"),
         Command::Refdata { command } => refdata(&db, command).await?,
     };
     db.close().await;

@@ -693,3 +693,122 @@ async fn an_import_commits_with_its_audit_entry_or_not_at_all() {
         assert_eq!(clients, 0, "records kept without their audit entry");
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_during_writes_restores_whole_and_a_changed_byte_is_refused() {
+    let t = dcrs_testkit::TestDb::sqlite().await;
+    let ex = examples();
+    assert!(
+        dcrs(&t.url, &["import", ex.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dcrs.backup");
+    // Two hundred writes, each its own commit, while the backup is taken.
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let db = t.db.clone();
+        writes.spawn(async move {
+            db.audit(&dcrs_store::AuditEntry {
+                actor: "writer".into(),
+                action: "record.update".into(),
+                record_ref: Some(format!("W{i}")),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        });
+    }
+    let (url, path) = (t.url.clone(), file.to_str().unwrap().to_string());
+    let taken = tokio::task::spawn_blocking(move || dcrs(&url, &["backup", &path]))
+        .await
+        .unwrap();
+    writes.join_all().await;
+    assert!(taken.status.success(), "{}", text(&taken.stderr));
+
+    // Restored into an empty database: its counts match and its chains verify.
+    let restored = format!("sqlite://{}", dir.path().join("restored.db").display());
+    let back = dcrs(&restored, &["restore", file.to_str().unwrap()]);
+    assert!(
+        back.status.success(),
+        "{}{}",
+        text(&back.stdout),
+        text(&back.stderr)
+    );
+    assert!(
+        text(&back.stdout).contains("the counts match"),
+        "{}",
+        text(&back.stdout)
+    );
+    let verify = dcrs(&restored, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    // Not over a database that holds data.
+    let again = dcrs(&restored, &["restore", file.to_str().unwrap()]);
+    assert_ne!(again.status.code(), Some(0));
+
+    // One byte changed: refused, and nothing is written.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() - bytes.len() / 3;
+    bytes[middle] ^= 0x01;
+    let changed = dir.path().join("changed.backup");
+    std::fs::write(&changed, &bytes).unwrap();
+    let target = dir.path().join("from-changed.db");
+    let refused = dcrs(
+        &format!("sqlite://{}", target.display()),
+        &["restore", changed.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("changed or damaged"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(!target.exists(), "nothing is written from a changed backup");
+
+    // Encrypted with the key in the secrets folder; another key cannot open it.
+    let secrets = dir.path().join("secrets");
+    let sealed = dir.path().join("sealed.backup");
+    let run = |url: &str, secrets: &std::path::Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dcrs"))
+            .arg("--database")
+            .arg(url)
+            .arg("--secrets")
+            .arg(secrets)
+            .args(args)
+            .env_remove("DCRS_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let enc = run(
+        &t.url,
+        &secrets,
+        &["backup", "--encrypt", sealed.to_str().unwrap()],
+    );
+    assert!(enc.status.success(), "{}", text(&enc.stderr));
+    let body = std::fs::read(&sealed).unwrap();
+    assert!(
+        !body.windows(15).any(|w| w == b"SQLite format 3"),
+        "the copy is sealed"
+    );
+    let other = dir.path().join("other-secrets");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("backup.key"), "11".repeat(32)).unwrap();
+    let wrong = run(
+        &format!("sqlite://{}", dir.path().join("wrong.db").display()),
+        &other,
+        &["restore", sealed.to_str().unwrap()],
+    );
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong.stdout));
+    let right = run(
+        &format!("sqlite://{}", dir.path().join("right.db").display()),
+        &secrets,
+        &["restore", sealed.to_str().unwrap()],
+    );
+    assert!(
+        right.status.success(),
+        "{}{}",
+        text(&right.stdout),
+        text(&right.stderr)
+    );
+}
