@@ -812,3 +812,62 @@ async fn a_backup_taken_during_writes_restores_whole_and_a_changed_byte_is_refus
         text(&right.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_postgres_backup_restores_into_an_empty_database_and_a_changed_one_is_refused() {
+    let test = "cli_pg_backup";
+    let Some(t) = dcrs_testkit::TestDb::postgres("cli_pg_backup_from").await else {
+        return;
+    };
+    if dcrs_testkit::tool(test, "pg_dump", "Debian's postgresql-client").is_none()
+        || dcrs_testkit::tool(test, "pg_restore", "Debian's postgresql-client").is_none()
+    {
+        return;
+    }
+    let ex = examples();
+    assert!(
+        dcrs(&t.url, &["import", ex.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pg.backup");
+    let taken = dcrs(&t.url, &["backup", file.to_str().unwrap()]);
+    assert!(taken.status.success(), "{}", text(&taken.stderr));
+
+    // One byte changed: refused before anything reaches the database.
+    let Some(empty) = dcrs_testkit::TestDb::empty_postgres("cli_pg_backup_to").await else {
+        return;
+    };
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() - bytes.len() / 3;
+    bytes[middle] ^= 0x01;
+    let changed = dir.path().join("changed.backup");
+    std::fs::write(&changed, &bytes).unwrap();
+    let refused = dcrs(&empty, &["restore", changed.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("changed or damaged"));
+
+    // The backup itself restores whole into the empty database.
+    let back = dcrs(&empty, &["restore", file.to_str().unwrap()]);
+    assert!(
+        back.status.success(),
+        "{}{}",
+        text(&back.stdout),
+        text(&back.stderr)
+    );
+    assert!(
+        text(&back.stdout).contains("the counts match"),
+        "{}",
+        text(&back.stdout)
+    );
+    assert!(dcrs(&empty, &["audit", "verify"]).status.success());
+    // Not over a database that holds data.
+    let again = dcrs(&empty, &["restore", file.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("empty database only"),
+        "{}",
+        text(&again.stderr)
+    );
+}

@@ -135,6 +135,26 @@ impl TestDb {
         })
     }
 
+    /// The URL of a fresh, empty PostgreSQL database named after the test (no tables: not
+    /// migrated), for restoring into; `None` (with the skip reported) when PostgreSQL is
+    /// not reachable outside CI.
+    pub async fn empty_postgres(test: &str) -> Option<String> {
+        let t = TestDb::postgres(test).await?;
+        t.db.close().await;
+        let url = t.url.clone();
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("connect to the test database");
+        for sql in ["DROP SCHEMA public CASCADE", "CREATE SCHEMA public"] {
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .expect("empty the test database");
+        }
+        Some(url)
+    }
+
     /// A fresh database on `backend`, or `None` when that backend is skipped.
     pub async fn on(backend: Backend, test: &str) -> Option<TestDb> {
         match backend {
