@@ -129,6 +129,9 @@ pub struct ImportReport {
     pub not_checked: u64,
     /// Problems found beyond the first [`MAX_LISTED`], counted but not listed.
     pub not_listed: u64,
+    /// The submission's one-time key was used before: nothing was written, and this is
+    /// the answer stored with the first (see [`OnceKey`]).
+    pub already: Option<String>,
     /// Rows accepted with a warning (an unknown postcode, a BMI outside 10–90).
     pub warnings: Vec<Rejection>,
     /// Whether the changes were written.
@@ -260,6 +263,16 @@ pub async fn import_dir(
 /// blank.
 pub type Fields = HashMap<&'static str, String>;
 
+/// A submission's one-time key (unique for its sender), with what to answer a repeat of
+/// it: the address of what the first stored.
+#[derive(Debug, Clone)]
+pub struct OnceKey {
+    /// The key the form or request carried.
+    pub key: String,
+    /// What a repeat is answered with.
+    pub answer: String,
+}
+
 /// Writes records given as fields by name (from a form or an API request) through
 /// exactly the checks of a file import: every rule of the dataset, across records too,
 /// all or nothing. Records added are marked as entered `via` (such as `application`) and
@@ -272,8 +285,40 @@ pub async fn write_records(
     records: &[(Entity, Vec<Fields>)],
     options: &ImportOptions,
     via: &'static str,
+    once: Option<&OnceKey>,
 ) -> Result<ImportReport, ImportError> {
-    let tx = db.begin().await?;
+    let mut tx = db.begin().await?;
+    // The key is taken first, in the write's own transaction: a second writer with the
+    // same key waits for the first to end, then finds it taken.
+    if let Some(once) = once {
+        let key = format!("{}:{}", options.actor, once.key);
+        let taken = sqlx::query(
+            "INSERT INTO once_keys (once_key, actor, answer, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (once_key) DO NOTHING",
+        )
+        .bind(key.clone())
+        .bind(options.actor.clone())
+        .bind(once.answer.clone())
+        .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected()
+            == 1;
+        if !taken {
+            let answer: String =
+                sqlx::query_scalar("SELECT answer FROM once_keys WHERE once_key = $1")
+                    .bind(key)
+                    .fetch_one(tx.conn())
+                    .await
+                    .map_err(StoreError::from)?;
+            tx.rollback().await?;
+            return Ok(ImportReport {
+                already: Some(answer),
+                ..Default::default()
+            });
+        }
+    }
     let mut run = Run::new(tx, options, via, ImportReport::default());
     run.tx.start_journal().await?;
     let mut ordered: Vec<&(Entity, Vec<Fields>)> = records.iter().collect();

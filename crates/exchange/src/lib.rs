@@ -8,6 +8,6 @@ mod import;
 pub use export::{ExportError, ExportSummary, export_dir};
 pub use fhir::{FhirSummary, client_fhir, export_fhir};
 pub use import::{
-    EntityCounts, Fields, ImportError, ImportOptions, ImportReport, MAX_LISTED, Progress,
+    EntityCounts, Fields, ImportError, ImportOptions, ImportReport, MAX_LISTED, OnceKey, Progress,
     Rejection, import_dir, printable, write_records,
 };

@@ -103,6 +103,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_audit_service_chains.sql"),
         postgres: include_str!("../migrations/postgres/0015_audit_service_chains.sql"),
     },
+    Migration {
+        version: 16,
+        name: "once_keys",
+        sqlite: include_str!("../migrations/sqlite/0016_once_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0016_once_keys.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

@@ -761,21 +761,26 @@ async fn write(
         actor: caller.user.username.clone(),
         only_new: !updating,
     };
-    let report =
-        dcrs_exchange::write_records(app.db(), &[(e, vec![fields])], &options, "application")
-            .await
-            .map_err(|err| match err {
-                // Two creates of one reference at once: the database's unique key stops the
-                // second, which is a conflict, not a failure.
-                dcrs_exchange::ImportError::Store(dcrs_store::StoreError::Sql(
-                    sqlx::Error::Database(d),
-                )) if d.is_unique_violation() => ApiError::Conflict(format!(
-                    "A {} with the reference {reference} was stored at the same moment.",
-                    e.label()
-                )),
-                dcrs_exchange::ImportError::Store(_) => ApiError::Internal("store"),
-                _ => ApiError::Internal("import"),
-            })?;
+    let report = dcrs_exchange::write_records(
+        app.db(),
+        &[(e, vec![fields])],
+        &options,
+        "application",
+        None,
+    )
+    .await
+    .map_err(|err| match err {
+        // Two creates of one reference at once: the database's unique key stops the
+        // second, which is a conflict, not a failure.
+        dcrs_exchange::ImportError::Store(dcrs_store::StoreError::Sql(sqlx::Error::Database(
+            d,
+        ))) if d.is_unique_violation() => ApiError::Conflict(format!(
+            "A {} with the reference {reference} was stored at the same moment.",
+            e.label()
+        )),
+        dcrs_exchange::ImportError::Store(_) => ApiError::Internal("store"),
+        _ => ApiError::Internal("import"),
+    })?;
     // A problem with the record sent points into the body; one found in another record
     // (a rule across the client's records) names that record instead.
     let problem = |r: &dcrs_exchange::Rejection| Problem {

@@ -636,8 +636,25 @@ fn form_html(
                 "<input type=\"hidden\" name=\"draft_id\" value=\"{}\">",
                 esc(d)
             ))
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            + &values
+                .get("once")
+                .map(|k| format!("<input type=\"hidden\" name=\"once\" value=\"{}\">", esc(k)))
+                .unwrap_or_default(),
     )
+}
+
+/// A new one-time key for a form: a resubmission of the same form (a reload after the
+/// answer was lost, a second tap) is recognised and not stored twice.
+fn once_key() -> String {
+    crate::auth::hex(&crate::auth::random_bytes::<16>())
+}
+
+/// A one-time key as a form sent it: 32 hex digits, or none.
+fn sent_once(form: &HashMap<String, String>) -> Option<String> {
+    form.get("once")
+        .filter(|k| k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+        .cloned()
 }
 
 fn input_numeric(field: F, value: &str, errors: &[FieldError]) -> String {
@@ -690,6 +707,7 @@ async fn show(
         values = serde_json::from_str(&text).unwrap_or_default();
         values.insert("draft_id".into(), id.to_string());
     }
+    values.insert("once".into(), once_key());
     crate::audit(
         &app,
         &ctx.user.username,
@@ -741,6 +759,10 @@ async fn submit(
     if let Some(d) = form.get("draft_id") {
         values.insert("draft_id".into(), d.clone());
     }
+    // The form's one-time key is kept when it comes back with problems, so that the
+    // corrected form is still the same submission.
+    let once = sent_once(&form);
+    values.insert("once".into(), once.clone().unwrap_or_else(once_key));
     let draft_id: Option<i64> = form.get("draft_id").and_then(|d| d.parse().ok());
     for (k, v) in &form {
         if k.starts_with("status_") || k == "lead_worker_ref" {
@@ -769,6 +791,7 @@ async fn submit(
     if action == "draft" {
         let mut kept = values.clone();
         kept.remove("draft_id");
+        kept.remove("once");
         let text = serde_json::to_string(&kept).expect("strings");
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         match draft_id {
@@ -844,9 +867,18 @@ async fn submit(
         actor: ctx.user.username.clone(),
         only_new: false,
     };
-    let report = dcrs_exchange::write_records(app.db(), &files, &options, "application")
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let once = once.map(|key| dcrs_exchange::OnceKey {
+        key,
+        answer: target.clone(),
+    });
+    let report =
+        dcrs_exchange::write_records(app.db(), &files, &options, "application", once.as_ref())
+            .await
+            .map_err(|e| WebError::Internal(e.to_string()))?;
+    if let Some(first) = report.already {
+        // Already stored by an earlier submission of this very form.
+        return Ok(see_other(&first));
+    }
     if !report.committed {
         let errors: Vec<FieldError> = report
             .rejections

@@ -242,3 +242,83 @@ async fn a_manager_adds_and_disables_a_trainer_of_their_own_service_only() {
     let config = m.get("/services/S1/configuration").await;
     assert_eq!(config.status, 200);
 }
+
+#[tokio::test]
+async fn a_form_sent_twice_is_stored_once() {
+    each_backend!("web_once_key", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut b = Browser::new(&app);
+        b.sign_in("trainer", PASSWORD).await;
+        let count = |family: &'static str| {
+            let db = t.db.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM clients WHERE family_name = $1")
+                    .bind(family)
+                    .fetch_one(db.pool())
+                    .await
+                    .unwrap()
+            }
+        };
+        let fields = |csrf: &str, once: &str, family: &str| -> Vec<(String, String)> {
+            [
+                ("csrf", csrf),
+                ("once", once),
+                ("do", "save"),
+                ("given_name", "Rita"),
+                ("family_name", family),
+                ("date_of_birth", "1970-07-07"),
+                ("sex", "female"),
+                ("ethnicity", "A"),
+                ("gp_registered", "yes"),
+                ("employment", "employed"),
+                ("disability", "no"),
+                ("consent_to_record", "yes"),
+                ("consent_to_share_with_gp", "no"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        };
+        let page = b.get("/services/S1/clients/new").await;
+        let csrf = page.csrf();
+        let at = page
+            .body
+            .find("name=\"once\" value=\"")
+            .expect("the form carries a one-time key")
+            + "name=\"once\" value=\"".len();
+        let once = page.body[at..at + 32].to_string();
+        // Sent, then sent again (a reload after the answer was lost): one client, and
+        // both answers lead to it.
+        let f = fields(&csrf, &once, "Twice");
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let first = b.post("/services/S1/clients/new", &pairs).await;
+        let second = b.post("/services/S1/clients/new", &pairs).await;
+        assert_eq!(first.status, 303, "{}", first.body);
+        assert_eq!(second.status, 303, "{}", second.body);
+        assert_eq!(first.location(), second.location());
+        assert_eq!(count("Twice").await, 1);
+
+        // Two at the same moment (a double tap): still one.
+        let page = b.get("/services/S1/clients/new").await;
+        let at = page.body.find("name=\"once\" value=\"").unwrap() + "name=\"once\" value=\"".len();
+        let once = page.body[at..at + 32].to_string();
+        let f = fields(&page.csrf(), &once, "Together");
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut other = b.clone();
+        let (x, y) = tokio::join!(
+            b.post("/services/S1/clients/new", &pairs),
+            other.post("/services/S1/clients/new", &pairs),
+        );
+        assert_eq!((x.status.as_u16(), y.status.as_u16()), (303, 303));
+        assert_eq!(x.location(), y.location());
+        assert_eq!(count("Together").await, 1);
+
+        // A new form is a new submission.
+        let page = b.get("/services/S1/clients/new").await;
+        let at = page.body.find("name=\"once\" value=\"").unwrap() + "name=\"once\" value=\"".len();
+        let f = fields(&page.csrf(), &page.body[at..at + 32], "Twice");
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(b.post("/services/S1/clients/new", &pairs).await.status, 303);
+        assert_eq!(count("Twice").await, 2);
+    });
+}
