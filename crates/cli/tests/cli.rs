@@ -748,11 +748,7 @@ async fn a_backup_taken_during_writes_restores_whole_and_a_changed_byte_is_refus
     assert_ne!(again.status.code(), Some(0));
 
     // One byte changed: refused, and nothing is written.
-    let mut bytes = std::fs::read(&file).unwrap();
-    let middle = bytes.len() - bytes.len() / 3;
-    bytes[middle] ^= 0x01;
-    let changed = dir.path().join("changed.backup");
-    std::fs::write(&changed, &bytes).unwrap();
+    let changed = changed_copy(&file, dir.path());
     let target = dir.path().join("from-changed.db");
     let refused = dcrs(
         &format!("sqlite://{}", target.display()),
@@ -839,11 +835,7 @@ async fn a_postgres_backup_restores_into_an_empty_database_and_a_changed_one_is_
     let Some(empty) = dcrs_testkit::TestDb::empty_postgres("cli_pg_backup_to").await else {
         return;
     };
-    let mut bytes = std::fs::read(&file).unwrap();
-    let middle = bytes.len() - bytes.len() / 3;
-    bytes[middle] ^= 0x01;
-    let changed = dir.path().join("changed.backup");
-    std::fs::write(&changed, &bytes).unwrap();
+    let changed = changed_copy(&file, dir.path());
     let refused = dcrs(&empty, &["restore", changed.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("changed or damaged"));
@@ -870,4 +862,14 @@ async fn a_postgres_backup_restores_into_an_empty_database_and_a_changed_one_is_
         "{}",
         text(&again.stderr)
     );
+}
+
+/// A copy of a backup with one byte of its body changed.
+fn changed_copy(file: &Path, dir: &Path) -> PathBuf {
+    let mut bytes = std::fs::read(file).unwrap();
+    let middle = bytes.len() - bytes.len() / 3;
+    bytes[middle] ^= 0x01;
+    let changed = dir.join("changed.backup");
+    std::fs::write(&changed, &bytes).unwrap();
+    changed
 }

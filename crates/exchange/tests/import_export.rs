@@ -1,33 +1,14 @@
 //! Import and export against real databases (SQLite, and PostgreSQL where reachable):
 //! round trips, all-or-nothing, idempotence, updates, service scoping, file format.
 
-use chrono::NaiveDate;
 use dcrs_domain::Entity;
-use dcrs_domain::rules::RuleSettings;
 use dcrs_exchange::{ImportOptions, ImportReport, export_dir, import_dir};
 use dcrs_store::Database;
 use dcrs_testkit::each_backend;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dataset")
-}
-
-fn options() -> ImportOptions {
-    ImportOptions {
-        dry_run: false,
-        today: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-        rules: RuleSettings::default(),
-        actor: "test".into(),
-        only_new: false,
-    }
-}
-
-async fn import(db: &Database, dir: &Path) -> ImportReport {
-    import_dir(db, dir, &options(), |_| {})
-        .await
-        .expect("the import runs")
-}
+mod common;
+use common::{examples, import, options};
 
 async fn dry_run(db: &Database, dir: &Path) -> ImportReport {
     let o = ImportOptions {

@@ -3,32 +3,13 @@
 //! line ends, files that are not files, unbounded rejections, terminal escapes, the
 //! unknown-postcode warning, and target areas that are not 2011 LSOAs.
 
-use chrono::NaiveDate;
 use dcrs_domain::Entity;
-use dcrs_exchange::{ImportOptions, ImportReport, export_dir, import_dir};
-use dcrs_store::Database;
+use dcrs_exchange::export_dir;
 use dcrs_testkit::each_backend;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dataset")
-}
-
-fn options() -> ImportOptions {
-    ImportOptions {
-        dry_run: false,
-        today: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-        rules: Default::default(),
-        actor: "test".into(),
-        only_new: false,
-    }
-}
-
-async fn import(db: &Database, dir: &Path) -> ImportReport {
-    import_dir(db, dir, &options(), |_| {})
-        .await
-        .expect("the import runs")
-}
+mod common;
+use common::{examples, import};
 
 fn copy_examples(to: &Path) {
     for e in Entity::ALL {

@@ -165,6 +165,14 @@ pub(crate) async fn add_staff(
     }
 }
 
+/// A health trainer's account in the service; "not found" for any other account.
+async fn trainer_of(app: &App, s: &ServiceScope, id: i64) -> Result<users::User, WebError> {
+    users::by_id(app.db(), id)
+        .await?
+        .filter(|u| u.service_id == Some(s.service_id) && u.role == Role::HealthTrainer)
+        .ok_or(WebError::NotFound)
+}
+
 pub(crate) async fn disable_staff(
     State(app): State<App>,
     headers: HeaderMap,
@@ -174,10 +182,7 @@ pub(crate) async fn disable_staff(
     let ctx = signed_in(&app, &headers).await?;
     let s = authorised(&app, &ctx, &service, Action::ManageStaff).await?;
     check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    let target = users::by_id(app.db(), id)
-        .await?
-        .filter(|u| u.service_id == Some(s.service_id) && u.role == Role::HealthTrainer)
-        .ok_or(WebError::NotFound)?;
+    let target = trainer_of(&app, &s, id).await?;
     sqlx::query("UPDATE users SET disabled = 1 WHERE user_id = $1")
         .bind(id)
         .execute_write(app.db())
@@ -304,10 +309,7 @@ pub(crate) async fn unlock_staff(
     let ctx = signed_in(&app, &headers).await?;
     let s = authorised(&app, &ctx, &service, Action::ManageStaff).await?;
     check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    let target = users::by_id(app.db(), id)
-        .await?
-        .filter(|u| u.service_id == Some(s.service_id) && u.role == Role::HealthTrainer)
-        .ok_or(WebError::NotFound)?;
+    let target = trainer_of(&app, &s, id).await?;
     users::unlock(app.db(), id).await?;
     audit(
         &app,

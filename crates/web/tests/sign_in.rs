@@ -587,6 +587,26 @@ async fn with_second_factor(app: &axum::Router, username: &str) -> String {
     secret
 }
 
+/// Signs the trainer in with the password and then `code`; the second step's answer.
+async fn sign_in_with_code(app: &axum::Router, code: &str) -> common::Page {
+    let mut b = Browser::new(app);
+    assert_eq!(
+        b.sign_in("trainer", PASSWORD).await.location(),
+        Some("/login/second-factor")
+    );
+    let token = b.get("/login/second-factor").await.csrf();
+    b.post("/login/second-factor", &[("csrf", &token), ("code", code)])
+        .await
+}
+
+/// Makes the trainer's last accepted step forgotten, as time passing would.
+async fn forget_last_step(db: &dcrs_store::Database) {
+    sqlx::query("UPDATE users SET totp_last_step = NULL WHERE username = 'trainer'")
+        .execute(db.pool())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn wrong_security_codes_lock_the_account_even_with_correct_passwords_between() {
     each_backend!("wrong_codes_lock", |t| {
@@ -594,16 +614,8 @@ async fn wrong_security_codes_lock_the_account_even_with_correct_passwords_betwe
         let secret = with_second_factor(&app, "trainer").await;
         // Each guess comes after a fresh sign-in with the right password, which must not
         // set the count of wrong codes back.
-        for guess in 1..=5 {
-            let mut b = Browser::new(&app);
-            let p = b.sign_in("trainer", PASSWORD).await;
-            assert_eq!(p.location(), Some("/login/second-factor"), "guess {guess}");
-            let token = b.get("/login/second-factor").await.csrf();
-            b.post(
-                "/login/second-factor",
-                &[("csrf", &token), ("code", "000001")],
-            )
-            .await;
+        for _ in 1..=5 {
+            sign_in_with_code(&app, "000001").await;
         }
         // The sixth try: the right password is refused, the account is locked.
         let mut b = Browser::new(&app);
@@ -623,22 +635,8 @@ async fn wrong_security_codes_lock_the_account_even_with_correct_passwords_betwe
             .execute(t.db.pool())
             .await
             .unwrap();
-        sqlx::query("UPDATE users SET totp_last_step = NULL WHERE username = 'trainer'")
-            .execute(t.db.pool())
-            .await
-            .unwrap();
-        let mut b = Browser::new(&app);
-        assert_eq!(
-            b.sign_in("trainer", PASSWORD).await.location(),
-            Some("/login/second-factor")
-        );
-        let token = b.get("/login/second-factor").await.csrf();
-        let ok = b
-            .post(
-                "/login/second-factor",
-                &[("csrf", &token), ("code", &code(&secret))],
-            )
-            .await;
+        forget_last_step(&t.db).await;
+        let ok = sign_in_with_code(&app, &code(&secret)).await;
         assert_eq!(ok.location(), Some("/"));
     });
 }
@@ -650,10 +648,7 @@ async fn one_security_code_used_twice_at_once_lets_exactly_one_in() {
         let secret = with_second_factor(&app, "trainer").await;
         for round in 0..5 {
             // The step used in setup (or the last round) is moved back, as time would.
-            sqlx::query("UPDATE users SET totp_last_step = NULL WHERE username = 'trainer'")
-                .execute(t.db.pool())
-                .await
-                .unwrap();
+            forget_last_step(&t.db).await;
             let mut one = Browser::new(&app);
             let mut two = Browser::new(&app);
             one.sign_in("trainer", PASSWORD).await;
@@ -744,14 +739,7 @@ async fn a_manager_can_release_a_trainer_locked_by_wrong_codes() {
         let app = app(&t.db, Settings::default()).await;
         let secret = with_second_factor(&app, "trainer").await;
         for _ in 0..5 {
-            let mut b = Browser::new(&app);
-            b.sign_in("trainer", PASSWORD).await;
-            let token = b.get("/login/second-factor").await.csrf();
-            b.post(
-                "/login/second-factor",
-                &[("csrf", &token), ("code", "000001")],
-            )
-            .await;
+            sign_in_with_code(&app, "000001").await;
         }
         let mut manager = Browser::new(&app);
         manager.sign_in("manager", PASSWORD).await;
@@ -773,22 +761,8 @@ async fn a_manager_can_release_a_trainer_locked_by_wrong_codes() {
             )
             .await;
         assert_eq!(done.location(), Some("/services/S1/staff"));
-        sqlx::query("UPDATE users SET totp_last_step = NULL WHERE username = 'trainer'")
-            .execute(t.db.pool())
-            .await
-            .unwrap();
-        let mut b = Browser::new(&app);
-        assert_eq!(
-            b.sign_in("trainer", PASSWORD).await.location(),
-            Some("/login/second-factor")
-        );
-        let token = b.get("/login/second-factor").await.csrf();
-        let ok = b
-            .post(
-                "/login/second-factor",
-                &[("csrf", &token), ("code", &code(&secret))],
-            )
-            .await;
+        forget_last_step(&t.db).await;
+        let ok = sign_in_with_code(&app, &code(&secret)).await;
         assert_eq!(ok.location(), Some("/"));
         let unlocks: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'user.unlock'")
