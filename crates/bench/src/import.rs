@@ -5,9 +5,12 @@
 //! their mean the baseline, as this machine's speed drifts by a third within minutes);
 //! then postcode lookups.
 //!
-//! Run: `cargo run --release -p dcrs-bench --bin dcrs-bench-import [SESSIONS]`
-//! (needs the `sqlite3` and `psql` programs, and PostgreSQL at DCRS_BENCH_POSTGRES or
-//! postgres://postgres@127.0.0.1:5432). Prints figures; asserts nothing.
+//! Run: `cargo run --release -p dcrs-bench --bin dcrs-bench-import [SESSIONS]
+//! [--db NAME] [--raw-db NAME]` (needs the `sqlite3` and `psql` programs, and PostgreSQL
+//! at DCRS_BENCH_POSTGRES or postgres://postgres@127.0.0.1:5432). The two PostgreSQL
+//! databases (default `dcrs_bench` and `dcrs_bench_raw`) must not exist: the benchmark
+//! creates them and drops them at the end, and refuses to touch a database it did not
+//! create. Prints figures; asserts nothing.
 
 mod common;
 
@@ -251,11 +254,32 @@ fn postgres_raw(url: &str, csv: &Path, table: &str) -> anyhow::Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// Creates a database for this run; refuses one that already exists, as it may hold
+/// someone's data.
 fn fresh_postgres(base: &str, name: &str) -> anyhow::Result<String> {
-    psql(
-        &format!("{base}/postgres"),
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    )?;
+    anyhow::ensure!(
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        "database name {name:?}: use lower-case letters, digits and _"
+    );
+    let out = Command::new("psql")
+        .arg(format!("{base}/postgres"))
+        .args(["-tA", "-c"])
+        .arg(format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{name}'"
+        ))
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    anyhow::ensure!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "database {name} already exists: the benchmark only uses databases it creates; drop it yourself or choose another name (--db, --raw-db)"
+    );
     psql(
         &format!("{base}/postgres"),
         &format!("CREATE DATABASE {name}"),
@@ -263,13 +287,53 @@ fn fresh_postgres(base: &str, name: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{name}"))
 }
 
+/// Drops a database this run created.
+fn drop_created(base: &str, name: &str) -> anyhow::Result<()> {
+    psql(
+        &format!("{base}/postgres"),
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+}
+
+struct Args {
+    sessions: usize,
+    db: String,
+    raw_db: String,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        sessions: 1_000_000,
+        db: "dcrs_bench".into(),
+        raw_db: "dcrs_bench_raw".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        match k.as_str() {
+            "--db" => {
+                a.db = it
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--db needs a name"))?
+            }
+            "--raw-db" => {
+                a.raw_db = it
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--raw-db needs a name"))?
+            }
+            n => {
+                a.sessions = n
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("unknown argument {n}"))?
+            }
+        }
+    }
+    Ok(a)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let sessions: usize = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(1_000_000);
+    let a = args()?;
+    let sessions = a.sessions;
     let pg_base = std::env::var("DCRS_BENCH_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let work = tempfile::tempdir()?;
@@ -325,13 +389,14 @@ async fn main() -> anyhow::Result<()> {
 
     // PostgreSQL.
     if run_pg {
-        let raw_url = fresh_postgres(&pg_base, "dcrs_bench_raw")?;
+        let raw_url = fresh_postgres(&pg_base, &a.raw_db)?;
         let narrow = postgres_raw(&raw_url, &csv, "narrow")?;
         let raw_before = postgres_raw(&raw_url, &csv, "indexed")?;
-        let pg_url = fresh_postgres(&pg_base, "dcrs_bench")?;
+        let pg_url = fresh_postgres(&pg_base, &a.db)?;
         let pg = Database::connect(&pg_url).await?;
         let (parents, ours) = dcrs_import(&pg, &data).await?;
         let raw_after = postgres_raw(&raw_url, &csv, "indexed_again")?;
+        drop_created(&pg_base, &a.raw_db)?;
         let raw_pg = (raw_before + raw_after) / 2.0;
         println!(
             "PostgreSQL COPY of sessions.csv:            {raw_pg:>7.1} s  (same indexes as sessions: {raw_before:.1} s before dcrs, {raw_after:.1} s after; {narrow:.1} s with the key and episode index only)"
@@ -393,6 +458,10 @@ async fn main() -> anyhow::Result<()> {
             "(reference data not found at {}; postcode lookups not measured)",
             refdata.display()
         );
+    }
+    if run_pg {
+        dbs.clear();
+        drop_created(&pg_base, &a.db)?;
     }
     Ok(())
 }

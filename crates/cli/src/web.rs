@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// passes through such a proxy, or clients could choose their own address.
     #[arg(long, env = "DCRS_BEHIND_PROXY")]
     behind_proxy: bool,
+    /// Seconds a service's dashboard figures are shown before they are counted again (0:
+    /// count them on every view). The page says when they were counted.
+    #[arg(long, default_value_t = 60)]
+    dashboard_max_age: u64,
 }
 
 /// Runs the web application.
@@ -42,6 +46,7 @@ pub async fn serve(
         idle_minutes: a.idle_minutes.max(1),
         require_second_factor: a.require_second_factor,
         behind_proxy: a.behind_proxy,
+        dashboard_max_age: std::time::Duration::from_secs(a.dashboard_max_age),
         ..Default::default()
     };
     let app = dcrs_web::App::new(db, settings).await?;

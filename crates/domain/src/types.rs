@@ -282,6 +282,11 @@ impl fmt::Display for Quarter {
 /// March to 01:00 UTC on the last Sunday in October). Written here because the rule is
 /// fixed in law and a time zone database would be a large dependency for one zone.
 pub fn uk_today(now_utc: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    uk_time(now_utc).date()
+}
+
+/// The date and time in UK local time (see [`uk_today`]).
+pub fn uk_time(now_utc: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
     let year = now_utc.year();
     let last_sunday = |month: u32| {
         let mut d =
@@ -297,7 +302,7 @@ pub fn uk_today(now_utc: chrono::DateTime<chrono::Utc>) -> NaiveDate {
     } else {
         now_utc
     };
-    local.date_naive()
+    local.naive_utc()
 }
 
 /// Whole years between a date of birth and a later date.

@@ -1,10 +1,11 @@
-//! `code_list` says which code list each field takes its values from (the API's
-//! description lists them). Held against `parse_record` itself: every code of a field's
+//! The catalogue's `codes_of` says which code list each field takes its values from
+//! (forms offer them, the API's description lists them). Held against `parse_record` itself: every code of a field's
 //! list reads without a problem on that field, and a value outside the list is refused
 //! on it; a free-text field accepts anything.
 
 use chrono::NaiveDate;
-use dcrs_domain::record::{Entity, FieldKind, code_list, parse_record};
+use dcrs_domain::catalogue::codes_of;
+use dcrs_domain::record::{Entity, FieldKind, parse_record};
 
 /// Problems on `field` saying the value is not a code (a code can still be refused by a
 /// rule of its own: a client must consent to being recorded).
@@ -25,8 +26,10 @@ fn every_listed_field_reads_exactly_its_codes() {
     let mut listed = 0;
     for e in Entity::ALL {
         for f in e.fields().iter().filter(|f| f.kind == FieldKind::Text) {
-            match code_list(e, f.name) {
-                Some((codes, multi)) => {
+            match codes_of(e, f.name) {
+                Some(list) => {
+                    let codes: Vec<&str> = list.words().iter().map(|(c, _)| *c).collect();
+                    let multi = list.several;
                     listed += 1;
                     assert!(!codes.is_empty());
                     for c in &codes {

@@ -2718,3 +2718,108 @@ fn every_code_of_every_code_list_has_words_a_person_reads() {
         Some("Stop smoking service")
     );
 }
+
+#[test]
+fn the_catalogue_describes_every_field_and_marks_required_as_the_standard_does() {
+    use dcrs_domain::catalogue::{Shape, fields_of};
+    for e in Entity::ALL {
+        let described = fields_of(e);
+        assert_eq!(
+            described.len(),
+            e.fields().len(),
+            "{e:?}: every field described"
+        );
+        let required: &[&str] = REQUIRED.iter().find(|(x, _)| *x == e).unwrap().1;
+        for a in &described {
+            let what = format!("{e:?}.{}", a.name);
+            assert!(!a.label.trim().is_empty(), "{what}: a label");
+            assert!(!a.label.contains('_'), "{what}: the label is words");
+            assert_eq!(
+                a.required,
+                required.contains(&a.name),
+                "{what}: required as dataset.md says"
+            );
+            // And as the parser has it: the base row with this field blank.
+            let blank = parse(e, &set(base_row(e), a.name, ""));
+            if a.required {
+                let errs = blank.expect_err(&what);
+                assert!(errs.iter().any(|x| x.field == a.name), "{what}: {errs:?}");
+            } else if let Err(errs) = blank {
+                assert!(
+                    errs.iter().all(|x| x.field != a.name),
+                    "{what}: optional, yet refused blank: {errs:?}"
+                );
+            }
+            if let Shape::Code(c) = a.shape {
+                assert!(
+                    CODE_FIELDS
+                        .iter()
+                        .any(|(ce, cf, _)| *ce == e && *cf == a.name),
+                    "{what}: coded in the catalogue ({})",
+                    c.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_catalogue_ranges_are_the_ones_the_parser_enforces() {
+    use dcrs_domain::catalogue::{Shape, fields_of};
+    let mut numbers = 0;
+    for e in Entity::ALL {
+        for a in fields_of(e) {
+            let Shape::Number { min, max, whole } = a.shape else {
+                continue;
+            };
+            numbers += 1;
+            let what = format!("{e:?}.{}", a.name);
+            // Cigarettes are recorded only for a current smoker.
+            let base = if a.name == "cigarettes_per_day" {
+                base_with(e, &[("smoking_status", "current")])
+            } else {
+                base_row(e)
+            };
+            let step = if whole { 1.0 } else { 0.01 };
+            for ok in [min, max] {
+                let r = set(base.clone(), a.name, &ok.to_string());
+                accept(e, &r, &format!("{what} at {ok}"));
+            }
+            for bad in [min - step, max + step] {
+                let r = set(base.clone(), a.name, &format!("{bad}"));
+                reject(e, &r, a.name, &format!("{what} at {bad}"));
+            }
+            if whole {
+                let r = set(base.clone(), a.name, &format!("{}", min + 0.5));
+                reject(e, &r, a.name, &format!("{what}: whole numbers only"));
+            }
+        }
+    }
+    // dataset.md's numbers: 12 measures and limits of assessments, sessions and workers.
+    assert_eq!(numbers, 14);
+}
+
+#[test]
+fn the_assessment_measures_are_every_field_after_the_date() {
+    let names: Vec<&str> = dcrs_domain::catalogue::assessment_measures()
+        .iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "height_cm",
+            "weight_kg",
+            "waist_cm",
+            "fruit_veg_portions_per_day",
+            "high_fat_snacks_per_day",
+            "active_days_per_week",
+            "alcohol_units_per_week",
+            "smoking_status",
+            "cigarettes_per_day",
+            "self_efficacy",
+            "general_health",
+            "swemwbs_raw",
+        ]
+    );
+}

@@ -816,22 +816,22 @@ pub async fn release(
         rows,
     });
 
-    // Assessments.
-    let measures = [
-        ("height_cm", Col::Real),
-        ("weight_kg", Col::Real),
-        ("bmi", Col::Real),
-        ("waist_cm", Col::Real),
-        ("fruit_veg_portions_per_day", Col::Real),
-        ("high_fat_snacks_per_day", Col::Real),
-        ("active_days_per_week", Col::Int),
-        ("alcohol_units_per_week", Col::Real),
-        ("smoking_status", Col::Text),
-        ("cigarettes_per_day", Col::Int),
-        ("self_efficacy", Col::Int),
-        ("general_health", Col::Int),
-        ("swemwbs_raw", Col::Int),
-    ];
+    // Assessments: every measure of the catalogue, and the derived BMI after the weight.
+    let mut measures: Vec<(&'static str, Col)> = Vec::new();
+    for m in dcrs_domain::catalogue::assessment_measures() {
+        use dcrs_domain::catalogue::Shape;
+        measures.push((
+            m.name,
+            match m.shape {
+                Shape::Number { whole: true, .. } => Col::Int,
+                Shape::Number { whole: false, .. } => Col::Real,
+                _ => Col::Text,
+            },
+        ));
+        if m.name == "weight_kg" {
+            measures.push(("bmi", Col::Real));
+        }
+    }
     let select: Vec<String> = measures
         .iter()
         .map(|(m, c)| match c {

@@ -904,6 +904,7 @@ fn counts_format() -> String {
         ethnic_group_sql(),
         age_band_sql(),
         measures_sql(),
+        crate::quality::assessments_sql(),
         days_sql(Backend::Sqlite).to_string(),
         days_sql(Backend::Postgres).to_string(),
         crate::quality::RULES.to_string(),

@@ -10,42 +10,49 @@ use dcrs_store::Database;
 use sqlx::Row;
 use std::collections::BTreeMap;
 
-/// The fields whose completeness is reported: (record kind, field, query column).
-const FIELDS: [(&str, &[&str]); 4] = [
-    (
-        "client",
-        &[
-            "given_name",
-            "family_name",
-            "nhs_number",
-            "postcode",
-            "ethnicity",
-            "sex",
-            "gp_registered",
-            "employment",
-            "disability",
-            "gp_practice_code",
-        ],
-    ),
-    ("referral", &["referrer_org_ref", "reason"]),
-    (
-        "assessment",
-        &[
-            "height_cm",
-            "weight_kg",
-            "waist_cm",
-            "fruit_veg_portions_per_day",
-            "high_fat_snacks_per_day",
-            "active_days_per_week",
-            "alcohol_units_per_week",
-            "smoking_status",
-            "self_efficacy",
-            "general_health",
-            "swemwbs_raw",
-        ],
-    ),
-    ("goal", &["target_on"]),
-];
+/// The fields whose completeness is reported, by record kind: the client's and
+/// referral's optional fields, every assessment measure of the catalogue that is not
+/// conditional (cigarettes are recorded for current smokers only), and goal targets.
+pub(crate) fn fields() -> [(&'static str, Vec<&'static str>); 4] {
+    [
+        (
+            "client",
+            vec![
+                "given_name",
+                "family_name",
+                "nhs_number",
+                "postcode",
+                "ethnicity",
+                "sex",
+                "gp_registered",
+                "employment",
+                "disability",
+                "gp_practice_code",
+            ],
+        ),
+        ("referral", vec!["referrer_org_ref", "reason"]),
+        ("assessment", assessment_fields()),
+        ("goal", vec!["target_on"]),
+    ]
+}
+
+fn assessment_fields() -> Vec<&'static str> {
+    dcrs_domain::catalogue::assessment_measures()
+        .into_iter()
+        .filter(|m| !m.conditional)
+        .map(|m| m.name)
+        .collect()
+}
+
+/// The assessment counts' statement: one column per measure of [`fields`], from the
+/// catalogue, in place of `{recorded}` in `quality_assessments.sql`.
+pub(crate) fn assessments_sql() -> String {
+    let recorded: Vec<String> = assessment_fields()
+        .iter()
+        .map(|m| format!("CAST(SUM(CASE WHEN {m} IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT)"))
+        .collect();
+    include_str!("sql/quality_assessments.sql").replace("{recorded}", &recorded.join(",\n  "))
+}
 
 /// The rules applied to rows in the program rather than in SQL, as text: kept counts
 /// made under other rules are not reused. Change it with any of them.
@@ -137,17 +144,19 @@ pub async fn facts(
     let int = |r: &sqlx::any::AnyRow, i: usize| -> Result<i64, ReportError> {
         Ok(r.try_get::<Option<i64>, _>(i).map_err(store)?.unwrap_or(0))
     };
+    let assessments = assessments_sql();
     let queries = [
         include_str!("sql/quality_clients.sql"),
         include_str!("sql/quality_referrals.sql"),
-        include_str!("sql/quality_assessments.sql"),
+        assessments.as_str(),
         include_str!("sql/quality_goals.sql"),
     ];
+    let fields = fields();
     for (k, sql) in queries.iter().enumerate() {
         // A dashboard shows the clients' postcodes not found, from the first.
         for r in run_if(all || k == 0, sql).await? {
             let q = out.entry(int(&r, 0)?).or_default();
-            let n_fields = FIELDS[k].1.len();
+            let n_fields = fields[k].1.len();
             let recorded: Vec<i64> = (0..n_fields)
                 .map(|i| int(&r, i + 2))
                 .collect::<Result<_, _>>()?;
@@ -226,7 +235,7 @@ pub async fn facts(
 /// Builds the data-quality section.
 pub fn section(d: &mut Draft, q: &Quality) -> DraftSection {
     let mut rows = Vec::new();
-    for (k, (kind, fields)) in FIELDS.iter().enumerate() {
+    for (k, (kind, fields)) in fields().iter().enumerate() {
         let (n, recorded) = &q.completeness[k];
         let n_id = d.count(*n);
         for (i, field) in fields.iter().enumerate() {

@@ -9,6 +9,7 @@
 mod audit;
 mod audit_queue;
 mod migrate;
+pub mod pages;
 mod refdata;
 mod sql;
 mod tx;

@@ -109,6 +109,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_once_keys.sql"),
         postgres: include_str!("../migrations/postgres/0016_once_keys.sql"),
     },
+    Migration {
+        version: 17,
+        name: "caseload_index",
+        sqlite: include_str!("../migrations/sqlite/0017_caseload_index.sql"),
+        postgres: include_str!("../migrations/postgres/0017_caseload_index.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

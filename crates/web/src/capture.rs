@@ -8,7 +8,7 @@
 //! rejected form comes back with everything typed, each problem beside its field and in
 //! the summary at the top.
 
-use crate::pages::{csrf_field, error_summary, esc, input, select};
+use crate::pages::{csrf_field, error_summary, esc, input, select, uk_date, words};
 use crate::users::{FieldError, Role};
 use crate::{Action, App, Ctx, WebError, authorised, check_csrf, see_other, signed_in};
 use axum::extract::{Form, Path, Query, State};
@@ -17,7 +17,6 @@ use axum::response::Response;
 use dcrs_domain::Entity;
 use dcrs_domain::codes::*;
 use dcrs_exchange::Fields;
-use dcrs_store::WriteQuery as _;
 use std::collections::HashMap;
 
 /// What a field takes.
@@ -32,20 +31,40 @@ enum Kind {
 
 /// A field of a form: its name (the dataset's field name, or `goalN_…` on the plan),
 /// label, hint and kind.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct F {
     name: &'static str,
-    label: &'static str,
+    label: String,
     hint: Option<&'static str>,
     kind: Kind,
 }
 
-const fn f(name: &'static str, label: &'static str, hint: Option<&'static str>, kind: Kind) -> F {
+fn f(name: &'static str, label: &str, hint: Option<&'static str>, kind: Kind) -> F {
     F {
         name,
-        label,
+        label: label.to_string(),
         hint,
         kind,
+    }
+}
+
+/// A form field that fills a dataset field as the catalogue describes it: its label
+/// (with the unit), hint and kind are the catalogue's, so that a new field of the
+/// dataset needs no words of its own here.
+fn from(entity: Entity, name: &'static str) -> F {
+    use dcrs_domain::catalogue::Shape;
+    let a = dcrs_domain::catalogue::about(entity, name)
+        .unwrap_or_else(|| panic!("{entity:?}.{name} is not a field of the dataset"));
+    F {
+        name,
+        label: a.label_with_unit(),
+        hint: a.hint,
+        kind: match a.shape {
+            Shape::Code(c) => Kind::Codes(c),
+            Shape::Date => Kind::Date,
+            Shape::Number { .. } => Kind::Number,
+            Shape::Text { .. } | Shape::Reference => Kind::Text,
+        },
     }
 }
 
@@ -123,171 +142,40 @@ impl Flow {
     }
 
     fn fields(self) -> Vec<F> {
+        // Every measure of the catalogue, in the standard's order.
         let measures = || {
-            vec![
-                f(
-                    "height_cm",
-                    "Height (cm)",
-                    Some("Leave empty to use the last height recorded"),
-                    Kind::Number,
-                ),
-                f("weight_kg", "Weight (kg)", None, Kind::Number),
-                f("waist_cm", "Waist (cm)", None, Kind::Number),
-                f(
-                    "fruit_veg_portions_per_day",
-                    "Fruit and vegetable portions a day",
-                    None,
-                    Kind::Number,
-                ),
-                f(
-                    "high_fat_snacks_per_day",
-                    "High-fat snacks a day",
-                    None,
-                    Kind::Number,
-                ),
-                f(
-                    "active_days_per_week",
-                    "Days a week with 30 minutes' activity",
-                    None,
-                    Kind::Number,
-                ),
-                f(
-                    "alcohol_units_per_week",
-                    "Alcohol units a week",
-                    None,
-                    Kind::Number,
-                ),
-                f(
-                    "smoking_status",
-                    "Smoking",
-                    None,
-                    coded(Entity::Assessment, "smoking_status"),
-                ),
-                f(
-                    "cigarettes_per_day",
-                    "Cigarettes a day",
-                    Some("If they smoke"),
-                    Kind::Number,
-                ),
-                f(
-                    "self_efficacy",
-                    "Confidence to make changes (0 to 10)",
-                    None,
-                    Kind::Number,
-                ),
-                f(
-                    "general_health",
-                    "General health today (0 to 100)",
-                    None,
-                    Kind::Number,
-                ),
-                f(
-                    "swemwbs_raw",
-                    "Wellbeing score (SWEMWBS, 7 to 35)",
-                    None,
-                    Kind::Number,
-                ),
-            ]
+            dcrs_domain::catalogue::assessment_measures()
+                .into_iter()
+                .map(|m| from(Entity::Assessment, m.name))
+                .collect::<Vec<F>>()
         };
-        let assessed = f("assessed_on", "Date of the assessment", None, Kind::Date);
+        let assessed = from(Entity::Assessment, "assessed_on");
         match self {
-            Flow::Client => vec![
-                f("given_name", "First name", None, Kind::Text),
-                f("family_name", "Last name", None, Kind::Text),
-                f("date_of_birth", "Date of birth", None, Kind::Date),
-                f("sex", "Sex", None, coded(Entity::Client, "sex")),
-                f(
-                    "postcode",
-                    "Postcode",
-                    Some("Where the client lives. Leave empty if they have no address."),
-                    Kind::Text,
-                ),
-                f(
-                    "nhs_number",
-                    "NHS number",
-                    Some("10 digits, if the client knows it"),
-                    Kind::Text,
-                ),
-                f(
-                    "ethnicity",
-                    "Ethnic group",
-                    None,
-                    coded(Entity::Client, "ethnicity"),
-                ),
-                f(
-                    "gp_registered",
-                    "Registered with a GP",
-                    None,
-                    coded(Entity::Client, "gp_registered"),
-                ),
-                f(
-                    "gp_practice_code",
-                    "GP practice code",
-                    Some("If known"),
-                    Kind::Text,
-                ),
-                f(
-                    "employment",
-                    "Employment",
-                    None,
-                    coded(Entity::Client, "employment"),
-                ),
-                f(
-                    "disability",
-                    "Disability",
-                    None,
-                    coded(Entity::Client, "disability"),
-                ),
-                f(
-                    "consent_to_record",
-                    "Consents to their information being recorded",
-                    None,
-                    coded(Entity::Client, "consent_to_record"),
-                ),
-                f(
-                    "consent_to_share_with_gp",
-                    "Consents to sharing with their GP",
-                    None,
-                    coded(Entity::Client, "consent_to_share_with_gp"),
-                ),
-            ],
+            Flow::Client => [
+                "given_name",
+                "family_name",
+                "date_of_birth",
+                "sex",
+                "postcode",
+                "nhs_number",
+                "ethnicity",
+                "gp_registered",
+                "gp_practice_code",
+                "employment",
+                "disability",
+                "consent_to_record",
+                "consent_to_share_with_gp",
+            ]
+            .into_iter()
+            .map(|n| from(Entity::Client, n))
+            .collect(),
             Flow::Referral => vec![
-                f(
-                    "received_on",
-                    "Date the referral was received",
-                    None,
-                    Kind::Date,
-                ),
-                f(
-                    "source",
-                    "Who referred them",
-                    None,
-                    coded(Entity::Referral, "source"),
-                ),
-                f(
-                    "kind",
-                    "Kind of support",
-                    Some("full: one-to-one work towards a plan; brief: a single contact"),
-                    coded(Entity::Episode, "kind"),
-                ),
-                f(
-                    "first_contact_on",
-                    "Date of first contact",
-                    None,
-                    Kind::Date,
-                ),
-                f(
-                    "primary_issue",
-                    "Main reason for support",
-                    None,
-                    coded(Entity::Episode, "primary_issue"),
-                ),
-                f(
-                    "reason",
-                    "Referral reason, in a few words",
-                    Some("Optional"),
-                    Kind::Text,
-                ),
+                from(Entity::Referral, "received_on"),
+                from(Entity::Referral, "source"),
+                from(Entity::Episode, "kind"),
+                from(Entity::Episode, "first_contact_on"),
+                from(Entity::Episode, "primary_issue"),
+                from(Entity::Referral, "reason"),
             ],
             Flow::Baseline | Flow::Exit | Flow::FollowUp => {
                 let mut v = vec![assessed];
@@ -336,51 +224,27 @@ impl Flow {
                 ),
                 f("goal3_target_on", "Third goal: by when", None, Kind::Date),
             ],
-            Flow::Session => vec![
-                f("held_on", "Date", None, Kind::Date),
-                f(
-                    "attended",
-                    "Did the client come?",
-                    None,
-                    coded(Entity::Session, "attended"),
-                ),
-                f(
-                    "purpose",
-                    "Purpose",
-                    None,
-                    coded(Entity::Session, "purpose"),
-                ),
-                f("mode", "How", None, coded(Entity::Session, "mode")),
-                f("venue", "Where", None, coded(Entity::Session, "venue")),
-                f("duration_min", "Minutes", None, Kind::Number),
-            ],
-            Flow::Onward => vec![
-                f("made_on", "Date", None, Kind::Date),
-                f(
-                    "action",
-                    "What was done",
-                    None,
-                    coded(Entity::OnwardReferral, "action"),
-                ),
-                f(
-                    "destination",
-                    "To whom",
-                    None,
-                    coded(Entity::OnwardReferral, "destination"),
-                ),
-                f(
-                    "outcome",
-                    "Outcome so far",
-                    None,
-                    coded(Entity::OnwardReferral, "outcome"),
-                ),
-            ],
+            Flow::Session => [
+                "held_on",
+                "attended",
+                "purpose",
+                "mode",
+                "venue",
+                "duration_min",
+            ]
+            .into_iter()
+            .map(|n| from(Entity::Session, n))
+            .collect(),
+            Flow::Onward => ["made_on", "action", "destination", "outcome"]
+                .into_iter()
+                .map(|n| from(Entity::OnwardReferral, n))
+                .collect(),
             Flow::WiderIssue => vec![
-                f("noted_on", "Date", None, Kind::Date),
-                f("issue", "Issue", None, coded(Entity::WiderIssue, "issue")),
+                from(Entity::WiderIssue, "noted_on"),
+                from(Entity::WiderIssue, "issue"),
             ],
             Flow::Close => vec![
-                f("closed_on", "Date the episode closed", None, Kind::Date),
+                from(Entity::Episode, "closed_on"),
                 f(
                     "exit_reason",
                     "Why it closed",
@@ -410,6 +274,7 @@ struct EpisodeInfo {
     episode_ref: String,
     referral_ref: String,
     lead_worker_ref: String,
+    lead_worker_name: String,
     kind: String,
     first_contact_on: String,
     primary_issue: String,
@@ -419,76 +284,34 @@ struct EpisodeInfo {
     client_name: String,
 }
 
-type EpisodeRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-);
-
 async fn episode(
     app: &App,
     service_id: i64,
     episode_ref: &str,
 ) -> Result<Option<EpisodeInfo>, WebError> {
-    let row: Option<EpisodeRow> = sqlx::query_as(
-        "SELECT e.episode_ref, r.referral_ref, w.worker_ref, e.kind, e.first_contact_on, e.primary_issue, \
-         e.closed_on, e.exit_reason, c.client_ref, c.given_name, c.family_name \
-         FROM episodes e \
-         JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
-         JOIN workers w ON w.service_id = e.service_id AND w.worker_id = e.lead_worker_id \
-         JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
-         WHERE e.service_id = $1 AND e.episode_ref = $2",
-    )
-    .bind(service_id)
-    .bind(episode_ref.to_string())
-    .fetch_optional(app.db().pool())
-    .await?;
-    Ok(row.map(|r| EpisodeInfo {
-        episode_ref: r.0,
-        referral_ref: r.1,
-        lead_worker_ref: r.2,
-        kind: r.3,
-        first_contact_on: r.4,
-        primary_issue: r.5,
-        closed_on: r.6,
-        exit_reason: r.7,
-        client_ref: r.8,
-        client_name: format!("{} {}", r.9.unwrap_or_default(), r.10.unwrap_or_default())
+    Ok(app
+        .db()
+        .episode_row(service_id, episode_ref)
+        .await?
+        .map(|r| EpisodeInfo {
+            client_name: format!(
+                "{} {}",
+                r.given_name.unwrap_or_default(),
+                r.family_name.unwrap_or_default()
+            )
             .trim()
             .to_string(),
-    }))
-}
-
-/// The goals of an episode: (goal_ref, plan_ref, domain, description, target_on, status, status_on).
-type GoalRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-);
-
-async fn goals(app: &App, service_id: i64, episode_ref: &str) -> Result<Vec<GoalRow>, WebError> {
-    Ok(sqlx::query_as(
-        "SELECT g.goal_ref, p.plan_ref, g.domain, g.description, g.target_on, g.status, g.status_on \
-         FROM goals g JOIN plans p ON p.service_id = g.service_id AND p.plan_id = g.plan_id \
-         JOIN episodes e ON e.service_id = p.service_id AND e.episode_id = p.episode_id \
-         WHERE e.service_id = $1 AND e.episode_ref = $2 ORDER BY g.goal_ref",
-    )
-    .bind(service_id)
-    .bind(episode_ref.to_string())
-    .fetch_all(app.db().pool())
-    .await?)
+            episode_ref: r.episode_ref,
+            referral_ref: r.referral_ref,
+            lead_worker_ref: r.lead_worker_ref,
+            lead_worker_name: r.lead_worker_name,
+            kind: r.kind,
+            first_contact_on: r.first_contact_on,
+            primary_issue: r.primary_issue,
+            closed_on: r.closed_on,
+            exit_reason: r.exit_reason,
+            client_ref: r.client_ref,
+        }))
 }
 
 /// What a flow is about: a new client, a client (for a referral) or an episode.
@@ -507,14 +330,11 @@ async fn subject(
     match flow {
         Flow::Client => Ok(Subject::New),
         Flow::Referral => {
-            let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
-                "SELECT client_ref, given_name, family_name FROM clients WHERE service_id = $1 AND client_ref = $2",
-            )
-            .bind(service_id)
-            .bind(subject_ref.to_string())
-            .fetch_optional(app.db().pool())
-            .await?;
-            let (r, g, f) = row.ok_or(WebError::NotFound)?;
+            let (r, g, f) = app
+                .db()
+                .client_name(service_id, subject_ref)
+                .await?
+                .ok_or(WebError::NotFound)?;
             Ok(Subject::Client(
                 r,
                 format!("{} {}", g.unwrap_or_default(), f.unwrap_or_default())
@@ -582,21 +402,21 @@ fn form_html(
             Kind::Codes(list) => {
                 let mut opts: Vec<(&str, &str)> = vec![("", "Select one")];
                 opts.extend(list.words());
-                fields.push_str(&select(field.name, field.label, &opts, &value, errors));
+                fields.push_str(&select(field.name, &field.label, &opts, &value, errors));
             }
             Kind::Date => fields.push_str(&input(
                 field.name,
-                field.label,
+                &field.label,
                 "date",
                 &value,
                 field.hint,
                 errors,
                 "off",
             )),
-            Kind::Number => fields.push_str(&input_numeric(field, &value, errors)),
+            Kind::Number => fields.push_str(&input_numeric(&field, &value, errors)),
             Kind::Text => fields.push_str(&input(
                 field.name,
-                field.label,
+                &field.label,
                 "text",
                 &value,
                 field.hint,
@@ -657,10 +477,10 @@ fn sent_once(form: &HashMap<String, String>) -> Option<String> {
         .cloned()
 }
 
-fn input_numeric(field: F, value: &str, errors: &[FieldError]) -> String {
+fn input_numeric(field: &F, value: &str, errors: &[FieldError]) -> String {
     input(
         field.name,
-        field.label,
+        &field.label,
         "text",
         value,
         field.hint,
@@ -695,15 +515,11 @@ async fn show(
     let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
     let mut values = HashMap::new();
     if let Some(id) = draft {
-        let row: Option<String> = sqlx::query_scalar(
-            "SELECT field_values FROM drafts WHERE draft_id = $1 AND user_id = $2 AND service_id = $3",
-        )
-        .bind(id)
-        .bind(ctx.user.user_id)
-        .bind(s.service_id)
-        .fetch_optional(app.db().pool())
-        .await?;
-        let text = row.ok_or(WebError::NotFound)?;
+        let text = app
+            .db()
+            .draft_values(id, ctx.user.user_id, s.service_id)
+            .await?
+            .ok_or(WebError::NotFound)?;
         values = serde_json::from_str(&text).unwrap_or_default();
         values.insert("draft_id".into(), id.to_string());
     }
@@ -794,31 +610,19 @@ async fn submit(
         kept.remove("once");
         let text = serde_json::to_string(&kept).expect("strings");
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        match draft_id {
-            Some(id) => {
-                sqlx::query("UPDATE drafts SET field_values = $1, updated_at = $2 WHERE draft_id = $3 AND user_id = $4")
-                    .bind(text)
-                    .bind(now)
-                    .bind(id)
-                    .bind(ctx.user.user_id)
-                    .execute_write(app.db())
-                    .await?;
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO drafts (user_id, service_id, flow, subject_ref, field_values, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(ctx.user.user_id)
-                .bind(s.service_id)
-                .bind(flow.code())
-                .bind(subject_ref.clone())
-                .bind(text)
-                .bind(now)
-                .execute_write(app.db())
-                .await?;
-            }
-        }
+        app.db()
+            .save_draft(
+                draft_id,
+                dcrs_store::pages::DraftOf {
+                    user_id: ctx.user.user_id,
+                    service_id: s.service_id,
+                    flow: flow.code(),
+                    subject_ref: &subject_ref,
+                },
+                text,
+                now,
+            )
+            .await?;
         crate::audit(
             &app,
             &ctx.user.username,
@@ -894,11 +698,7 @@ async fn submit(
         return Ok(render(&errors, &[]));
     }
     if let Some(id) = draft_id {
-        sqlx::query("DELETE FROM drafts WHERE draft_id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(ctx.user.user_id)
-            .execute_write(app.db())
-            .await?;
+        app.db().delete_draft(id, ctx.user.user_id).await?;
     }
     Ok(see_other(&target))
 }
@@ -924,18 +724,7 @@ async fn check_notes(
             if height.is_none()
                 && let Subject::Episode(e) = subj
             {
-                height = sqlx::query_scalar::<_, Option<f64>>(
-                    "SELECT a.height_cm FROM assessments a JOIN episodes e ON e.service_id = a.service_id AND e.episode_id = a.episode_id \
-                     JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
-                     JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
-                     WHERE a.service_id = $1 AND c.client_ref = $2 AND a.height_cm IS NOT NULL \
-                     ORDER BY a.assessed_on DESC LIMIT 1",
-                )
-                .bind(service_id)
-                .bind(e.client_ref.clone())
-                .fetch_optional(app.db().pool())
-                .await?
-                .flatten();
+                height = app.db().latest_height(service_id, &e.client_ref).await?;
             }
             let text = match (weight, height) {
                 (Some(w), Some(h)) if h > 0.0 => {
@@ -968,15 +757,7 @@ async fn postcode_area(app: &App, postcode: &str) -> Result<String, WebError> {
     };
     let pc = pc.as_str().to_string();
     let year = app.db().imd_year().await?;
-    let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
-        "SELECT p.lsoa11cd, l.lad19nm, i.imd_quintile FROM ref_postcodes p \
-         LEFT JOIN ref_lsoa11 l ON l.lsoa11cd = p.lsoa11cd \
-         LEFT JOIN ref_lsoa11_imd i ON i.lsoa11cd = p.lsoa11cd AND i.year = $2 WHERE p.pcds = $1",
-    )
-    .bind(pc.clone())
-    .bind(year)
-    .fetch_optional(app.db().pool())
-    .await?;
+    let row = app.db().postcode_area(&pc, year).await?;
     Ok(match row {
         Some((lsoa, lad, q)) => format!(
             "{pc} is in {} (area {lsoa}), deprivation quintile {} of 5 (1 is the most deprived).",
@@ -1159,22 +940,20 @@ async fn build(
             let mut files = vec![records(Entity::Episode, &[m])];
             // Each open goal's final status, as said at closing.
             let mut gs = Vec::new();
-            for (goal_ref, plan_ref, domain, description, target, status, status_on) in
-                goals(app, service_id, &e.episode_ref).await?
-            {
-                let chosen = get(&format!("status_{goal_ref}"));
-                let mut g = base("goal_ref", goal_ref.clone());
-                g.insert("plan_ref", plan_ref);
-                g.insert("domain", domain);
-                g.insert("description", description);
-                g.insert("target_on", target.unwrap_or_default());
-                if status == "open" && !chosen.is_empty() && chosen != "open" {
+            for goal in app.db().episode_goals(service_id, &e.episode_ref).await? {
+                let chosen = get(&format!("status_{}", goal.goal_ref));
+                let mut g = base("goal_ref", goal.goal_ref);
+                g.insert("plan_ref", goal.plan_ref);
+                g.insert("domain", goal.domain);
+                g.insert("description", goal.description);
+                g.insert("target_on", goal.target_on.unwrap_or_default());
+                if goal.status == "open" && !chosen.is_empty() && chosen != "open" {
                     g.insert("status", chosen);
                     g.insert("status_on", get("closed_on"));
                     gs.push(g);
                 } else {
-                    g.insert("status", status);
-                    g.insert("status_on", status_on.unwrap_or_default());
+                    g.insert("status", goal.status);
+                    g.insert("status_on", goal.status_on.unwrap_or_default());
                 }
             }
             if !gs.is_empty() {
@@ -1220,7 +999,7 @@ fn plain(flow: Flow, field: &str, reason: &str) -> String {
         .fields()
         .into_iter()
         .find(|f| f.name == field)
-        .map_or(field, |f| f.label);
+        .map_or_else(|| field.to_string(), |f| f.label);
     format!("{label}: {reason}")
 }
 
@@ -1305,12 +1084,7 @@ async fn flow_extra(
     values: &HashMap<String, String>,
 ) -> Result<String, WebError> {
     if flow == Flow::Referral && ctx.user.role != Role::HealthTrainer {
-        let workers: Vec<(String, String)> = sqlx::query_as(
-            "SELECT worker_ref, display_name FROM workers WHERE service_id = $1 AND left_on IS NULL ORDER BY display_name",
-        )
-        .bind(service_id)
-        .fetch_all(app.db().pool())
-        .await?;
+        let workers = app.db().current_workers(service_id).await?;
         let mut opts = vec![(String::new(), "Select one".to_string())];
         opts.extend(
             workers
@@ -1336,8 +1110,9 @@ async fn close_questions(
         return Ok(String::new());
     }
     let mut extra = String::new();
-    for (goal_ref, _, domain, description, _, status, _) in goals(app, service_id, ep).await? {
-        if status != "open" {
+    for g in app.db().episode_goals(service_id, ep).await? {
+        let (goal_ref, domain, description) = (g.goal_ref, g.domain, g.description);
+        if g.status != "open" {
             continue;
         }
         let opts: Vec<(&str, &str)> = std::iter::once(("", "Still open"))
@@ -1370,15 +1145,11 @@ pub(crate) async fn draft(
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
     let ctx = signed_in(&app, &headers).await?;
-    let row: Option<(String, String, String)> = sqlx::query_as(
-        "SELECT s.service_ref, d.flow, d.subject_ref FROM drafts d JOIN services s ON s.service_id = d.service_id \
-         WHERE d.draft_id = $1 AND d.user_id = $2",
-    )
-    .bind(id)
-    .bind(ctx.user.user_id)
-    .fetch_optional(app.db().pool())
-    .await?;
-    let (service_ref, flow, subject_ref) = row.ok_or(WebError::NotFound)?;
+    let (service_ref, flow, subject_ref) = app
+        .db()
+        .draft_place(id, ctx.user.user_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     let flow = Flow::parse(&flow).ok_or(WebError::NotFound)?;
     Ok(see_other(&format!(
         "{}?draft={id}",
@@ -1427,51 +1198,50 @@ pub(crate) async fn episode_page(
         serde_json::json!({"records": [e.client_ref.clone(), e.episode_ref.clone()]}),
     )
     .await?;
-    let sid = s.service_id;
-    let list = |sql: &'static str| {
-        let app = app.clone();
-        let ep = ep.clone();
-        async move {
-            sqlx::query_as::<_, Named>(sql)
-                .bind(sid)
-                .bind(ep)
-                .fetch_all(app.db().pool())
-                .await
-        }
+    use dcrs_store::pages::EventKind;
+    let events = |kind| app.db().episode_events(s.service_id, &ep, kind);
+    let (assessments, sessions, onward, wider) = (
+        events(EventKind::Assessment).await?,
+        events(EventKind::Session).await?,
+        events(EventKind::Onward).await?,
+        events(EventKind::WiderIssue).await?,
+    );
+    // Each record in words: the catalogue's words for its codes, the date as people
+    // write it.
+    let lines = |entity: Entity, fields: &[&str], rows: &[dcrs_store::pages::EpisodeEvent]| {
+        rows.iter()
+            .map(|r| {
+                let mut parts: Vec<String> = fields
+                    .iter()
+                    .zip(&r.codes)
+                    .filter_map(|(f, c)| c.as_deref().map(|c| words(entity, f, c)))
+                    .collect();
+                if let Some(bmi) = r.number {
+                    parts.push(format!("BMI {bmi:.1}"));
+                }
+                (uk_date(&r.on), parts.join(" · "))
+            })
+            .collect::<Vec<Named>>()
     };
-    let assessments = list(
-        "SELECT a.assessed_on, a.occasion || COALESCE(' · BMI ' || CAST(a.bmi AS TEXT), '') FROM assessments a \
-         JOIN episodes e ON e.service_id = a.service_id AND e.episode_id = a.episode_id \
-         WHERE e.service_id = $1 AND e.episode_ref = $2 ORDER BY a.assessed_on",
-    )
-    .await?;
-    let sessions = list(
-        "SELECT x.held_on, x.purpose || ' · ' || x.mode || ' · ' || x.attended FROM sessions x \
-         JOIN episodes e ON e.service_id = x.service_id AND e.episode_id = x.episode_id \
-         WHERE e.service_id = $1 AND e.episode_ref = $2 ORDER BY x.held_on",
-    )
-    .await?;
-    let onward = list(
-        "SELECT x.made_on, x.action || ' · ' || x.destination || ' · ' || x.outcome FROM onward_referrals x \
-         JOIN episodes e ON e.service_id = x.service_id AND e.episode_id = x.episode_id \
-         WHERE e.service_id = $1 AND e.episode_ref = $2 ORDER BY x.made_on",
-    )
-    .await?;
-    let wider = list(
-        "SELECT x.noted_on, x.issue FROM wider_issues x \
-         JOIN episodes e ON e.service_id = x.service_id AND e.episode_id = x.episode_id \
-         WHERE e.service_id = $1 AND e.episode_ref = $2 ORDER BY x.noted_on",
-    )
-    .await?;
-    let goal_rows: Vec<Vec<String>> = goals(&app, s.service_id, &ep)
+    let assessments = lines(Entity::Assessment, &["occasion"], &assessments);
+    let sessions = lines(Entity::Session, &["purpose", "mode", "attended"], &sessions);
+    let onward = lines(
+        Entity::OnwardReferral,
+        &["action", "destination", "outcome"],
+        &onward,
+    );
+    let wider = lines(Entity::WiderIssue, &["issue"], &wider);
+    let goal_rows: Vec<Vec<String>> = app
+        .db()
+        .episode_goals(s.service_id, &ep)
         .await?
         .into_iter()
         .map(|g| {
             vec![
-                esc(&g.3),
-                esc(&g.2.replace('_', " ")),
-                esc(&g.4.unwrap_or_default()),
-                esc(&g.5.replace('_', " ")),
+                esc(&g.description),
+                esc(&words(Entity::Goal, "domain", &g.domain)),
+                esc(&g.target_on.as_deref().map(uk_date).unwrap_or_default()),
+                esc(&words(Entity::Goal, "status", &g.status)),
             ]
         })
         .collect();
@@ -1481,23 +1251,36 @@ pub(crate) async fn episode_page(
         }
         let items: String = rows
             .iter()
-            .map(|(d, t)| format!("<li>{}: {}</li>", esc(d), esc(&t.replace('_', " "))))
+            .map(|(d, t)| format!("<li>{}: {}</li>", esc(d), esc(t)))
             .collect();
         format!("<h2>{}</h2><ul>{items}</ul>", esc(title))
     };
     let open = e.closed_on.is_none();
     let mut body = crate::pages::summary(&[
         ("Client", format!("{} ({})", e.client_name, e.client_ref)),
-        ("Episode", format!("{} ({})", e.episode_ref, e.kind)),
-        ("Main reason", e.primary_issue.replace('_', " ")),
-        ("First contact", e.first_contact_on.clone()),
-        ("Lead worker", e.lead_worker_ref.clone()),
+        (
+            "Support",
+            format!(
+                "{} (episode {})",
+                words(Entity::Episode, "kind", &e.kind),
+                e.episode_ref
+            ),
+        ),
+        (
+            "Main reason",
+            words(Entity::Episode, "primary_issue", &e.primary_issue),
+        ),
+        ("First contact", uk_date(&e.first_contact_on)),
+        ("Lead health trainer", e.lead_worker_name.clone()),
         (
             "Status",
             match (&e.closed_on, &e.exit_reason) {
                 (Some(d), r) => format!(
-                    "Closed on {d} ({})",
-                    r.clone().unwrap_or_default().replace('_', " ")
+                    "Closed on {} ({})",
+                    uk_date(d),
+                    r.as_deref()
+                        .map(|r| words(Entity::Episode, "exit_reason", r))
+                        .unwrap_or_default()
                 ),
                 _ => "Open".into(),
             },
@@ -1523,7 +1306,16 @@ pub(crate) async fn episode_page(
         esc(&s.service_ref),
         esc(&e.client_ref)
     ));
-    Ok(ctx.page(&format!("Episode {}", e.episode_ref), &body))
+    let title = if e.client_name.is_empty() {
+        format!("Episode {}", e.episode_ref)
+    } else {
+        format!(
+            "{}: support from {}",
+            e.client_name,
+            uk_date(&e.first_contact_on)
+        )
+    };
+    Ok(ctx.page(&title, &body))
 }
 
 #[derive(serde::Deserialize)]
@@ -1531,24 +1323,6 @@ pub(crate) struct CaseloadQuery {
     q: Option<String>,
     saved: Option<String>,
 }
-
-/// A closed episode whose follow-up is due.
-type FollowRow = (String, String, Option<String>, Option<String>, String);
-
-/// An open episode of the caseload with the dates that make work due: references,
-/// name, kind, first contact, last attended session, plan agreed, review sessions,
-/// (the earliest target of an open goal comes from its own query).
-type CaseRow = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-);
 
 /// The caseload as a worklist: what needs doing first, then search.
 pub(crate) async fn caseload(
@@ -1587,24 +1361,14 @@ async fn caseload_page(
     let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
     let today = dcrs_domain::types::uk_today(chrono::Utc::now());
     let mine = ctx.user.role == Role::HealthTrainer;
+    let worker = ctx.user.worker_ref.clone().unwrap_or_default();
+    let whose = if mine {
+        dcrs_store::pages::Whose::Worker(&worker)
+    } else {
+        dcrs_store::pages::Whose::Service
+    };
     // Open episodes (a trainer's own as lead worker), with the dates that make work due.
-    let rows: Vec<CaseRow> = sqlx::query_as(
-        // The episode summary (kept up to date on every write) gives the last attended
-        // session, the plan and its reviews without reading every session.
-        "SELECT e.episode_ref, c.client_ref, c.given_name, c.family_name, e.kind, e.first_contact_on, \
-         es.last_attended_on, es.plan_agreed_on, es.review_sessions \
-         FROM episodes e \
-         JOIN episode_summaries es ON es.service_id = e.service_id AND es.episode_id = e.episode_id \
-         JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
-         JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
-         JOIN workers w ON w.service_id = e.service_id AND w.worker_id = e.lead_worker_id \
-         WHERE e.service_id = $1 AND e.closed_on IS NULL AND ($2 = '' OR w.worker_ref = $2) \
-         ORDER BY e.first_contact_on LIMIT 200",
-    )
-    .bind(s.service_id)
-    .bind(if mine { ctx.user.worker_ref.clone().unwrap_or_default() } else { String::new() })
-    .fetch_all(app.db().pool())
-    .await?;
+    let rows = app.db().caseload(s.service_id, whose).await?;
     let days = |d: &Option<String>| {
         d.as_deref()
             .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
@@ -1612,22 +1376,19 @@ async fn caseload_page(
     };
     let mut work = Vec::new();
     let mut shown = Vec::new();
-    // The earliest target of each open episode's open goals, in one pass over the
-    // service's open goals (a lookup per episode would read them all each time).
-    let targets: HashMap<String, String> = sqlx::query_as::<_, (String, Option<String>)>(
-        "SELECT e.episode_ref, MIN(g.target_on) FROM goals g \
-         JOIN plans p ON p.service_id = g.service_id AND p.plan_id = g.plan_id \
-         JOIN episodes e ON e.service_id = p.service_id AND e.episode_id = p.episode_id \
-         WHERE g.service_id = $1 AND g.status = 'open' AND e.closed_on IS NULL GROUP BY e.episode_ref",
-    )
-    .bind(s.service_id)
-    .fetch_all(app.db().pool())
-    .await?
-    .into_iter()
-    .filter_map(|(e, t)| t.map(|t| (e, t)))
-    .collect();
-    for (ep, cref, g, f, kind, first, last, plan, reviews) in &rows {
-        let target = &targets.get(ep).cloned();
+    for r in &rows {
+        let (ep, cref, g, f, kind, first, last, plan, reviews, target) = (
+            &r.episode_ref,
+            &r.client_ref,
+            &r.given_name,
+            &r.family_name,
+            &r.kind,
+            &r.first_contact_on,
+            &r.last_attended_on,
+            &r.plan_agreed_on,
+            &r.review_sessions,
+            &r.earliest_target_on,
+        );
         let mut due = Vec::new();
         let since = days(last).or_else(|| days(&Some(first.clone())));
         if since.is_some_and(|d| d > 30) {
@@ -1667,23 +1428,23 @@ async fn caseload_page(
         ]);
     }
     // Follow-ups due: full episodes closed 3 to 6 months ago with no follow-up yet.
-    let follow: Vec<FollowRow> = sqlx::query_as(
-        "SELECT e.episode_ref, c.client_ref, c.given_name, c.family_name, e.closed_on FROM episodes e \
-         JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
-         JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
-         JOIN workers w ON w.service_id = e.service_id AND w.worker_id = e.lead_worker_id \
-         WHERE e.service_id = $1 AND e.kind = 'full' AND e.closed_on IS NOT NULL AND e.closed_on >= $3 AND e.closed_on <= $4 \
-         AND ($2 = '' OR w.worker_ref = $2) \
-         AND NOT EXISTS (SELECT 1 FROM assessments a WHERE a.service_id = e.service_id AND a.episode_id = e.episode_id AND a.occasion = 'follow_up') \
-         ORDER BY e.closed_on LIMIT 100",
-    )
-    .bind(s.service_id)
-    .bind(if mine { ctx.user.worker_ref.clone().unwrap_or_default() } else { String::new() })
-    .bind((today - chrono::Months::new(6)).to_string())
-    .bind((today - chrono::Months::new(3)).to_string())
-    .fetch_all(app.db().pool())
-    .await?;
-    for (ep, cref, g, f, closed) in &follow {
+    let follow = app
+        .db()
+        .follow_ups_due(
+            s.service_id,
+            whose,
+            &(today - chrono::Months::new(6)).to_string(),
+            &(today - chrono::Months::new(3)).to_string(),
+        )
+        .await?;
+    for r in &follow {
+        let (ep, cref, g, f, closed) = (
+            &r.episode_ref,
+            &r.client_ref,
+            &r.given_name,
+            &r.family_name,
+            &r.closed_on,
+        );
         shown.push(cref.clone());
         work.push(vec![
             format!(
@@ -1701,33 +1462,22 @@ async fn caseload_page(
         ]);
     }
     // Drafts to finish.
-    let drafts: Vec<(i64, String, String, String)> = sqlx::query_as(
-        "SELECT draft_id, flow, subject_ref, updated_at FROM drafts WHERE user_id = $1 AND service_id = $2 ORDER BY updated_at DESC",
-    )
-    .bind(ctx.user.user_id)
-    .bind(s.service_id)
-    .fetch_all(app.db().pool())
-    .await?;
+    let drafts = app.db().drafts(ctx.user.user_id, s.service_id).await?;
     // Search by name, reference or date of birth.
     let mut found = String::new();
     let query = q.q.clone().unwrap_or_default().trim().to_string();
     if !query.is_empty() {
-        let like = format!("%{}%", query.to_lowercase());
-        let hits: Vec<(String, Option<String>, Option<String>, String)> = sqlx::query_as(
-            "SELECT client_ref, given_name, family_name, date_of_birth FROM clients WHERE service_id = $1 AND \
-             (LOWER(COALESCE(given_name, '') || ' ' || COALESCE(family_name, '')) LIKE $2 OR LOWER(client_ref) = $3 OR date_of_birth = $4) \
-             ORDER BY family_name, given_name LIMIT 50",
-        )
-        .bind(s.service_id)
-        .bind(like)
-        .bind(query.to_lowercase())
-        .bind(query.clone())
-        .fetch_all(app.db().pool())
-        .await?;
-        shown.extend(hits.iter().map(|h| h.0.clone()));
+        let hits = app.db().find_clients(s.service_id, &query).await?;
+        shown.extend(hits.iter().map(|h| h.client_ref.clone()));
         let rows: Vec<Vec<String>> = hits
             .iter()
-            .map(|(r, g, f, dob)| {
+            .map(|h| {
+                let (r, g, f, dob) = (
+                    &h.client_ref,
+                    &h.given_name,
+                    &h.family_name,
+                    &h.date_of_birth,
+                );
                 vec![
                     format!(
                         "<a href=\"/services/{}/clients/{}\">{}</a>",
@@ -1779,7 +1529,8 @@ async fn caseload_page(
     if !drafts.is_empty() {
         let items: String = drafts
             .iter()
-            .map(|(id, flow, subject, at)| {
+            .map(|d| {
+                let (id, flow, subject, at) = (&d.draft_id, &d.flow, &d.subject_ref, &d.updated_at);
                 format!(
                     "<li><a href=\"/drafts/{id}\">{} ({})</a>, saved {}</li>",
                     esc(Flow::parse(flow).map_or(flow.as_str(), |f| f.title())),

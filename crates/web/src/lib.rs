@@ -79,11 +79,13 @@ impl IntoResponse for WebError {
             WebError::Redirect(to) => see_other(&to),
             // PostgreSQL refuses text holding a NUL (which no one types) before any
             // comparison: the request was malformed, not the service at fault.
-            WebError::Sql(e) if holds_nul(&e) => page(
-                StatusCode::BAD_REQUEST,
-                "The request could not be read",
-                BAD_REQUEST_TEXT,
-            ),
+            WebError::Sql(e) | WebError::Store(dcrs_store::StoreError::Sql(e)) if holds_nul(&e) => {
+                page(
+                    StatusCode::BAD_REQUEST,
+                    "The request could not be read",
+                    BAD_REQUEST_TEXT,
+                )
+            }
             other => {
                 // Errors are logged by kind only: SQL errors can quote values.
                 tracing::error!(kind = error_kind(&other), "request failed");
@@ -174,6 +176,11 @@ pub struct Settings {
     pub request_timeout: std::time::Duration,
     /// Connections open at once; the next waits to be accepted.
     pub max_connections: usize,
+    /// How long a service's dashboard figures are shown before they are counted again.
+    /// Counting a dashboard takes some tens of milliseconds of the server's time, and
+    /// managers reload it often; the page says when its figures were counted. Zero
+    /// counts them on every view.
+    pub dashboard_max_age: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -190,6 +197,7 @@ impl Default for Settings {
             header_timeout: std::time::Duration::from_secs(10),
             request_timeout: std::time::Duration::from_secs(300),
             max_connections: 4096,
+            dashboard_max_age: std::time::Duration::ZERO,
         }
     }
 }
@@ -206,6 +214,8 @@ struct Inner {
     /// Passwords being checked for each network address: a few at a time, the rest
     /// wait their turn (see `App::check_turn`).
     checking: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Dashboards counted lately, by service (see `Settings::dashboard_max_age`).
+    pub(crate) dashboards: std::sync::Mutex<HashMap<i64, Arc<reports::Counted>>>,
 }
 
 /// Failed sign-ins counted in windows: (count, window start).
@@ -266,6 +276,7 @@ impl App {
             dummy_hash,
             failures: Default::default(),
             checking: Default::default(),
+            dashboards: Default::default(),
         })))
     }
 

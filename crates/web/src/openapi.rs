@@ -28,8 +28,10 @@ fn response(name: &str) -> Value {
     json!({"$ref": format!("#/components/responses/{name}")})
 }
 
-/// The JSON schema of one field's value.
+/// The JSON schema of one field's value, from the dataset's field catalogue: its
+/// label, hint and unit as the description, its range, length or code list as limits.
 fn field_schema(e: Entity, name: &str, kind: FieldKind, own: bool) -> Value {
+    use dcrs_domain::catalogue::{Shape, about};
     let t = match kind {
         FieldKind::Int => "integer",
         FieldKind::Real => "number",
@@ -43,31 +45,54 @@ fn field_schema(e: Entity, name: &str, kind: FieldKind, own: bool) -> Value {
     } else {
         s.insert("type".into(), json!([t, "null"]));
     }
-    if api::is_date(name) {
-        s.insert("format".into(), json!("date"));
-    }
-    match dcrs_domain::record::code_list(e, name) {
-        Some((codes, false)) => {
-            let mut values: Vec<Value> = codes.iter().map(|c| json!(c)).collect();
-            values.push(Value::Null);
-            s.insert("enum".into(), Value::Array(values));
-        }
-        Some((codes, true)) => {
+    let a = about(e, name).expect("a field of the entity");
+    let mut description = a.label_with_unit();
+    match a.shape {
+        Shape::Code(list) if list.several => {
+            let codes: Vec<&str> = list.words().iter().map(|(c, _)| *c).collect();
             let one = codes.join("|");
             s.insert("pattern".into(), json!(format!("^({one})(;({one}))*$")));
+            description
+                .push_str(". One or more codes of the dataset standard's list, separated by ;");
         }
-        None => {}
+        Shape::Code(list) => {
+            let mut values: Vec<Value> = list.words().iter().map(|(c, _)| json!(c)).collect();
+            values.push(Value::Null);
+            s.insert("enum".into(), Value::Array(values));
+            let words: Vec<String> = list
+                .words()
+                .iter()
+                .map(|(c, w)| format!("{c}: {w}"))
+                .collect();
+            description.push_str(&format!(". A code: {}", words.join("; ")));
+        }
+        Shape::Date => {
+            s.insert("format".into(), json!("date"));
+            description.push_str(". A date, YYYY-MM-DD");
+        }
+        Shape::Number { min, max, .. } => {
+            s.insert("minimum".into(), json!(min));
+            s.insert("maximum".into(), json!(max));
+        }
+        Shape::Text { max } if !own => {
+            s.insert("maxLength".into(), json!(max));
+        }
+        Shape::Text { .. } => {}
+        Shape::Reference => match kind {
+            FieldKind::OwnRef => {
+                description = "The record's own reference, unique within its service".into()
+            }
+            FieldKind::ServiceRef => description = "The service the record belongs to".into(),
+            FieldKind::Ref(p) => {
+                description = format!("The reference of the {} it belongs to", p.label())
+            }
+            _ => {}
+        },
     }
-    let description = match kind {
-        FieldKind::OwnRef => "The record's own reference, unique within its service.".to_string(),
-        FieldKind::ServiceRef => "The service the record belongs to.".to_string(),
-        FieldKind::Ref(p) => format!("The reference of the {} it belongs to.", p.label()),
-        _ if api::is_date(name) => "A date, YYYY-MM-DD.".to_string(),
-        _ if dcrs_domain::record::code_list(e, name).is_some() => {
-            "A code of the dataset standard's list.".to_string()
-        }
-        _ => "Free text.".to_string(),
-    };
+    if let Some(h) = a.hint {
+        description.push_str(&format!(". {h}"));
+    }
+    description.push('.');
     s.insert("description".into(), json!(description));
     Value::Object(s)
 }
@@ -93,9 +118,10 @@ fn entity_schemas(e: Entity) -> (Value, Value) {
             "additionalProperties": false,
         }),
         {
-            let required: Vec<&str> = dcrs_domain::record::required_fields(e)
+            let required: Vec<&str> = dcrs_domain::catalogue::fields_of(e)
                 .into_iter()
-                .filter(|f| *f != "service_ref")
+                .filter(|f| f.required && f.name != "service_ref")
+                .map(|f| f.name)
                 .collect();
             json!({
                 "type": "object",

@@ -417,14 +417,36 @@ pub(crate) async fn patterns_view(
     deliver(vec![report], format, "patterns", &back)
 }
 
-/// A manager's dashboard: the latest quarter against the one before, with links.
-pub(crate) async fn dashboard(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(service): Path<String>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = crate::authorised(&app, &ctx, &service, Action::ViewAudit).await?;
+/// A service's dashboard figures as counted at one moment.
+pub(crate) struct Counted {
+    at: chrono::DateTime<chrono::Utc>,
+    this: Quarter,
+    before: Quarter,
+    docs: Vec<Report>,
+}
+
+/// The dashboard's figures: counted afresh, or as counted less than
+/// `Settings::dashboard_max_age` ago.
+async fn dashboard_figures(
+    app: &App,
+    s: &crate::ServiceScope,
+) -> Result<std::sync::Arc<Counted>, WebError> {
+    let max_age = app.0.settings.dashboard_max_age;
+    let now = chrono::Utc::now();
+    if !max_age.is_zero() {
+        let kept = app
+            .0
+            .dashboards
+            .lock()
+            .expect("dashboards")
+            .get(&s.service_id)
+            .cloned();
+        if let Some(c) = kept
+            && (now - c.at).to_std().is_ok_and(|age| age < max_age)
+        {
+            return Ok(c);
+        }
+    }
     // The quarter of the latest record, and the one before it.
     let last: Option<String> = sqlx::query_scalar(
         "SELECT MAX(d) FROM (SELECT MAX(received_on) AS d FROM referrals WHERE service_id = $1 \
@@ -444,9 +466,35 @@ pub(crate) async fn dashboard(
         &s.service_ref,
         &[Period::quarter(this), Period::quarter(before)],
         false,
-        chrono::Utc::now(),
+        now,
     )
     .await?;
+    let counted = std::sync::Arc::new(Counted {
+        at: now,
+        this,
+        before,
+        docs,
+    });
+    if !max_age.is_zero() {
+        app.0
+            .dashboards
+            .lock()
+            .expect("dashboards")
+            .insert(s.service_id, counted.clone());
+    }
+    Ok(counted)
+}
+
+/// A manager's dashboard: the latest quarter against the one before, with links.
+pub(crate) async fn dashboard(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(service): Path<String>,
+) -> Result<Response, WebError> {
+    let ctx = signed_in(&app, &headers).await?;
+    let s = crate::authorised(&app, &ctx, &service, Action::ViewAudit).await?;
+    let counted = dashboard_figures(&app, &s).await?;
+    let (this, before, docs) = (counted.this, counted.before, &counted.docs);
     crate::audit(
         &app,
         &ctx.user.username,
@@ -482,13 +530,22 @@ pub(crate) async fn dashboard(
         })
         .collect();
     let r = esc(&s.service_ref);
+    let at = dcrs_domain::types::uk_time(counted.at).format("%H:%M:%S");
     let body = format!(
-        "<p>Exact figures for your own service, from its records as they are now.</p>{}\
+        "<p>Exact figures for your own service, counted from its records at {at} (UK time).{}</p>{}\
          <h2>Next</h2><ul><li><a href=\"/services/{r}/caseload\">Caseload: what is due</a></li>\
          <li><a href=\"/reports/view?kind=pack&amp;period={}&amp;services={r}\">The full report pack for {}</a></li>\
          <li><a href=\"/reports/view?kind=data-quality&amp;period={}&amp;services={r}\">Data quality: the records to check</a></li>\
          <li><a href=\"/patterns/view?services={r}\">Implementation patterns: is the service still the model it was set up to be?</a></li>\
          <li><a href=\"/services/{r}/audit\">Audit trail</a></li></ul>",
+        if app.0.settings.dashboard_max_age.is_zero() {
+            String::new()
+        } else {
+            format!(
+                " They are counted again at most every {} seconds, so a record saved since then appears at the next count.",
+                app.0.settings.dashboard_max_age.as_secs()
+            )
+        },
         crate::pages::table(
             "This quarter against the last",
             &["Measure", &this.to_string(), &before.to_string()],
