@@ -320,7 +320,7 @@ pub async fn write_records(
         }
     }
     let mut run = Run::new(tx, options, via, ImportReport::default());
-    run.tx.start_journal().await?;
+    run.tx.start_small_journal();
     let mut ordered: Vec<&(Entity, Vec<Fields>)> = records.iter().collect();
     ordered.sort_by_key(|(e, _)| Entity::ALL.iter().position(|x| x == e));
     for (entity, rows) in ordered {
@@ -1467,7 +1467,13 @@ impl<'o> Run<'o> {
         let mut first_summaries: HashMap<i64, bool> = HashMap::new();
         // Summaries stored now and when their statistics were last taken: the deletes
         // are planned from those, so they are taken again each time the table doubles.
-        let mut summary_rows = self.tx.summary_count().await?;
+        // (A form or API write touches a client or two: no statistics are taken for it,
+        // and counting every summary would cost more than the write.)
+        let mut summary_rows = if self.entered_via == "import" {
+            self.tx.summary_count().await?
+        } else {
+            0
+        };
         let mut analyzed_rows = summary_rows;
         let mut after = (i64::MIN, i64::MIN);
         loop {
@@ -1560,7 +1566,9 @@ impl<'o> Run<'o> {
                     }
                 }
                 done += clients.len() as u64;
-                if summary_rows >= 2 * analyzed_rows.max(CHECK_PAGE as u64) {
+                if self.entered_via == "import"
+                    && summary_rows >= 2 * analyzed_rows.max(CHECK_PAGE as u64)
+                {
                     self.tx.refresh_summary_statistics().await?;
                     analyzed_rows = summary_rows;
                 }

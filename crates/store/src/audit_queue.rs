@@ -62,9 +62,7 @@ where
 /// Writes `entries` in one transaction, in order.
 pub(crate) async fn write(pool: &AnyPool, entries: &[&AuditEntry]) -> StoreResult<()> {
     let mut tx = pool.begin().await?;
-    for e in entries {
-        crate::tx::insert_audit(&mut tx, e).await?;
-    }
+    crate::tx::insert_audit_many(&mut tx, entries).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -230,7 +230,9 @@ impl Database {
             Backend::Sqlite => self.write_pool().begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(StoreTx::new(tx, self.sql.clone(), self.backend).gated(gate))
+        Ok(StoreTx::new(tx, self.sql.clone(), self.backend)
+            .with_id_pool(&self.pool)
+            .gated(gate))
     }
 
     /// The pool that writes go through: one connection on SQLite (take its turn with

@@ -266,11 +266,14 @@ impl Database {
         );
         // The episode summary (kept up to date on every write) gives the last attended
         // session, the plan and its reviews without reading every session; the earliest
-        // open goal's target is read for these episodes alone.
+        // open goal's target is read for these episodes alone: from the episode's plans
+        // to their goals (CROSS JOIN keeps SQLite to that order; left to itself it read
+        // every goal of the service for each episode, 1.6 ms against 0.03 ms).
         const COLUMNS: &str = "SELECT e.episode_ref, c.client_ref, c.given_name, c.family_name, e.kind, e.first_contact_on, \
              es.last_attended_on, es.plan_agreed_on, es.review_sessions, \
-             (SELECT MIN(g.target_on) FROM plans p JOIN goals g ON g.service_id = p.service_id AND g.plan_id = p.plan_id \
-              WHERE p.service_id = e.service_id AND p.episode_id = e.episode_id AND g.status = 'open') \
+             (SELECT MIN(g.target_on) FROM plans p CROSS JOIN goals g \
+              WHERE g.service_id = p.service_id AND g.plan_id = p.plan_id \
+              AND p.service_id = e.service_id AND p.episode_id = e.episode_id AND g.status = 'open') \
              FROM episodes e \
              JOIN episode_summaries es ON es.service_id = e.service_id AND es.episode_id = e.episode_id \
              JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \

@@ -1385,6 +1385,33 @@ struct Measures {
     swemwbs: i64,
 }
 
+/// The assessment fields the generator fills, by name: a measure added to the standard
+/// is left empty until the generator learns to make it.
+static ASSESSMENT: std::sync::LazyLock<crate::out::Layout> = std::sync::LazyLock::new(|| {
+    crate::out::Layout::of(
+        Entity::Assessment,
+        &[
+            "assessment_ref",
+            "service_ref",
+            "episode_ref",
+            "occasion",
+            "assessed_on",
+            "height_cm",
+            "weight_kg",
+            "waist_cm",
+            "fruit_veg_portions_per_day",
+            "high_fat_snacks_per_day",
+            "active_days_per_week",
+            "alcohol_units_per_week",
+            "smoking_status",
+            "cigarettes_per_day",
+            "self_efficacy",
+            "general_health",
+            "swemwbs_raw",
+        ],
+    )
+});
+
 impl Measures {
     fn write(
         &self,
@@ -1396,8 +1423,9 @@ impl Measures {
         on: NaiveDate,
     ) -> Result<(), crate::SynthError> {
         let opt = |v: Option<f64>| v.map(|x| format!("{x:.0}")).unwrap_or_default();
-        out.write(
+        out.write_named(
             Entity::Assessment,
+            &ASSESSMENT,
             &[
                 r,
                 sref,

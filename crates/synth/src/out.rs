@@ -44,6 +44,23 @@ impl Out {
             .map_err(|x| SynthError::io(&self.dir.join(entity.file_name()), x))
     }
 
+    /// Writes one row of `entity` given by the names of its fields (in `layout`): a field
+    /// the generator does not name (such as a measure added to the standard after it)
+    /// is written empty.
+    pub fn write_named(
+        &mut self,
+        entity: Entity,
+        layout: &Layout,
+        values: &[&str],
+    ) -> Result<(), SynthError> {
+        debug_assert_eq!(values.len(), layout.positions.len(), "{entity:?}");
+        let mut row = vec![""; entity.fields().len()];
+        for (&at, v) in layout.positions.iter().zip(values) {
+            row[at] = v;
+        }
+        self.write(entity, &row)
+    }
+
     /// Flushes every file; returns the rows written per entity.
     pub fn finish(mut self) -> Result<Vec<(Entity, u64)>, SynthError> {
         for (i, w) in self.writers.iter_mut().enumerate() {
@@ -51,5 +68,29 @@ impl Out {
                 .map_err(|x| SynthError::io(&self.dir.join(Entity::ALL[i].file_name()), x))?;
         }
         Ok(Entity::ALL.iter().copied().zip(self.rows).collect())
+    }
+}
+
+/// Where each named field of a row goes in its file, worked out once.
+pub struct Layout {
+    positions: Vec<usize>,
+}
+
+impl Layout {
+    /// The places of `names` among the fields of `entity`; a name the standard does not
+    /// have is a bug in the generator.
+    pub fn of(entity: Entity, names: &[&str]) -> Layout {
+        let fields = entity.fields();
+        Layout {
+            positions: names
+                .iter()
+                .map(|n| {
+                    fields
+                        .iter()
+                        .position(|f| f.name == *n)
+                        .unwrap_or_else(|| panic!("{entity:?} has no field {n}"))
+                })
+                .collect(),
+        }
     }
 }
