@@ -1496,6 +1496,7 @@ impl<'o> Run<'o> {
                         stored
                     }
                 };
+                self.tx.lock_clients(sid, &clients).await?;
                 let bundles = self.tx.client_bundles(sid, &clients).await?;
                 let mut bmi_all = Vec::new();
                 let mut summaries = Vec::new();

@@ -94,6 +94,9 @@ pub struct Database {
     /// SQLite: the one connection that writes, so that a writer never waits for a
     /// connection behind readers. PostgreSQL writes through the main pool.
     writer: Option<AnyPool>,
+    /// PostgreSQL: the connections small writes take their ids through (see
+    /// `StoreTx::take_ids`).
+    id_pool: Option<AnyPool>,
     /// Audit entries written on their own go through one task that commits them in
     /// groups (`audit_queue`); started on first use, on the runtime of that use.
     audit_queue: Arc<std::sync::OnceLock<audit_queue::Queue>>,
@@ -198,9 +201,12 @@ impl Database {
         }
         migrate::run(&pool, backend).await?;
         audit::open_service_chains(&pool).await?;
-        let writer = match backend {
-            Backend::Sqlite => Some(options.max_connections(1).connect(&url).await?),
-            Backend::Postgres => None,
+        let (writer, id_pool) = match backend {
+            Backend::Sqlite => (Some(options.max_connections(1).connect(&url).await?), None),
+            // Small writes take their ids through connections of their own: a write
+            // holding one of the main pool's connections must never wait for another
+            // (with 400 users every connection was held by a write waiting for one).
+            Backend::Postgres => (None, Some(options.max_connections(2).connect_lazy(&url)?)),
         };
         Ok(Database {
             pool,
@@ -208,6 +214,7 @@ impl Database {
             sql: Arc::new(sql::SqlSet::new()),
             gate: (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
             writer,
+            id_pool,
             audit_queue: Arc::new(std::sync::OnceLock::new()),
         })
     }
@@ -230,9 +237,12 @@ impl Database {
             Backend::Sqlite => self.write_pool().begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(StoreTx::new(tx, self.sql.clone(), self.backend)
-            .with_id_pool(&self.pool)
-            .gated(gate))
+        let tx = StoreTx::new(tx, self.sql.clone(), self.backend);
+        let tx = match &self.id_pool {
+            Some(pool) => tx.with_id_pool(pool),
+            None => tx,
+        };
+        Ok(tx.gated(gate))
     }
 
     /// The pool that writes go through: one connection on SQLite (take its turn with

@@ -578,3 +578,169 @@ pub enum EventKind {
     Onward,
     WiderIssue,
 }
+
+/// A client as the service's client list shows them.
+#[derive(Debug, Clone)]
+pub struct ClientListRow {
+    pub client_ref: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub date_of_birth: String,
+    pub postcode: Option<String>,
+}
+
+/// A client as their record page shows them.
+#[derive(Debug, Clone)]
+pub struct ClientRecordRow {
+    pub client_ref: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub date_of_birth: String,
+    pub sex: String,
+    pub postcode: Option<String>,
+    pub nhs_number: Option<String>,
+    pub lad_cd: Option<String>,
+    pub imd_quintile: Option<i64>,
+}
+
+/// One of a client's episodes, as their record page lists it.
+#[derive(Debug, Clone)]
+pub struct ClientEpisodeRow {
+    pub episode_ref: String,
+    pub kind: String,
+    pub first_contact_on: String,
+    pub closed_on: Option<String>,
+}
+
+/// An audit entry as a service's audit trail shows it.
+#[derive(Debug, Clone)]
+pub struct AuditTrailRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub record_ref: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl Database {
+    /// The first 100 clients of a service by name.
+    pub async fn client_list(&self, service_id: i64) -> StoreResult<Vec<ClientListRow>> {
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT client_ref, given_name, family_name, date_of_birth, postcode FROM clients \
+             WHERE service_id = $1 ORDER BY family_name, given_name, client_ref LIMIT 100",
+        )
+        .bind(service_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ClientListRow {
+                client_ref: r.0,
+                given_name: r.1,
+                family_name: r.2,
+                date_of_birth: r.3,
+                postcode: r.4,
+            })
+            .collect())
+    }
+
+    /// One client of a service, by reference, with their area.
+    pub async fn client_record(
+        &self,
+        service_id: i64,
+        client_ref: &str,
+    ) -> StoreResult<Option<ClientRecordRow>> {
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT client_ref, given_name, family_name, date_of_birth, sex, postcode, nhs_number, lad_cd, imd_quintile FROM clients \
+             WHERE service_id = $1 AND client_ref = $2",
+        )
+        .bind(service_id)
+        .bind(client_ref.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| ClientRecordRow {
+            client_ref: r.0,
+            given_name: r.1,
+            family_name: r.2,
+            date_of_birth: r.3,
+            sex: r.4,
+            postcode: r.5,
+            nhs_number: r.6,
+            lad_cd: r.7,
+            imd_quintile: r.8,
+        }))
+    }
+
+    /// A client's episodes, earliest first contact first.
+    pub async fn client_episodes(
+        &self,
+        service_id: i64,
+        client_ref: &str,
+    ) -> StoreResult<Vec<ClientEpisodeRow>> {
+        let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT e.episode_ref, e.kind, e.first_contact_on, e.closed_on FROM episodes e \
+             JOIN referrals x ON x.service_id = e.service_id AND x.referral_id = e.referral_id \
+             JOIN clients c ON c.service_id = x.service_id AND c.client_id = x.client_id \
+             WHERE c.service_id = $1 AND c.client_ref = $2 ORDER BY e.first_contact_on",
+        )
+        .bind(service_id)
+        .bind(client_ref.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ClientEpisodeRow {
+                episode_ref: r.0,
+                kind: r.1,
+                first_contact_on: r.2,
+                closed_on: r.3,
+            })
+            .collect())
+    }
+
+    /// The latest `limit` audit entries about a service, newest first (through the
+    /// index by service and id: the newest are read first, nothing is sorted).
+    pub async fn audit_trail(
+        &self,
+        service_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditTrailRow>> {
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT at, actor, action, record_ref, detail FROM audit_log WHERE service_id = $1 \
+             ORDER BY audit_id DESC LIMIT $2",
+        )
+        .bind(service_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditTrailRow {
+                at: r.0,
+                actor: r.1,
+                action: r.2,
+                record_ref: r.3,
+                detail: r.4,
+            })
+            .collect())
+    }
+}

@@ -1345,6 +1345,35 @@ impl StoreTx {
         Ok(out)
     }
 
+    /// On PostgreSQL, locks these clients of a service (in key order) until this
+    /// transaction ends, so that two writes about one client are checked and derived
+    /// one after the other: the second then reads what the first stored, instead of
+    /// writing summaries that leave it out (or, with 400 users saving at once, failing
+    /// on the first's summary rows). SQLite has one writer and needs none. Only small
+    /// writes take these locks: a lock on each of an import's million clients would
+    /// write every client's row again.
+    pub async fn lock_clients(&mut self, service_id: i64, clients: &[i64]) -> StoreResult<()> {
+        if self.backend != crate::Backend::Postgres
+            || self.small_journal.is_none()
+            || clients.is_empty()
+        {
+            return Ok(());
+        }
+        for part in clients.chunks(max_params(self.backend) - 1) {
+            let sql = format!(
+                "SELECT client_id FROM clients WHERE service_id = $1 AND client_id IN ({}) \
+                 ORDER BY client_id FOR UPDATE",
+                placeholders(2, part.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
+            for c in part {
+                query = query.bind(*c);
+            }
+            query.fetch_all(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
     /// Every record about each of these clients of one service (at most a few hundred
     /// at a time), read in one query per kind of record, from the clients down.
     pub async fn client_bundles(

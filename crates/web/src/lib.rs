@@ -1619,14 +1619,8 @@ async fn clients(
 ) -> Result<Response, WebError> {
     let ctx = signed_in(&app, &headers).await?;
     let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
-    let rows: Vec<ListRow> = sqlx::query_as(
-        "SELECT client_ref, given_name, family_name, date_of_birth, postcode FROM clients \
-         WHERE service_id = $1 ORDER BY family_name, given_name, client_ref LIMIT 100",
-    )
-    .bind(s.service_id)
-    .fetch_all(app.db().pool())
-    .await?;
-    let refs: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let rows = app.db().client_list(s.service_id).await?;
+    let refs: Vec<&str> = rows.iter().map(|r| r.client_ref.as_str()).collect();
     audit(
         &app,
         &ctx.user.username,
@@ -1638,7 +1632,14 @@ async fn clients(
     .await?;
     let table_rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|(r, g, f, dob, pc)| {
+        .map(|c| {
+            let (r, g, f, dob, pc) = (
+                &c.client_ref,
+                &c.given_name,
+                &c.family_name,
+                &c.date_of_birth,
+                &c.postcode,
+            );
             vec![
                 format!(
                     "<a href=\"/services/{}/clients/{}\">{}</a>",
@@ -1673,31 +1674,6 @@ async fn clients(
     Ok(ctx.page(&format!("Clients of {}", s.service_ref), &body))
 }
 
-/// A client as the list shows it.
-type ListRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-);
-
-/// A client as the record page shows it.
-type ClientRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-);
-
-/// An audit entry as the trail page shows it.
-type AuditRow = (String, String, String, Option<String>, Option<String>);
-
 async fn client(
     State(app): State<App>,
     headers: HeaderMap,
@@ -1705,15 +1681,22 @@ async fn client(
 ) -> Result<Response, WebError> {
     let ctx = signed_in(&app, &headers).await?;
     let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
-    let row: Option<ClientRow> = sqlx::query_as(
-        "SELECT client_ref, given_name, family_name, date_of_birth, sex, postcode, nhs_number, lad_cd, imd_quintile FROM clients \
-         WHERE service_id = $1 AND client_ref = $2",
-    )
-    .bind(s.service_id)
-    .bind(client_ref.clone())
-    .fetch_optional(app.db().pool())
-    .await?;
-    let (r, g, f, dob, sex, pc, nhs, lad, quintile) = row.ok_or(WebError::NotFound)?;
+    let c = app
+        .db()
+        .client_record(s.service_id, &client_ref)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let (r, g, f, dob, sex, pc, nhs, lad, quintile) = (
+        c.client_ref,
+        c.given_name,
+        c.family_name,
+        c.date_of_birth,
+        c.sex,
+        c.postcode,
+        c.nhs_number,
+        c.lad_cd,
+        c.imd_quintile,
+    );
     let (g, f) = (g.unwrap_or_default(), f.unwrap_or_default());
     audit(
         &app,
@@ -1741,16 +1724,7 @@ async fn client(
         ),
         ("NHS number", nhs.unwrap_or_default()),
     ]);
-    let episodes: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT e.episode_ref, e.kind, e.first_contact_on, e.closed_on FROM episodes e \
-         JOIN referrals x ON x.service_id = e.service_id AND x.referral_id = e.referral_id \
-         JOIN clients c ON c.service_id = x.service_id AND c.client_id = x.client_id \
-         WHERE c.service_id = $1 AND c.client_ref = $2 ORDER BY e.first_contact_on",
-    )
-    .bind(s.service_id)
-    .bind(r.clone())
-    .fetch_all(app.db().pool())
-    .await?;
+    let episodes = app.db().client_episodes(s.service_id, &r).await?;
     let mut body = body;
     body.push_str("<h2>Episodes</h2>");
     if episodes.is_empty() {
@@ -1758,7 +1732,9 @@ async fn client(
     } else {
         let items: String = episodes
             .iter()
-            .map(|(e, kind, first, closed)| {
+            .map(|x| {
+                let (e, kind, first, closed) =
+                    (&x.episode_ref, &x.kind, &x.first_contact_on, &x.closed_on);
                 format!(
                     "<li><a href=\"/services/{}/episodes/{}\">{} ({}), from {}{}</a></li>",
                     esc(&s.service_ref),
@@ -1792,13 +1768,7 @@ async fn audit_trail(
 ) -> Result<Response, WebError> {
     let ctx = signed_in(&app, &headers).await?;
     let s = authorised(&app, &ctx, &service, Action::ViewAudit).await?;
-    let rows: Vec<AuditRow> = sqlx::query_as(
-        "SELECT at, actor, action, record_ref, detail FROM audit_log WHERE service_id = $1 \
-         ORDER BY audit_id DESC LIMIT 200",
-    )
-    .bind(s.service_id)
-    .fetch_all(app.db().pool())
-    .await?;
+    let rows = app.db().audit_trail(s.service_id, 200).await?;
     audit(
         &app,
         &ctx.user.username,
@@ -1807,19 +1777,19 @@ async fn audit_trail(
         None,
         serde_json::json!({
             "entries": rows.len(),
-            "records": rows.iter().filter_map(|r| r.3.clone()).collect::<Vec<_>>(),
+            "records": rows.iter().filter_map(|r| r.record_ref.clone()).collect::<Vec<_>>(),
         }),
     )
     .await?;
     let table_rows: Vec<Vec<String>> = rows
         .into_iter()
-        .map(|(at, actor, action, record, detail)| {
+        .map(|e| {
             vec![
-                esc(&at),
-                esc(&actor),
-                esc(&action),
-                esc(&record.unwrap_or_default()),
-                esc(&detail.unwrap_or_default()),
+                esc(&e.at),
+                esc(&e.actor),
+                esc(&e.action),
+                esc(&e.record_ref.unwrap_or_default()),
+                esc(&e.detail.unwrap_or_default()),
             ]
         })
         .collect();
