@@ -1755,24 +1755,18 @@ fn episode(
 }
 
 fn assessment(r: &str, ep: &str, occasion: Occasion, on: &str) -> Assessment {
-    Assessment {
-        assessment_ref: r.into(),
-        service_ref: "S1".into(),
-        episode_ref: ep.into(),
-        occasion,
-        assessed_on: day(on),
-        height_cm: None,
-        weight_kg: None,
-        waist_cm: None,
-        fruit_veg_portions_per_day: None,
-        high_fat_snacks_per_day: None,
-        active_days_per_week: None,
-        alcohol_units_per_week: None,
-        smoking_status: None,
-        cigarettes_per_day: None,
-        self_efficacy: None,
-        general_health: None,
-        swemwbs_raw: None,
+    // Read from its fields, as a file row is: a measure added to the standard is then
+    // blank here without this helper changing.
+    let fields = [
+        ("assessment_ref", r),
+        ("service_ref", "S1"),
+        ("episode_ref", ep),
+        ("occasion", occasion.code()),
+        ("assessed_on", on),
+    ];
+    match parse_record(Entity::Assessment, &fields, day("2030-01-01")) {
+        Ok(Record::Assessment(a)) => a,
+        other => panic!("{r}: {other:?}"),
     }
 }
 
