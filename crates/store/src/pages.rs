@@ -600,6 +600,8 @@ pub struct ClientRecordRow {
     pub postcode: Option<String>,
     pub nhs_number: Option<String>,
     pub lad_cd: Option<String>,
+    /// The local authority's name, where the reference data are loaded.
+    pub lad_name: Option<String>,
     pub imd_quintile: Option<i64>,
 }
 
@@ -666,11 +668,13 @@ impl Database {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<String>,
             Option<i64>,
         );
         let row: Option<Row> = sqlx::query_as(
-            "SELECT client_ref, given_name, family_name, date_of_birth, sex, postcode, nhs_number, lad_cd, imd_quintile FROM clients \
-             WHERE service_id = $1 AND client_ref = $2",
+            "SELECT c.client_ref, c.given_name, c.family_name, c.date_of_birth, c.sex, c.postcode, c.nhs_number, \
+             c.lad_cd, l.lad_nm, c.imd_quintile FROM clients c LEFT JOIN ref_lad_region l ON l.lad_cd = c.lad_cd \
+             WHERE c.service_id = $1 AND c.client_ref = $2",
         )
         .bind(service_id)
         .bind(client_ref.to_string())
@@ -685,7 +689,8 @@ impl Database {
             postcode: r.5,
             nhs_number: r.6,
             lad_cd: r.7,
-            imd_quintile: r.8,
+            lad_name: r.8,
+            imd_quintile: r.9,
         }))
     }
 

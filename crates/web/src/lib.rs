@@ -1686,17 +1686,22 @@ async fn client(
         .client_record(s.service_id, &client_ref)
         .await?
         .ok_or(WebError::NotFound)?;
-    let (r, g, f, dob, sex, pc, nhs, lad, quintile) = (
+    let (r, g, f, dob, sex, pc, nhs, quintile) = (
         c.client_ref,
         c.given_name,
         c.family_name,
-        c.date_of_birth,
-        c.sex,
+        pages::uk_date(&c.date_of_birth),
+        pages::words(dcrs_domain::Entity::Client, "sex", &c.sex),
         c.postcode,
         c.nhs_number,
-        c.lad_cd,
         c.imd_quintile,
     );
+    // An area by its name, with its code for analysts; the code alone where the
+    // reference data have no name for it.
+    let lad = c.lad_cd.map(|code| match c.lad_name {
+        Some(name) => format!("{name} ({code})"),
+        None => code,
+    });
     let (g, f) = (g.unwrap_or_default(), f.unwrap_or_default());
     audit(
         &app,
@@ -1717,7 +1722,16 @@ async fn client(
             "Area",
             match (&pc, lad, quintile) {
                 (None, ..) => "No address".into(),
-                (Some(_), Some(lad), Some(q)) => format!("{lad}, deprivation quintile {q} of 5"),
+                (Some(_), Some(lad), Some(q)) => format!(
+                    "{lad}, deprivation quintile {q} of 5 ({})",
+                    if q == 1 {
+                        "most deprived"
+                    } else if q == 5 {
+                        "least deprived"
+                    } else {
+                        "1 is the most deprived"
+                    }
+                ),
                 (Some(_), Some(lad), None) => lad,
                 (Some(_), None, _) => "Postcode not in the reference data".into(),
             },
@@ -1733,19 +1747,18 @@ async fn client(
         let items: String = episodes
             .iter()
             .map(|x| {
-                let (e, kind, first, closed) =
-                    (&x.episode_ref, &x.kind, &x.first_contact_on, &x.closed_on);
+                let kind = pages::words(dcrs_domain::Entity::Episode, "kind", &x.kind);
                 format!(
-                    "<li><a href=\"/services/{}/episodes/{}\">{} ({}), from {}{}</a></li>",
+                    "<li><a href=\"/services/{}/episodes/{}\">{} from {}{}</a> <span class=\"hint\">({})</span></li>",
                     esc(&s.service_ref),
-                    esc(e),
-                    esc(e),
-                    esc(kind),
-                    esc(first),
-                    closed
+                    esc(&x.episode_ref),
+                    esc(&kind),
+                    esc(&pages::uk_date(&x.first_contact_on)),
+                    x.closed_on
                         .as_ref()
-                        .map(|c| format!(" to {}", esc(c)))
-                        .unwrap_or_else(|| ", open".into())
+                        .map(|c| format!(" to {}", esc(&pages::uk_date(c))))
+                        .unwrap_or_else(|| ", open".into()),
+                    esc(&x.episode_ref)
                 )
             })
             .collect();

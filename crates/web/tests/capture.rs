@@ -322,3 +322,17 @@ async fn a_form_sent_twice_is_stored_once() {
         assert_eq!(count("Twice").await, 2);
     });
 }
+
+#[tokio::test]
+async fn a_client_record_reads_in_words_and_uk_dates() {
+    each_backend!("web_client_page", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut b = Browser::new(&app);
+        b.sign_in("trainer", PASSWORD).await;
+        let page = b.get("/services/S1/clients/C1").await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("1 May 1980"), "{}", page.body);
+        assert!(!page.body.contains("1980-05-01"), "no ISO dates");
+        assert!(page.body.contains("Female"), "sex in words");
+    });
+}
