@@ -1463,6 +1463,41 @@ async fn caseload_page(
     }
     // Drafts to finish.
     let drafts = app.db().drafts(ctx.user.user_id, s.service_id).await?;
+    // Each draft named by its form and its client, the client counted as shown.
+    let mut named_drafts = Vec::new();
+    for d in &drafts {
+        let flow = Flow::parse(&d.flow);
+        let whom = match flow {
+            Some(f) => subject(&app, s.service_id, f, &d.subject_ref).await.ok(),
+            None => None,
+        };
+        let whom = match whom {
+            Some(Subject::New) => "a new client".to_string(),
+            Some(Subject::Client(r, name)) => {
+                shown.push(r);
+                name
+            }
+            Some(Subject::Episode(e)) => {
+                shown.push(e.client_ref.clone());
+                e.client_name.clone()
+            }
+            None => d.subject_ref.clone(),
+        };
+        let saved = chrono::DateTime::parse_from_rfc3339(&d.updated_at).map_or_else(
+            |_| d.updated_at.clone(),
+            |t| {
+                dcrs_domain::types::uk_time(t.with_timezone(&chrono::Utc))
+                    .format("%-d %B %Y at %H:%M")
+                    .to_string()
+            },
+        );
+        named_drafts.push((
+            d.draft_id,
+            flow.map_or(d.flow.as_str(), |f| f.title()),
+            whom,
+            saved,
+        ));
+    }
     // Search by name, reference or date of birth.
     let mut found = String::new();
     let query = q.q.clone().unwrap_or_default().trim().to_string();
@@ -1527,15 +1562,14 @@ async fn caseload_page(
         crate::pages::csrf_field(&ctx.session.csrf_token)
     ));
     if !drafts.is_empty() {
-        let items: String = drafts
+        let items: String = named_drafts
             .iter()
-            .map(|d| {
-                let (id, flow, subject, at) = (&d.draft_id, &d.flow, &d.subject_ref, &d.updated_at);
+            .map(|(id, form, whom, saved)| {
                 format!(
-                    "<li><a href=\"/drafts/{id}\">{} ({})</a>, saved {}</li>",
-                    esc(Flow::parse(flow).map_or(flow.as_str(), |f| f.title())),
-                    esc(subject),
-                    esc(at)
+                    "<li><a href=\"/drafts/{id}\">{}: {}</a>, saved {}</li>",
+                    esc(form),
+                    esc(whom),
+                    esc(saved)
                 )
             })
             .collect();

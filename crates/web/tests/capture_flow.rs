@@ -104,6 +104,12 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
     assert_eq!(c["rejected_form_kept"]["sex"], "female");
     assert_eq!(c["rejected_form_kept"]["postcode"], "FY1 5DW");
     assert!(c["bmi_shown"].as_str().unwrap().contains("BMI 30.3"), "{c}");
+    // The caseload names a draft by its form and its client, not by a reference.
+    let named = c["draft_named"].as_str().unwrap_or_default();
+    assert!(
+        named.starts_with("Signposting or onward referral: ") && !named.contains("EP-"),
+        "{named}"
+    );
     assert_eq!(c["draft_kept"]["action"], "signposted");
     assert_eq!(c["draft_kept"]["destination"], "weight_management");
     assert_eq!(c["new_session_token_differs"], true);

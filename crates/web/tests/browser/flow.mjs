@@ -157,6 +157,7 @@ try {
   await signIn();
   checks.new_session_token_differs = (await page.locator('input[name=csrf]').first().inputValue()) !== formToken;
   await go(`/services/${service}/caseload`);
+  checks.draft_named = await page.getByRole('link', { name: 'Signposting or onward referral' }).first().innerText();
   await click('Signposting or onward referral');
   checks.draft_kept = { action: await page.inputValue('#action'), destination: await page.inputValue('#destination') };
   await choose('outcome', 'unknown');
