@@ -399,10 +399,7 @@ pub(crate) async fn insert_audit_many(
     conn: &mut AnyConnection,
     entries: &[&AuditEntry],
 ) -> StoreResult<()> {
-    if entries.len() <= 1 {
-        for e in entries {
-            insert_audit(conn, e).await?;
-        }
+    if entries.is_empty() {
         return Ok(());
     }
     let chains: Vec<String> = entries
@@ -518,64 +515,7 @@ pub(crate) async fn insert_audit_many(
 /// Appends an entry to its chain. The caller's transaction holds the chain's head row
 /// from the update until it commits, so two writers cannot take the same position.
 pub(crate) async fn insert_audit(conn: &mut AnyConnection, e: &AuditEntry) -> StoreResult<()> {
-    let chain = audit_chain(e.service_id, &e.action);
-    let take = "UPDATE audit_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, hash";
-    let mut head: Option<(i64, String)> = sqlx::query_as(take)
-        .bind(chain.clone())
-        .fetch_optional(&mut *conn)
-        .await?;
-    if head.is_none() {
-        sqlx::query("INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, '') ON CONFLICT (chain) DO NOTHING")
-            .bind(chain.clone())
-            .execute(&mut *conn)
-            .await?;
-        head = sqlx::query_as(take)
-            .bind(chain.clone())
-            .fetch_optional(&mut *conn)
-            .await?;
-    }
-    let (seq, prev) = head.ok_or_else(|| {
-        StoreError::Sql(sqlx::Error::Protocol(
-            "the audit chain head could not be taken".into(),
-        ))
-    })?;
-    let at = now_text();
-    let entity = e.entity.map(|x| x.label().to_string());
-    let hash = audit_hash(
-        &prev,
-        &chain,
-        seq,
-        &at,
-        &e.actor,
-        &e.action,
-        entity.as_deref(),
-        e.service_id,
-        e.record_ref.as_deref(),
-        e.detail.as_deref(),
-    );
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, entity, service_id, record_ref, detail, \
-         chain, seq, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(at)
-    .bind(e.actor.clone())
-    .bind(e.action.clone())
-    .bind(entity)
-    .bind(e.service_id)
-    .bind(e.record_ref.clone())
-    .bind(e.detail.clone())
-    .bind(chain.clone())
-    .bind(seq)
-    .bind(prev)
-    .bind(hash.clone())
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE audit_heads SET hash = $1 WHERE chain = $2")
-        .bind(hash)
-        .bind(chain)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    insert_audit_many(conn, &[e]).await
 }
 
 impl StoreTx {
