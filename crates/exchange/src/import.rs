@@ -432,6 +432,9 @@ struct Run<'o> {
     /// Rows added to the current file's table when statistics are next refreshed.
     next_analyze: u64,
     done_bytes: u64,
+    /// Optional columns the current file leaves out: a new record has them blank, a
+    /// stored one keeps its values (see `Run::check_headers`).
+    absent: Vec<&'static str>,
 }
 
 /// A map keyed by the kind of a record, its service and its id, all numbers this
@@ -712,6 +715,7 @@ impl<'o> Run<'o> {
             added: Added::default(),
             next_analyze: CHUNK as u64,
             done_bytes: 0,
+            absent: Vec::new(),
         }
     }
 
@@ -949,10 +953,15 @@ impl<'o> Run<'o> {
         self.flush(entity, &mut chunk, counts).await
     }
 
-    /// Every column must be known and present once; returns whether the file can be read.
+    /// Every column must be known and appear once, and every column a record cannot do
+    /// without (references and required fields) must be there; returns whether the file
+    /// can be read. An optional column may be left out, so that a file written before a
+    /// field was added to the dataset still loads: its records are blank there when new
+    /// and keep what is stored when updated, so leaving a column out never blanks a field.
     fn check_headers(&mut self, entity: Entity, headers: &[String]) -> bool {
         let mut ok = true;
         let mut seen = HashSet::new();
+        self.absent.clear();
         for h in headers {
             if !entity.fields().iter().any(|f| f.name == h) {
                 let reason = format!(
@@ -980,16 +989,57 @@ impl<'o> Run<'o> {
             }
         }
         for f in entity.fields() {
-            if !headers.iter().any(|h| h == f.name) {
-                self.reject(entity, Some(1), None, f.name, "", format!(
-                    "the header has no {} column; every column must be present (leave values blank where unknown) \
-                     so that an update never blanks a field by accident",
-                    f.name
-                ));
-                ok = false;
+            if headers.iter().any(|h| h == f.name) {
+                continue;
             }
+            if may_be_left_out(entity, f) {
+                self.absent.push(f.name);
+                continue;
+            }
+            self.reject(
+                entity,
+                Some(1),
+                None,
+                f.name,
+                "",
+                format!(
+                    "the header has no {} column; a {} cannot be read without it",
+                    f.name,
+                    entity.label()
+                ),
+            );
+            ok = false;
         }
         ok
+    }
+
+    /// A record read from a file that leaves out optional columns, with the stored
+    /// values in those columns: read again from its fields, so that every rule of the
+    /// record holds for what will be stored.
+    fn with_stored_values(
+        &self,
+        entity: Entity,
+        p: &Pending,
+        old_values: &[Value],
+    ) -> Result<Record, Vec<dcrs_domain::FieldError>> {
+        let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(entity.fields().len());
+        fields.push((entity.ref_field(), p.record.own_ref().to_string()));
+        if entity.is_tenant() {
+            fields.push(("service_ref", p.service_ref.clone()));
+        }
+        for ((f, _), r) in entity.ref_fields().zip(p.record.parent_refs()) {
+            fields.push((f.name, r.map(str::to_string).unwrap_or_default()));
+        }
+        let new_values = p.record.values();
+        for ((f, new), old) in entity.value_fields().zip(&new_values).zip(old_values) {
+            let v = if self.absent.contains(&f.name) {
+                old
+            } else {
+                new
+            };
+            fields.push((f.name, v.to_field_text()));
+        }
+        parse_record(entity, &fields, self.options.today)
     }
 
     /// Writes a chunk of parsed rows of one file: references resolved, existing records
@@ -1230,12 +1280,35 @@ impl<'o> Run<'o> {
                 continue;
             };
             lines.push((id, p.line));
+            let (record, values) = if self.absent.is_empty() {
+                (p.record, values)
+            } else {
+                match self.with_stored_values(entity, &p, old_values) {
+                    Ok(r) => {
+                        let v = r.values();
+                        (r, v)
+                    }
+                    Err(errors) => {
+                        for e in errors {
+                            self.reject(
+                                entity,
+                                Some(p.line),
+                                Some(&own),
+                                &e.field,
+                                &e.value,
+                                e.reason,
+                            );
+                        }
+                        continue;
+                    }
+                }
+            };
             if *old_parents == parents && *old_values == values {
                 // Nothing changed, so nothing about its client needs checking again.
                 counts.unchanged += 1;
                 continue;
             }
-            if let Some((field, value, reason)) = forbidden_change(&p.record, old_values) {
+            if let Some((field, value, reason)) = forbidden_change(&record, old_values) {
                 self.reject(entity, Some(p.line), Some(&own), field, value, reason);
                 continue;
             }
@@ -1668,4 +1741,14 @@ fn plain_csv_error(e: &csv::Error) -> String {
         csv::ErrorKind::Io(err) => format!("the file could not be read ({err})"),
         _ => "it is not well-formed CSV".into(),
     }
+}
+
+/// Whether a file may leave out a column: only an optional field that holds a value
+/// (not a reference, which places the record, nor a required field).
+fn may_be_left_out(entity: Entity, field: &dcrs_domain::Field) -> bool {
+    use dcrs_domain::FieldKind;
+    matches!(
+        field.kind,
+        FieldKind::Text | FieldKind::Int | FieldKind::Real
+    ) && dcrs_domain::catalogue::about(entity, field.name).is_some_and(|a| !a.required)
 }

@@ -343,21 +343,106 @@ async fn byte_order_mark_and_crlf_are_accepted_and_unknown_columns_are_not() {
         );
         assert_eq!(count(&t.db, "organisations").await, 2);
 
+        // A required column left out: the file is refused and nothing changes.
         let missing = tempfile::tempdir().unwrap();
         write(
             missing.path(),
             "organisations.csv",
-            "org_ref,name,kind\nO1,Renamed,pct\n",
+            "org_ref,kind,ods_code\nO1,pct,5HP\n",
         );
         let report = import(&t.db, missing.path()).await;
         assert_eq!(report.rejections.len(), 1);
-        assert_eq!(report.rejections[0].field, "ods_code");
-        let name: String =
-            sqlx::query_scalar("SELECT name FROM organisations WHERE org_ref = 'O1'")
-                .fetch_one(t.db.pool())
+        assert_eq!(report.rejections[0].field, "name");
+        assert_eq!(report.rejections[0].line, Some(1));
+
+        // An optional column left out (a file written before the field was added):
+        // an update keeps the stored value, a new record is blank there.
+        write(
+            missing.path(),
+            "organisations.csv",
+            "org_ref,name,kind\nO1,Renamed,pct\nO9,New,other\n",
+        );
+        let report = import(&t.db, missing.path()).await;
+        assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+        let rows: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT org_ref, name, ods_code FROM organisations ORDER BY org_ref")
+                .fetch_all(t.db.pool())
                 .await
                 .unwrap();
-        assert_eq!(name, "Example PCT", "a rejected file changed a record");
+        assert_eq!(
+            rows,
+            vec![
+                ("O1".into(), "Renamed".into(), Some("5HP".into())),
+                ("O2".into(), "Name, with comma".into(), None),
+                ("O9".into(), "New".into(), None),
+            ]
+        );
+    });
+}
+
+/// Dropping a column from a file, as a file written before that column existed.
+fn drop_column(file: &Path, column: &str) {
+    let mut reader = csv::Reader::from_path(file).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let at = headers.iter().position(|h| h == column).unwrap();
+    let keep = |r: &csv::StringRecord| -> Vec<String> {
+        r.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at)
+            .map(|(_, v)| v.to_string())
+            .collect()
+    };
+    let rows: Vec<Vec<String>> = reader.records().map(|r| keep(&r.unwrap())).collect();
+    let mut writer = csv::Writer::from_path(file).unwrap();
+    writer.write_record(keep(&headers)).unwrap();
+    for r in rows {
+        writer.write_record(r).unwrap();
+    }
+    writer.flush().unwrap();
+}
+
+#[tokio::test]
+async fn an_assessments_file_without_a_newer_measure_keeps_its_stored_values() {
+    each_backend!("older_columns", |t| {
+        let dir = tempfile::tempdir().unwrap();
+        copy_examples(dir.path(), &[]);
+        let report = import(&t.db, dir.path()).await;
+        assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+        let before: Vec<(String, Option<f64>, Option<f64>)> = sqlx::query_as(
+            "SELECT assessment_ref, waist_cm, weight_kg FROM assessments ORDER BY service_id, assessment_ref",
+        )
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        assert!(before.iter().any(|(_, w, _)| w.is_some()));
+
+        // The same file without waist_cm, and one weight changed.
+        let older = dir.path().join("assessments.csv");
+        drop_column(&older, "waist_cm");
+        let text = std::fs::read_to_string(&older).unwrap();
+        std::fs::write(&older, text.replacen(",97.6,", ",96.1,", 1)).unwrap();
+        let report = import(&t.db, dir.path()).await;
+        assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+        assert_eq!(
+            report.totals().updated,
+            1,
+            "only the changed weight is an update"
+        );
+        let after: Vec<(String, Option<f64>, Option<f64>)> = sqlx::query_as(
+            "SELECT assessment_ref, waist_cm, weight_kg FROM assessments ORDER BY service_id, assessment_ref",
+        )
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(after.len(), before.len());
+        for (b, a) in before.iter().zip(&after) {
+            assert_eq!(a.1, b.1, "{}: waist kept", b.0);
+            if b.0 == "A0001B" && b.2 == Some(97.6) {
+                assert_eq!(a.2, Some(96.1));
+            } else {
+                assert_eq!(a.2, b.2, "{}: weight unchanged", b.0);
+            }
+        }
     });
 }
 

@@ -93,24 +93,6 @@ fn date(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-/// The measures of an assessment as Observations: their code, unit and category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Measure {
-    Height,
-    Weight,
-    Bmi,
-    Waist,
-    FruitVeg,
-    HighFatSnacks,
-    ActiveDays,
-    AlcoholUnits,
-    Smoking,
-    CigarettesPerDay,
-    SelfEfficacy,
-    GeneralHealth,
-    Swemwbs,
-}
-
 /// Observation categories used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
@@ -134,72 +116,79 @@ impl Category {
     }
 }
 
-impl Measure {
+/// What FHIR adds to an assessment measure of the dataset's catalogue, which names every
+/// measure, its unit and its order: a LOINC code where a standard one exists, the UCUM
+/// unit of a count or score, and the Observation category. A measure added to the
+/// catalogue is exported with the project's code (its field name), its catalogue unit
+/// and the social-history category until it is given more here. BMI, derived and not
+/// a field, is here alone.
+#[derive(Debug, Clone, Copy)]
+struct MeasureCoding {
+    /// The field name, which is also the project's code.
+    name: &'static str,
+    loinc: Option<(&'static str, &'static str)>,
+    ucum: (&'static str, &'static str),
+    category: Category,
+}
+
+const BMI: &str = "bmi";
+
+fn measure_coding(name: &'static str, unit: Option<&'static str>) -> MeasureCoding {
+    use Category::*;
+    let (loinc, ucum, category) = match name {
+        "height_cm" => (Some(("8302-2", "Body height")), None, VitalSigns),
+        "weight_kg" => (Some(("29463-7", "Body weight")), None, VitalSigns),
+        BMI => (
+            Some(("39156-5", "Body mass index (BMI) [Ratio]")),
+            Some(("kg/m2", "kg/m2")),
+            VitalSigns,
+        ),
+        "waist_cm" => (
+            Some(("8280-0", "Waist Circumference at umbilicus by Tape measure")),
+            None,
+            VitalSigns,
+        ),
+        "smoking_status" => (
+            Some(("72166-2", "Tobacco smoking status")),
+            None,
+            SocialHistory,
+        ),
+        "fruit_veg_portions_per_day" => (
+            None,
+            Some(("{portions}/d", "portions per day")),
+            SocialHistory,
+        ),
+        "high_fat_snacks_per_day" => (None, Some(("{snacks}/d", "snacks per day")), SocialHistory),
+        "active_days_per_week" => (None, Some(("d/wk", "days per week")), SocialHistory),
+        "alcohol_units_per_week" => (None, Some(("{units}/wk", "units per week")), SocialHistory),
+        "cigarettes_per_day" => (
+            None,
+            Some(("{cigarettes}/d", "cigarettes per day")),
+            SocialHistory,
+        ),
+        "self_efficacy" | "general_health" | "swemwbs_raw" => (None, None, Survey),
+        _ => (None, None, SocialHistory),
+    };
+    MeasureCoding {
+        name,
+        loinc,
+        ucum: ucum
+            .or(unit.map(|u| (u, u)))
+            .unwrap_or(("{score}", "score")),
+        category,
+    }
+}
+
+impl MeasureCoding {
     /// The code: LOINC where a standard code exists, else the project's own.
-    pub fn coding(self) -> Coding {
-        let loinc = |code: &str, display: &str| Coding {
-            system: LOINC.into(),
-            code: code.into(),
-            display: Some(display.into()),
-        };
-        match self {
-            Measure::Height => loinc("8302-2", "Body height"),
-            Measure::Weight => loinc("29463-7", "Body weight"),
-            Measure::Bmi => loinc("39156-5", "Body mass index (BMI) [Ratio]"),
-            Measure::Waist => loinc("8280-0", "Waist Circumference at umbilicus by Tape measure"),
-            Measure::Smoking => loinc("72166-2", "Tobacco smoking status"),
-            other => project("measure", other.project_code()),
-        }
-    }
-
-    fn project_code(self) -> &'static str {
-        match self {
-            Measure::Height => "height_cm",
-            Measure::Weight => "weight_kg",
-            Measure::Bmi => "bmi",
-            Measure::Waist => "waist_cm",
-            Measure::FruitVeg => "fruit_veg_portions_per_day",
-            Measure::HighFatSnacks => "high_fat_snacks_per_day",
-            Measure::ActiveDays => "active_days_per_week",
-            Measure::AlcoholUnits => "alcohol_units_per_week",
-            Measure::Smoking => "smoking_status",
-            Measure::CigarettesPerDay => "cigarettes_per_day",
-            Measure::SelfEfficacy => "self_efficacy",
-            Measure::GeneralHealth => "general_health",
-            Measure::Swemwbs => "swemwbs_raw",
-        }
-    }
-
-    /// The UCUM unit (code and display).
-    fn unit(self) -> (&'static str, &'static str) {
-        match self {
-            Measure::Height | Measure::Waist => ("cm", "cm"),
-            Measure::Weight => ("kg", "kg"),
-            Measure::Bmi => ("kg/m2", "kg/m2"),
-            Measure::FruitVeg => ("{portions}/d", "portions per day"),
-            Measure::HighFatSnacks => ("{snacks}/d", "snacks per day"),
-            Measure::ActiveDays => ("d/wk", "days per week"),
-            Measure::AlcoholUnits => ("{units}/wk", "units per week"),
-            Measure::CigarettesPerDay => ("{cigarettes}/d", "cigarettes per day"),
-            Measure::SelfEfficacy
-            | Measure::GeneralHealth
-            | Measure::Swemwbs
-            | Measure::Smoking => ("{score}", "score"),
-        }
-    }
-
-    fn category(self) -> Category {
-        match self {
-            Measure::Height | Measure::Weight | Measure::Bmi | Measure::Waist => {
-                Category::VitalSigns
-            }
-            Measure::FruitVeg
-            | Measure::HighFatSnacks
-            | Measure::ActiveDays
-            | Measure::AlcoholUnits
-            | Measure::Smoking
-            | Measure::CigarettesPerDay => Category::SocialHistory,
-            Measure::SelfEfficacy | Measure::GeneralHealth | Measure::Swemwbs => Category::Survey,
+    fn coding(self) -> Coding {
+        match self.loinc {
+            Some((code, display)) => Coding {
+                system: LOINC.into(),
+                code: code.into(),
+                display: Some(display.into()),
+            },
+            None => project("measure", self.name),
         }
     }
 }
@@ -417,27 +406,23 @@ impl Builder<'_> {
     fn observation(
         &mut self,
         a: &Assessment,
-        measure: Measure,
+        measure: MeasureCoding,
         patient: &Reference,
         quantity: Option<f64>,
         concept: Option<CodeableConcept>,
         derived_from: Vec<Reference>,
     ) {
-        let key = format!("{}/{}", a.assessment_ref, measure.project_code());
-        let (unit_code, unit) = measure.unit();
+        let key = format!("{}/{}", a.assessment_ref, measure.name);
+        let (unit_code, unit) = measure.ucum;
         let mut code = CodeableConcept::of(measure.coding());
         if code.coding[0].system == LOINC {
-            code.coding.push(project("measure", measure.project_code()));
+            code.coding.push(project("measure", measure.name));
         }
-        code.text = Some(format!(
-            "{} ({})",
-            measure.project_code(),
-            a.occasion.code()
-        ));
+        code.text = Some(format!("{} ({})", measure.name, a.occasion.code()));
         let obs = Observation {
             id: self.id("observation", &key),
             status: ObservationStatus::Final,
-            category: vec![measure.category().concept()],
+            category: vec![measure.category.concept()],
             code,
             subject: patient.clone(),
             effective_date_time: date(a.assessed_on),
@@ -453,62 +438,46 @@ impl Builder<'_> {
         self.push("observation", &key, Resource::Observation(obs));
     }
 
+    /// One Observation per measure recorded, in the catalogue's order with numbers
+    /// before codes, then BMI derived from height and weight.
     fn assessment(&mut self, a: &Assessment, bmi: Option<f64>, patient: &Reference) {
-        let real = |m: Measure, v: Option<f64>, b: &mut Self| {
-            if let Some(v) = v {
-                b.observation(a, m, patient, Some(v), None, vec![]);
-            }
+        let record = dcrs_domain::Record::Assessment(a.clone());
+        let values: Vec<(&'static str, dcrs_domain::Value)> = dcrs_domain::Entity::Assessment
+            .value_fields()
+            .map(|f| f.name)
+            .zip(record.values())
+            .collect();
+        let measures = dcrs_domain::catalogue::assessment_measures();
+        let value_of = |name: &str| {
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
         };
-        real(Measure::Height, a.height_cm.map(|x| x.get()), self);
-        real(Measure::Weight, a.weight_kg.map(|x| x.get()), self);
-        real(Measure::Waist, a.waist_cm.map(|x| x.get()), self);
-        real(
-            Measure::FruitVeg,
-            a.fruit_veg_portions_per_day.map(|x| x.get()),
-            self,
-        );
-        real(
-            Measure::HighFatSnacks,
-            a.high_fat_snacks_per_day.map(|x| x.get()),
-            self,
-        );
-        real(
-            Measure::ActiveDays,
-            a.active_days_per_week.map(|x| x.get() as f64),
-            self,
-        );
-        real(
-            Measure::AlcoholUnits,
-            a.alcohol_units_per_week.map(|x| x.get()),
-            self,
-        );
-        real(
-            Measure::CigarettesPerDay,
-            a.cigarettes_per_day.map(|x| x.get() as f64),
-            self,
-        );
-        real(
-            Measure::SelfEfficacy,
-            a.self_efficacy.map(|x| x.get() as f64),
-            self,
-        );
-        real(
-            Measure::GeneralHealth,
-            a.general_health.map(|x| x.get() as f64),
-            self,
-        );
-        real(
-            Measure::Swemwbs,
-            a.swemwbs_raw.map(|x| x.get() as f64),
-            self,
-        );
-        if let Some(s) = a.smoking_status {
-            self.observation(a, Measure::Smoking, patient, None, Some(smoking(s)), vec![]);
+        for m in &measures {
+            let quantity = match value_of(m.name) {
+                Some(dcrs_domain::Value::Real(x)) => x,
+                Some(dcrs_domain::Value::Int(i)) => i as f64,
+                _ => continue,
+            };
+            let coding = measure_coding(m.name, m.unit);
+            self.observation(a, coding, patient, Some(quantity), None, vec![]);
+        }
+        for m in &measures {
+            let Some(dcrs_domain::Value::Text(code)) = value_of(m.name) else {
+                continue;
+            };
+            let concept = match a.smoking_status {
+                Some(s) if m.name == "smoking_status" => smoking(s),
+                _ => project_concept(m.name, &code),
+            };
+            let coding = measure_coding(m.name, m.unit);
+            self.observation(a, coding, patient, None, Some(concept), vec![]);
         }
         if let Some(v) = bmi {
-            let weight = format!("{}/{}", a.assessment_ref, Measure::Weight.project_code());
+            let weight = format!("{}/weight_kg", a.assessment_ref);
             let from = vec![Reference::to(&self.url("observation", &weight))];
-            self.observation(a, Measure::Bmi, patient, Some(v), None, from);
+            self.observation(a, measure_coding(BMI, None), patient, Some(v), None, from);
         }
     }
 }
