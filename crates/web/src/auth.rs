@@ -197,6 +197,20 @@ pub async fn end_sessions_of(db: &Database, user_id: i64) -> Result<(), WebError
     Ok(())
 }
 
+/// Ends every session of a user but one (the one that made a change to the account).
+pub async fn end_other_sessions(
+    db: &Database,
+    user_id: i64,
+    keep_hash: &str,
+) -> Result<(), WebError> {
+    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND session_hash <> $2")
+        .bind(user_id)
+        .bind(keep_hash.to_string())
+        .execute_write(db)
+        .await?;
+    Ok(())
+}
+
 /// Marks a session's second factor as done.
 pub async fn second_factor_done(db: &Database, session_hash: &str) -> Result<(), WebError> {
     sqlx::query("UPDATE web_sessions SET second_factor_done = 1 WHERE session_hash = $1")

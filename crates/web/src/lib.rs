@@ -7,27 +7,30 @@ pub mod api;
 pub mod auth;
 pub mod authz;
 mod capture;
+mod extract;
 mod manage;
 pub mod openapi;
 pub mod pages;
 mod reports;
 mod research;
+mod routes;
 pub mod sealed;
 pub mod tokens;
 pub mod users;
+pub mod view;
 
 use authz::{Action, ServiceScope, allowed};
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dcrs_store::WriteQuery as _;
 use dcrs_store::{AuditEntry, Database};
-use pages::{csrf_field, error_summary, esc, input, layout, select};
+use pages::{esc, layout};
 use std::collections::HashMap;
 use std::sync::Arc;
-use users::{FieldError, NewUser, Role, User};
+use users::User;
 
 /// What can go wrong serving a request. Messages shown to people never carry data.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,9 @@ pub enum WebError {
     SignIn,
     #[error("redirect to {0}")]
     Redirect(String),
+    /// A request no page of ours sends (a form that does not read as its fields).
+    #[error("bad request")]
+    BadRequest,
     #[error("internal error: {0}")]
     Internal(String),
     #[error(transparent)]
@@ -76,6 +82,11 @@ impl IntoResponse for WebError {
             ),
             WebError::Forbidden(why) => page(StatusCode::FORBIDDEN, "You cannot do that", why),
             WebError::SignIn => see_other("/login"),
+            WebError::BadRequest => page(
+                StatusCode::BAD_REQUEST,
+                "The request could not be read",
+                BAD_REQUEST_TEXT,
+            ),
             WebError::Redirect(to) => see_other(&to),
             // PostgreSQL refuses text holding a NUL (which no one types) before any
             // comparison: the request was malformed, not the service at fault.
@@ -335,25 +346,26 @@ const STYLESHEET: &str = include_str!("app.css");
 
 /// Every route.
 pub fn router(app: App) -> Router {
+    use routes::{account, admin};
     Router::new()
         .route("/static/app.css", get(stylesheet))
-        .route("/login", get(login_page).post(login))
+        .route("/login", get(account::login_page).post(account::login))
         .route(
             "/login/second-factor",
-            get(second_factor_page).post(second_factor),
+            get(account::second_factor_page).post(account::second_factor),
         )
-        .route("/logout", post(logout))
-        .route("/", get(home))
+        .route("/logout", post(account::logout))
+        .route("/", get(routes::home::home))
         .route(
             "/account/password",
-            get(password_page).post(change_password),
+            get(account::password_page).post(account::change_password),
         )
         .route(
             "/account/second-factor",
-            get(setup_page).post(setup_second_factor),
+            get(account::setup_page).post(account::setup_second_factor),
         )
-        .route("/admin/users", get(users_page).post(add_user))
-        .route("/admin/users/{id}/disable", post(disable_user))
+        .route("/admin/users", get(admin::users_page).post(admin::add_user))
+        .route("/admin/users/{id}/disable", post(admin::disable_user))
         .route("/services/{service}/clients", get(clients))
         .route(
             "/services/{service}/clients/new",
@@ -627,6 +639,15 @@ fn check_csrf(
     expected: &str,
     form: &HashMap<String, String>,
 ) -> Result<(), WebError> {
+    check_origin_and_token(headers, expected, form.get("csrf").map(String::as_str))
+}
+
+/// The check of [`check_csrf`] on the token a form carried.
+fn check_origin_and_token(
+    headers: &HeaderMap,
+    expected: &str,
+    token: Option<&str>,
+) -> Result<(), WebError> {
     if headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
@@ -642,7 +663,7 @@ fn check_csrf(
     {
         return Err(WebError::Forbidden("The request came from another site."));
     }
-    match form.get("csrf") {
+    match token {
         Some(t) if auth::same(t, expected) => Ok(()),
         _ => Err(WebError::Forbidden(
             "The form had expired or did not come from this service. Go back, reload the page and try again.",
@@ -671,46 +692,6 @@ async fn audit(
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------
-// Signing in and out.
-
-fn login_form(token: &str, username: &str, errors: &[FieldError]) -> String {
-    format!(
-        "{}<div class=\"panel\"><form method=\"post\" action=\"/login\" novalidate>{}{}{}\
-         <button class=\"button\" type=\"submit\">Sign in</button></form></div>",
-        error_summary(errors),
-        csrf_field(token),
-        input(
-            "username",
-            "User name",
-            "text",
-            username,
-            None,
-            errors,
-            "username"
-        ),
-        input(
-            "password",
-            "Password",
-            "password",
-            "",
-            None,
-            errors,
-            "current-password"
-        ),
-    )
-}
-
-async fn login_page(State(app): State<App>) -> Response {
-    let token = auth::token();
-    let mut res = html(layout("Sign in", None, &login_form(&token, "", &[])));
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, &token, Some(1800))).expect("ascii"),
-    );
-    res
-}
-
 /// The network address a request came from: its peer; or, behind a proxy the deployment
 /// trusts (`Settings::behind_proxy`), the address that proxy appended last to
 /// `X-Forwarded-For`. Only the last entry is the proxy's own: anything before it is
@@ -729,542 +710,6 @@ fn client_address(app: &App, peer: Option<std::net::SocketAddr>, headers: &Heade
         return ip.to_string();
     }
     peer.map_or_else(|| "local".to_string(), |p| p.ip().to_string())
-}
-
-async fn login(
-    State(app): State<App>,
-    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let address = client_address(&app, peer.map(|p| p.0.0), &headers);
-    let typed = form
-        .get("username")
-        .map(|s| s.trim().to_lowercase())
-        .unwrap_or_default();
-    if let Some(why) = app.throttled(&address, &typed) {
-        return Ok(too_many_attempts(why));
-    }
-    // Before a session exists the form's token must match the cookie set with the form.
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if expected.is_empty() {
-        return Err(WebError::Forbidden(
-            "The form had expired or did not come from this service. Go back, reload the page and try again.",
-        ));
-    }
-    check_csrf(&headers, &expected, &form)?;
-    let username = typed;
-    let password = form.get("password").cloned().unwrap_or_default();
-    let retry = |message: &str| {
-        let token = auth::token();
-        let errors = vec![FieldError {
-            field: "username",
-            message: message.to_string(),
-        }];
-        let mut res = html(layout(
-            "Sign in",
-            None,
-            &login_form(&token, &username, &errors),
-        ));
-        *res.status_mut() = StatusCode::OK;
-        res.headers_mut().append(
-            header::SET_COOKIE,
-            HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, &token, Some(1800)))
-                .expect("ascii"),
-        );
-        res
-    };
-    // Only a few checks at a time for one address, and the throttle asked again after
-    // waiting: a burst of guesses in parallel cannot all pass it, and a burst of people
-    // signing in at once from one office waits a moment instead of being refused.
-    let _turn = app.check_turn(&address).await;
-    if let Some(why) = app.throttled(&address, &username) {
-        return Ok(too_many_attempts(why));
-    }
-    let generic = format!(
-        "The user name or password is not right. After {PAIR_FAILURES} failed attempts you must wait {} minutes to try again, and an account with many failed attempts is locked for that long.",
-        app.0.settings.lockout_minutes
-    );
-    let user = users::by_username(app.db(), &username).await?;
-    let now = auth::now();
-    // The password is always checked (against a dummy hash for an unknown name), so an
-    // unknown, locked or known account takes as long and reads the same.
-    let hash = user
-        .as_ref()
-        .map_or_else(|| app.0.dummy_hash.clone(), |u| u.password_hash.clone());
-    let ok = auth::verify_password(password, hash).await;
-    if !ok || user.as_ref().is_none_or(|u| u.disabled) {
-        app.failed(&address, &username);
-    }
-    let Some(user) = user else {
-        audit(
-            &app,
-            "(unknown user name)",
-            "auth.login.failed",
-            None,
-            None,
-            serde_json::json!({"reason": "unknown user name"}),
-        )
-        .await?;
-        return Ok(retry(&generic));
-    };
-    if user.locked_until.is_some_and(|t| t > now) {
-        audit(
-            &app,
-            &user.username,
-            "auth.login.refused",
-            user.service_id,
-            None,
-            serde_json::json!({"reason": "locked"}),
-        )
-        .await?;
-        return Ok(retry(&generic));
-    }
-    if !ok || user.disabled {
-        let locked = count_failure(&app, &user, Failure::Password).await?;
-        audit(
-            &app,
-            &user.username,
-            "auth.login.failed",
-            user.service_id,
-            None,
-            serde_json::json!({
-                "reason": if user.disabled { "disabled" } else { "wrong password" },
-                "locked": locked,
-            }),
-        )
-        .await?;
-        return Ok(retry(&generic));
-    }
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE user_id = $1")
-        .bind(user.user_id)
-        .execute_write(app.db())
-        .await?;
-    // A new session at every sign-in; any session the browser had is ended.
-    if let Some(old) = cookie(&headers, SESSION_COOKIE) {
-        auth::end_session(app.db(), &old).await?;
-    }
-    let needs_second = user.totp_secret.is_some()
-        || (app.0.settings.require_second_factor && user.role.needs_second_factor());
-    let (id, _) = auth::start_session(app.db(), user.user_id, !needs_second).await?;
-    audit(
-        &app,
-        &user.username,
-        "auth.login",
-        user.service_id,
-        None,
-        serde_json::json!({}),
-    )
-    .await?;
-    let to = if !needs_second {
-        "/"
-    } else if user.totp_secret.is_some() {
-        "/login/second-factor"
-    } else {
-        "/account/second-factor"
-    };
-    let mut res = see_other(to);
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&set_cookie(&app, SESSION_COOKIE, &id, None)).expect("ascii"),
-    );
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, "", Some(0))).expect("ascii"),
-    );
-    Ok(res)
-}
-
-/// What a failure is counted as: wrong passwords and wrong security codes have counters
-/// of their own, so that a correct password cannot set back the count of codes guessed.
-#[derive(Clone, Copy)]
-enum Failure {
-    Password,
-    Code,
-}
-
-/// The page for an address that must wait before trying again.
-fn too_many_attempts(why: Throttled) -> Response {
-    let text = match why {
-        Throttled::Address => {
-            "<p>There have been too many failed sign-ins from your network. Wait 15 minutes and try again.</p>"
-        }
-        Throttled::Account => {
-            "<p>There have been too many failed sign-ins to this account from your network. Wait 15 minutes and try again, or ask your service manager to reset your password.</p>"
-        }
-    };
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        layout("Too many attempts", None, text),
-    )
-        .into_response()
-}
-
-/// Counts a failed sign-in or security code against the account, in one statement so
-/// that guesses in parallel are all counted; locks it when there have been too many.
-/// Returns whether it is now locked.
-async fn count_failure(app: &App, user: &User, kind: Failure) -> Result<bool, WebError> {
-    let sql = match kind {
-        Failure::Password => {
-            "UPDATE users SET failed_logins = failed_logins + 1 WHERE user_id = $1 RETURNING failed_logins"
-        }
-        Failure::Code => {
-            "UPDATE users SET failed_codes = failed_codes + 1 WHERE user_id = $1 RETURNING failed_codes"
-        }
-    };
-    let failed: i64 = sqlx::query_scalar(sql)
-        .bind(user.user_id)
-        .fetch_one(app.db().pool())
-        .await?;
-    let limit = match kind {
-        Failure::Password => app.0.settings.lockout_after,
-        Failure::Code => app.0.settings.code_lockout_after,
-    };
-    if failed < limit {
-        return Ok(false);
-    }
-    sqlx::query(
-        "UPDATE users SET failed_logins = 0, failed_codes = 0, locked_until = $1 WHERE user_id = $2",
-    )
-    .bind(auth::now() + app.0.settings.lockout_minutes * 60)
-    .bind(user.user_id)
-    .execute_write(app.db())
-    .await?;
-    auth::end_sessions_of(app.db(), user.user_id).await?;
-    Ok(true)
-}
-
-fn code_form(action: &str, csrf: &str, errors: &[FieldError], intro: &str) -> String {
-    format!(
-        "{}<div class=\"panel\">{intro}<form method=\"post\" action=\"{action}\" novalidate>{}{}\
-         <button class=\"button\" type=\"submit\">Continue</button></form></div>",
-        error_summary(errors),
-        csrf_field(csrf),
-        input(
-            "code",
-            "Security code",
-            "text",
-            "",
-            Some("The 6-digit code from your authenticator app"),
-            errors,
-            "one-time-code"
-        ),
-    )
-}
-
-async fn second_factor_page(
-    State(app): State<App>,
-    headers: HeaderMap,
-) -> Result<Response, WebError> {
-    let ctx = signed_in_any(&app, &headers, true).await?;
-    if ctx.user.totp_secret.is_none() {
-        return Err(WebError::Redirect("/account/second-factor".into()));
-    }
-    Ok(ctx.page(
-        "Enter your security code",
-        &code_form("/login/second-factor", &ctx.session.csrf_token, &[], ""),
-    ))
-}
-
-async fn second_factor(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in_any(&app, &headers, true).await?;
-    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    let stored = ctx
-        .user
-        .totp_secret
-        .clone()
-        .ok_or(WebError::Redirect("/account/second-factor".into()))?;
-    // A secret that does not open means the key file is not the one it was sealed with.
-    let secret = app
-        .0
-        .sealer
-        .open(&stored)
-        .ok_or_else(|| WebError::Internal("a TOTP secret does not open with web.key".into()))?;
-    let code = form.get("code").cloned().unwrap_or_default();
-    // A code is accepted once: a step at or before the last one accepted is refused. The
-    // check and the move of the last step are one statement, so two uses of one code at
-    // the same moment let exactly one in.
-    let step = auth::totp_step(&secret, &code, auth::now()).map(|s| s as i64);
-    let accepted = match step {
-        Some(step) => {
-            sqlx::query(
-                "UPDATE users SET totp_last_step = $1, failed_codes = 0 WHERE user_id = $2 \
-                 AND (totp_last_step IS NULL OR totp_last_step < $1) \
-                 AND (locked_until IS NULL OR locked_until <= $3)",
-            )
-            .bind(step)
-            .bind(ctx.user.user_id)
-            .bind(auth::now())
-            .execute_write(app.db())
-            .await?
-            .rows_affected()
-                == 1
-        }
-        None => false,
-    };
-    if !accepted {
-        let locked = count_failure(&app, &ctx.user, Failure::Code).await?;
-        audit(
-            &app,
-            &ctx.user.username,
-            "auth.second_factor.failed",
-            ctx.user.service_id,
-            None,
-            serde_json::json!({"locked": locked}),
-        )
-        .await?;
-        if locked {
-            return Err(WebError::SignIn);
-        }
-        let errors = [FieldError {
-            field: "code",
-            message: "The security code is not right. Enter the code your app shows now".into(),
-        }];
-        return Ok(ctx.page(
-            "Enter your security code",
-            &code_form("/login/second-factor", &ctx.session.csrf_token, &errors, ""),
-        ));
-    }
-    auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
-    audit(
-        &app,
-        &ctx.user.username,
-        "auth.second_factor",
-        ctx.user.service_id,
-        None,
-        serde_json::json!({}),
-    )
-    .await?;
-    Ok(see_other("/"))
-}
-
-async fn logout(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in_any(&app, &headers, true).await?;
-    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
-        auth::end_session(app.db(), &id).await?;
-    }
-    audit(
-        &app,
-        &ctx.user.username,
-        "auth.logout",
-        ctx.user.service_id,
-        None,
-        serde_json::json!({}),
-    )
-    .await?;
-    let mut res = see_other("/login");
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&set_cookie(&app, SESSION_COOKIE, "", Some(0))).expect("ascii"),
-    );
-    Ok(res)
-}
-
-// ---------------------------------------------------------------------------------
-// Account.
-
-async fn password_page(State(app): State<App>, headers: HeaderMap) -> Result<Response, WebError> {
-    let ctx = signed_in_any(&app, &headers, false).await?;
-    Ok(ctx.page(
-        "Change your password",
-        &password_form(&ctx.session.csrf_token, &[]),
-    ))
-}
-
-fn password_form(csrf: &str, errors: &[FieldError]) -> String {
-    format!(
-        "{}<div class=\"panel\"><form method=\"post\" action=\"/account/password\" novalidate>{}{}{}\
-         <button class=\"button\" type=\"submit\">Change password</button></form></div>",
-        error_summary(errors),
-        csrf_field(csrf),
-        input(
-            "current",
-            "Current password",
-            "password",
-            "",
-            None,
-            errors,
-            "current-password"
-        ),
-        input(
-            "new",
-            "New password",
-            "password",
-            "",
-            Some(&format!(
-                "At least {} characters. A few unrelated words make a strong password.",
-                users::MIN_PASSWORD
-            )),
-            errors,
-            "new-password"
-        ),
-    )
-}
-
-async fn change_password(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in_any(&app, &headers, false).await?;
-    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    let current = form.get("current").cloned().unwrap_or_default();
-    let new = form.get("new").cloned().unwrap_or_default();
-    let mut errors = Vec::new();
-    if !auth::verify_password(current, ctx.user.password_hash.clone()).await {
-        errors.push(FieldError {
-            field: "current",
-            message: "Your current password is not right".into(),
-        });
-    }
-    if new.chars().count() < users::MIN_PASSWORD {
-        errors.push(FieldError {
-            field: "new",
-            message: format!(
-                "Enter a new password of at least {} characters",
-                users::MIN_PASSWORD
-            ),
-        });
-    }
-    if !errors.is_empty() {
-        return Ok(ctx.page(
-            "Change your password",
-            &password_form(&ctx.session.csrf_token, &errors),
-        ));
-    }
-    let hash = auth::hash_password(new).await?;
-    sqlx::query(
-        "UPDATE users SET password_hash = $1, password_changed_at = $2, must_change_password = 0 WHERE user_id = $3",
-    )
-        .bind(hash)
-        .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .bind(ctx.user.user_id)
-        .execute_write(app.db())
-        .await?;
-    // Other sessions of the account end; this one carries on.
-    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND session_hash <> $2")
-        .bind(ctx.user.user_id)
-        .bind(ctx.session.session_hash.clone())
-        .execute_write(app.db())
-        .await?;
-    audit(
-        &app,
-        &ctx.user.username,
-        "user.password.change",
-        ctx.user.service_id,
-        Some(ctx.user.username.clone()),
-        serde_json::json!({}),
-    )
-    .await?;
-    Ok(ctx.page("Password changed", "<div class=\"inset\"><p>Your password has been changed. You have been signed out everywhere else.</p></div><p><a href=\"/\">Continue</a></p>"))
-}
-
-async fn setup_page(State(app): State<App>, headers: HeaderMap) -> Result<Response, WebError> {
-    let ctx = signed_in_any(&app, &headers, true).await?;
-    if ctx.user.totp_secret.is_some() && ctx.session.second_factor_done {
-        return Ok(ctx.page("Second factor", "<p>A second factor is set up for your account. Ask an admin to reset it if you lose your device.</p>"));
-    }
-    if ctx.user.totp_secret.is_some() {
-        return Err(WebError::Redirect("/login/second-factor".into()));
-    }
-    Ok(ctx.page(
-        "Set up a second factor",
-        &setup_form(&ctx, &auth::new_totp_secret(), &[]),
-    ))
-}
-
-fn setup_form(ctx: &Ctx, secret: &str, errors: &[FieldError]) -> String {
-    let uri = format!(
-        "otpauth://totp/dcrs:{}?secret={secret}&issuer=dcrs",
-        ctx.user.username
-    );
-    format!(
-        "{}<div class=\"panel\"><p>Add this key to an authenticator app on your phone, then enter the code it shows.</p>\
-         <p class=\"secret\">{}</p><p class=\"hint\">Or open: {}</p>\
-         <form method=\"post\" action=\"/account/second-factor\" novalidate>{}<input type=\"hidden\" name=\"secret\" value=\"{}\">{}\
-         <button class=\"button\" type=\"submit\">Turn on</button></form></div>",
-        error_summary(errors),
-        esc(secret),
-        esc(&uri),
-        csrf_field(&ctx.session.csrf_token),
-        esc(secret),
-        input(
-            "code",
-            "Security code",
-            "text",
-            "",
-            Some("The 6-digit code from your authenticator app"),
-            errors,
-            "one-time-code"
-        ),
-    )
-}
-
-async fn setup_second_factor(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in_any(&app, &headers, true).await?;
-    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    if ctx.user.totp_secret.is_some() {
-        return Err(WebError::Forbidden(
-            "A second factor is already set up for this account.",
-        ));
-    }
-    let secret = form.get("secret").cloned().unwrap_or_default();
-    let code = form.get("code").cloned().unwrap_or_default();
-    if auth::from_base32(&secret).is_none_or(|k| k.len() < 16)
-        || !auth::totp_ok(&secret, &code, auth::now())
-    {
-        let errors = [FieldError {
-            field: "code",
-            message: "The security code is not right. Enter the code your app shows now".into(),
-        }];
-        let secret = if auth::from_base32(&secret).is_some_and(|k| k.len() >= 16) {
-            secret
-        } else {
-            auth::new_totp_secret()
-        };
-        return Ok(ctx.page(
-            "Set up a second factor",
-            &setup_form(&ctx, &secret, &errors),
-        ));
-    }
-    let step = auth::totp_step(&secret, &code, auth::now()).map(|s| s as i64);
-    sqlx::query("UPDATE users SET totp_secret = $1, totp_last_step = $2 WHERE user_id = $3")
-        .bind(app.0.sealer.seal(&secret))
-        .bind(step)
-        .bind(ctx.user.user_id)
-        .execute_write(app.db())
-        .await?;
-    // Other sessions began without the factor: they end.
-    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND session_hash <> $2")
-        .bind(ctx.user.user_id)
-        .bind(ctx.session.session_hash.clone())
-        .execute_write(app.db())
-        .await?;
-    auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
-    audit(
-        &app,
-        &ctx.user.username,
-        "user.second_factor.set",
-        ctx.user.service_id,
-        Some(ctx.user.username.clone()),
-        serde_json::json!({"before": {"second_factor": false}, "after": {"second_factor": true}}),
-    )
-    .await?;
-    Ok(see_other("/"))
 }
 
 // ---------------------------------------------------------------------------------
@@ -1307,281 +752,6 @@ async fn all_services(app: &App) -> Result<Vec<(ServiceScope, String)>, WebError
             )
         })
         .collect())
-}
-
-async fn home(State(app): State<App>, headers: HeaderMap) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let mut items = Vec::new();
-    for (s, name) in all_services(&app).await? {
-        let r = esc(&s.service_ref);
-        let mut links = Vec::new();
-        if allowed(&ctx.user, Action::ViewClients, Some(&s)) {
-            links.push(format!("<a href=\"/services/{r}/caseload\">Caseload</a>"));
-            links.push(format!("<a href=\"/services/{r}/clients\">Clients</a>"));
-        }
-        if allowed(&ctx.user, Action::ViewReports, Some(&s)) {
-            links.push(format!(
-                "<a href=\"/services/{r}/reports/pack?period=2010-11\">Report pack</a>"
-            ));
-        }
-        if allowed(&ctx.user, Action::ViewAudit, Some(&s)) {
-            links.push(format!("<a href=\"/services/{r}/dashboard\">Dashboard</a>"));
-            links.push(format!("<a href=\"/services/{r}/staff\">Staff</a>"));
-            links.push(format!(
-                "<a href=\"/services/{r}/configuration\">Configuration</a>"
-            ));
-            links.push(format!("<a href=\"/services/{r}/audit\">Audit trail</a>"));
-        }
-        if !links.is_empty() {
-            items.push(format!(
-                "<li><strong>{r} {}</strong>: {}</li>",
-                esc(&name),
-                links.join(" · ")
-            ));
-        }
-    }
-    let mut body = String::new();
-    if matches!(
-        ctx.user.role,
-        Role::Commissioner | Role::Analyst | Role::ServiceManager
-    ) {
-        body.push_str("<p><a class=\"button\" href=\"/reports\">Reports</a></p>");
-    }
-    if ctx.user.role == Role::Analyst {
-        body.push_str("<p><a href=\"/patterns/view\">Implementation patterns of your services, side by side</a></p>");
-    }
-    if allowed(&ctx.user, Action::ManageUsers, None) {
-        body.push_str("<p><a href=\"/admin/users\">Manage user accounts</a></p>");
-    }
-    if allowed(&ctx.user, Action::ManageProjects, None) {
-        body.push_str("<p><a href=\"/admin/projects\">Research projects</a> and <a href=\"/admin/releases\">the release register</a></p>");
-    }
-    if ctx.user.role == Role::Analyst {
-        body.push_str("<p><a href=\"/extracts\">Research extracts</a>: pseudonymised records for an approved project</p>");
-    }
-    body.push_str("<p><a href=\"/account/tokens\">API access tokens</a> for scripts</p>");
-    if !items.is_empty() {
-        body.push_str(&format!(
-            "<h2>Your services</h2><ul>{}</ul>",
-            items.join("")
-        ));
-    }
-    if ctx.user.totp_secret.is_none() {
-        body.push_str(
-            "<p><a href=\"/account/second-factor\">Set up a second factor for signing in</a></p>",
-        );
-    }
-    Ok(ctx.page(&format!("Hello, {}", ctx.user.display_name), &body))
-}
-
-// ---------------------------------------------------------------------------------
-// Admin: accounts.
-
-fn user_form(csrf: &str, n: &NewUser, errors: &[FieldError]) -> String {
-    let roles: Vec<(&str, &str)> = std::iter::once(("", "Select a role"))
-        .chain(Role::ALL.iter().map(|r| (r.code(), r.label())))
-        .collect();
-    format!(
-        "<h2>Add an account</h2>{}<div class=\"panel\"><form method=\"post\" action=\"/admin/users\" novalidate>{}{}{}{}{}{}{}{}{}\
-         <button class=\"button\" type=\"submit\">Add account</button></form></div>",
-        error_summary(errors),
-        csrf_field(csrf),
-        input(
-            "username",
-            "User name",
-            "text",
-            &n.username,
-            None,
-            errors,
-            "off"
-        ),
-        input(
-            "display_name",
-            "Name",
-            "text",
-            &n.display_name,
-            None,
-            errors,
-            "off"
-        ),
-        select("role", "Role", &roles, &n.role, errors),
-        input(
-            "service_ref",
-            "Service reference",
-            "text",
-            n.service_ref.as_deref().unwrap_or(""),
-            Some("Health trainers and service managers"),
-            errors,
-            "off"
-        ),
-        input(
-            "worker_ref",
-            "Worker reference",
-            "text",
-            n.worker_ref.as_deref().unwrap_or(""),
-            Some("Health trainers: their worker record in the service"),
-            errors,
-            "off"
-        ),
-        input(
-            "org_ref",
-            "Organisation reference",
-            "text",
-            n.org_ref.as_deref().unwrap_or(""),
-            Some("Commissioners: the organisation that commissions services"),
-            errors,
-            "off"
-        ),
-        input(
-            "analyst_services",
-            "Services an analyst may see",
-            "text",
-            n.analyst_services.as_deref().unwrap_or(""),
-            Some("Analysts: service references separated by commas; leave empty for every service"),
-            errors,
-            "off"
-        ),
-        input(
-            "password",
-            "First password",
-            "password",
-            "",
-            Some(&format!(
-                "At least {} characters; the person changes it after signing in",
-                users::MIN_PASSWORD
-            )),
-            errors,
-            "new-password"
-        ),
-    )
-}
-
-async fn users_body(
-    app: &App,
-    ctx: &Ctx,
-    n: &NewUser,
-    errors: &[FieldError],
-) -> Result<String, WebError> {
-    let rows: Vec<Vec<String>> = users::all(app.db())
-        .await?
-        .into_iter()
-        .map(|u| {
-            let action = if u.disabled || u.user_id == ctx.user.user_id {
-                String::new()
-            } else {
-                format!(
-                    "<form method=\"post\" action=\"/admin/users/{}/disable\">{}<button class=\"button button--warning\" type=\"submit\">Disable<span class=\"visually-hidden\"> {}</span></button></form>",
-                    u.user_id,
-                    csrf_field(&ctx.session.csrf_token),
-                    esc(&u.username)
-                )
-            };
-            vec![
-                esc(&u.username),
-                esc(&u.display_name),
-                esc(u.role.label()),
-                if u.disabled { "Disabled".into() } else { "Active".into() },
-                action,
-            ]
-        })
-        .collect();
-    Ok(format!(
-        "{}{}",
-        pages::table(
-            "User accounts",
-            &["User name", "Name", "Role", "Status", ""],
-            &rows
-        ),
-        user_form(&ctx.session.csrf_token, n, errors)
-    ))
-}
-
-async fn users_page(State(app): State<App>, headers: HeaderMap) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    if !allowed(&ctx.user, Action::ManageUsers, None) {
-        return Err(WebError::NotFound);
-    }
-    let body = users_body(&app, &ctx, &NewUser::default(), &[]).await?;
-    Ok(ctx.page("User accounts", &body))
-}
-
-async fn add_user(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    if !allowed(&ctx.user, Action::ManageUsers, None) {
-        return Err(WebError::NotFound);
-    }
-    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    let get = |k: &str| form.get(k).cloned().filter(|v| !v.trim().is_empty());
-    let n = NewUser {
-        username: get("username").unwrap_or_default(),
-        display_name: get("display_name").unwrap_or_default(),
-        role: get("role").unwrap_or_default(),
-        service_ref: get("service_ref"),
-        worker_ref: get("worker_ref"),
-        org_ref: get("org_ref"),
-        analyst_services: get("analyst_services"),
-        password: form.get("password").cloned().unwrap_or_default(),
-    };
-    match users::check(app.db(), &n).await? {
-        Err(errors) => {
-            let body = users_body(&app, &ctx, &n, &errors).await?;
-            Ok(ctx.page("User accounts", &body))
-        }
-        Ok(checked) => {
-            let hash = auth::hash_password(n.password.clone()).await?;
-            let id = users::insert(app.db(), &checked, &hash, true).await?;
-            audit(&app, &ctx.user.username, "user.add", checked.service_id, Some(checked.username.clone()), serde_json::json!({
-                "before": null,
-                "after": {
-                    "user_id": id, "username": checked.username, "display_name": checked.display_name,
-                    "role": checked.role.code(), "service_id": checked.service_id, "worker_ref": checked.worker_ref,
-                    "org_ref": checked.org_ref, "analyst_services": checked.analyst_services,
-                },
-            })).await?;
-            Ok(see_other("/admin/users"))
-        }
-    }
-}
-
-async fn disable_user(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    if !allowed(&ctx.user, Action::ManageUsers, None) {
-        return Err(WebError::NotFound);
-    }
-    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    let target = users::by_id(app.db(), id)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    if target.user_id == ctx.user.user_id {
-        return Err(WebError::Forbidden("You cannot disable your own account."));
-    }
-    sqlx::query("UPDATE users SET disabled = 1 WHERE user_id = $1")
-        .bind(id)
-        .execute_write(app.db())
-        .await?;
-    auth::end_sessions_of(app.db(), id).await?;
-    tokens::revoke_all(app.db(), id).await?;
-    audit(
-        &app,
-        &ctx.user.username,
-        "user.disable",
-        target.service_id,
-        Some(target.username.clone()),
-        serde_json::json!({
-            "before": {"disabled": target.disabled}, "after": {"disabled": true},
-        }),
-    )
-    .await?;
-    Ok(see_other("/admin/users"))
 }
 
 // ---------------------------------------------------------------------------------

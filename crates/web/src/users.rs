@@ -367,3 +367,111 @@ pub async fn unlock(db: &Database, user_id: i64) -> Result<(), WebError> {
     .await?;
     Ok(())
 }
+
+/// Which count a failed attempt adds to: wrong passwords and wrong security codes are
+/// counted apart, so that a correct password cannot set back the count of codes guessed.
+#[derive(Clone, Copy)]
+pub enum Failure {
+    Password,
+    Code,
+}
+
+/// Adds a failure to an account's count in one statement (so guesses in parallel are
+/// all counted) and returns the count.
+pub async fn count_failure(db: &Database, user_id: i64, kind: Failure) -> Result<i64, WebError> {
+    let sql = match kind {
+        Failure::Password => {
+            "UPDATE users SET failed_logins = failed_logins + 1 WHERE user_id = $1 RETURNING failed_logins"
+        }
+        Failure::Code => {
+            "UPDATE users SET failed_codes = failed_codes + 1 WHERE user_id = $1 RETURNING failed_codes"
+        }
+    };
+    Ok(sqlx::query_scalar(sql)
+        .bind(user_id)
+        .fetch_one(db.pool())
+        .await?)
+}
+
+/// Locks an account until a time (seconds since 1970), its counts of failures cleared.
+pub async fn lock(db: &Database, user_id: i64, until: i64) -> Result<(), WebError> {
+    sqlx::query(
+        "UPDATE users SET failed_logins = 0, failed_codes = 0, locked_until = $1 WHERE user_id = $2",
+    )
+    .bind(until)
+    .bind(user_id)
+    .execute_write(db)
+    .await?;
+    Ok(())
+}
+
+/// After a right password: the count of wrong ones and any lock are cleared.
+pub async fn clear_failures(db: &Database, user_id: i64) -> Result<(), WebError> {
+    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE user_id = $1")
+        .bind(user_id)
+        .execute_write(db)
+        .await?;
+    Ok(())
+}
+
+/// Accepts a security code's time step once: refused when a step at or after it was
+/// accepted before or the account is locked at `now`. The check and the move of the
+/// last step are one statement, so two uses of one code at the same moment let exactly
+/// one in.
+pub async fn accept_code_step(
+    db: &Database,
+    user_id: i64,
+    step: i64,
+    now: i64,
+) -> Result<bool, WebError> {
+    Ok(sqlx::query(
+        "UPDATE users SET totp_last_step = $1, failed_codes = 0 WHERE user_id = $2 \
+         AND (totp_last_step IS NULL OR totp_last_step < $1) \
+         AND (locked_until IS NULL OR locked_until <= $3)",
+    )
+    .bind(step)
+    .bind(user_id)
+    .bind(now)
+    .execute_write(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// A new password (its hash), chosen by the account's user: no change is outstanding.
+pub async fn set_own_password(db: &Database, user_id: i64, hash: String) -> Result<(), WebError> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, password_changed_at = $2, must_change_password = 0 WHERE user_id = $3",
+    )
+    .bind(hash)
+    .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    .bind(user_id)
+    .execute_write(db)
+    .await?;
+    Ok(())
+}
+
+/// Turns on a second factor: the sealed secret and the step of the code that proved it.
+pub async fn set_second_factor(
+    db: &Database,
+    user_id: i64,
+    sealed_secret: String,
+    step: Option<i64>,
+) -> Result<(), WebError> {
+    sqlx::query("UPDATE users SET totp_secret = $1, totp_last_step = $2 WHERE user_id = $3")
+        .bind(sealed_secret)
+        .bind(step)
+        .bind(user_id)
+        .execute_write(db)
+        .await?;
+    Ok(())
+}
+
+/// Disables an account (its sessions and tokens are ended by the caller).
+pub async fn disable(db: &Database, user_id: i64) -> Result<(), WebError> {
+    sqlx::query("UPDATE users SET disabled = 1 WHERE user_id = $1")
+        .bind(user_id)
+        .execute_write(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! The pages' HTML: askama templates (in `templates/`) that escape every value they are
+//! given, a base layout every page extends, the components pages are built from, and
+//! [`Url`], the one way a link is made.
+//!
+//! Text reaches a page only through a template, which escapes it. A piece of HTML made
+//! elsewhere enters a page only as [`Markup`], which only rendering a template (or, for
+//! pages not yet moved to templates, [`Markup::from_legacy`]) can make; askama writes
+//! `Markup` as it is and escapes everything else.
+
+use crate::users::{FieldError, User};
+use askama::Template;
+use std::fmt;
+
+/// HTML that a template rendered: written into another template as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Markup(String);
+
+impl Markup {
+    /// A template's HTML.
+    pub fn render(t: &impl Template) -> Markup {
+        Markup(t.render().expect("a template writes to a String"))
+    }
+
+    /// HTML built by a page not yet on templates, whose values pass through
+    /// [`crate::pages::esc`]. Goes when the last such page does.
+    pub(crate) fn from_legacy(html: String) -> Markup {
+        Markup(html)
+    }
+
+    /// Several pieces one after the other.
+    pub fn concat(parts: impl IntoIterator<Item = Markup>) -> Markup {
+        Markup(parts.into_iter().map(|m| m.0).collect())
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for Markup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl askama::filters::HtmlSafe for Markup {}
+
+/// The account shown in the header of a signed-in page, with the sign-out form's token.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub name: String,
+    pub role: &'static str,
+    pub csrf: String,
+}
+
+/// What every page's base layout needs: its title (the `<title>` and the heading) and,
+/// when someone is signed in, their account.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub title: String,
+    pub account: Option<Account>,
+}
+
+impl Layout {
+    /// A page for someone not signed in (sign-in, errors).
+    pub fn public(title: impl Into<String>) -> Layout {
+        Layout {
+            title: title.into(),
+            account: None,
+        }
+    }
+
+    /// A page for a signed-in user.
+    pub fn signed_in(title: impl Into<String>, user: &User, csrf: &str) -> Layout {
+        Layout {
+            title: title.into(),
+            account: Some(Account {
+                name: user.display_name.clone(),
+                role: user.role.label(),
+                csrf: csrf.to_string(),
+            }),
+        }
+    }
+}
+
+/// A page whose body is already HTML: the base layout around it.
+#[derive(Template)]
+#[template(path = "page.html")]
+pub struct Page {
+    pub layout: Layout,
+    pub body: Markup,
+}
+
+/// The error summary at the top of a form: each problem links to its field.
+#[derive(Template)]
+#[template(path = "components/error_summary.html")]
+pub struct ErrorSummary<'a> {
+    pub errors: &'a [FieldError],
+}
+
+/// The hidden field with the session's token that every form carries.
+#[derive(Template)]
+#[template(path = "components/csrf.html")]
+pub struct Csrf<'a> {
+    pub token: &'a str,
+}
+
+/// A labelled input with its hint and its error.
+#[derive(Template)]
+#[template(path = "components/input.html")]
+pub struct Input<'a> {
+    pub name: &'a str,
+    pub label: &'a str,
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub hint: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub autocomplete: &'a str,
+}
+
+impl<'a> Input<'a> {
+    /// A text input, its error taken from the form's errors.
+    pub fn text(name: &'a str, label: &'a str, value: &'a str, errors: &'a [FieldError]) -> Self {
+        Input {
+            name,
+            label,
+            kind: "text",
+            value,
+            hint: None,
+            error: error_of(name, errors),
+            autocomplete: "off",
+        }
+    }
+
+    /// A password input: what was typed is never sent back.
+    pub fn password(name: &'a str, label: &'a str, errors: &'a [FieldError]) -> Self {
+        Input {
+            kind: "password",
+            ..Input::text(name, label, "", errors)
+        }
+    }
+
+    pub fn hint(self, hint: &'a str) -> Self {
+        Input {
+            hint: Some(hint),
+            ..self
+        }
+    }
+
+    pub fn autocomplete(self, autocomplete: &'a str) -> Self {
+        Input {
+            autocomplete,
+            ..self
+        }
+    }
+
+    pub fn kind(self, kind: &'a str) -> Self {
+        Input { kind, ..self }
+    }
+}
+
+/// A select of (value, words) options.
+#[derive(Template)]
+#[template(path = "components/select.html")]
+pub struct Select<'a> {
+    pub name: &'a str,
+    pub label: &'a str,
+    pub options: Vec<(&'a str, &'a str)>,
+    pub selected: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// A summary list of (key, value) rows.
+#[derive(Template)]
+#[template(path = "components/summary_list.html")]
+pub struct SummaryList<'a> {
+    pub rows: Vec<(&'a str, String)>,
+}
+
+/// A table whose first cell in each row heads the row. Cells are text (escaped) or
+/// [`Markup`] (a link, say), both through [`Cell`].
+#[derive(Template)]
+#[template(path = "components/table.html")]
+pub struct Table<'a> {
+    pub caption: &'a str,
+    pub headings: &'a [&'a str],
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// A table cell: text, escaped when written, or markup made by a template.
+#[derive(Debug, Clone)]
+pub enum Cell {
+    Text(String),
+    Markup(Markup),
+}
+
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Escaped here, as askama would: a cell is written as it is.
+            Cell::Text(t) => f.write_str(&dcrs_report::chart::escape(t)),
+            Cell::Markup(m) => m.fmt(f),
+        }
+    }
+}
+
+impl askama::filters::HtmlSafe for Cell {}
+
+/// A link: the words and where they go.
+#[derive(Template)]
+#[template(path = "components/link.html")]
+pub struct Link<'a> {
+    pub href: &'a Url,
+    pub text: &'a str,
+}
+
+impl Link<'_> {
+    pub fn markup(href: &Url, text: &str) -> Markup {
+        Markup::render(&Link { href, text })
+    }
+}
+
+// A component's Display is its template, which escaped what it was given: written into
+// a page as it is.
+impl askama::filters::HtmlSafe for ErrorSummary<'_> {}
+impl askama::filters::HtmlSafe for Csrf<'_> {}
+impl askama::filters::HtmlSafe for Input<'_> {}
+impl askama::filters::HtmlSafe for Select<'_> {}
+impl askama::filters::HtmlSafe for SummaryList<'_> {}
+impl askama::filters::HtmlSafe for Table<'_> {}
+impl askama::filters::HtmlSafe for Link<'_> {}
+
+fn error_of<'a>(name: &str, errors: &'a [FieldError]) -> Option<&'a str> {
+    errors
+        .iter()
+        .find(|e| e.field == name)
+        .map(|e| e.message.as_str())
+}
+
+/// A link's address within the application: path segments, each percent-encoded (a
+/// reference may hold `/`, `#`, `?` or spaces), and a query of encoded pairs. Written
+/// into a page it is escaped again as an attribute, so `&` between pairs is `&amp;`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Url {
+    path: String,
+    query: Vec<(String, String)>,
+}
+
+/// What is left as it is in a path segment: letters, digits and `-._~`.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+impl Url {
+    /// `/` followed by the segments, each encoded.
+    pub fn path<S: AsRef<str>>(segments: &[S]) -> Url {
+        let mut path = String::new();
+        for s in segments {
+            path.push('/');
+            path.extend(percent_encoding::utf8_percent_encode(s.as_ref(), SEGMENT));
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        Url {
+            path,
+            query: Vec::new(),
+        }
+    }
+
+    /// The same address with a query pair added.
+    pub fn with(mut self, key: &str, value: &str) -> Url {
+        self.query.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The address with a fragment (`#id`) of an element on its page.
+    pub fn fragment(&self, id: &str) -> String {
+        format!(
+            "{self}#{}",
+            percent_encoding::utf8_percent_encode(id, SEGMENT)
+        )
+    }
+}
+
+impl fmt::Display for Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path)?;
+        for (i, (k, v)) in self.query.iter().enumerate() {
+            write!(
+                f,
+                "{}{}={}",
+                if i == 0 { "?" } else { "&" },
+                percent_encoding::utf8_percent_encode(k, SEGMENT),
+                percent_encoding::utf8_percent_encode(v, SEGMENT)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_encodes_each_part() {
+        let u = Url::path(&["services", "A/B #1?", "clients"]).with("q", "x&y=z");
+        assert_eq!(
+            u.to_string(),
+            "/services/A%2FB%20%231%3F/clients?q=x%26y%3Dz"
+        );
+        assert_eq!(Url::path::<&str>(&[]).to_string(), "/");
+    }
+
+    #[test]
+    fn text_is_escaped_and_markup_is_not() {
+        let errors = [FieldError {
+            field: "name",
+            message: "<script>\"&'".into(),
+        }];
+        let html = Markup::render(&Input::text("name", "Name <b>", "a\"b", &errors)).into_string();
+        assert!(html.contains("Name &#60;b&#62;"), "{html}");
+        assert!(html.contains("value=\"a&#34;b\""), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        let page = Markup::render(&Page {
+            layout: Layout::public("T & <i>"),
+            body: Markup::render(&ErrorSummary { errors: &errors }),
+        })
+        .into_string();
+        assert!(
+            page.contains("<title>T &#38; &#60;i&#62; - dcrs</title>"),
+            "{page}"
+        );
+        assert!(page.contains("<div class=\"error-summary\""), "{page}");
+    }
+}
