@@ -3,11 +3,14 @@
 //! its CSRF token checked and its fields typed. Authorisation stays in
 //! [`crate::authz::allowed`]; these only say who is asking.
 
-use crate::{App, Ctx, WebError, check_origin_and_token, signed_in, signed_in_any};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use crate::authz::{Action, ServiceScope};
+use crate::{App, Ctx, WebError, authorised, check_origin_and_token, signed_in, signed_in_any};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::marker::PhantomData;
 
 /// How far through signing in a page needs its user to be.
 pub(crate) trait Stage: Send + Sync {
@@ -43,12 +46,33 @@ impl Stage for SecondFactorDue {
     }
 }
 
+/// The user of a request found once: a handler that takes the user twice (a service's
+/// page that also takes a posted form) reads the session once.
+struct Found<S>(Ctx, PhantomData<fn() -> S>);
+
+impl<S> Clone for Found<S> {
+    fn clone(&self) -> Self {
+        Found(self.0.clone(), PhantomData)
+    }
+}
+
+async fn ctx_of<S: Stage + 'static>(app: &App, parts: &mut Parts) -> Result<Ctx, WebError> {
+    if let Some(Found(ctx, _)) = parts.extensions.get::<Found<S>>() {
+        return Ok(ctx.clone());
+    }
+    let ctx = S::ctx(app, &parts.headers).await?;
+    parts
+        .extensions
+        .insert(Found::<S>(ctx.clone(), PhantomData));
+    Ok(ctx)
+}
+
 macro_rules! from_parts {
     ($t:ident) => {
         impl FromRequestParts<App> for $t {
             type Rejection = WebError;
             async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, WebError> {
-                <$t as Stage>::ctx(app, &parts.headers).await.map($t)
+                ctx_of::<$t>(app, parts).await.map($t)
             }
         }
     };
@@ -72,12 +96,12 @@ pub(crate) struct Posted<T, S = SignedIn> {
     _stage: std::marker::PhantomData<S>,
 }
 
-impl<T: DeserializeOwned + Send, S: Stage> FromRequest<App> for Posted<T, S> {
+impl<T: DeserializeOwned + Send, S: Stage + 'static> FromRequest<App> for Posted<T, S> {
     type Rejection = WebError;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, WebError> {
-        let (parts, body) = req.into_parts();
-        let ctx = S::ctx(app, &parts.headers).await?;
+        let (mut parts, body) = req.into_parts();
+        let ctx = ctx_of::<S>(app, &mut parts).await?;
         let headers = parts.headers.clone();
         let bytes = axum::body::Bytes::from_request(Request::from_parts(parts, body), app)
             .await
@@ -90,6 +114,56 @@ impl<T: DeserializeOwned + Send, S: Stage> FromRequest<App> for Posted<T, S> {
             ctx,
             form,
             _stage: std::marker::PhantomData,
+        })
+    }
+}
+
+/// An action on a service, as a type: what [`OnService`] asks [`crate::authz::allowed`].
+pub(crate) trait Act: Send + Sync + 'static {
+    const ACTION: Action;
+}
+
+macro_rules! acts {
+    ($($t:ident),*) => {$(
+        #[doc = concat!("[`Action::", stringify!($t), "`] as a type.")]
+        pub(crate) struct $t;
+        impl Act for $t {
+            const ACTION: Action = Action::$t;
+        }
+    )*};
+}
+acts!(
+    ViewClients,
+    EditClients,
+    ViewAudit,
+    ViewReports,
+    ManageStaff,
+    ReleaseExtracts
+);
+
+/// A signed-in user allowed to take action `A` on the service named by the route's
+/// `{service}`. Otherwise "not found", audited, whether or not the service exists, so
+/// a refusal tells nothing.
+pub(crate) struct OnService<A> {
+    pub ctx: Ctx,
+    pub service: ServiceScope,
+    _action: PhantomData<fn() -> A>,
+}
+
+impl<A: Act> FromRequestParts<App> for OnService<A> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, WebError> {
+        let ctx = ctx_of::<SignedIn>(app, parts).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
+            .await
+            .map_err(|_| WebError::NotFound)?;
+        let service_ref = params.get("service").ok_or(WebError::NotFound)?;
+        let service = authorised(app, &ctx, service_ref, A::ACTION).await?;
+        Ok(OnService {
+            ctx,
+            service,
+            _action: PhantomData,
         })
     }
 }

@@ -346,7 +346,7 @@ const STYLESHEET: &str = include_str!("app.css");
 
 /// Every route.
 pub fn router(app: App) -> Router {
-    use routes::{account, admin};
+    use routes::{account, admin, clients};
     Router::new()
         .route("/static/app.css", get(stylesheet))
         .route("/login", get(account::login_page).post(account::login))
@@ -366,7 +366,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/admin/users", get(admin::users_page).post(admin::add_user))
         .route("/admin/users/{id}/disable", post(admin::disable_user))
-        .route("/services/{service}/clients", get(clients))
+        .route("/services/{service}/clients", get(clients::clients))
         .route(
             "/services/{service}/clients/new",
             get(capture::new_client_page).post(capture::new_client),
@@ -408,8 +408,8 @@ pub fn router(app: App) -> Router {
             "/services/{service}/configuration",
             get(manage::configuration),
         )
-        .route("/services/{service}/clients/{client}", get(client))
-        .route("/services/{service}/audit", get(audit_trail))
+        .route("/services/{service}/clients/{client}", get(clients::client))
+        .route("/services/{service}/audit", get(clients::audit_trail))
         .route("/services/{service}/reports/{kind}", get(report))
         .fallback(|| async { WebError::NotFound })
         .route(
@@ -576,6 +576,7 @@ fn html(body: String) -> Response {
 }
 
 /// The signed-in user of a request.
+#[derive(Clone)]
 struct Ctx {
     user: User,
     session: auth::Session,
@@ -780,212 +781,6 @@ async fn authorised(
             Err(WebError::NotFound)
         }
     }
-}
-
-async fn clients(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(service): Path<String>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
-    let rows = app.db().client_list(s.service_id).await?;
-    let refs: Vec<&str> = rows.iter().map(|r| r.client_ref.as_str()).collect();
-    audit(
-        &app,
-        &ctx.user.username,
-        "view.clients",
-        Some(s.service_id),
-        None,
-        serde_json::json!({"records": refs}),
-    )
-    .await?;
-    let table_rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|c| {
-            let (r, g, f, dob, pc) = (
-                &c.client_ref,
-                &c.given_name,
-                &c.family_name,
-                &c.date_of_birth,
-                &c.postcode,
-            );
-            vec![
-                format!(
-                    "<a href=\"/services/{}/clients/{}\">{}</a>",
-                    esc(&s.service_ref),
-                    esc(r),
-                    esc(r)
-                ),
-                esc(&format!(
-                    "{} {}",
-                    g.clone().unwrap_or_default(),
-                    f.clone().unwrap_or_default()
-                )),
-                esc(dob),
-                esc(pc.as_deref().unwrap_or("")),
-            ]
-        })
-        .collect();
-    let register = if allowed(&ctx.user, Action::EditClients, Some(&s)) {
-        format!(
-            "<p><a class=\"button\" href=\"/services/{}/clients/new\">Register a client</a></p>",
-            esc(&s.service_ref)
-        )
-    } else {
-        String::new()
-    };
-    let body = register
-        + &pages::table(
-            "Clients",
-            &["Client", "Name", "Date of birth", "Postcode"],
-            &table_rows,
-        );
-    Ok(ctx.page(&format!("Clients of {}", s.service_ref), &body))
-}
-
-async fn client(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path((service, client_ref)): Path<(String, String)>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
-    let c = app
-        .db()
-        .client_record(s.service_id, &client_ref)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let (r, g, f, dob, sex, pc, nhs, quintile) = (
-        c.client_ref,
-        c.given_name,
-        c.family_name,
-        pages::uk_date(&c.date_of_birth),
-        pages::words(dcrs_domain::Entity::Client, "sex", &c.sex),
-        c.postcode,
-        c.nhs_number,
-        c.imd_quintile,
-    );
-    // An area by its name, with its code for analysts; the code alone where the
-    // reference data have no name for it.
-    let lad = c.lad_cd.map(|code| match c.lad_name {
-        Some(name) => format!("{name} ({code})"),
-        None => code,
-    });
-    let (g, f) = (g.unwrap_or_default(), f.unwrap_or_default());
-    audit(
-        &app,
-        &ctx.user.username,
-        "view.client",
-        Some(s.service_id),
-        Some(r.clone()),
-        serde_json::json!({"records": [r.clone()]}),
-    )
-    .await?;
-    let body = pages::summary(&[
-        ("Client reference", r.clone()),
-        ("Name", format!("{g} {f}")),
-        ("Date of birth", dob),
-        ("Sex", sex),
-        ("Postcode", pc.clone().unwrap_or_default()),
-        (
-            "Area",
-            match (&pc, lad, quintile) {
-                (None, ..) => "No address".into(),
-                (Some(_), Some(lad), Some(q)) => format!(
-                    "{lad}, deprivation quintile {q} of 5 ({})",
-                    if q == 1 {
-                        "most deprived"
-                    } else if q == 5 {
-                        "least deprived"
-                    } else {
-                        "1 is the most deprived"
-                    }
-                ),
-                (Some(_), Some(lad), None) => lad,
-                (Some(_), None, _) => "Postcode not in the reference data".into(),
-            },
-        ),
-        ("NHS number", nhs.unwrap_or_default()),
-    ]);
-    let episodes = app.db().client_episodes(s.service_id, &r).await?;
-    let mut body = body;
-    body.push_str("<h2>Episodes</h2>");
-    if episodes.is_empty() {
-        body.push_str("<p>None yet.</p>");
-    } else {
-        let items: String = episodes
-            .iter()
-            .map(|x| {
-                let kind = pages::words(dcrs_domain::Entity::Episode, "kind", &x.kind);
-                format!(
-                    "<li><a href=\"/services/{}/episodes/{}\">{} from {}{}</a> <span class=\"hint\">({})</span></li>",
-                    esc(&s.service_ref),
-                    esc(&x.episode_ref),
-                    esc(&kind),
-                    esc(&pages::uk_date(&x.first_contact_on)),
-                    x.closed_on
-                        .as_ref()
-                        .map(|c| format!(" to {}", esc(&pages::uk_date(c))))
-                        .unwrap_or_else(|| ", open".into()),
-                    esc(&x.episode_ref)
-                )
-            })
-            .collect();
-        body.push_str(&format!("<ul>{items}</ul>"));
-    }
-    if allowed(&ctx.user, Action::EditClients, Some(&s)) {
-        body.push_str(&format!(
-            "<p><a class=\"button\" href=\"/services/{}/clients/{}/episodes/new\">Refer and open an episode</a></p>",
-            esc(&s.service_ref),
-            esc(&r)
-        ));
-    }
-    Ok(ctx.page(&format!("{g} {f}"), &body))
-}
-
-async fn audit_trail(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(service): Path<String>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = authorised(&app, &ctx, &service, Action::ViewAudit).await?;
-    let rows = app.db().audit_trail(s.service_id, 200).await?;
-    audit(
-        &app,
-        &ctx.user.username,
-        "view.audit",
-        Some(s.service_id),
-        None,
-        serde_json::json!({
-            "entries": rows.len(),
-            "records": rows.iter().filter_map(|r| r.record_ref.clone()).collect::<Vec<_>>(),
-        }),
-    )
-    .await?;
-    let table_rows: Vec<Vec<String>> = rows
-        .into_iter()
-        .map(|e| {
-            vec![
-                esc(&e.at),
-                esc(&e.actor),
-                esc(&e.action),
-                esc(&e.record_ref.unwrap_or_default()),
-                esc(&e.detail.unwrap_or_default()),
-            ]
-        })
-        .collect();
-    let body = format!(
-        "<p>The latest 200 entries about {}, newest first. The trail is hash-chained: <code>dcrs audit verify</code> detects any entry edited, deleted or reordered.</p>{}",
-        esc(&s.service_ref),
-        pages::table(
-            "Audit trail",
-            &["When", "Who", "What", "Record", "Detail"],
-            &table_rows
-        )
-    );
-    Ok(ctx.page(&format!("Audit trail of {}", s.service_ref), &body))
 }
 
 async fn report(

@@ -194,18 +194,6 @@ pub enum Cell {
     Markup(Markup),
 }
 
-impl fmt::Display for Cell {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // Escaped here, as askama would: a cell is written as it is.
-            Cell::Text(t) => f.write_str(&dcrs_report::chart::escape(t)),
-            Cell::Markup(m) => m.fmt(f),
-        }
-    }
-}
-
-impl askama::filters::HtmlSafe for Cell {}
-
 /// A link: the words and where they go.
 #[derive(Template)]
 #[template(path = "components/link.html")]

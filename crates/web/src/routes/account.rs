@@ -570,28 +570,13 @@ pub(crate) async fn setup_second_factor(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::test_support::{HOSTILE, assert_hostile_escaped, user};
-    use crate::users::Role;
+    use crate::routes::test_support::{HOSTILE, assert_hostile_escaped, ctx};
 
     async fn body(res: Response) -> String {
         let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
             .await
             .unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
-    }
-
-    fn ctx() -> Ctx {
-        Ctx {
-            user: user(Role::HealthTrainer),
-            session: auth::Session {
-                session_hash: "hash".into(),
-                user_id: 7,
-                csrf_token: "token".into(),
-                second_factor_done: true,
-                last_seen_at: 0,
-                created_at: 0,
-            },
-        }
     }
 
     #[tokio::test]

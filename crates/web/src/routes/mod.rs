@@ -5,6 +5,7 @@
 
 pub(crate) mod account;
 pub(crate) mod admin;
+pub(crate) mod clients;
 pub(crate) mod home;
 
 #[cfg(test)]
@@ -12,7 +13,33 @@ pub(crate) mod test_support {
     //! Fixed data for the pages' snapshots, and the check that hostile text is escaped
     //! in the HTML and encoded in every link.
 
+    use crate::authz::ServiceScope;
     use crate::users::{Role, User};
+    use crate::{Ctx, auth};
+
+    /// A signed-in health trainer of service 1.
+    pub fn ctx() -> Ctx {
+        Ctx {
+            user: user(Role::HealthTrainer),
+            session: auth::Session {
+                session_hash: "hash".into(),
+                user_id: 7,
+                csrf_token: "token".into(),
+                second_factor_done: true,
+                last_seen_at: 0,
+                created_at: 0,
+            },
+        }
+    }
+
+    /// Service 1, by a reference.
+    pub fn scope(reference: &str) -> ServiceScope {
+        ServiceScope {
+            service_id: 1,
+            service_ref: reference.to_string(),
+            commissioner_org_ref: "O1".into(),
+        }
+    }
 
     /// Text a person could type that HTML, a URL or a query would read as syntax.
     pub const HOSTILE: &str = "<script>alert(1)</script> \"O'Neill\" & A/B #1 ?x=y";

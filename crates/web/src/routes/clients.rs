@@ -1,0 +1,274 @@
+//! A service's clients: the list, one client's record with their episodes, and the
+//! service's audit trail. Every view of identifiable data is audited with the records
+//! it showed.
+
+use crate::authz::{Action, ServiceScope, allowed};
+use crate::extract::{OnService, ViewAudit, ViewClients};
+use crate::pages::{uk_date, words};
+use crate::view::{Cell, Layout, Link, Markup, SummaryList, Table, Url};
+use crate::{App, Ctx, WebError, audit, html};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use dcrs_domain::Entity;
+use dcrs_store::pages::{AuditTrailRow, ClientEpisodeRow, ClientListRow, ClientRecordRow};
+
+fn service_url(s: &ServiceScope, tail: &[&str]) -> Url {
+    let mut parts = vec!["services", s.service_ref.as_str()];
+    parts.extend_from_slice(tail);
+    Url::path(&parts)
+}
+
+#[derive(Template)]
+#[template(path = "clients/list.html")]
+struct ClientList<'a> {
+    layout: Layout,
+    register: Option<Url>,
+    table: Table<'a>,
+}
+
+pub(crate) async fn clients(
+    State(app): State<App>,
+    OnService { ctx, service, .. }: OnService<ViewClients>,
+) -> Result<Response, WebError> {
+    let rows = app.db().client_list(service.service_id).await?;
+    let refs: Vec<&str> = rows.iter().map(|r| r.client_ref.as_str()).collect();
+    let detail = serde_json::json!({"records": refs});
+    let (user, id) = (&ctx.user.username, Some(service.service_id));
+    audit(&app, user, "view.clients", id, None, detail).await?;
+    Ok(html(client_list(&ctx, &service, &rows).into_string()))
+}
+
+fn client_list(ctx: &Ctx, s: &ServiceScope, rows: &[ClientListRow]) -> Markup {
+    let headings = ["Client", "Name", "Date of birth", "Postcode"];
+    let rows = rows
+        .iter()
+        .map(|c| {
+            let href = service_url(s, &["clients", &c.client_ref]);
+            let name = [&c.given_name, &c.family_name].map(|n| n.clone().unwrap_or_default());
+            vec![
+                Cell::Markup(Link::markup(&href, &c.client_ref)),
+                Cell::Text(name.join(" ")),
+                Cell::Text(uk_date(&c.date_of_birth)),
+                Cell::Text(c.postcode.clone().unwrap_or_default()),
+            ]
+        })
+        .collect();
+    let title = format!("Clients of {}", s.service_ref);
+    Markup::render(&ClientList {
+        layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+        register: allowed(&ctx.user, Action::EditClients, Some(s))
+            .then(|| service_url(s, &["clients", "new"])),
+        table: Table {
+            caption: "Clients",
+            headings: &headings,
+            rows,
+        },
+    })
+}
+
+/// An episode as a client's record lists it.
+struct EpisodeItem {
+    href: Url,
+    kind: String,
+    from: String,
+    to: Option<String>,
+    reference: String,
+}
+
+#[derive(Template)]
+#[template(path = "clients/record.html")]
+struct ClientRecord<'a> {
+    layout: Layout,
+    summary: SummaryList<'a>,
+    episodes: Vec<EpisodeItem>,
+    refer: Option<Url>,
+}
+
+pub(crate) async fn client(
+    State(app): State<App>,
+    OnService { ctx, service, .. }: OnService<ViewClients>,
+    Path((_, client_ref)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let db = app.db();
+    let c = db.client_record(service.service_id, &client_ref).await?;
+    let c = c.ok_or(WebError::NotFound)?;
+    let r = c.client_ref.clone();
+    let detail = serde_json::json!({"records": [r.clone()]});
+    let (user, id) = (&ctx.user.username, Some(service.service_id));
+    audit(&app, user, "view.client", id, Some(r.clone()), detail).await?;
+    let episodes = db.client_episodes(service.service_id, &r).await?;
+    Ok(html(
+        client_record(&ctx, &service, c, &episodes).into_string(),
+    ))
+}
+
+/// Where a client lives, in words: the local authority by name (with its code for
+/// analysts) and the deprivation quintile.
+fn area(c: &ClientRecordRow) -> String {
+    let lad = c.lad_cd.clone().map(|code| match &c.lad_name {
+        Some(name) => format!("{name} ({code})"),
+        None => code,
+    });
+    match (&c.postcode, lad, c.imd_quintile) {
+        (None, ..) => "No address".into(),
+        (Some(_), Some(lad), Some(q)) => {
+            let meaning = match q {
+                1 => "most deprived",
+                5 => "least deprived",
+                _ => "1 is the most deprived",
+            };
+            format!("{lad}, deprivation quintile {q} of 5 ({meaning})")
+        }
+        (Some(_), Some(lad), None) => lad,
+        (Some(_), None, _) => "Postcode not in the reference data".into(),
+    }
+}
+
+fn client_record(
+    ctx: &Ctx,
+    s: &ServiceScope,
+    c: ClientRecordRow,
+    episodes: &[ClientEpisodeRow],
+) -> Markup {
+    let name = [&c.given_name, &c.family_name].map(|n| n.clone().unwrap_or_default());
+    let name = name.join(" ");
+    let summary = SummaryList {
+        rows: vec![
+            ("Client reference", c.client_ref.clone()),
+            ("Name", name.clone()),
+            ("Date of birth", uk_date(&c.date_of_birth)),
+            ("Sex", words(Entity::Client, "sex", &c.sex)),
+            ("Postcode", c.postcode.clone().unwrap_or_default()),
+            ("Area", area(&c)),
+            ("NHS number", c.nhs_number.clone().unwrap_or_default()),
+        ],
+    };
+    let episodes = episodes
+        .iter()
+        .map(|x| EpisodeItem {
+            href: service_url(s, &["episodes", &x.episode_ref]),
+            kind: words(Entity::Episode, "kind", &x.kind),
+            from: uk_date(&x.first_contact_on),
+            to: x.closed_on.as_deref().map(uk_date),
+            reference: x.episode_ref.clone(),
+        })
+        .collect();
+    Markup::render(&ClientRecord {
+        layout: Layout::signed_in(name, &ctx.user, &ctx.session.csrf_token),
+        summary,
+        episodes,
+        refer: allowed(&ctx.user, Action::EditClients, Some(s))
+            .then(|| service_url(s, &["clients", &c.client_ref, "episodes", "new"])),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "audit_trail.html")]
+struct AuditTrail<'a> {
+    layout: Layout,
+    service: &'a str,
+    table: Table<'a>,
+}
+
+pub(crate) async fn audit_trail(
+    State(app): State<App>,
+    OnService { ctx, service, .. }: OnService<ViewAudit>,
+) -> Result<Response, WebError> {
+    let rows = app.db().audit_trail(service.service_id, 200).await?;
+    let detail = serde_json::json!({
+        "entries": rows.len(),
+        "records": rows.iter().filter_map(|r| r.record_ref.clone()).collect::<Vec<_>>(),
+    });
+    let (user, id) = (&ctx.user.username, Some(service.service_id));
+    audit(&app, user, "view.audit", id, None, detail).await?;
+    Ok(html(audit_trail_page(&ctx, &service, rows).into_string()))
+}
+
+fn audit_trail_page(ctx: &Ctx, s: &ServiceScope, rows: Vec<AuditTrailRow>) -> Markup {
+    let headings = ["When", "Who", "What", "Record", "Detail"];
+    let rows = rows
+        .into_iter()
+        .map(|e| {
+            [
+                e.at,
+                e.actor,
+                e.action,
+                e.record_ref.unwrap_or_default(),
+                e.detail.unwrap_or_default(),
+            ]
+            .map(Cell::Text)
+            .into()
+        })
+        .collect();
+    let title = format!("Audit trail of {}", s.service_ref);
+    Markup::render(&AuditTrail {
+        layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+        service: &s.service_ref,
+        table: Table {
+            caption: "Audit trail",
+            headings: &headings,
+            rows,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::test_support::{HOSTILE, assert_hostile_escaped, ctx, scope};
+
+    #[test]
+    fn the_client_pages() {
+        let (ctx, s) = (ctx(), scope(HOSTILE));
+        let list = client_list(
+            &ctx,
+            &s,
+            &[ClientListRow {
+                client_ref: HOSTILE.into(),
+                given_name: Some(HOSTILE.into()),
+                family_name: None,
+                date_of_birth: "1970-01-02".into(),
+                postcode: Some("LS1 1AA".into()),
+            }],
+        )
+        .into_string();
+        assert_hostile_escaped(&list);
+        insta::assert_snapshot!("client_list", list);
+        let record = ClientRecordRow {
+            client_ref: HOSTILE.into(),
+            given_name: Some("Zoë".into()),
+            family_name: Some(HOSTILE.into()),
+            date_of_birth: "1970-01-02".into(),
+            sex: "F".into(),
+            postcode: Some("LS1 1AA".into()),
+            nhs_number: None,
+            lad_cd: Some("E08000035".into()),
+            lad_name: Some("Leeds".into()),
+            imd_quintile: Some(1),
+        };
+        let episodes = [ClientEpisodeRow {
+            episode_ref: HOSTILE.into(),
+            kind: "lifestyle".into(),
+            first_contact_on: "2010-04-01".into(),
+            closed_on: Some("2010-09-30".into()),
+        }];
+        let page = client_record(&ctx, &s, record, &episodes).into_string();
+        assert_hostile_escaped(&page);
+        insta::assert_snapshot!("client_record", page);
+        let trail = audit_trail_page(
+            &ctx,
+            &s,
+            vec![AuditTrailRow {
+                at: "2026-12-07T10:00:00Z".into(),
+                actor: "sam".into(),
+                action: "view.client".into(),
+                record_ref: Some(HOSTILE.into()),
+                detail: Some(format!("{{\"records\":[\"{HOSTILE}\"]}}")),
+            }],
+        )
+        .into_string();
+        assert_hostile_escaped(&trail);
+        insta::assert_snapshot!("audit_trail", trail);
+    }
+}
