@@ -748,4 +748,35 @@ impl Database {
             })
             .collect())
     }
+
+    /// The latest day a referral was received in any of these services (ISO), the day
+    /// the report pages take their default year from.
+    pub async fn latest_referral_on(&self, service_ids: &[i64]) -> StoreResult<Option<String>> {
+        if service_ids.is_empty() {
+            return Ok(None);
+        }
+        let marks: Vec<String> = (1..=service_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT MAX(received_on) FROM referrals WHERE service_id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for id in service_ids {
+            q = q.bind(*id);
+        }
+        Ok(q.fetch_one(self.pool()).await?)
+    }
+
+    /// The latest day anything happened in a service (a referral received, a session
+    /// held or an episode closed), the day its dashboard takes "this quarter" from.
+    pub async fn latest_activity_on(&self, service_id: i64) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(d) FROM (SELECT MAX(received_on) AS d FROM referrals WHERE service_id = $1 \
+             UNION ALL SELECT MAX(held_on) FROM sessions WHERE service_id = $1 \
+             UNION ALL SELECT MAX(closed_on) FROM episodes WHERE service_id = $1) x",
+        )
+        .bind(service_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
 }

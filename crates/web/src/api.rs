@@ -14,9 +14,10 @@
 //! pages, so a refusal tells nothing about what exists.
 
 use crate::authz::{Action, ServiceScope, allowed};
+use crate::routes::reports;
 use crate::tokens::{self, Token};
 use crate::users::{self, Role, User};
-use crate::{App, WebError, auth, openapi, reports};
+use crate::{App, WebError, auth, openapi};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};

@@ -11,7 +11,6 @@ mod extract;
 mod manage;
 pub mod openapi;
 pub mod pages;
-mod reports;
 mod research;
 mod routes;
 pub mod sealed;
@@ -21,7 +20,6 @@ pub mod view;
 
 use authz::{Action, ServiceScope, allowed};
 use axum::Router;
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -226,7 +224,7 @@ struct Inner {
     /// wait their turn (see `App::check_turn`).
     checking: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Dashboards counted lately, by service (see `Settings::dashboard_max_age`).
-    pub(crate) dashboards: std::sync::Mutex<HashMap<i64, Arc<reports::Counted>>>,
+    pub(crate) dashboards: std::sync::Mutex<HashMap<i64, Arc<routes::reports::Counted>>>,
 }
 
 /// Failed sign-ins counted in windows: (count, window start).
@@ -346,7 +344,7 @@ const STYLESHEET: &str = include_str!("app.css");
 
 /// Every route.
 pub fn router(app: App) -> Router {
-    use routes::{account, admin, clients};
+    use routes::{account, admin, clients, reports};
     Router::new()
         .route("/static/app.css", get(stylesheet))
         .route("/login", get(account::login_page).post(account::login))
@@ -410,7 +408,10 @@ pub fn router(app: App) -> Router {
         )
         .route("/services/{service}/clients/{client}", get(clients::client))
         .route("/services/{service}/audit", get(clients::audit_trail))
-        .route("/services/{service}/reports/{kind}", get(report))
+        .route(
+            "/services/{service}/reports/{kind}",
+            get(reports::service_report),
+        )
         .fallback(|| async { WebError::NotFound })
         .route(
             "/account/tokens",
@@ -779,84 +780,6 @@ async fn authorised(
             )
             .await?;
             Err(WebError::NotFound)
-        }
-    }
-}
-
-async fn report(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path((service, kind)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = authorised(&app, &ctx, &service, Action::ViewReports).await?;
-    let kind = dcrs_report::Kind::parse(&kind).map_err(|_| WebError::NotFound)?;
-    let period = dcrs_report::Period::parse(q.get("period").map_or("2010-11", String::as_str))?;
-    let exact = authz::exact_figures(&ctx.user, &s);
-    let policy = if exact {
-        dcrs_report::Policy::NONE
-    } else {
-        dcrs_report::Policy::NHS_SUB_NATIONAL
-    };
-    let req = dcrs_report::Request {
-        kind,
-        services: Some(vec![s.service_ref.clone()]),
-        each_service: false,
-        period,
-        policy,
-        fresh: false,
-    };
-    let reports = dcrs_report::run(app.db(), &req, chrono::Utc::now()).await?;
-    let format = q.get("format").map_or("html", String::as_str);
-    audit(&app, &ctx.user.username, if exact { "report.release.uncontrolled" } else { "report.release" }, Some(s.service_id), None, serde_json::json!({
-        "report": kind.code(), "period": req.period.label, "policy": policy.kind.code(), "format": format,
-    })).await?;
-    let name = format!(
-        "{}-{}-{}",
-        s.service_ref,
-        kind.code(),
-        req.period.label.replace(' ', "")
-    );
-    let download = |ctype: &str, ext: &str, bytes: Vec<u8>| {
-        (
-            [
-                (header::CONTENT_TYPE, ctype.to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!(
-                        "attachment; filename=\"{}.{ext}\"",
-                        name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
-                    ),
-                ),
-            ],
-            bytes,
-        )
-            .into_response()
-    };
-    match format {
-        "json" => Ok(download(
-            "application/json",
-            "json",
-            dcrs_report::render::json(&reports).into_bytes(),
-        )),
-        "xlsx" => {
-            let bytes = dcrs_report::xlsx::xlsx(&reports[0])
-                .map_err(|e| WebError::Internal(e.to_string()))?;
-            Ok(download(
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                "xlsx",
-                bytes,
-            ))
-        }
-        _ => {
-            let page = dcrs_report::html::html(&reports);
-            let mut res = html(page);
-            res.headers_mut().insert(
-                "x-dcrs-style-hash",
-                HeaderValue::from_str(&dcrs_report::html::style_hash()).expect("ascii"),
-            );
-            Ok(res)
         }
     }
 }

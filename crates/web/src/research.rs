@@ -396,7 +396,7 @@ pub(crate) async fn release_extract(
         }
     );
     files.push(("README.txt".into(), about.into_bytes()));
-    let bytes = crate::reports::zip(&files)?;
+    let bytes = crate::routes::reports::zip(&files)?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_string()),

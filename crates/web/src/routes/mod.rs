@@ -7,6 +7,7 @@ pub(crate) mod account;
 pub(crate) mod admin;
 pub(crate) mod clients;
 pub(crate) mod home;
+pub(crate) mod reports;
 
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -5,11 +5,14 @@
 //! audited. Commissioners and analysts always get disclosure-controlled figures; a
 //! manager gets exact figures for their own service only.
 
-use crate::pages::{esc, select};
+use crate::extract::{OnService, SignedIn, ViewAudit, ViewReports};
+use crate::pages::esc;
 use crate::users::{Role, User};
-use crate::{Action, App, ServiceScope, WebError, all_services, allowed, html, signed_in};
+use crate::view::{Cell, Layout, Markup, Select, Table, Url};
+use crate::{Action, App, Ctx, ServiceScope, WebError, all_services, allowed, html};
+use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use dcrs_domain::types::{FinancialYear, Quarter};
 use dcrs_report::{Kind, Period, Policy, Report};
@@ -25,19 +28,7 @@ pub(crate) async fn scope(app: &App, user: &User) -> Result<Vec<(ServiceScope, S
 
 /// The latest financial year with referrals in these services (the default period).
 pub(crate) async fn latest_year(app: &App, ids: &[i64]) -> Result<String, WebError> {
-    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-    if list.is_empty() {
-        return Ok(
-            FinancialYear::containing(dcrs_domain::types::uk_today(chrono::Utc::now())).to_string(),
-        );
-    }
-    let sql = format!(
-        "SELECT MAX(received_on) FROM referrals WHERE service_id IN ({})",
-        list.join(", ")
-    );
-    let last: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .fetch_one(app.db().pool())
-        .await?;
+    let last = app.db().latest_referral_on(ids).await?;
     let day = last
         .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
         .unwrap_or_else(|| dcrs_domain::types::uk_today(chrono::Utc::now()));
@@ -143,48 +134,49 @@ pub(crate) async fn release_patterns(
     Ok(report)
 }
 
+#[derive(Template)]
+#[template(path = "reports/form.html")]
+struct ReportsForm<'a> {
+    layout: Layout,
+    policy: &'static str,
+    kind: Select<'a>,
+    year: String,
+    services: Vec<(String, String)>,
+}
+
 /// The form: which report, which period, which services.
 pub(crate) async fn reports_page(
     State(app): State<App>,
-    headers: HeaderMap,
+    SignedIn(ctx): SignedIn,
 ) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
     let services = scope(&app, &ctx.user).await?;
     if services.is_empty() {
         return Err(WebError::NotFound);
     }
     let ids: Vec<i64> = services.iter().map(|s| s.0.service_id).collect();
     let year = latest_year(&app, &ids).await?;
-    let boxes: String = services
-        .iter()
-        .map(|(s, name)| {
-            format!(
-                "<div class=\"checkbox\"><input type=\"checkbox\" id=\"svc-{0}\" name=\"services\" value=\"{0}\" checked>\
-                 <label for=\"svc-{0}\">{0} {1}</label></div>",
-                esc(&s.service_ref),
-                esc(name)
-            )
-        })
-        .collect();
     let policy = if ctx.user.role == Role::ServiceManager {
         "Figures for your own service are exact (not disclosure-controlled): do not share them outside the service."
     } else {
         "Figures are disclosure-controlled: counts of 1 to 7 are shown as *, others rounded to 5."
     };
-    let body = format!(
-        "<div class=\"inset\"><p>{}</p></div><div class=\"panel\"><form method=\"get\" action=\"/reports/view\">{}\
-         <div class=\"form-group\"><label for=\"period\">Period</label>\
-         <p class=\"hint\" id=\"period-hint\">A financial year (2010-11) or a quarter (2010-11Q3)</p>\
-         <input type=\"text\" id=\"period\" name=\"period\" value=\"{}\" aria-describedby=\"period-hint\"></div>\
-         <fieldset class=\"form-group\"><legend>Services</legend>{boxes}</fieldset>\
-         <div class=\"checkbox\"><input type=\"checkbox\" id=\"each\" name=\"each\" value=\"yes\" checked>\
-         <label for=\"each\">Also each service on its own, to compare them</label></div>\
-         <button class=\"button\" type=\"submit\">Show the report</button></form></div>",
-        esc(policy),
-        select("kind", "Report", &KINDS, "pack", &[]),
-        esc(&year),
-    );
-    Ok(ctx.page("Reports", &body))
+    let page = ReportsForm {
+        layout: Layout::signed_in("Reports", &ctx.user, &ctx.session.csrf_token),
+        policy,
+        kind: Select {
+            name: "kind",
+            label: "Report",
+            options: KINDS.to_vec(),
+            selected: "pack",
+            error: None,
+        },
+        year,
+        services: services
+            .into_iter()
+            .map(|(s, name)| (s.service_ref, name))
+            .collect(),
+    };
+    Ok(html(Markup::render(&page).into_string()))
 }
 
 /// The chosen services, each checked against the user's scope (any one refused: 404).
@@ -218,10 +210,9 @@ fn param<'a>(q: &'a [(String, String)], k: &str) -> Option<&'a str> {
 /// The report as a page (with its downloads) or a download.
 pub(crate) async fn report_view(
     State(app): State<App>,
-    headers: HeaderMap,
+    SignedIn(ctx): SignedIn,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
     let services = scope(&app, &ctx.user).await?;
     let chosen = chosen(&q, &services)?;
     let kind = Kind::parse(param(&q, "kind").unwrap_or("pack")).map_err(|_| WebError::NotFound)?;
@@ -399,10 +390,9 @@ pub(crate) fn zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, WebError> {
 /// Implementation patterns of the services in scope (analysts; a manager for their own).
 pub(crate) async fn patterns_view(
     State(app): State<App>,
-    headers: HeaderMap,
+    SignedIn(ctx): SignedIn,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
     if !matches!(ctx.user.role, Role::Analyst | Role::ServiceManager) {
         return Err(WebError::NotFound);
     }
@@ -448,14 +438,7 @@ async fn dashboard_figures(
         }
     }
     // The quarter of the latest record, and the one before it.
-    let last: Option<String> = sqlx::query_scalar(
-        "SELECT MAX(d) FROM (SELECT MAX(received_on) AS d FROM referrals WHERE service_id = $1 \
-         UNION ALL SELECT MAX(held_on) FROM sessions WHERE service_id = $1 \
-         UNION ALL SELECT MAX(closed_on) FROM episodes WHERE service_id = $1) x",
-    )
-    .bind(s.service_id)
-    .fetch_one(app.db().pool())
-    .await?;
+    let last = app.db().latest_activity_on(s.service_id).await?;
     let day = last
         .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
         .unwrap_or_else(|| dcrs_domain::types::uk_today(chrono::Utc::now()));
@@ -485,75 +468,127 @@ async fn dashboard_figures(
     Ok(counted)
 }
 
+#[derive(Template)]
+#[template(path = "reports/dashboard.html")]
+struct Dashboard<'a> {
+    layout: Layout,
+    counted_at: String,
+    recount_seconds: Option<u64>,
+    table: Table<'a>,
+    next: Vec<(Url, String)>,
+}
+
+/// A figure of the dashboard as a person reads it: shares and rates as percentages.
+fn dashboard_figure(r: &Report, table: &str, row: &str, col: &str) -> String {
+    r.table(table)
+        .and_then(|t| t.get(row, col))
+        .map(|f| match f {
+            dcrs_report::Figure::Num(v)
+                if col.contains("share")
+                    || row.contains("rate")
+                    || col == "value" && *v < 1.0 && *v > 0.0 =>
+            {
+                format!("{:.1}%", v * 100.0)
+            }
+            other => other.to_text(),
+        })
+        .unwrap_or_else(|| "n/a".into())
+}
+
 /// A manager's dashboard: the latest quarter against the one before, with links.
 pub(crate) async fn dashboard(
     State(app): State<App>,
-    headers: HeaderMap,
-    Path(service): Path<String>,
+    OnService { ctx, service, .. }: OnService<ViewAudit>,
 ) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = crate::authorised(&app, &ctx, &service, Action::ViewAudit).await?;
-    let counted = dashboard_figures(&app, &s).await?;
-    let (this, before, docs) = (counted.this, counted.before, &counted.docs);
-    crate::audit(
-        &app,
-        &ctx.user.username,
-        "report.release.uncontrolled",
-        Some(s.service_id),
-        None,
-        serde_json::json!({"report": "dashboard", "period": this.to_string()}),
-    )
-    .await?;
-    let fig = |r: &Report, table: &str, row: &str, col: &str| -> String {
-        r.table(table)
-            .and_then(|t| t.get(row, col))
-            .map(|f| match f {
-                dcrs_report::Figure::Num(v)
-                    if col.contains("share")
-                        || row.contains("rate")
-                        || col == "value" && *v < 1.0 && *v > 0.0 =>
-                {
-                    format!("{:.1}%", v * 100.0)
-                }
-                other => other.to_text(),
-            })
-            .unwrap_or_else(|| "n/a".into())
-    };
-    let table_rows: Vec<Vec<String>> = dcrs_report::DASHBOARD_FIGURES
+    let counted = dashboard_figures(&app, &service).await?;
+    let detail = serde_json::json!({"report": "dashboard", "period": counted.this.to_string()});
+    let (user, id) = (&ctx.user.username, Some(service.service_id));
+    crate::audit(&app, user, "report.release.uncontrolled", id, None, detail).await?;
+    let max_age = app.0.settings.dashboard_max_age;
+    let page = dashboard_page(&ctx, &service, &counted, max_age);
+    Ok(html(page.into_string()))
+}
+
+fn dashboard_page(
+    ctx: &Ctx,
+    s: &ServiceScope,
+    counted: &Counted,
+    max_age: std::time::Duration,
+) -> Markup {
+    let (this, before, docs) = (
+        counted.this.to_string(),
+        counted.before.to_string(),
+        &counted.docs,
+    );
+    let rows = dcrs_report::DASHBOARD_FIGURES
         .iter()
         .map(|(label, t, r, c)| {
             vec![
-                esc(label),
-                esc(&fig(&docs[0], t, r, c)),
-                esc(&fig(&docs[1], t, r, c)),
+                Cell::Text(label.to_string()),
+                Cell::Text(dashboard_figure(&docs[0], t, r, c)),
+                Cell::Text(dashboard_figure(&docs[1], t, r, c)),
             ]
         })
         .collect();
-    let r = esc(&s.service_ref);
-    let at = dcrs_domain::types::uk_time(counted.at).format("%H:%M:%S");
-    let body = format!(
-        "<p>Exact figures for your own service, counted from its records at {at} (UK time).{}</p>{}\
-         <h2>Next</h2><ul><li><a href=\"/services/{r}/caseload\">Caseload: what is due</a></li>\
-         <li><a href=\"/reports/view?kind=pack&amp;period={}&amp;services={r}\">The full report pack for {}</a></li>\
-         <li><a href=\"/reports/view?kind=data-quality&amp;period={}&amp;services={r}\">Data quality: the records to check</a></li>\
-         <li><a href=\"/patterns/view?services={r}\">Implementation patterns: is the service still the model it was set up to be?</a></li>\
-         <li><a href=\"/services/{r}/audit\">Audit trail</a></li></ul>",
-        if app.0.settings.dashboard_max_age.is_zero() {
-            String::new()
-        } else {
-            format!(
-                " They are counted again at most every {} seconds, so a record saved since then appears at the next count.",
-                app.0.settings.dashboard_max_age.as_secs()
-            )
-        },
-        crate::pages::table(
-            "This quarter against the last",
-            &["Measure", &this.to_string(), &before.to_string()],
-            &table_rows
+    let period = this.replace(' ', "");
+    let view = |kind: &str| {
+        Url::path(&["reports", "view"])
+            .with("kind", kind)
+            .with("period", &period)
+            .with("services", &s.service_ref)
+    };
+    let own = |tail: &str| Url::path(&["services", s.service_ref.as_str(), tail]);
+    let next = vec![
+        (own("caseload"), "Caseload: what is due".to_string()),
+        (view("pack"), format!("The full report pack for {this}")),
+        (
+            view("data-quality"),
+            "Data quality: the records to check".into(),
         ),
-        enc(&this.to_string().replace(' ', "")),
-        esc(&this.to_string()),
-        enc(&this.to_string().replace(' ', "")),
-    );
-    Ok(ctx.page(&format!("{} dashboard", s.service_ref), &body))
+        (
+            Url::path(&["patterns", "view"]).with("services", &s.service_ref),
+            "Implementation patterns: is the service still the model it was set up to be?".into(),
+        ),
+        (own("audit"), "Audit trail".into()),
+    ];
+    let headings = ["Measure", this.as_str(), before.as_str()];
+    let title = format!("{} dashboard", s.service_ref);
+    Markup::render(&Dashboard {
+        layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+        counted_at: dcrs_domain::types::uk_time(counted.at)
+            .format("%H:%M:%S")
+            .to_string(),
+        recount_seconds: (!max_age.is_zero()).then(|| max_age.as_secs()),
+        table: Table {
+            caption: "This quarter against the last",
+            headings: &headings,
+            rows,
+        },
+        next,
+    })
+}
+
+/// One report of one service (the start page's "Report pack" link): exact for the
+/// service's own manager, disclosure-controlled for everyone else.
+pub(crate) async fn service_report(
+    State(app): State<App>,
+    OnService { ctx, service, .. }: OnService<ViewReports>,
+    Path((_, kind)): Path<(String, String)>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let kind = Kind::parse(&kind).map_err(|_| WebError::NotFound)?;
+    let period = Period::parse(param(&q, "period").unwrap_or("2010-11"))?;
+    let format = param(&q, "format").unwrap_or("html");
+    let chosen = [service];
+    let reports = release(&app, &ctx.user, None, kind, &chosen, period, false, format).await?;
+    let label = reports[0].period.label.replace(' ', "");
+    let name = format!("{}-{}-{label}", chosen[0].service_ref, kind.code());
+    let this = Url::path(&[
+        "services",
+        chosen[0].service_ref.as_str(),
+        "reports",
+        kind.code(),
+    ])
+    .with("period", &label);
+    deliver(reports, format, &name, &this.to_string())
 }
