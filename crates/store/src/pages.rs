@@ -779,4 +779,85 @@ impl Database {
         .fetch_one(self.pool())
         .await?)
     }
+
+    /// A service's configurations as recorded, newest first.
+    pub async fn configurations(&self, service_id: i64) -> StoreResult<Vec<ConfigurationRow>> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT configuration_ref, effective_from, provider_model, funding, senior_buy_in, primary_referral_routes, \
+             worker_profile, targeting, formal_performance_management, interaction_model, entered_via, created_at \
+             FROM service_configurations WHERE service_id = $1 ORDER BY effective_from DESC, configuration_ref",
+        )
+        .bind(service_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ConfigurationRow {
+                configuration_ref: r.0,
+                effective_from: r.1,
+                provider_model: r.2,
+                funding: r.3,
+                senior_buy_in: r.4,
+                primary_referral_routes: r.5,
+                worker_profile: r.6,
+                targeting: r.7,
+                formal_performance_management: r.8,
+                interaction_model: r.9,
+                entered_via: r.10,
+                created_at: r.11,
+            })
+            .collect())
+    }
+
+    /// The latest audit entry about one record of a service: who, when (RFC 3339) and
+    /// what (`record.add`, `record.update`, …).
+    pub async fn last_entry_about(
+        &self,
+        service_id: i64,
+        entity: &str,
+        record_ref: &str,
+    ) -> StoreResult<Option<(String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT actor, at, action FROM audit_log WHERE service_id = $1 AND entity = $2 \
+             AND record_ref = $3 ORDER BY audit_id DESC LIMIT 1",
+        )
+        .bind(service_id)
+        .bind(entity.to_string())
+        .bind(record_ref.to_string())
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}
+
+/// A service configuration as its page shows it (codes as stored).
+#[derive(Debug, Clone)]
+pub struct ConfigurationRow {
+    pub configuration_ref: String,
+    pub effective_from: String,
+    pub provider_model: String,
+    pub funding: String,
+    pub senior_buy_in: String,
+    /// Codes separated by `;`.
+    pub primary_referral_routes: String,
+    pub worker_profile: String,
+    pub targeting: String,
+    pub formal_performance_management: String,
+    pub interaction_model: String,
+    /// `import` or `application`.
+    pub entered_via: String,
+    pub created_at: String,
 }

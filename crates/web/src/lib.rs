@@ -8,7 +8,6 @@ pub mod auth;
 pub mod authz;
 mod capture;
 mod extract;
-mod manage;
 pub mod openapi;
 pub mod pages;
 mod research;
@@ -344,7 +343,7 @@ const STYLESHEET: &str = include_str!("app.css");
 
 /// Every route.
 pub fn router(app: App) -> Router {
-    use routes::{account, admin, clients, reports};
+    use routes::{account, admin, clients, reports, service};
     Router::new()
         .route("/static/app.css", get(stylesheet))
         .route("/login", get(account::login_page).post(account::login))
@@ -392,19 +391,19 @@ pub fn router(app: App) -> Router {
         .route("/services/{service}/dashboard", get(reports::dashboard))
         .route(
             "/services/{service}/staff",
-            get(manage::staff_page).post(manage::add_staff),
+            get(service::staff_page).post(service::add_staff),
         )
         .route(
             "/services/{service}/staff/{id}/disable",
-            post(manage::disable_staff),
+            post(service::disable_staff),
         )
         .route(
             "/services/{service}/staff/{id}/unlock",
-            post(manage::unlock_staff),
+            post(service::unlock_staff),
         )
         .route(
             "/services/{service}/configuration",
-            get(manage::configuration),
+            get(service::configuration),
         )
         .route("/services/{service}/clients/{client}", get(clients::client))
         .route("/services/{service}/audit", get(clients::audit_trail))
@@ -415,9 +414,12 @@ pub fn router(app: App) -> Router {
         .fallback(|| async { WebError::NotFound })
         .route(
             "/account/tokens",
-            get(tokens::tokens_page).post(tokens::make_token),
+            get(routes::tokens::tokens_page).post(routes::tokens::make_token),
         )
-        .route("/account/tokens/{id}/revoke", post(tokens::revoke_token))
+        .route(
+            "/account/tokens/{id}/revoke",
+            post(routes::tokens::revoke_token),
+        )
         .route(
             "/admin/projects",
             get(research::projects_page).post(research::register_project),

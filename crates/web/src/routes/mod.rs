@@ -8,6 +8,8 @@ pub(crate) mod admin;
 pub(crate) mod clients;
 pub(crate) mod home;
 pub(crate) mod reports;
+pub(crate) mod service;
+pub(crate) mod tokens;
 
 #[cfg(test)]
 pub(crate) mod test_support {
