@@ -10,7 +10,6 @@ mod capture;
 mod extract;
 pub mod openapi;
 pub mod pages;
-mod research;
 mod routes;
 pub mod sealed;
 pub mod tokens;
@@ -422,12 +421,12 @@ pub fn router(app: App) -> Router {
         )
         .route(
             "/admin/projects",
-            get(research::projects_page).post(research::register_project),
+            get(routes::research::projects_page).post(routes::research::register_project),
         )
-        .route("/admin/releases", get(research::releases_page))
+        .route("/admin/releases", get(routes::research::releases_page))
         .route(
             "/extracts",
-            get(research::extracts_page).post(research::release_extract),
+            get(routes::research::extracts_page).post(routes::research::release_extract),
         )
         .merge(api::routes())
         .layer(axum::middleware::from_fn(refuse_nul))

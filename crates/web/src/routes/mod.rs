@@ -8,6 +8,7 @@ pub(crate) mod admin;
 pub(crate) mod clients;
 pub(crate) mod home;
 pub(crate) mod reports;
+pub(crate) mod research;
 pub(crate) mod service;
 pub(crate) mod tokens;
 
