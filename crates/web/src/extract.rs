@@ -81,12 +81,6 @@ from_parts!(SignedIn);
 from_parts!(PasswordDue);
 from_parts!(SecondFactorDue);
 
-/// The token every form carries, read apart from the form's own fields.
-#[derive(serde::Deserialize)]
-struct Token {
-    csrf: Option<String>,
-}
-
 /// A form posted by a user at stage `S`: sent from our own pages (not cross-site, with
 /// the session's token) and read into `T`. A form that does not read as `T` is a
 /// request no page of ours sends: refused as unreadable.
@@ -106,9 +100,11 @@ impl<T: DeserializeOwned + Send, S: Stage + 'static> FromRequest<App> for Posted
         let bytes = axum::body::Bytes::from_request(Request::from_parts(parts, body), app)
             .await
             .map_err(|_| WebError::BadRequest)?;
-        let token: Token =
+        // The token every form carries, read apart from the form's own fields.
+        let pairs: Vec<(String, String)> =
             serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::BadRequest)?;
-        check_origin_and_token(&headers, &ctx.session.csrf_token, token.csrf.as_deref())?;
+        let token = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+        check_origin_and_token(&headers, &ctx.session.csrf_token, token)?;
         let form = serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::BadRequest)?;
         Ok(Posted {
             ctx,
@@ -137,8 +133,7 @@ acts!(
     EditClients,
     ViewAudit,
     ViewReports,
-    ManageStaff,
-    ReleaseExtracts
+    ManageStaff
 );
 
 /// A signed-in user allowed to take action `A` on the service named by the route's

@@ -6,7 +6,6 @@
 pub mod api;
 pub mod auth;
 pub mod authz;
-mod capture;
 mod extract;
 pub mod openapi;
 pub mod pages;
@@ -365,25 +364,25 @@ pub fn router(app: App) -> Router {
         .route("/services/{service}/clients", get(clients::clients))
         .route(
             "/services/{service}/clients/new",
-            get(capture::new_client_page).post(capture::new_client),
+            get(routes::capture::new_client_page).post(routes::capture::new_client),
         )
         .route(
             "/services/{service}/clients/{client}/episodes/new",
-            get(capture::referral_page).post(capture::referral),
+            get(routes::capture::referral_page).post(routes::capture::referral),
         )
         .route(
             "/services/{service}/episodes/{episode}",
-            get(capture::episode_page),
+            get(routes::caseload::episode_page),
         )
         .route(
             "/services/{service}/episodes/{episode}/{flow}",
-            get(capture::episode_flow_page).post(capture::episode_flow_submit),
+            get(routes::capture::episode_flow_page).post(routes::capture::episode_flow_submit),
         )
         .route(
             "/services/{service}/caseload",
-            get(capture::caseload).post(capture::caseload_search),
+            get(routes::caseload::caseload).post(routes::caseload::caseload_search),
         )
-        .route("/drafts/{id}", get(capture::draft))
+        .route("/drafts/{id}", get(routes::capture::draft))
         .route("/reports", get(reports::reports_page))
         .route("/reports/view", get(reports::report_view))
         .route("/patterns/view", get(reports::patterns_view))
@@ -584,16 +583,6 @@ struct Ctx {
     session: auth::Session,
 }
 
-impl Ctx {
-    fn page(&self, title: &str, body: &str) -> Response {
-        html(layout(
-            title,
-            Some((&self.user, &self.session.csrf_token)),
-            body,
-        ))
-    }
-}
-
 /// The signed-in user, or a redirect to sign in. A session whose second factor is
 /// outstanding reaches only the second-factor pages (`second_factor_page`).
 async fn signed_in_any(
@@ -636,16 +625,7 @@ async fn signed_in(app: &App, headers: &HeaderMap) -> Result<Ctx, WebError> {
 }
 
 /// A state-changing request must come from our own pages: not cross-site, and carrying
-/// the session's token.
-fn check_csrf(
-    headers: &HeaderMap,
-    expected: &str,
-    form: &HashMap<String, String>,
-) -> Result<(), WebError> {
-    check_origin_and_token(headers, expected, form.get("csrf").map(String::as_str))
-}
-
-/// The check of [`check_csrf`] on the token a form carried.
+/// the session's token (see [`extract::Posted`]).
 fn check_origin_and_token(
     headers: &HeaderMap,
     expected: &str,

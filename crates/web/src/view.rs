@@ -116,6 +116,8 @@ pub struct Input<'a> {
     pub hint: Option<&'a str>,
     pub error: Option<&'a str>,
     pub autocomplete: &'a str,
+    /// The keyboard a phone shows (`decimal` for numbers with a point).
+    pub inputmode: Option<&'a str>,
 }
 
 impl<'a> Input<'a> {
@@ -129,6 +131,7 @@ impl<'a> Input<'a> {
             hint: None,
             error: error_of(name, errors),
             autocomplete: "off",
+            inputmode: None,
         }
     }
 
@@ -157,6 +160,21 @@ impl<'a> Input<'a> {
     pub fn kind(self, kind: &'a str) -> Self {
         Input { kind, ..self }
     }
+
+    /// A number a phone's keyboard types with digits and a point.
+    pub fn decimal(self) -> Self {
+        Input {
+            inputmode: Some("decimal"),
+            ..self
+        }
+    }
+}
+
+/// A short note in an inset, announced when it appears (a postcode's area, a BMI).
+#[derive(Template)]
+#[template(path = "components/inset.html")]
+pub struct Inset<'a> {
+    pub text: &'a str,
 }
 
 /// A select of (value, words) options.
@@ -217,6 +235,7 @@ impl askama::filters::HtmlSafe for Select<'_> {}
 impl askama::filters::HtmlSafe for SummaryList<'_> {}
 impl askama::filters::HtmlSafe for Table<'_> {}
 impl askama::filters::HtmlSafe for Link<'_> {}
+impl askama::filters::HtmlSafe for Inset<'_> {}
 
 fn error_of<'a>(name: &str, errors: &'a [FieldError]) -> Option<&'a str> {
     errors

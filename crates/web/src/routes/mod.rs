@@ -5,6 +5,8 @@
 
 pub(crate) mod account;
 pub(crate) mod admin;
+pub(crate) mod capture;
+pub(crate) mod caseload;
 pub(crate) mod clients;
 pub(crate) mod home;
 pub(crate) mod reports;

@@ -8,11 +8,12 @@
 //! rejected form comes back with everything typed, each problem beside its field and in
 //! the summary at the top.
 
-use crate::pages::{csrf_field, error_summary, esc, input, select, uk_date, words};
+use crate::extract::{EditClients, OnService, Posted, SignedIn};
 use crate::users::{FieldError, Role};
-use crate::{Action, App, Ctx, WebError, authorised, check_csrf, see_other, signed_in};
-use axum::extract::{Form, Path, Query, State};
-use axum::http::HeaderMap;
+use crate::view::{Csrf, ErrorSummary, Input, Inset, Layout, Markup, Select, Url};
+use crate::{App, Ctx, WebError, html, see_other};
+use askama::Template;
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use dcrs_domain::Entity;
 use dcrs_domain::codes::*;
@@ -93,7 +94,7 @@ pub enum Flow {
 }
 
 impl Flow {
-    const EPISODE_FLOWS: [Flow; 8] = [
+    pub(crate) const EPISODE_FLOWS: [Flow; 8] = [
         Flow::Baseline,
         Flow::Plan,
         Flow::Session,
@@ -119,14 +120,14 @@ impl Flow {
         }
     }
 
-    fn parse(text: &str) -> Option<Flow> {
+    pub(crate) fn parse(text: &str) -> Option<Flow> {
         [Flow::Client, Flow::Referral]
             .into_iter()
             .chain(Flow::EPISODE_FLOWS)
             .find(|f| f.code() == text)
     }
 
-    fn title(self) -> &'static str {
+    pub(crate) fn title(self) -> &'static str {
         match self {
             Flow::Client => "Register a client",
             Flow::Referral => "Refer and open an episode",
@@ -270,21 +271,21 @@ fn records(entity: Entity, rows: &[Fields]) -> (Entity, Vec<Fields>) {
 
 /// An episode with what the flows need to know of it.
 #[derive(Debug, Clone)]
-struct EpisodeInfo {
-    episode_ref: String,
-    referral_ref: String,
-    lead_worker_ref: String,
-    lead_worker_name: String,
-    kind: String,
-    first_contact_on: String,
-    primary_issue: String,
-    closed_on: Option<String>,
-    exit_reason: Option<String>,
-    client_ref: String,
-    client_name: String,
+pub(crate) struct EpisodeInfo {
+    pub(crate) episode_ref: String,
+    pub(crate) referral_ref: String,
+    pub(crate) lead_worker_ref: String,
+    pub(crate) lead_worker_name: String,
+    pub(crate) kind: String,
+    pub(crate) first_contact_on: String,
+    pub(crate) primary_issue: String,
+    pub(crate) closed_on: Option<String>,
+    pub(crate) exit_reason: Option<String>,
+    pub(crate) client_ref: String,
+    pub(crate) client_name: String,
 }
 
-async fn episode(
+pub(crate) async fn episode(
     app: &App,
     service_id: i64,
     episode_ref: &str,
@@ -315,13 +316,13 @@ async fn episode(
 }
 
 /// What a flow is about: a new client, a client (for a referral) or an episode.
-enum Subject {
+pub(crate) enum Subject {
     New,
     Client(String, String),
     Episode(Box<EpisodeInfo>),
 }
 
-async fn subject(
+pub(crate) async fn subject(
     app: &App,
     service_id: i64,
     flow: Flow,
@@ -360,14 +361,7 @@ fn subject_records(subj: &Subject) -> Vec<String> {
 }
 
 fn action_url(service_ref: &str, flow: Flow, subject_ref: &str) -> String {
-    match flow {
-        Flow::Client => format!("/services/{service_ref}/clients/new"),
-        Flow::Referral => format!("/services/{service_ref}/clients/{subject_ref}/episodes/new"),
-        _ => format!(
-            "/services/{service_ref}/episodes/{subject_ref}/{}",
-            flow.code()
-        ),
-    }
+    flow_url(service_ref, flow, subject_ref).to_string()
 }
 
 /// Today's date in the UK, as the forms' default for dates.
@@ -375,19 +369,42 @@ fn today() -> String {
     dcrs_domain::types::uk_today(chrono::Utc::now()).to_string()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn form_html(
-    ctx: &Ctx,
-    service_ref: &str,
+#[derive(Template)]
+#[template(path = "capture/form.html")]
+struct FormPage<'a> {
+    layout: Layout,
+    heading: String,
+    errors: ErrorSummary<'a>,
+    action: Url,
+    csrf: Csrf<'a>,
+    draft_id: Option<&'a str>,
+    once: Option<&'a str>,
+    fields: Vec<Markup>,
+    /// The words of the button that checks the form without saving, where it has one.
+    check: Option<&'static str>,
+}
+
+/// What a form is for and where it is: the signed-in user, the service, the flow and
+/// what it is about.
+struct Place<'a> {
+    ctx: &'a Ctx,
+    service_ref: &'a str,
     flow: Flow,
-    subject_ref: &str,
-    heading: &str,
+    subject_ref: &'a str,
+}
+
+/// A flow's form with its values, errors and notes (each note after its field); `extra`
+/// questions come first.
+fn form_page(
+    place: &Place,
+    subject: &Subject,
     values: &HashMap<String, String>,
     errors: &[FieldError],
     notes: &[(&str, String)],
-    extra: &str,
-) -> String {
-    let mut fields = extra.to_string();
+    extra: Vec<Markup>,
+) -> Response {
+    let flow = place.flow;
+    let mut fields = extra;
     for field in flow.fields() {
         let value = values
             .get(field.name)
@@ -398,70 +415,60 @@ fn form_html(
                 }
                 _ => String::new(),
             });
-        match field.kind {
-            Kind::Codes(list) => {
-                let mut opts: Vec<(&str, &str)> = vec![("", "Select one")];
-                opts.extend(list.words());
-                fields.push_str(&select(field.name, &field.label, &opts, &value, errors));
-            }
-            Kind::Date => fields.push_str(&input(
-                field.name,
-                &field.label,
-                "date",
-                &value,
-                field.hint,
-                errors,
-                "off",
-            )),
-            Kind::Number => fields.push_str(&input_numeric(&field, &value, errors)),
-            Kind::Text => fields.push_str(&input(
-                field.name,
-                &field.label,
-                "text",
-                &value,
-                field.hint,
-                errors,
-                "off",
-            )),
-        }
+        fields.push(field_markup(&field, &value, errors));
         for (after, note) in notes {
             if *after == field.name {
-                fields.push_str(&format!(
-                    "<div class=\"inset\" role=\"status\"><p>{}</p></div>",
-                    esc(note)
-                ));
+                fields.push(Markup::render(&Inset { text: note }));
             }
         }
     }
     let check = match flow {
-        Flow::Client => {
-            "<button class=\"button button--secondary\" type=\"submit\" name=\"do\" value=\"check\">Check the postcode</button> "
-        }
-        Flow::Baseline | Flow::Exit | Flow::FollowUp => {
-            "<button class=\"button button--secondary\" type=\"submit\" name=\"do\" value=\"check\">Work out BMI</button> "
-        }
-        _ => "",
+        Flow::Client => Some("Check the postcode"),
+        Flow::Baseline | Flow::Exit | Flow::FollowUp => Some("Work out BMI"),
+        _ => None,
     };
-    format!(
-        "<p class=\"hint\">{}</p>{}<div class=\"panel\"><form method=\"post\" action=\"{}\" novalidate>{}{}{fields}\
-         <button class=\"button\" type=\"submit\" name=\"do\" value=\"save\">Save</button> {check}\
-         <button class=\"button button--secondary\" type=\"submit\" name=\"do\" value=\"draft\">Save as draft</button></form></div>",
-        esc(heading),
-        error_summary(errors),
-        esc(&action_url(service_ref, flow, subject_ref)),
-        csrf_field(&ctx.session.csrf_token),
-        values
-            .get("draft_id")
-            .map(|d| format!(
-                "<input type=\"hidden\" name=\"draft_id\" value=\"{}\">",
-                esc(d)
-            ))
-            .unwrap_or_default()
-            + &values
-                .get("once")
-                .map(|k| format!("<input type=\"hidden\" name=\"once\" value=\"{}\">", esc(k)))
-                .unwrap_or_default(),
-    )
+    let token = &place.ctx.session.csrf_token;
+    let page = FormPage {
+        layout: Layout::signed_in(flow.title(), &place.ctx.user, token),
+        heading: heading(subject),
+        errors: ErrorSummary { errors },
+        action: flow_url(place.service_ref, flow, place.subject_ref),
+        csrf: Csrf { token },
+        draft_id: values.get("draft_id").map(String::as_str),
+        once: values.get("once").map(String::as_str),
+        fields,
+        check,
+    };
+    html(Markup::render(&page).into_string())
+}
+
+/// One field of a flow as its component: a select of the catalogue's words, a date, a
+/// number or text.
+fn field_markup(field: &F, value: &str, errors: &[FieldError]) -> Markup {
+    let input = |kind| {
+        let mut i = Input::text(field.name, &field.label, value, errors).kind(kind);
+        i.hint = field.hint;
+        i
+    };
+    match field.kind {
+        Kind::Codes(list) => {
+            let mut options: Vec<(&str, &str)> = vec![("", "Select one")];
+            options.extend(list.words());
+            Markup::render(&Select {
+                name: field.name,
+                label: &field.label,
+                options,
+                selected: value,
+                error: errors
+                    .iter()
+                    .find(|e| e.field == field.name)
+                    .map(|e| e.message.as_str()),
+            })
+        }
+        Kind::Date => Markup::render(&input("date")),
+        Kind::Number => Markup::render(&input("text").decimal()),
+        Kind::Text => Markup::render(&input("text")),
+    }
 }
 
 /// A new one-time key for a form: a resubmission of the same form (a reload after the
@@ -475,19 +482,6 @@ fn sent_once(form: &HashMap<String, String>) -> Option<String> {
     form.get("once")
         .filter(|k| k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()))
         .cloned()
-}
-
-fn input_numeric(field: &F, value: &str, errors: &[FieldError]) -> String {
-    input(
-        field.name,
-        &field.label,
-        "text",
-        value,
-        field.hint,
-        errors,
-        "off",
-    )
-    .replace("type=\"text\"", "type=\"text\" inputmode=\"decimal\"")
 }
 
 fn heading(subject: &Subject) -> String {
@@ -504,62 +498,54 @@ fn heading(subject: &Subject) -> String {
 /// The form of a flow, empty or from a draft.
 async fn show(
     app: App,
-    headers: HeaderMap,
-    service: String,
+    OnService {
+        ctx, service: s, ..
+    }: OnService<EditClients>,
     flow: Flow,
     subject_ref: String,
     draft: Option<i64>,
 ) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = authorised(&app, &ctx, &service, Action::EditClients).await?;
     let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
     let mut values = HashMap::new();
     if let Some(id) = draft {
         let text = app
             .db()
             .draft_values(id, ctx.user.user_id, s.service_id)
-            .await?
-            .ok_or(WebError::NotFound)?;
-        values = serde_json::from_str(&text).unwrap_or_default();
+            .await?;
+        values = serde_json::from_str(&text.ok_or(WebError::NotFound)?).unwrap_or_default();
         values.insert("draft_id".into(), id.to_string());
     }
     values.insert("once".into(), once_key());
+    let detail =
+        serde_json::json!({"form": flow.code(), "records": subject_records(&subj), "draft": draft});
+    let (user, sid) = (&ctx.user.username, Some(s.service_id));
     crate::audit(
         &app,
-        &ctx.user.username,
+        user,
         "view.form",
-        Some(s.service_id),
+        sid,
         Some(subject_ref.clone()),
-        serde_json::json!({"form": flow.code(), "records": subject_records(&subj), "draft": draft}),
+        detail,
     )
     .await?;
     let extra = flow_extra(&app, &ctx, s.service_id, flow, &subject_ref, &values).await?;
-    let body = form_html(
-        &ctx,
-        &s.service_ref,
+    let place = Place {
+        ctx: &ctx,
+        service_ref: &s.service_ref,
         flow,
-        &subject_ref,
-        &heading(&subj),
-        &values,
-        &[],
-        &[],
-        &extra,
-    );
-    Ok(ctx.page(flow.title(), &body))
+        subject_ref: &subject_ref,
+    };
+    Ok(form_page(&place, &subj, &values, &[], &[], extra))
 }
 
 /// Saves, checks or keeps as a draft.
 async fn submit(
     app: App,
-    headers: HeaderMap,
-    service: String,
+    OnService { service: s, .. }: OnService<EditClients>,
     flow: Flow,
     subject_ref: String,
-    form: HashMap<String, String>,
+    Posted { ctx, form, .. }: Posted<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = authorised(&app, &ctx, &service, Action::EditClients).await?;
-    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
     let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
     // Every field as submitted, blank ones too, so a rejected form shows exactly that.
     let mut values: HashMap<String, String> = flow
@@ -588,21 +574,14 @@ async fn submit(
     // The button pressed (named `do`: `action` is a field of onward referrals).
     let action = form.get("do").map_or("save", String::as_str);
     let extra = flow_extra(&app, &ctx, s.service_id, flow, &subject_ref, &values).await?;
+    let place = Place {
+        ctx: &ctx,
+        service_ref: &s.service_ref,
+        flow,
+        subject_ref: &subject_ref,
+    };
     let render = |errors: &[FieldError], notes: &[(&str, String)]| {
-        ctx.page(
-            flow.title(),
-            &form_html(
-                &ctx,
-                &s.service_ref,
-                flow,
-                &subject_ref,
-                &heading(&subj),
-                &values,
-                errors,
-                notes,
-                &extra,
-            ),
-        )
+        form_page(&place, &subj, &values, errors, notes, extra.clone())
     };
     if action == "draft" {
         let mut kept = values.clone();
@@ -1013,38 +992,36 @@ pub(crate) struct DraftQuery {
 
 pub(crate) async fn new_client_page(
     State(app): State<App>,
-    headers: HeaderMap,
-    Path(service): Path<String>,
+    on: OnService<EditClients>,
     Query(q): Query<DraftQuery>,
 ) -> Result<Response, WebError> {
-    show(app, headers, service, Flow::Client, "new".into(), q.draft).await
+    show(app, on, Flow::Client, "new".into(), q.draft).await
 }
 
 pub(crate) async fn new_client(
     State(app): State<App>,
-    headers: HeaderMap,
-    Path(service): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    on: OnService<EditClients>,
+    posted: Posted<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    submit(app, headers, service, Flow::Client, "new".into(), form).await
+    submit(app, on, Flow::Client, "new".into(), posted).await
 }
 
 pub(crate) async fn referral_page(
     State(app): State<App>,
-    headers: HeaderMap,
-    Path((service, client)): Path<(String, String)>,
+    on: OnService<EditClients>,
+    Path((_, client)): Path<(String, String)>,
     Query(q): Query<DraftQuery>,
 ) -> Result<Response, WebError> {
-    show(app, headers, service, Flow::Referral, client, q.draft).await
+    show(app, on, Flow::Referral, client, q.draft).await
 }
 
 pub(crate) async fn referral(
     State(app): State<App>,
-    headers: HeaderMap,
-    Path((service, client)): Path<(String, String)>,
-    Form(form): Form<HashMap<String, String>>,
+    on: OnService<EditClients>,
+    Path((_, client)): Path<(String, String)>,
+    posted: Posted<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    submit(app, headers, service, Flow::Referral, client, form).await
+    submit(app, on, Flow::Referral, client, posted).await
 }
 
 fn episode_flow(name: &str) -> Result<Flow, WebError> {
@@ -1055,22 +1032,20 @@ fn episode_flow(name: &str) -> Result<Flow, WebError> {
 
 pub(crate) async fn episode_flow_page(
     State(app): State<App>,
-    headers: HeaderMap,
-    Path((service, ep, flow)): Path<(String, String, String)>,
+    on: OnService<EditClients>,
+    Path((_, ep, flow)): Path<(String, String, String)>,
     Query(q): Query<DraftQuery>,
 ) -> Result<Response, WebError> {
-    let flow = episode_flow(&flow)?;
-    show(app, headers, service, flow, ep, q.draft).await
+    show(app, on, episode_flow(&flow)?, ep, q.draft).await
 }
 
 pub(crate) async fn episode_flow_submit(
     State(app): State<App>,
-    headers: HeaderMap,
-    Path((service, ep, flow)): Path<(String, String, String)>,
-    Form(form): Form<HashMap<String, String>>,
+    on: OnService<EditClients>,
+    Path((_, ep, flow)): Path<(String, String, String)>,
+    posted: Posted<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let flow = episode_flow(&flow)?;
-    submit(app, headers, service, flow, ep, form).await
+    submit(app, on, episode_flow(&flow)?, ep, posted).await
 }
 
 /// Questions a flow asks beyond its fields: who leads the episode (when a manager, not
@@ -1082,7 +1057,7 @@ async fn flow_extra(
     flow: Flow,
     subject_ref: &str,
     values: &HashMap<String, String>,
-) -> Result<String, WebError> {
+) -> Result<Vec<Markup>, WebError> {
     if flow == Flow::Referral && ctx.user.role != Role::HealthTrainer {
         let workers = app.db().current_workers(service_id).await?;
         let mut opts = vec![(String::new(), "Select one".to_string())];
@@ -1091,9 +1066,15 @@ async fn flow_extra(
                 .into_iter()
                 .map(|(r, n)| (r.clone(), format!("{n} ({r})"))),
         );
-        let opts: Vec<(&str, &str)> = opts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        let chosen = values.get("lead_worker_ref").map_or("", String::as_str);
-        return Ok(select("lead_worker_ref", "Lead worker", &opts, chosen, &[]));
+        let options = opts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let selected = values.get("lead_worker_ref").map_or("", String::as_str);
+        return Ok(vec![Markup::render(&Select {
+            name: "lead_worker_ref",
+            label: "Lead worker",
+            options,
+            selected,
+            error: None,
+        })]);
     }
     close_questions(app, service_id, flow, subject_ref, values).await
 }
@@ -1105,11 +1086,11 @@ async fn close_questions(
     flow: Flow,
     ep: &str,
     values: &HashMap<String, String>,
-) -> Result<String, WebError> {
+) -> Result<Vec<Markup>, WebError> {
     if flow != Flow::Close {
-        return Ok(String::new());
+        return Ok(Vec::new());
     }
-    let mut extra = String::new();
+    let mut extra = Vec::new();
     for g in app.db().episode_goals(service_id, ep).await? {
         let (goal_ref, domain, description) = (g.goal_ref, g.domain, g.description);
         if g.status != "open" {
@@ -1124,27 +1105,23 @@ async fn close_questions(
             )
             .collect();
         let name = format!("status_{goal_ref}");
-        let chosen = values.get(&name).map_or("", String::as_str);
-        extra.push_str(&select(
-            &name,
-            &format!(
-                "How did this goal go: {description} ({})?",
-                GoalDomain::parse(&domain).map_or(domain.as_str(), |d| d.words())
-            ),
-            &opts,
-            chosen,
-            &[],
-        ));
+        let area = GoalDomain::parse(&domain).map_or(domain.as_str(), |d| d.words());
+        extra.push(Markup::render(&Select {
+            name: &name,
+            label: &format!("How did this goal go: {description} ({area})?"),
+            options: opts,
+            selected: values.get(&name).map_or("", String::as_str),
+            error: None,
+        }));
     }
     Ok(extra)
 }
 
 pub(crate) async fn draft(
     State(app): State<App>,
-    headers: HeaderMap,
+    SignedIn(ctx): SignedIn,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
     let (service_ref, flow, subject_ref) = app
         .db()
         .draft_place(id, ctx.user.user_id)
@@ -1157,433 +1134,39 @@ pub(crate) async fn draft(
     )))
 }
 
-/// The links to each flow of an episode.
-pub(crate) fn episode_actions(service_ref: &str, episode_ref: &str, open: bool) -> String {
-    let links: String = Flow::EPISODE_FLOWS
+/// The links to each flow of an episode: every one while it is open; a follow-up or a
+/// session once closed.
+pub(crate) fn episode_actions(
+    service_ref: &str,
+    episode_ref: &str,
+    open: bool,
+) -> Vec<(crate::view::Url, &'static str)> {
+    Flow::EPISODE_FLOWS
         .iter()
         .filter(|f| open || matches!(f, Flow::FollowUp | Flow::Session))
-        .map(|f| {
-            format!(
-                "<li><a href=\"{}\">{}</a></li>",
-                esc(&action_url(service_ref, *f, episode_ref)),
-                esc(f.title())
-            )
-        })
-        .collect();
-    format!("<h2>Record</h2><ul class=\"actions\">{links}</ul>")
+        .map(|f| (flow_url(service_ref, *f, episode_ref), f.title()))
+        .collect()
 }
 
-// ---------------------------------------------------------------------------------
-// The episode page and the caseload.
-
-type Named = (String, String);
-
-/// One episode: what has been recorded and what can be recorded next.
-pub(crate) async fn episode_page(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path((service, ep)): Path<(String, String)>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
-    let e = episode(&app, s.service_id, &ep)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    crate::audit(
-        &app,
-        &ctx.user.username,
-        "view.episode",
-        Some(s.service_id),
-        Some(e.episode_ref.clone()),
-        serde_json::json!({"records": [e.client_ref.clone(), e.episode_ref.clone()]}),
-    )
-    .await?;
-    use dcrs_store::pages::EventKind;
-    let events = |kind| app.db().episode_events(s.service_id, &ep, kind);
-    let (assessments, sessions, onward, wider) = (
-        events(EventKind::Assessment).await?,
-        events(EventKind::Session).await?,
-        events(EventKind::Onward).await?,
-        events(EventKind::WiderIssue).await?,
-    );
-    // Each record in words: the catalogue's words for its codes, the date as people
-    // write it.
-    let lines = |entity: Entity, fields: &[&str], rows: &[dcrs_store::pages::EpisodeEvent]| {
-        rows.iter()
-            .map(|r| {
-                let mut parts: Vec<String> = fields
-                    .iter()
-                    .zip(&r.codes)
-                    .filter_map(|(f, c)| c.as_deref().map(|c| words(entity, f, c)))
-                    .collect();
-                if let Some(bmi) = r.number {
-                    parts.push(format!("BMI {bmi:.1}"));
-                }
-                (uk_date(&r.on), parts.join(" · "))
-            })
-            .collect::<Vec<Named>>()
-    };
-    let assessments = lines(Entity::Assessment, &["occasion"], &assessments);
-    let sessions = lines(Entity::Session, &["purpose", "mode", "attended"], &sessions);
-    let onward = lines(
-        Entity::OnwardReferral,
-        &["action", "destination", "outcome"],
-        &onward,
-    );
-    let wider = lines(Entity::WiderIssue, &["issue"], &wider);
-    let goal_rows: Vec<Vec<String>> = app
-        .db()
-        .episode_goals(s.service_id, &ep)
-        .await?
-        .into_iter()
-        .map(|g| {
-            vec![
-                esc(&g.description),
-                esc(&words(Entity::Goal, "domain", &g.domain)),
-                esc(&g.target_on.as_deref().map(uk_date).unwrap_or_default()),
-                esc(&words(Entity::Goal, "status", &g.status)),
-            ]
-        })
-        .collect();
-    let section = |title: &str, rows: &[Named]| -> String {
-        if rows.is_empty() {
-            return format!("<h2>{}</h2><p>None yet.</p>", esc(title));
-        }
-        let items: String = rows
-            .iter()
-            .map(|(d, t)| format!("<li>{}: {}</li>", esc(d), esc(t)))
-            .collect();
-        format!("<h2>{}</h2><ul>{items}</ul>", esc(title))
-    };
-    let open = e.closed_on.is_none();
-    let mut body = crate::pages::summary(&[
-        ("Client", format!("{} ({})", e.client_name, e.client_ref)),
-        (
-            "Support",
-            format!(
-                "{} (episode {})",
-                words(Entity::Episode, "kind", &e.kind),
-                e.episode_ref
-            ),
-        ),
-        (
-            "Main reason",
-            words(Entity::Episode, "primary_issue", &e.primary_issue),
-        ),
-        ("First contact", uk_date(&e.first_contact_on)),
-        ("Lead health trainer", e.lead_worker_name.clone()),
-        (
-            "Status",
-            match (&e.closed_on, &e.exit_reason) {
-                (Some(d), r) => format!(
-                    "Closed on {} ({})",
-                    uk_date(d),
-                    r.as_deref()
-                        .map(|r| words(Entity::Episode, "exit_reason", r))
-                        .unwrap_or_default()
-                ),
-                _ => "Open".into(),
-            },
-        ),
-    ]);
-    body.push_str(&episode_actions(&s.service_ref, &e.episode_ref, open));
-    body.push_str(&section("Assessments", &assessments));
-    body.push_str("<h2>Plan and goals</h2>");
-    if goal_rows.is_empty() {
-        body.push_str("<p>None yet.</p>");
-    } else {
-        body.push_str(&crate::pages::table(
-            "Goals",
-            &["Goal", "Area", "By", "Status"],
-            &goal_rows,
-        ));
+/// Where a flow's form is.
+pub(crate) fn flow_url(service_ref: &str, flow: Flow, subject_ref: &str) -> crate::view::Url {
+    use crate::view::Url;
+    match flow {
+        Flow::Client => Url::path(&["services", service_ref, "clients", "new"]),
+        Flow::Referral => Url::path(&[
+            "services",
+            service_ref,
+            "clients",
+            subject_ref,
+            "episodes",
+            "new",
+        ]),
+        _ => Url::path(&[
+            "services",
+            service_ref,
+            "episodes",
+            subject_ref,
+            flow.code(),
+        ]),
     }
-    body.push_str(&section("Sessions", &sessions));
-    body.push_str(&section("Signposting and onward referrals", &onward));
-    body.push_str(&section("Wider issues", &wider));
-    body.push_str(&format!(
-        "<p><a href=\"/services/{}/clients/{}\">Back to the client</a></p>",
-        esc(&s.service_ref),
-        esc(&e.client_ref)
-    ));
-    let title = if e.client_name.is_empty() {
-        format!("Episode {}", e.episode_ref)
-    } else {
-        format!(
-            "{}: support from {}",
-            e.client_name,
-            uk_date(&e.first_contact_on)
-        )
-    };
-    Ok(ctx.page(&title, &body))
-}
-
-#[derive(serde::Deserialize)]
-pub(crate) struct CaseloadQuery {
-    q: Option<String>,
-    saved: Option<String>,
-}
-
-/// The caseload as a worklist: what needs doing first, then search.
-pub(crate) async fn caseload(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(service): Path<String>,
-    Query(q): Query<CaseloadQuery>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    caseload_page(app, ctx, service, q).await
-}
-
-/// A search of the caseload: sent as a form post, so names and dates of birth stay out
-/// of addresses and the logs of anything in between.
-pub(crate) async fn caseload_search(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(service): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let ctx = signed_in(&app, &headers).await?;
-    check_csrf(&headers, &ctx.session.csrf_token, &form)?;
-    let q = CaseloadQuery {
-        q: form.get("q").cloned(),
-        saved: None,
-    };
-    caseload_page(app, ctx, service, q).await
-}
-
-async fn caseload_page(
-    app: App,
-    ctx: Ctx,
-    service: String,
-    q: CaseloadQuery,
-) -> Result<Response, WebError> {
-    let s = authorised(&app, &ctx, &service, Action::ViewClients).await?;
-    let today = dcrs_domain::types::uk_today(chrono::Utc::now());
-    let mine = ctx.user.role == Role::HealthTrainer;
-    let worker = ctx.user.worker_ref.clone().unwrap_or_default();
-    let whose = if mine {
-        dcrs_store::pages::Whose::Worker(&worker)
-    } else {
-        dcrs_store::pages::Whose::Service
-    };
-    // Open episodes (a trainer's own as lead worker), with the dates that make work due.
-    let rows = app.db().caseload(s.service_id, whose).await?;
-    let days = |d: &Option<String>| {
-        d.as_deref()
-            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            .map(|d| (today - d).num_days())
-    };
-    let mut work = Vec::new();
-    let mut shown = Vec::new();
-    for r in &rows {
-        let (ep, cref, g, f, kind, first, last, plan, reviews, target) = (
-            &r.episode_ref,
-            &r.client_ref,
-            &r.given_name,
-            &r.family_name,
-            &r.kind,
-            &r.first_contact_on,
-            &r.last_attended_on,
-            &r.plan_agreed_on,
-            &r.review_sessions,
-            &r.earliest_target_on,
-        );
-        let mut due = Vec::new();
-        let since = days(last).or_else(|| days(&Some(first.clone())));
-        if since.is_some_and(|d| d > 30) {
-            due.push(format!("no session for {} days", since.unwrap_or(0)));
-        }
-        // A plan agreed 12 weeks ago with no review session since.
-        if kind == "full" && *reviews == 0 && days(plan).is_some_and(|d| d > 84) {
-            due.push("review due".to_string());
-        }
-        if days(target).is_some_and(|d| d > 0) {
-            due.push("a goal is past its target date".to_string());
-        }
-        if kind == "brief" {
-            due.push("open brief episode: close it".to_string());
-        }
-        if kind == "full" && plan.is_none() {
-            due.push("no plan yet".to_string());
-        }
-        shown.push(cref.clone());
-        work.push(vec![
-            format!(
-                "<a href=\"/services/{}/episodes/{}\">{}</a>",
-                esc(&s.service_ref),
-                esc(ep),
-                esc(&format!(
-                    "{} {}",
-                    g.clone().unwrap_or_default(),
-                    f.clone().unwrap_or_default()
-                ))
-            ),
-            esc(cref),
-            esc(&if due.is_empty() {
-                "nothing due".into()
-            } else {
-                due.join("; ")
-            }),
-        ]);
-    }
-    // Follow-ups due: full episodes closed 3 to 6 months ago with no follow-up yet.
-    let follow = app
-        .db()
-        .follow_ups_due(
-            s.service_id,
-            whose,
-            &(today - chrono::Months::new(6)).to_string(),
-            &(today - chrono::Months::new(3)).to_string(),
-        )
-        .await?;
-    for r in &follow {
-        let (ep, cref, g, f, closed) = (
-            &r.episode_ref,
-            &r.client_ref,
-            &r.given_name,
-            &r.family_name,
-            &r.closed_on,
-        );
-        shown.push(cref.clone());
-        work.push(vec![
-            format!(
-                "<a href=\"/services/{}/episodes/{}/follow-up\">{}</a>",
-                esc(&s.service_ref),
-                esc(ep),
-                esc(&format!(
-                    "{} {}",
-                    g.clone().unwrap_or_default(),
-                    f.clone().unwrap_or_default()
-                ))
-            ),
-            esc(cref),
-            esc(&format!("follow-up due (closed {closed})")),
-        ]);
-    }
-    // Drafts to finish.
-    let drafts = app.db().drafts(ctx.user.user_id, s.service_id).await?;
-    // Each draft named by its form and its client, the client counted as shown.
-    let mut named_drafts = Vec::new();
-    for d in &drafts {
-        let flow = Flow::parse(&d.flow);
-        let whom = match flow {
-            Some(f) => subject(&app, s.service_id, f, &d.subject_ref).await.ok(),
-            None => None,
-        };
-        let whom = match whom {
-            Some(Subject::New) => "a new client".to_string(),
-            Some(Subject::Client(r, name)) => {
-                shown.push(r);
-                name
-            }
-            Some(Subject::Episode(e)) => {
-                shown.push(e.client_ref.clone());
-                e.client_name.clone()
-            }
-            None => d.subject_ref.clone(),
-        };
-        let saved = chrono::DateTime::parse_from_rfc3339(&d.updated_at).map_or_else(
-            |_| d.updated_at.clone(),
-            |t| {
-                dcrs_domain::types::uk_time(t.with_timezone(&chrono::Utc))
-                    .format("%-d %B %Y at %H:%M")
-                    .to_string()
-            },
-        );
-        named_drafts.push((
-            d.draft_id,
-            flow.map_or(d.flow.as_str(), |f| f.title()),
-            whom,
-            saved,
-        ));
-    }
-    // Search by name, reference or date of birth.
-    let mut found = String::new();
-    let query = q.q.clone().unwrap_or_default().trim().to_string();
-    if !query.is_empty() {
-        let hits = app.db().find_clients(s.service_id, &query).await?;
-        shown.extend(hits.iter().map(|h| h.client_ref.clone()));
-        let rows: Vec<Vec<String>> = hits
-            .iter()
-            .map(|h| {
-                let (r, g, f, dob) = (
-                    &h.client_ref,
-                    &h.given_name,
-                    &h.family_name,
-                    &h.date_of_birth,
-                );
-                vec![
-                    format!(
-                        "<a href=\"/services/{}/clients/{}\">{}</a>",
-                        esc(&s.service_ref),
-                        esc(r),
-                        esc(&format!(
-                            "{} {}",
-                            g.clone().unwrap_or_default(),
-                            f.clone().unwrap_or_default()
-                        ))
-                    ),
-                    esc(r),
-                    esc(dob),
-                ]
-            })
-            .collect();
-        found = if rows.is_empty() {
-            format!(
-                "<p>No client of the service matches \"{}\".</p>",
-                esc(&query)
-            )
-        } else {
-            crate::pages::table("Clients found", &["Name", "Client", "Date of birth"], &rows)
-        };
-    }
-    crate::audit(
-        &app,
-        &ctx.user.username,
-        "view.caseload",
-        Some(s.service_id),
-        None,
-        serde_json::json!({"records": shown}),
-    )
-    .await?;
-    let mut body = String::new();
-    if q.saved.as_deref() == Some("draft") {
-        body.push_str("<div class=\"inset\" role=\"status\"><p>Saved as a draft. Finish it from this page when you are ready.</p></div>");
-    }
-    body.push_str(&format!(
-        "<form method=\"post\" action=\"/services/{0}/caseload\" role=\"search\">{2}<div class=\"form-group\"><label for=\"q\">Find a client</label>\
-         <p class=\"hint\" id=\"q-hint\">Name, client reference or date of birth (1980-05-31)</p>\
-         <input type=\"text\" id=\"q\" name=\"q\" value=\"{1}\" aria-describedby=\"q-hint\"></div>\
-         <button class=\"button button--secondary\" type=\"submit\">Search</button></form>{found}\
-         <p><a class=\"button\" href=\"/services/{0}/clients/new\">Register a client</a></p>",
-        esc(&s.service_ref),
-        esc(&query),
-        crate::pages::csrf_field(&ctx.session.csrf_token)
-    ));
-    if !drafts.is_empty() {
-        let items: String = named_drafts
-            .iter()
-            .map(|(id, form, whom, saved)| {
-                format!(
-                    "<li><a href=\"/drafts/{id}\">{}: {}</a>, saved {}</li>",
-                    esc(form),
-                    esc(whom),
-                    esc(saved)
-                )
-            })
-            .collect();
-        body.push_str(&format!("<h2>Drafts to finish</h2><ul>{items}</ul>"));
-    }
-    body.push_str("<h2>To do</h2>");
-    if work.is_empty() {
-        body.push_str("<p>No open episodes.</p>");
-    } else {
-        body.push_str(&crate::pages::table(
-            "To do",
-            &["Client", "Reference", "Due"],
-            &work,
-        ));
-    }
-    Ok(ctx.page(if mine { "My caseload" } else { "Caseload" }, &body))
 }

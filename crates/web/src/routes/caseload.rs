@@ -1,0 +1,410 @@
+//! The caseload (what needs doing first, drafts to finish, search) and one episode's
+//! page (what has been recorded and what can be recorded next). Both are views of
+//! identifiable data: each is audited with the clients it showed.
+
+use crate::extract::{OnService, Posted, ViewClients};
+use crate::pages::{uk_date, words};
+use crate::routes::capture::{Flow, Subject, episode, episode_actions, subject};
+use crate::users::Role;
+use crate::view::{Cell, Csrf, Layout, Link, Markup, SummaryList, Table, Url};
+use crate::{App, Ctx, WebError, html};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use dcrs_domain::Entity;
+use dcrs_store::pages::{EpisodeEvent, EventKind, Whose};
+
+/// A dated line of an episode's record: the date and the record in words.
+type Line = (String, String);
+
+#[derive(Template)]
+#[template(path = "episode.html")]
+struct EpisodePage<'a> {
+    layout: Layout,
+    summary: SummaryList<'a>,
+    actions: Vec<(Url, &'static str)>,
+    before_goals: Vec<(&'static str, Vec<Line>)>,
+    goals: Option<Table<'a>>,
+    after_goals: Vec<(&'static str, Vec<Line>)>,
+    back: Url,
+}
+
+/// Each record in words: the catalogue's words for its codes, the date as people write
+/// it, and a BMI where one was worked out.
+fn lines(entity: Entity, fields: &[&str], rows: &[EpisodeEvent]) -> Vec<Line> {
+    rows.iter()
+        .map(|r| {
+            let mut parts: Vec<String> = fields
+                .iter()
+                .zip(&r.codes)
+                .filter_map(|(f, c)| c.as_deref().map(|c| words(entity, f, c)))
+                .collect();
+            if let Some(bmi) = r.number {
+                parts.push(format!("BMI {bmi:.1}"));
+            }
+            (uk_date(&r.on), parts.join(" · "))
+        })
+        .collect()
+}
+
+/// One episode: what has been recorded and what can be recorded next.
+pub(crate) async fn episode_page(
+    State(app): State<App>,
+    OnService {
+        ctx, service: s, ..
+    }: OnService<ViewClients>,
+    Path((_, ep)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let e = episode(&app, s.service_id, &ep)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let detail = serde_json::json!({"records": [e.client_ref.clone(), e.episode_ref.clone()]});
+    let (user, sid) = (&ctx.user.username, Some(s.service_id));
+    crate::audit(
+        &app,
+        user,
+        "view.episode",
+        sid,
+        Some(e.episode_ref.clone()),
+        detail,
+    )
+    .await?;
+    let db = app.db();
+    let events = |kind| db.episode_events(s.service_id, &ep, kind);
+    let before_goals = vec![(
+        "Assessments",
+        lines(
+            Entity::Assessment,
+            &["occasion"],
+            &events(EventKind::Assessment).await?,
+        ),
+    )];
+    let after_goals = vec![
+        (
+            "Sessions",
+            lines(
+                Entity::Session,
+                &["purpose", "mode", "attended"],
+                &events(EventKind::Session).await?,
+            ),
+        ),
+        (
+            "Signposting and onward referrals",
+            lines(
+                Entity::OnwardReferral,
+                &["action", "destination", "outcome"],
+                &events(EventKind::Onward).await?,
+            ),
+        ),
+        (
+            "Wider issues",
+            lines(
+                Entity::WiderIssue,
+                &["issue"],
+                &events(EventKind::WiderIssue).await?,
+            ),
+        ),
+    ];
+    let goal_rows: Vec<Vec<Cell>> = db
+        .episode_goals(s.service_id, &ep)
+        .await?
+        .into_iter()
+        .map(|g| {
+            vec![
+                Cell::Text(g.description),
+                Cell::Text(words(Entity::Goal, "domain", &g.domain)),
+                Cell::Text(g.target_on.as_deref().map(uk_date).unwrap_or_default()),
+                Cell::Text(words(Entity::Goal, "status", &g.status)),
+            ]
+        })
+        .collect();
+    let headings = ["Goal", "Area", "By", "Status"];
+    let status = match (&e.closed_on, &e.exit_reason) {
+        (Some(d), r) => {
+            let why = r
+                .as_deref()
+                .map(|r| words(Entity::Episode, "exit_reason", r));
+            format!("Closed on {} ({})", uk_date(d), why.unwrap_or_default())
+        }
+        _ => "Open".into(),
+    };
+    let kind = words(Entity::Episode, "kind", &e.kind);
+    let summary = SummaryList {
+        rows: vec![
+            ("Client", format!("{} ({})", e.client_name, e.client_ref)),
+            ("Support", format!("{kind} (episode {})", e.episode_ref)),
+            (
+                "Main reason",
+                words(Entity::Episode, "primary_issue", &e.primary_issue),
+            ),
+            ("First contact", uk_date(&e.first_contact_on)),
+            ("Lead health trainer", e.lead_worker_name.clone()),
+            ("Status", status),
+        ],
+    };
+    let title = if e.client_name.is_empty() {
+        format!("Episode {}", e.episode_ref)
+    } else {
+        format!(
+            "{}: support from {}",
+            e.client_name,
+            uk_date(&e.first_contact_on)
+        )
+    };
+    let page = EpisodePage {
+        layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+        summary,
+        actions: episode_actions(&s.service_ref, &e.episode_ref, e.closed_on.is_none()),
+        before_goals,
+        goals: (!goal_rows.is_empty()).then_some(Table {
+            caption: "Goals",
+            headings: &headings,
+            rows: goal_rows,
+        }),
+        after_goals,
+        back: Url::path(&["services", s.service_ref.as_str(), "clients", &e.client_ref]),
+    };
+    Ok(html(Markup::render(&page).into_string()))
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct CaseloadQuery {
+    q: Option<String>,
+    saved: Option<String>,
+}
+
+/// The caseload as a worklist: what needs doing first, then search.
+pub(crate) async fn caseload(
+    State(app): State<App>,
+    on: OnService<ViewClients>,
+    Query(q): Query<CaseloadQuery>,
+) -> Result<Response, WebError> {
+    caseload_page(app, on, q).await
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct SearchForm {
+    #[serde(default)]
+    q: String,
+}
+
+/// A search of the caseload: sent as a form post, so names and dates of birth stay out
+/// of addresses and the logs of anything in between.
+pub(crate) async fn caseload_search(
+    State(app): State<App>,
+    on: OnService<ViewClients>,
+    Posted { form, .. }: Posted<SearchForm>,
+) -> Result<Response, WebError> {
+    let q = CaseloadQuery {
+        q: Some(form.q),
+        saved: None,
+    };
+    caseload_page(app, on, q).await
+}
+
+/// A draft as the caseload lists it: "Form: Client, saved 7 December 2026 at 14:05".
+struct DraftItem {
+    href: Url,
+    form: &'static str,
+    whom: String,
+    saved: String,
+}
+
+#[derive(Template)]
+#[template(path = "caseload.html")]
+struct CaseloadPage<'a> {
+    layout: Layout,
+    saved_draft: bool,
+    search: Url,
+    csrf: Csrf<'a>,
+    query: String,
+    found: Option<Table<'a>>,
+    not_found: Option<String>,
+    register: Url,
+    drafts: Vec<DraftItem>,
+    work: Option<Table<'a>>,
+}
+
+/// What is due on an open episode, in words; empty when nothing is.
+fn due(r: &dcrs_store::pages::CaseRow, today: chrono::NaiveDate) -> Vec<String> {
+    let days = |d: Option<&str>| {
+        d.and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .map(|d| (today - d).num_days())
+    };
+    let mut due = Vec::new();
+    let since = days(r.last_attended_on.as_deref()).or_else(|| days(Some(&r.first_contact_on)));
+    if let Some(d) = since.filter(|d| *d > 30) {
+        due.push(format!("no session for {d} days"));
+    }
+    // A plan agreed 12 weeks ago with no review session since.
+    let full = r.kind == "full";
+    if full && r.review_sessions == 0 && days(r.plan_agreed_on.as_deref()).is_some_and(|d| d > 84) {
+        due.push("review due".to_string());
+    }
+    if days(r.earliest_target_on.as_deref()).is_some_and(|d| d > 0) {
+        due.push("a goal is past its target date".to_string());
+    }
+    if r.kind == "brief" {
+        due.push("open brief episode: close it".to_string());
+    }
+    if full && r.plan_agreed_on.is_none() {
+        due.push("no plan yet".to_string());
+    }
+    due
+}
+
+fn full_name(given: &Option<String>, family: &Option<String>) -> String {
+    format!(
+        "{} {}",
+        given.as_deref().unwrap_or_default(),
+        family.as_deref().unwrap_or_default()
+    )
+}
+
+/// The drafts of the user in the service, each named by its form and its client (the
+/// client counted as shown).
+async fn named_drafts(
+    app: &App,
+    ctx: &Ctx,
+    service_id: i64,
+    shown: &mut Vec<String>,
+) -> Result<Vec<DraftItem>, WebError> {
+    let mut out = Vec::new();
+    for d in app.db().drafts(ctx.user.user_id, service_id).await? {
+        let flow = Flow::parse(&d.flow);
+        let whom = match flow {
+            Some(f) => subject(app, service_id, f, &d.subject_ref).await.ok(),
+            None => None,
+        };
+        let whom = match whom {
+            Some(Subject::New) => "a new client".to_string(),
+            Some(Subject::Client(r, name)) => {
+                shown.push(r);
+                name
+            }
+            Some(Subject::Episode(e)) => {
+                shown.push(e.client_ref.clone());
+                e.client_name.clone()
+            }
+            None => d.subject_ref.clone(),
+        };
+        let saved = chrono::DateTime::parse_from_rfc3339(&d.updated_at).map_or_else(
+            |_| d.updated_at.clone(),
+            |t| {
+                let uk = dcrs_domain::types::uk_time(t.with_timezone(&chrono::Utc));
+                uk.format("%-d %B %Y at %H:%M").to_string()
+            },
+        );
+        out.push(DraftItem {
+            href: Url::path(&["drafts", d.draft_id.to_string().as_str()]),
+            form: flow.map_or("Form", |f| f.title()),
+            whom,
+            saved,
+        });
+    }
+    Ok(out)
+}
+
+async fn caseload_page(
+    app: App,
+    OnService {
+        ctx, service: s, ..
+    }: OnService<ViewClients>,
+    q: CaseloadQuery,
+) -> Result<Response, WebError> {
+    let today = dcrs_domain::types::uk_today(chrono::Utc::now());
+    let mine = ctx.user.role == Role::HealthTrainer;
+    let worker = ctx.user.worker_ref.clone().unwrap_or_default();
+    let whose = if mine {
+        Whose::Worker(&worker)
+    } else {
+        Whose::Service
+    };
+    let own = |tail: &[&str]| {
+        let mut parts = vec!["services", s.service_ref.as_str()];
+        parts.extend_from_slice(tail);
+        Url::path(&parts)
+    };
+    let mut shown = Vec::new();
+    let mut work: Vec<Vec<Cell>> = Vec::new();
+    // Open episodes (a trainer's own as lead worker), with the dates that make work due.
+    for r in app.db().caseload(s.service_id, whose).await? {
+        let due = due(&r, today);
+        let href = own(&["episodes", &r.episode_ref]);
+        let name = full_name(&r.given_name, &r.family_name);
+        let due = if due.is_empty() {
+            "nothing due".into()
+        } else {
+            due.join("; ")
+        };
+        shown.push(r.client_ref.clone());
+        work.push(vec![
+            Cell::Markup(Link::markup(&href, &name)),
+            Cell::Text(r.client_ref),
+            Cell::Text(due),
+        ]);
+    }
+    // Follow-ups due: full episodes closed 3 to 6 months ago with no follow-up yet.
+    let (from, to) = (
+        today - chrono::Months::new(6),
+        today - chrono::Months::new(3),
+    );
+    let follow = app
+        .db()
+        .follow_ups_due(s.service_id, whose, &from.to_string(), &to.to_string())
+        .await?;
+    for r in follow {
+        let href = own(&["episodes", &r.episode_ref, "follow-up"]);
+        let name = full_name(&r.given_name, &r.family_name);
+        let due = format!("follow-up due (closed {})", uk_date(&r.closed_on));
+        shown.push(r.client_ref.clone());
+        work.push(vec![
+            Cell::Markup(Link::markup(&href, &name)),
+            Cell::Text(r.client_ref),
+            Cell::Text(due),
+        ]);
+    }
+    let drafts = named_drafts(&app, &ctx, s.service_id, &mut shown).await?;
+    // Search by name, reference or date of birth.
+    let query = q.q.clone().unwrap_or_default().trim().to_string();
+    let mut hits = Vec::new();
+    if !query.is_empty() {
+        for h in app.db().find_clients(s.service_id, &query).await? {
+            let href = own(&["clients", &h.client_ref]);
+            let name = full_name(&h.given_name, &h.family_name);
+            shown.push(h.client_ref.clone());
+            let dob = Cell::Text(uk_date(&h.date_of_birth));
+            hits.push(vec![
+                Cell::Markup(Link::markup(&href, &name)),
+                Cell::Text(h.client_ref),
+                dob,
+            ]);
+        }
+    }
+    let detail = serde_json::json!({"records": shown});
+    let (user, sid) = (&ctx.user.username, Some(s.service_id));
+    crate::audit(&app, user, "view.caseload", sid, None, detail).await?;
+    let token = &ctx.session.csrf_token;
+    let title = if mine { "My caseload" } else { "Caseload" };
+    let page = CaseloadPage {
+        layout: Layout::signed_in(title, &ctx.user, token),
+        saved_draft: q.saved.as_deref() == Some("draft"),
+        search: own(&["caseload"]),
+        csrf: Csrf { token },
+        not_found: (!query.is_empty() && hits.is_empty()).then(|| query.clone()),
+        found: (!hits.is_empty()).then_some(Table {
+            caption: "Clients found",
+            headings: &["Name", "Client", "Date of birth"],
+            rows: hits,
+        }),
+        query,
+        register: own(&["clients", "new"]),
+        drafts,
+        work: (!work.is_empty()).then_some(Table {
+            caption: "To do",
+            headings: &["Client", "Reference", "Due"],
+            rows: work,
+        }),
+    };
+    Ok(html(Markup::render(&page).into_string()))
+}
