@@ -38,11 +38,37 @@ pub fn html(reports: &[Report]) -> String {
          </div></header>\n<main class=\"width-container\" id=\"main\">\n",
         escape(&title)
     );
+    s.push_str(&articles(reports).0);
+    s.push_str("</main>\n</body>\n</html>\n");
+    s
+}
+
+/// The reports' articles (headings, figures, tables and charts) without a page around
+/// them, for a page that has its own layout. Only this crate makes one, and every value
+/// in it is escaped, so a page may write it as it is.
+#[derive(Debug, Clone)]
+pub struct Articles(String);
+
+impl Articles {
+    /// The HTML.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The articles of the reports, in order; each starts on a new printed page.
+pub fn articles(reports: &[Report]) -> Articles {
+    let mut s = String::new();
     for (i, r) in reports.iter().enumerate() {
         article(&mut s, r, &format!("r{i}-"));
     }
-    s.push_str("</main>\n</body>\n</html>\n");
-    s
+    Articles(s)
+}
+
+/// The reports' stylesheet (screen and print), for a page's `<style>` element written
+/// as a newline and then this text, which is what [`style_hash`] covers.
+pub fn style() -> &'static str {
+    STYLE
 }
 
 fn article(s: &mut String, r: &Report, prefix: &str) {

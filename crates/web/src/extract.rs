@@ -103,7 +103,10 @@ impl<T: DeserializeOwned + Send, S: Stage + 'static> FromRequest<App> for Posted
         // The token every form carries, read apart from the form's own fields.
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::BadRequest)?;
-        let token = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+        let token = pairs
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str());
         check_origin_and_token(&headers, &ctx.session.csrf_token, token)?;
         let form = serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::BadRequest)?;
         Ok(Posted {

@@ -8,7 +8,7 @@ pub mod auth;
 pub mod authz;
 mod extract;
 pub mod openapi;
-pub mod pages;
+mod pages;
 mod routes;
 pub mod sealed;
 pub mod tokens;
@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dcrs_store::WriteQuery as _;
 use dcrs_store::{AuditEntry, Database};
-use pages::{esc, layout};
 use std::collections::HashMap;
 use std::sync::Arc;
 use users::User;
@@ -54,20 +53,7 @@ pub enum WebError {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let page = |status: StatusCode, title: &str, text: &str| {
-            let body = layout(
-                title,
-                None,
-                &format!(
-                    "<p>{}</p><p><a href=\"/\">Go to the start page</a></p>",
-                    esc(text)
-                ),
-            );
-            (
-                status,
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                body,
-            )
-                .into_response()
+            (status, error_page(title, text, true)).into_response()
         };
         match self {
             WebError::NotFound => page(
@@ -105,6 +91,20 @@ impl IntoResponse for WebError {
     }
 }
 
+/// A page that says what went wrong, for someone who may not be signed in, perhaps
+/// with a link to the start page.
+fn error_page(title: &str, text: &str, link_home: bool) -> Response {
+    html(
+        view::Markup::render(&routes::account::Message {
+            layout: view::Layout::public(title),
+            paragraphs: vec![text.to_string()],
+            inset: false,
+            link: link_home.then(|| (view::Url::path::<&str>(&[]), "Go to the start page")),
+        })
+        .into_string(),
+    )
+}
+
 const BAD_REQUEST_TEXT: &str =
     "The web address or form held a character that cannot be typed. Go back and try again.";
 
@@ -126,17 +126,8 @@ async fn refuse_nul(req: axum::extract::Request, next: axum::middleware::Next) -
     };
     let api = req.uri().path().starts_with("/api/");
     if !api && (nul(req.uri().path()) || req.uri().query().is_some_and(nul)) {
-        let body = layout(
-            "The request could not be read",
-            None,
-            &format!("<p>{BAD_REQUEST_TEXT}</p>"),
-        );
-        return (
-            StatusCode::BAD_REQUEST,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            body,
-        )
-            .into_response();
+        let page = error_page("The request could not be read", BAD_REQUEST_TEXT, false);
+        return (StatusCode::BAD_REQUEST, page).into_response();
     }
     next.run(req).await
 }

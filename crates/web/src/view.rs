@@ -3,9 +3,9 @@
 //! [`Url`], the one way a link is made.
 //!
 //! Text reaches a page only through a template, which escapes it. A piece of HTML made
-//! elsewhere enters a page only as [`Markup`], which only rendering a template (or, for
-//! pages not yet moved to templates, [`Markup::from_legacy`]) can make; askama writes
-//! `Markup` as it is and escapes everything else.
+//! elsewhere enters a page only as [`Markup`], which only rendering a template, the
+//! report crate's articles (with their charts) or text compiled into the program can
+//! make; askama writes `Markup` as it is and escapes everything else.
 
 use crate::users::{FieldError, User};
 use askama::Template;
@@ -21,10 +21,15 @@ impl Markup {
         Markup(t.render().expect("a template writes to a String"))
     }
 
-    /// HTML built by a page not yet on templates, whose values pass through
-    /// [`crate::pages::esc`]. Goes when the last such page does.
-    pub(crate) fn from_legacy(html: String) -> Markup {
-        Markup(html)
+    /// The articles of reports, which only the report crate makes (its charts' SVG
+    /// included), every value in them escaped there.
+    pub fn from_articles(articles: dcrs_report::html::Articles) -> Markup {
+        Markup(articles.as_str().to_string())
+    }
+
+    /// Text compiled into the program (a stylesheet), not from a person or a database.
+    pub fn from_static(text: &'static str) -> Markup {
+        Markup(text.to_string())
     }
 
     /// Several pieces one after the other.

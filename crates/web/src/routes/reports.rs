@@ -6,7 +6,6 @@
 //! manager gets exact figures for their own service only.
 
 use crate::extract::{OnService, SignedIn, ViewAudit, ViewReports};
-use crate::pages::esc;
 use crate::users::{Role, User};
 use crate::view::{Cell, Layout, Markup, Select, Table, Url};
 use crate::{Action, App, Ctx, ServiceScope, WebError, all_services, allowed, html};
@@ -230,35 +229,41 @@ pub(crate) async fn report_view(
         kind.code(),
         reports[0].period.label.replace(' ', "")
     );
-    let back = format!("/reports/view?{}", query_without_format(&q));
-    deliver(reports, format, &name, &back)
+    deliver(
+        &ctx,
+        reports,
+        format,
+        &name,
+        without_format(&["reports", "view"], &q),
+    )
 }
 
-fn query_without_format(q: &[(String, String)]) -> String {
+/// A page's address with its query, less the format asked for.
+fn without_format(path: &[&str], q: &[(String, String)]) -> Url {
     q.iter()
         .filter(|(k, _)| k != "format")
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+        .fold(Url::path(path), |u, (k, v)| u.with(k, v))
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// Reports as a page: the base layout with the reports' stylesheet, a bar of downloads
+/// and the reports' articles.
+#[derive(Template)]
+#[template(path = "reports/document.html")]
+struct Document {
+    layout: Layout,
+    style: Markup,
+    downloads: Vec<(Url, &'static str)>,
+    articles: Markup,
 }
 
-/// Writes documents in a format; HTML pages get a bar of downloads and a way back.
+/// Writes documents in a format; as a page (`this` is its address) they get a bar of
+/// downloads and a way back.
 fn deliver(
+    ctx: &Ctx,
     reports: Vec<Report>,
     format: &str,
     name: &str,
-    this: &str,
+    this: Url,
 ) -> Result<Response, WebError> {
     let safe: String = name
         .chars()
@@ -332,21 +337,23 @@ fn deliver(
             dcrs_report::html::html(&reports).into_bytes(),
         )),
         _ => {
-            let page = dcrs_report::html::html(&reports);
-            let sep = if this.contains('?') { "&" } else { "?" };
-            let bar = format!(
-                "<nav class=\"downloads\" aria-label=\"Downloads\"><p><a href=\"/\">Back to the start</a> · Download: \
-                 <a href=\"{0}{1}format=html-file\">HTML</a> · <a href=\"{0}{1}format=json\">JSON</a> · \
-                 <a href=\"{0}{1}format=csv\">CSV (zip)</a> · <a href=\"{0}{1}format=xlsx\">Spreadsheet</a></p></nav>",
-                esc(this),
-                sep
-            );
-            let page = page.replacen(
-                "<main class=\"width-container\" id=\"main\">\n",
-                &format!("<main class=\"width-container\" id=\"main\">\n{bar}"),
-                1,
-            );
-            let mut res = html(page);
+            let as_format = |f: &str| this.clone().with("format", f);
+            let title = match reports.as_slice() {
+                [one] => one.title.clone(),
+                more => format!("{} reports", more.len()),
+            };
+            let page = Document {
+                layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+                style: Markup::from_static(dcrs_report::html::style()),
+                downloads: vec![
+                    (as_format("html-file"), "HTML"),
+                    (as_format("json"), "JSON"),
+                    (as_format("csv"), "CSV (zip)"),
+                    (as_format("xlsx"), "Spreadsheet"),
+                ],
+                articles: Markup::from_articles(dcrs_report::html::articles(&reports)),
+            };
+            let mut res = html(Markup::render(&page).into_string());
             res.headers_mut().insert(
                 "x-dcrs-style-hash",
                 HeaderValue::from_str(&dcrs_report::html::style_hash()).expect("ascii"),
@@ -403,8 +410,8 @@ pub(crate) async fn patterns_view(
     }
     let format = param(&q, "format").unwrap_or("html");
     let report = release_patterns(&app, &ctx.user, None, &chosen, format).await?;
-    let back = format!("/patterns/view?{}", query_without_format(&q));
-    deliver(vec![report], format, "patterns", &back)
+    let this = without_format(&["patterns", "view"], &q);
+    deliver(&ctx, vec![report], format, "patterns", this)
 }
 
 /// A service's dashboard figures as counted at one moment.
@@ -590,5 +597,5 @@ pub(crate) async fn service_report(
         kind.code(),
     ])
     .with("period", &label);
-    deliver(reports, format, &name, &this.to_string())
+    deliver(&ctx, reports, format, &name, this)
 }
