@@ -538,16 +538,11 @@ async fn show(
     Ok(form_page(&place, &subj, &values, &[], &[], extra))
 }
 
-/// Saves, checks or keeps as a draft.
-async fn submit(
-    app: App,
-    OnService { service: s, .. }: OnService<EditClients>,
-    flow: Flow,
-    subject_ref: String,
-    Posted { ctx, form, .. }: Posted<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
-    // Every field as submitted, blank ones too, so a rejected form shows exactly that.
+/// A flow's form as posted: every field, blank ones too (so a rejected form shows
+/// exactly what was typed), the extra questions' answers, the draft it continues and
+/// its one-time key (kept when the form comes back with problems, so that the corrected
+/// form is still the same submission).
+fn posted_values(flow: Flow, form: &HashMap<String, String>) -> HashMap<String, String> {
     let mut values: HashMap<String, String> = flow
         .fields()
         .iter()
@@ -558,21 +553,25 @@ async fn submit(
             (f.name.to_string(), v)
         })
         .collect();
-    if let Some(d) = form.get("draft_id") {
-        values.insert("draft_id".into(), d.clone());
-    }
-    // The form's one-time key is kept when it comes back with problems, so that the
-    // corrected form is still the same submission.
-    let once = sent_once(&form);
-    values.insert("once".into(), once.clone().unwrap_or_else(once_key));
-    let draft_id: Option<i64> = form.get("draft_id").and_then(|d| d.parse().ok());
-    for (k, v) in &form {
-        if k.starts_with("status_") || k == "lead_worker_ref" {
+    for (k, v) in form {
+        if k.starts_with("status_") || k == "lead_worker_ref" || k == "draft_id" {
             values.insert(k.clone(), v.clone());
         }
     }
-    // The button pressed (named `do`: `action` is a field of onward referrals).
-    let action = form.get("do").map_or("save", String::as_str);
+    values.insert("once".into(), sent_once(form).unwrap_or_else(once_key));
+    values
+}
+
+/// Saves, checks or keeps as a draft.
+async fn submit(
+    app: App,
+    OnService { service: s, .. }: OnService<EditClients>,
+    flow: Flow,
+    subject_ref: String,
+    Posted { ctx, form, .. }: Posted<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
+    let values = posted_values(flow, &form);
     let extra = flow_extra(&app, &ctx, s.service_id, flow, &subject_ref, &values).await?;
     let place = Place {
         ctx: &ctx,
@@ -583,65 +582,89 @@ async fn submit(
     let render = |errors: &[FieldError], notes: &[(&str, String)]| {
         form_page(&place, &subj, &values, errors, notes, extra.clone())
     };
-    if action == "draft" {
-        let mut kept = values.clone();
-        kept.remove("draft_id");
-        kept.remove("once");
-        let text = serde_json::to_string(&kept).expect("strings");
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        app.db()
-            .save_draft(
-                draft_id,
-                dcrs_store::pages::DraftOf {
-                    user_id: ctx.user.user_id,
-                    service_id: s.service_id,
-                    flow: flow.code(),
-                    subject_ref: &subject_ref,
-                },
-                text,
-                now,
-            )
-            .await?;
-        crate::audit(
-            &app,
-            &ctx.user.username,
-            "draft.save",
-            Some(s.service_id),
-            Some(subject_ref.clone()),
-            serde_json::json!({"flow": flow.code()}),
-        )
-        .await?;
-        return Ok(see_other(&format!(
-            "/services/{}/caseload?saved=draft",
-            s.service_ref
-        )));
+    // The button pressed (named `do`: `action` is a field of onward referrals).
+    match form.get("do").map_or("save", String::as_str) {
+        "draft" => keep_draft(&app, &place, s.service_id, &values).await,
+        "check" => {
+            let notes = check_notes(&app, s.service_id, flow, &subj, &values).await?;
+            Ok(render(&[], &notes))
+        }
+        _ => match save(&app, &place, s.service_id, &subj, &values, sent_once(&form)).await? {
+            Ok(to) => Ok(see_other(&to)),
+            Err(errors) => Ok(render(&errors, &[])),
+        },
     }
-    if action == "check" {
-        let notes = check_notes(&app, s.service_id, flow, &subj, &values).await?;
-        return Ok(render(&[], &notes));
-    }
-    // Build the records and let the import's checks decide.
-    let worker = match (&ctx.user.role, &ctx.user.worker_ref, &subj) {
+}
+
+/// Keeps what was typed as a draft of the user's, and goes back to the caseload.
+async fn keep_draft(
+    app: &App,
+    place: &Place<'_>,
+    service_id: i64,
+    values: &HashMap<String, String>,
+) -> Result<Response, WebError> {
+    let ctx = place.ctx;
+    let draft_id: Option<i64> = values.get("draft_id").and_then(|d| d.parse().ok());
+    let mut kept = values.clone();
+    kept.remove("draft_id");
+    kept.remove("once");
+    let text = serde_json::to_string(&kept).expect("strings");
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let of = dcrs_store::pages::DraftOf {
+        user_id: ctx.user.user_id,
+        service_id,
+        flow: place.flow.code(),
+        subject_ref: place.subject_ref,
+    };
+    app.db().save_draft(draft_id, of, text, now).await?;
+    let detail = serde_json::json!({"flow": place.flow.code()});
+    let subject = Some(place.subject_ref.to_string());
+    crate::audit(
+        app,
+        &ctx.user.username,
+        "draft.save",
+        Some(service_id),
+        subject,
+        detail,
+    )
+    .await?;
+    let caseload = Url::path(&["services", place.service_ref, "caseload"]).with("saved", "draft");
+    Ok(see_other(&caseload.to_string()))
+}
+
+/// Writes a flow's records through the write path: where to go next, or the problems,
+/// each on its field of the form. A repeat of a form already saved (its one-time key
+/// seen) goes where the first went, writing nothing.
+async fn save(
+    app: &App,
+    place: &Place<'_>,
+    service_id: i64,
+    subj: &Subject,
+    values: &HashMap<String, String>,
+    once: Option<String>,
+) -> Result<Result<String, Vec<FieldError>>, WebError> {
+    let (ctx, flow) = (place.ctx, place.flow);
+    let worker = match (&ctx.user.role, &ctx.user.worker_ref, subj) {
         (Role::HealthTrainer, Some(w), _) => w.clone(),
         (_, _, Subject::Episode(e)) => e.lead_worker_ref.clone(),
-        _ => form.get("lead_worker_ref").cloned().unwrap_or_default(),
+        _ => values.get("lead_worker_ref").cloned().unwrap_or_default(),
     };
     let (files, target) = build(
         flow,
-        &s.service_ref,
-        &subj,
-        &values,
+        place.service_ref,
+        subj,
+        values,
         &worker,
-        &app,
-        s.service_id,
+        app,
+        service_id,
     )
     .await?;
     if files.is_empty() {
-        let errors = vec![FieldError {
+        let message = "Enter at least the first goal".into();
+        return Ok(Err(vec![FieldError {
             field: first_field(flow),
-            message: "Enter at least the first goal".into(),
-        }];
-        return Ok(render(&errors, &[]));
+            message,
+        }]));
     }
     let options = dcrs_exchange::ImportOptions {
         dry_run: false,
@@ -659,11 +682,10 @@ async fn submit(
             .await
             .map_err(|e| WebError::Internal(e.to_string()))?;
     if let Some(first) = report.already {
-        // Already stored by an earlier submission of this very form.
-        return Ok(see_other(&first));
+        return Ok(Ok(first));
     }
     if !report.committed {
-        let errors: Vec<FieldError> = report
+        let errors = report
             .rejections
             .iter()
             .map(|r| {
@@ -674,12 +696,12 @@ async fn submit(
                 }
             })
             .collect();
-        return Ok(render(&errors, &[]));
+        return Ok(Err(errors));
     }
-    if let Some(id) = draft_id {
+    if let Some(id) = values.get("draft_id").and_then(|d| d.parse().ok()) {
         app.db().delete_draft(id, ctx.user.user_id).await?;
     }
-    Ok(see_other(&target))
+    Ok(Ok(target))
 }
 
 async fn check_notes(

@@ -4,7 +4,7 @@
 
 use crate::extract::{OnService, Posted, ViewClients};
 use crate::pages::{uk_date, words};
-use crate::routes::capture::{Flow, Subject, episode, episode_actions, subject};
+use crate::routes::capture::{EpisodeInfo, Flow, Subject, episode, episode_actions, subject};
 use crate::users::Role;
 use crate::view::{Cell, Csrf, Layout, Link, Markup, SummaryList, Table, Url};
 use crate::{App, Ctx, WebError, html};
@@ -71,43 +71,30 @@ pub(crate) async fn episode_page(
     .await?;
     let db = app.db();
     let events = |kind| db.episode_events(s.service_id, &ep, kind);
-    let before_goals = vec![(
-        "Assessments",
-        lines(
-            Entity::Assessment,
-            &["occasion"],
-            &events(EventKind::Assessment).await?,
-        ),
-    )];
-    let after_goals = vec![
-        (
-            "Sessions",
-            lines(
-                Entity::Session,
-                &["purpose", "mode", "attended"],
-                &events(EventKind::Session).await?,
-            ),
-        ),
-        (
-            "Signposting and onward referrals",
-            lines(
-                Entity::OnwardReferral,
-                &["action", "destination", "outcome"],
-                &events(EventKind::Onward).await?,
-            ),
-        ),
-        (
-            "Wider issues",
-            lines(
-                Entity::WiderIssue,
-                &["issue"],
-                &events(EventKind::WiderIssue).await?,
-            ),
-        ),
-    ];
-    let goal_rows: Vec<Vec<Cell>> = db
-        .episode_goals(s.service_id, &ep)
-        .await?
+    let recorded = Recorded {
+        assessments: events(EventKind::Assessment).await?,
+        sessions: events(EventKind::Session).await?,
+        onward: events(EventKind::Onward).await?,
+        wider: events(EventKind::WiderIssue).await?,
+        goals: db.episode_goals(s.service_id, &ep).await?,
+    };
+    Ok(html(
+        episode_html(&ctx, &s.service_ref, &e, recorded).into_string(),
+    ))
+}
+
+/// What has been recorded in an episode, as the store reads it.
+struct Recorded {
+    assessments: Vec<EpisodeEvent>,
+    sessions: Vec<EpisodeEvent>,
+    onward: Vec<EpisodeEvent>,
+    wider: Vec<EpisodeEvent>,
+    goals: Vec<dcrs_store::pages::GoalRow>,
+}
+
+fn episode_html(ctx: &Ctx, service_ref: &str, e: &EpisodeInfo, r: Recorded) -> Markup {
+    let goal_rows: Vec<Vec<Cell>> = r
+        .goals
         .into_iter()
         .map(|g| {
             vec![
@@ -119,6 +106,50 @@ pub(crate) async fn episode_page(
         })
         .collect();
     let headings = ["Goal", "Area", "By", "Status"];
+    let title = if e.client_name.is_empty() {
+        format!("Episode {}", e.episode_ref)
+    } else {
+        format!(
+            "{}: support from {}",
+            e.client_name,
+            uk_date(&e.first_contact_on)
+        )
+    };
+    let session_fields = ["purpose", "mode", "attended"];
+    let onward_fields = ["action", "destination", "outcome"];
+    Markup::render(&EpisodePage {
+        layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+        summary: episode_summary(e),
+        actions: episode_actions(service_ref, &e.episode_ref, e.closed_on.is_none()),
+        before_goals: vec![(
+            "Assessments",
+            lines(Entity::Assessment, &["occasion"], &r.assessments),
+        )],
+        goals: (!goal_rows.is_empty()).then_some(Table {
+            caption: "Goals",
+            headings: &headings,
+            rows: goal_rows,
+        }),
+        after_goals: vec![
+            (
+                "Sessions",
+                lines(Entity::Session, &session_fields, &r.sessions),
+            ),
+            (
+                "Signposting and onward referrals",
+                lines(Entity::OnwardReferral, &onward_fields, &r.onward),
+            ),
+            (
+                "Wider issues",
+                lines(Entity::WiderIssue, &["issue"], &r.wider),
+            ),
+        ],
+        back: Url::path(&["services", service_ref, "clients", &e.client_ref]),
+    })
+}
+
+/// Who the episode is for, what support, since when, led by whom, and whether it is open.
+fn episode_summary(e: &EpisodeInfo) -> SummaryList<'static> {
     let status = match (&e.closed_on, &e.exit_reason) {
         (Some(d), r) => {
             let why = r
@@ -129,7 +160,7 @@ pub(crate) async fn episode_page(
         _ => "Open".into(),
     };
     let kind = words(Entity::Episode, "kind", &e.kind);
-    let summary = SummaryList {
+    SummaryList {
         rows: vec![
             ("Client", format!("{} ({})", e.client_name, e.client_ref)),
             ("Support", format!("{kind} (episode {})", e.episode_ref)),
@@ -141,30 +172,7 @@ pub(crate) async fn episode_page(
             ("Lead health trainer", e.lead_worker_name.clone()),
             ("Status", status),
         ],
-    };
-    let title = if e.client_name.is_empty() {
-        format!("Episode {}", e.episode_ref)
-    } else {
-        format!(
-            "{}: support from {}",
-            e.client_name,
-            uk_date(&e.first_contact_on)
-        )
-    };
-    let page = EpisodePage {
-        layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
-        summary,
-        actions: episode_actions(&s.service_ref, &e.episode_ref, e.closed_on.is_none()),
-        before_goals,
-        goals: (!goal_rows.is_empty()).then_some(Table {
-            caption: "Goals",
-            headings: &headings,
-            rows: goal_rows,
-        }),
-        after_goals,
-        back: Url::path(&["services", s.service_ref.as_str(), "clients", &e.client_ref]),
-    };
-    Ok(html(Markup::render(&page).into_string()))
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -320,91 +328,142 @@ async fn caseload_page(
     } else {
         Whose::Service
     };
-    let own = |tail: &[&str]| {
-        let mut parts = vec!["services", s.service_ref.as_str()];
-        parts.extend_from_slice(tail);
-        Url::path(&parts)
-    };
+    let db = app.db();
+    let open = db.caseload(s.service_id, whose).await?;
+    let (from, to) = (
+        today - chrono::Months::new(6),
+        today - chrono::Months::new(3),
+    );
+    let follow = db
+        .follow_ups_due(s.service_id, whose, &from.to_string(), &to.to_string())
+        .await?;
     let mut shown = Vec::new();
-    let mut work: Vec<Vec<Cell>> = Vec::new();
-    // Open episodes (a trainer's own as lead worker), with the dates that make work due.
-    for r in app.db().caseload(s.service_id, whose).await? {
+    let work = worklist(&s.service_ref, open, follow, today, &mut shown);
+    let drafts = named_drafts(&app, &ctx, s.service_id, &mut shown).await?;
+    // Search by name, reference or date of birth.
+    let query = q.q.clone().unwrap_or_default().trim().to_string();
+    let hits = if query.is_empty() {
+        Vec::new()
+    } else {
+        db.find_clients(s.service_id, &query).await?
+    };
+    shown.extend(hits.iter().map(|h| h.client_ref.clone()));
+    let detail = serde_json::json!({"records": shown});
+    let (user, sid) = (&ctx.user.username, Some(s.service_id));
+    crate::audit(&app, user, "view.caseload", sid, None, detail).await?;
+    let found = hits
+        .into_iter()
+        .map(|h| {
+            let href = service_url(&s.service_ref, &["clients", &h.client_ref]);
+            let name = full_name(&h.given_name, &h.family_name);
+            let dob = Cell::Text(uk_date(&h.date_of_birth));
+            vec![
+                Cell::Markup(Link::markup(&href, &name)),
+                Cell::Text(h.client_ref),
+                dob,
+            ]
+        })
+        .collect();
+    let saved_draft = q.saved.as_deref() == Some("draft");
+    let page = CaseloadView {
+        query,
+        found,
+        drafts,
+        work,
+        saved_draft,
+    };
+    Ok(html(
+        caseload_html(&ctx, &s.service_ref, page).into_string(),
+    ))
+}
+
+fn service_url(service_ref: &str, tail: &[&str]) -> Url {
+    let mut parts = vec!["services", service_ref];
+    parts.extend_from_slice(tail);
+    Url::path(&parts)
+}
+
+/// The work of a caseload: each open episode with what is due on it, then the
+/// follow-ups due; the clients counted as shown.
+fn worklist(
+    service_ref: &str,
+    open: Vec<dcrs_store::pages::CaseRow>,
+    follow: Vec<dcrs_store::pages::FollowUpRow>,
+    today: chrono::NaiveDate,
+    shown: &mut Vec<String>,
+) -> Vec<Vec<Cell>> {
+    let mut work = Vec::new();
+    let mut row = |href: Url, name: String, client_ref: String, due: String| {
+        shown.push(client_ref.clone());
+        work.push(vec![
+            Cell::Markup(Link::markup(&href, &name)),
+            Cell::Text(client_ref),
+            Cell::Text(due),
+        ]);
+    };
+    for r in open {
         let due = due(&r, today);
-        let href = own(&["episodes", &r.episode_ref]);
-        let name = full_name(&r.given_name, &r.family_name);
         let due = if due.is_empty() {
             "nothing due".into()
         } else {
             due.join("; ")
         };
-        shown.push(r.client_ref.clone());
-        work.push(vec![
-            Cell::Markup(Link::markup(&href, &name)),
-            Cell::Text(r.client_ref),
-            Cell::Text(due),
-        ]);
+        let href = service_url(service_ref, &["episodes", &r.episode_ref]);
+        row(
+            href,
+            full_name(&r.given_name, &r.family_name),
+            r.client_ref,
+            due,
+        );
     }
-    // Follow-ups due: full episodes closed 3 to 6 months ago with no follow-up yet.
-    let (from, to) = (
-        today - chrono::Months::new(6),
-        today - chrono::Months::new(3),
-    );
-    let follow = app
-        .db()
-        .follow_ups_due(s.service_id, whose, &from.to_string(), &to.to_string())
-        .await?;
+    // Full episodes closed 3 to 6 months ago with no follow-up yet.
     for r in follow {
-        let href = own(&["episodes", &r.episode_ref, "follow-up"]);
-        let name = full_name(&r.given_name, &r.family_name);
         let due = format!("follow-up due (closed {})", uk_date(&r.closed_on));
-        shown.push(r.client_ref.clone());
-        work.push(vec![
-            Cell::Markup(Link::markup(&href, &name)),
-            Cell::Text(r.client_ref),
-            Cell::Text(due),
-        ]);
+        let href = service_url(service_ref, &["episodes", &r.episode_ref, "follow-up"]);
+        row(
+            href,
+            full_name(&r.given_name, &r.family_name),
+            r.client_ref,
+            due,
+        );
     }
-    let drafts = named_drafts(&app, &ctx, s.service_id, &mut shown).await?;
-    // Search by name, reference or date of birth.
-    let query = q.q.clone().unwrap_or_default().trim().to_string();
-    let mut hits = Vec::new();
-    if !query.is_empty() {
-        for h in app.db().find_clients(s.service_id, &query).await? {
-            let href = own(&["clients", &h.client_ref]);
-            let name = full_name(&h.given_name, &h.family_name);
-            shown.push(h.client_ref.clone());
-            let dob = Cell::Text(uk_date(&h.date_of_birth));
-            hits.push(vec![
-                Cell::Markup(Link::markup(&href, &name)),
-                Cell::Text(h.client_ref),
-                dob,
-            ]);
-        }
-    }
-    let detail = serde_json::json!({"records": shown});
-    let (user, sid) = (&ctx.user.username, Some(s.service_id));
-    crate::audit(&app, user, "view.caseload", sid, None, detail).await?;
+    work
+}
+
+/// What a caseload page shows, read and counted.
+struct CaseloadView {
+    query: String,
+    found: Vec<Vec<Cell>>,
+    drafts: Vec<DraftItem>,
+    work: Vec<Vec<Cell>>,
+    saved_draft: bool,
+}
+
+fn caseload_html(ctx: &Ctx, service_ref: &str, v: CaseloadView) -> Markup {
     let token = &ctx.session.csrf_token;
-    let title = if mine { "My caseload" } else { "Caseload" };
-    let page = CaseloadPage {
+    let title = if ctx.user.role == Role::HealthTrainer {
+        "My caseload"
+    } else {
+        "Caseload"
+    };
+    Markup::render(&CaseloadPage {
         layout: Layout::signed_in(title, &ctx.user, token),
-        saved_draft: q.saved.as_deref() == Some("draft"),
-        search: own(&["caseload"]),
+        saved_draft: v.saved_draft,
+        search: service_url(service_ref, &["caseload"]),
         csrf: Csrf { token },
-        not_found: (!query.is_empty() && hits.is_empty()).then(|| query.clone()),
-        found: (!hits.is_empty()).then_some(Table {
+        not_found: (!v.query.is_empty() && v.found.is_empty()).then(|| v.query.clone()),
+        found: (!v.found.is_empty()).then_some(Table {
             caption: "Clients found",
             headings: &["Name", "Client", "Date of birth"],
-            rows: hits,
+            rows: v.found,
         }),
-        query,
-        register: own(&["clients", "new"]),
-        drafts,
-        work: (!work.is_empty()).then_some(Table {
+        query: v.query,
+        register: service_url(service_ref, &["clients", "new"]),
+        drafts: v.drafts,
+        work: (!v.work.is_empty()).then_some(Table {
             caption: "To do",
             headings: &["Client", "Reference", "Due"],
-            rows: work,
+            rows: v.work,
         }),
-    };
-    Ok(html(Markup::render(&page).into_string()))
+    })
 }

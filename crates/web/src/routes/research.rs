@@ -349,28 +349,21 @@ async fn my_services(app: &App, ctx: &Ctx) -> Result<Vec<String>, WebError> {
         .collect())
 }
 
-pub(crate) async fn release_extract(
-    State(app): State<App>,
-    Posted { ctx, form, .. }: Posted<ExtractForm>,
-) -> Result<Response, WebError> {
-    let mine = my_services(&app, &ctx).await?;
-    if mine.is_empty() {
-        return Err(WebError::NotFound);
-    }
+/// An extract form read into a request, or its problems, each named by its field.
+fn read_extract_form(
+    form: &ExtractForm,
+    mine: Vec<String>,
+    actor: &str,
+) -> Result<Request, Vec<FieldError>> {
     let mut errors = Vec::new();
+    let mut problem = |field, message: String| errors.push(FieldError { field, message });
     let format = Format::parse(&form.format);
     if format.is_none() {
-        errors.push(FieldError {
-            field: "format",
-            message: "Choose CSV or Parquet".into(),
-        });
+        problem("format", "Choose CSV or Parquet".into());
     }
     let dates = Dates::parse(&form.dates);
     if dates.is_none() {
-        errors.push(FieldError {
-            field: "dates",
-            message: "Choose how dates are given".into(),
-        });
+        problem("dates", "Choose how dates are given".into());
     }
     let wanted: Vec<String> = form
         .services
@@ -380,89 +373,94 @@ pub(crate) async fn release_extract(
         .map(String::from)
         .collect();
     if let Some(bad) = wanted.iter().find(|w| !mine.contains(w)) {
-        errors.push(FieldError {
-            field: "services",
-            message: format!("{bad} is not one of your services"),
-        });
+        problem("services", format!("{bad} is not one of your services"));
     }
-    let (Some(format), Some(dates), true) = (format, dates, errors.is_empty()) else {
-        return extract_page_html(&app, &ctx, &form, &errors).await;
-    };
-    let req = Request {
-        project: form.project.clone(),
-        format,
-        dates,
-        services: Some(if wanted.is_empty() { mine } else { wanted }),
-        actor: ctx.user.username.clone(),
-        today: today(),
-    };
-    let secrets = app.0.settings.secrets_dir.clone();
-    let release = match dcrs_extract::release(app.db(), &secrets, &req).await {
-        Ok(r) => r,
-        Err(
-            e @ (ExtractError::UnknownProject(_)
-            | ExtractError::Ended(..)
-            | ExtractError::BelowK { .. }
-            | ExtractError::Secret { .. }
-            | ExtractError::Invalid { .. }),
-        ) => {
-            let field = if matches!(
-                e,
-                ExtractError::BelowK { .. } | ExtractError::Invalid { .. }
-            ) {
-                "services"
-            } else {
-                "project"
-            };
-            let errors = vec![FieldError {
-                field,
-                message: e.to_string(),
-            }];
-            return extract_page_html(&app, &ctx, &form, &errors).await;
+    match (format, dates) {
+        (Some(format), Some(dates)) if errors.is_empty() => Ok(Request {
+            project: form.project.clone(),
+            format,
+            dates,
+            services: Some(if wanted.is_empty() { mine } else { wanted }),
+            actor: actor.to_string(),
+            today: today(),
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// A refusal of the extract library that the analyst can act on, as a problem with the
+/// field it is about; `None` for a failure of ours.
+fn refusal(e: &ExtractError) -> Option<FieldError> {
+    let field = match e {
+        ExtractError::BelowK { .. } | ExtractError::Invalid { .. } => "services",
+        ExtractError::UnknownProject(_) | ExtractError::Ended(..) | ExtractError::Secret { .. } => {
+            "project"
         }
-        Err(e) => return Err(WebError::Internal(e.to_string())),
+        _ => return None,
     };
+    Some(FieldError {
+        field,
+        message: e.to_string(),
+    })
+}
+
+/// The release's files with a README of what it holds, as one zip to download.
+fn release_zip(release: &dcrs_extract::Release, actor: &str) -> Result<Response, WebError> {
     let mut files: Vec<(String, Vec<u8>)> = release
         .files
         .iter()
         .map(|f| (f.name.clone(), f.bytes.clone()))
         .collect();
+    let listed: Vec<String> = release
+        .files
+        .iter()
+        .map(|f| format!("  {} ({} rows, SHA-256 {})", f.name, f.rows, f.sha256))
+        .collect();
+    let generalised: Vec<String> = release
+        .generalisation
+        .iter()
+        .map(|g| format!("  {g}"))
+        .collect();
+    let generalised = if generalised.is_empty() {
+        "  none needed".to_string()
+    } else {
+        generalised.join("\n")
+    };
     let about = format!(
-        "Project: {}\nRelease: {}\nReleased by: {}\nFiles:\n{}\nGeneralisation:\n{}\n",
+        "Project: {}\nRelease: {}\nReleased by: {actor}\nFiles:\n{}\nGeneralisation:\n{generalised}\n",
         release.project,
         release.release_id,
-        ctx.user.username,
-        release
-            .files
-            .iter()
-            .map(|f| format!("  {} ({} rows, SHA-256 {})", f.name, f.rows, f.sha256))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        if release.generalisation.is_empty() {
-            "  none needed".to_string()
-        } else {
-            release
-                .generalisation
-                .iter()
-                .map(|g| format!("  {g}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
+        listed.join("\n"),
     );
     files.push(("README.txt".into(), about.into_bytes()));
     let bytes = crate::routes::reports::zip(&files)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/zip".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"extract-{}-{}.zip\"",
-                    release.project, release.release_id
-                ),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    let name = format!("extract-{}-{}.zip", release.project, release.release_id);
+    let disposition = format!("attachment; filename=\"{name}\"");
+    let headers = [
+        (header::CONTENT_TYPE, "application/zip".to_string()),
+        (header::CONTENT_DISPOSITION, disposition),
+    ];
+    Ok((headers, bytes).into_response())
+}
+
+pub(crate) async fn release_extract(
+    State(app): State<App>,
+    Posted { ctx, form, .. }: Posted<ExtractForm>,
+) -> Result<Response, WebError> {
+    let mine = my_services(&app, &ctx).await?;
+    if mine.is_empty() {
+        return Err(WebError::NotFound);
+    }
+    let req = match read_extract_form(&form, mine, &ctx.user.username) {
+        Ok(req) => req,
+        Err(errors) => return extract_page_html(&app, &ctx, &form, &errors).await,
+    };
+    let secrets = app.0.settings.secrets_dir.clone();
+    match dcrs_extract::release(app.db(), &secrets, &req).await {
+        Ok(release) => release_zip(&release, &ctx.user.username),
+        Err(e) => match refusal(&e) {
+            Some(problem) => extract_page_html(&app, &ctx, &form, &[problem]).await,
+            None => Err(internal(e)),
+        },
+    }
 }
