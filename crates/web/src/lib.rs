@@ -3,7 +3,6 @@
 //! every view of identifiable data and every write, security headers, and the first
 //! pages each role stands on. Pages work without JavaScript.
 
-pub mod api;
 pub mod auth;
 pub mod authz;
 mod extract;
@@ -418,7 +417,7 @@ pub fn router(app: App) -> Router {
             "/extracts",
             get(routes::research::extracts_page).post(routes::research::release_extract),
         )
-        .merge(api::routes())
+        .merge(routes::api::routes())
         .layer(axum::middleware::from_fn(refuse_nul))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)

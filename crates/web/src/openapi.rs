@@ -3,7 +3,7 @@
 //! the listings accept (`api::filterable`, `api::is_date`) and the report kinds. Adding
 //! a field to the dataset adds it here; nothing is written twice.
 
-use crate::api::{self, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::routes::api::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use dcrs_domain::Entity;
 use dcrs_domain::record::FieldKind;
 use serde_json::{Map, Value, json};

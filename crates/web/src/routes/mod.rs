@@ -5,6 +5,7 @@
 
 pub(crate) mod account;
 pub(crate) mod admin;
+pub(crate) mod api;
 pub(crate) mod capture;
 pub(crate) mod caseload;
 pub(crate) mod clients;
