@@ -523,74 +523,12 @@ async fn list(
 ) -> ApiResult {
     let caller = caller(&app, &headers).await?;
     let scope = scope_of(&app, &caller, e, service, read_actions(e)).await?;
-    let mut limit = DEFAULT_LIMIT;
-    let mut after = None;
-    let mut conditions = Vec::new();
-    let mut problems = Vec::new();
-    for (k, v) in &q {
-        if v.chars().any(char::is_control) {
-            problems.push(Problem::new(
-                k,
-                &v.escape_debug().to_string(),
-                "contains a control character; no stored value has one",
-            ));
-            continue;
-        }
-        let field = |name: &str| {
-            e.fields()
-                .iter()
-                .find(|f| f.name == name && filterable(f.kind))
-        };
-        match k.as_str() {
-            "limit" => match v.parse::<i64>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
-                _ => problems.push(Problem::new(
-                    "limit",
-                    v,
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                )),
-            },
-            "after" => after = Some(v.clone()),
-            _ => {
-                if let Some(f) = field(k) {
-                    conditions.push(Condition::Equals(f.name.into(), v.clone()));
-                } else if let Some(f) = k
-                    .strip_suffix("_from")
-                    .and_then(field)
-                    .filter(|f| is_date(f.name))
-                {
-                    conditions.push(Condition::From(f.name.into(), v.clone()));
-                } else if let Some(f) = k
-                    .strip_suffix("_to")
-                    .and_then(field)
-                    .filter(|f| is_date(f.name))
-                {
-                    conditions.push(Condition::To(f.name.into(), v.clone()));
-                } else {
-                    problems.push(Problem::new(
-                        k,
-                        v,
-                        format!(
-                            "is not a filter of {}s; see the API description for the filters",
-                            e.label()
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    if !problems.is_empty() {
-        return Err(ApiError::BadRequest(problems));
-    }
+    let asked = read_listing(e, &q)?;
+    let limit = asked.limit;
+    let (conditions, after) = (&asked.conditions, asked.after.as_deref());
     let mut rows = app
         .db()
-        .list_records(
-            e,
-            service_id(&scope),
-            &conditions,
-            after.as_deref(),
-            limit + 1,
-        )
+        .list_records(e, service_id(&scope), conditions, after, limit + 1)
         .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
@@ -599,6 +537,72 @@ async fn list(
     audit_read(&app, &caller, e, &scope, "view.records", refs).await?;
     let items: Vec<Value> = rows.iter().map(|r| to_json(e, r)).collect();
     Ok(axum::Json(json!({"items": items, "next_after": next})).into_response())
+}
+
+/// What a listing asks for: the filters, where to start and how many.
+struct Listing {
+    conditions: Vec<Condition>,
+    after: Option<String>,
+    limit: i64,
+}
+
+/// A listing's query read into filters, or every problem with it.
+fn read_listing(e: Entity, q: &[(String, String)]) -> Result<Listing, ApiError> {
+    let mut asked = Listing {
+        conditions: Vec::new(),
+        after: None,
+        limit: DEFAULT_LIMIT,
+    };
+    let mut problems = Vec::new();
+    for (k, v) in q {
+        if v.chars().any(char::is_control) {
+            let why = "contains a control character; no stored value has one";
+            problems.push(Problem::new(k, &v.escape_debug().to_string(), why));
+            continue;
+        }
+        match k.as_str() {
+            "limit" => match v.parse::<i64>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => asked.limit = n,
+                _ => {
+                    let why = format!("must be a whole number from 1 to {MAX_LIMIT}");
+                    problems.push(Problem::new("limit", v, why));
+                }
+            },
+            "after" => asked.after = Some(v.clone()),
+            _ => match filter(e, k, v) {
+                Some(c) => asked.conditions.push(c),
+                None => {
+                    let why = format!(
+                        "is not a filter of {}s; see the API description for the filters",
+                        e.label()
+                    );
+                    problems.push(Problem::new(k, v, why));
+                }
+            },
+        }
+    }
+    if problems.is_empty() {
+        Ok(asked)
+    } else {
+        Err(ApiError::BadRequest(problems))
+    }
+}
+
+/// A filter of a listing: a field equal to a value, or a date field from or to a day.
+fn filter(e: Entity, key: &str, value: &str) -> Option<Condition> {
+    let field = |name: &str| {
+        e.fields()
+            .iter()
+            .find(|f| f.name == name && filterable(f.kind))
+    };
+    let date = |name: Option<&str>| name.and_then(field).filter(|f| is_date(f.name));
+    if let Some(f) = field(key) {
+        Some(Condition::Equals(f.name.into(), value.to_string()))
+    } else if let Some(f) = date(key.strip_suffix("_from")) {
+        Some(Condition::From(f.name.into(), value.to_string()))
+    } else {
+        date(key.strip_suffix("_to")).map(|f| Condition::To(f.name.into(), value.to_string()))
+    }
 }
 
 /// One stored record, as file fields.
@@ -692,24 +696,62 @@ async fn write(
                 .into(),
         ));
     }
-    let given = fields_of(e, &body)?;
+    let updating = reference.is_some();
+    let (texts, reference) = read_record(e, &body, reference, scope.as_ref())?;
+    let exists = stored(&app, e, &scope, &reference).await?.is_some();
+    if updating != exists {
+        return Err(if updating {
+            ApiError::NotFound
+        } else {
+            ApiError::Conflict(format!(
+                "A {} with the reference {reference} exists already; change it with PUT to its address.",
+                e.label()
+            ))
+        });
+    }
+    let report = write_record(&app, &caller, e, texts, updating, &reference).await?;
+    let row = stored(&app, e, &scope, &reference).await?;
+    let row = row.ok_or(ApiError::Internal("store"))?;
+    let warnings: Vec<Problem> = report
+        .warnings
+        .iter()
+        .map(|r| problem(r, &reference))
+        .collect();
+    let body = json!({"record": to_json(e, &row), "warnings": warnings});
+    if updating {
+        return Ok(axum::Json(body).into_response());
+    }
+    let mut res = (StatusCode::CREATED, axum::Json(body)).into_response();
+    let location = record_url(e, scope.as_ref(), &reference).to_string();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+/// A record sent as JSON, as the text of each field (in the entity's field order) and
+/// its reference; its reference and service come from the address where it has them,
+/// and must agree with the body where the body gives them too.
+fn read_record(
+    e: Entity,
+    body: &Bytes,
+    reference: Option<String>,
+    scope: Option<&ServiceScope>,
+) -> Result<(Vec<String>, String), ApiError> {
+    let given = fields_of(e, body)?;
     let mut problems = Vec::new();
     let mut texts: Vec<String> = vec![String::new(); e.fields().len()];
     for (k, v) in &given {
-        match e.fields().iter().position(|f| f.name == k) {
-            None => problems.push(Problem::new(
-                k,
-                &v.to_string(),
-                format!("is not a field of a {}", e.label()),
-            )),
-            Some(i) => match field_text(e.fields()[i].kind, v) {
-                Ok(t) => texts[i] = t,
-                Err(why) => problems.push(Problem::new(k, &v.to_string(), why)),
-            },
+        let Some(i) = e.fields().iter().position(|f| f.name == k) else {
+            let why = format!("is not a field of a {}", e.label());
+            problems.push(Problem::new(k, &v.to_string(), why));
+            continue;
+        };
+        match field_text(e.fields()[i].kind, v) {
+            Ok(t) => texts[i] = t,
+            Err(why) => problems.push(Problem::new(k, &v.to_string(), why)),
         }
     }
-    // The record's reference and service come from the address when it has them.
-    let updating = reference.is_some();
     let own = e.ref_field();
     let mut pin = |name: &str, value: &str, texts: &mut Vec<String>| {
         let i = e
@@ -718,18 +760,15 @@ async fn write(
             .position(|f| f.name == name)
             .expect("field");
         if !texts[i].is_empty() && texts[i] != value {
-            problems.push(Problem::new(
-                name,
-                &texts[i],
-                format!("must be {value}, as in the address, or left out"),
-            ));
+            let why = format!("must be {value}, as in the address, or left out");
+            problems.push(Problem::new(name, &texts[i], why));
         }
         texts[i] = value.to_string();
     };
     if let Some(r) = &reference {
         pin(own, r, &mut texts);
     }
-    if let Some(s) = &scope {
+    if let Some(s) = scope {
         pin("service_ref", &s.service_ref, &mut texts);
     }
     let reference = reference.unwrap_or_else(|| texts[0].trim().to_string());
@@ -739,22 +778,19 @@ async fn write(
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
-    let exists = stored(&app, e, &scope, &reference).await?.is_some();
-    if updating && !exists {
-        return Err(ApiError::NotFound);
-    }
-    if !updating && exists {
-        return Err(ApiError::Conflict(format!(
-            "A {} with the reference {reference} exists already; change it with PUT to its address.",
-            e.label()
-        )));
-    }
-    let fields: dcrs_exchange::Fields = e
-        .fields()
-        .iter()
-        .map(|f| f.name)
-        .zip(texts.iter().cloned())
-        .collect();
+    Ok((texts, reference))
+}
+
+/// Writes one record through the write path: its report, or the problems found.
+async fn write_record(
+    app: &App,
+    caller: &Caller,
+    e: Entity,
+    texts: Vec<String>,
+    updating: bool,
+    reference: &str,
+) -> Result<dcrs_exchange::ImportReport, ApiError> {
+    let fields: dcrs_exchange::Fields = e.fields().iter().map(|f| f.name).zip(texts).collect();
     let options = dcrs_exchange::ImportOptions {
         dry_run: false,
         today: dcrs_domain::types::uk_today(chrono::Utc::now()),
@@ -762,29 +798,39 @@ async fn write(
         actor: caller.user.username.clone(),
         only_new: !updating,
     };
-    let report = dcrs_exchange::write_records(
-        app.db(),
-        &[(e, vec![fields])],
-        &options,
-        "application",
-        None,
-    )
-    .await
-    .map_err(|err| match err {
-        // Two creates of one reference at once: the database's unique key stops the
-        // second, which is a conflict, not a failure.
-        dcrs_exchange::ImportError::Store(dcrs_store::StoreError::Sql(sqlx::Error::Database(
-            d,
-        ))) if d.is_unique_violation() => ApiError::Conflict(format!(
-            "A {} with the reference {reference} was stored at the same moment.",
-            e.label()
-        )),
-        dcrs_exchange::ImportError::Store(_) => ApiError::Internal("store"),
-        _ => ApiError::Internal("import"),
-    })?;
-    // A problem with the record sent points into the body; one found in another record
-    // (a rule across the client's records) names that record instead.
-    let problem = |r: &dcrs_exchange::Rejection| Problem {
+    let records = [(e, vec![fields])];
+    let report = dcrs_exchange::write_records(app.db(), &records, &options, "application", None)
+        .await
+        .map_err(|err| match err {
+            // Two creates of one reference at once: the database's unique key stops the
+            // second, which is a conflict, not a failure.
+            dcrs_exchange::ImportError::Store(dcrs_store::StoreError::Sql(
+                sqlx::Error::Database(d),
+            )) if d.is_unique_violation() => ApiError::Conflict(format!(
+                "A {} with the reference {reference} was stored at the same moment.",
+                e.label()
+            )),
+            dcrs_exchange::ImportError::Store(_) => ApiError::Internal("store"),
+            _ => ApiError::Internal("import"),
+        })?;
+    if report.committed {
+        return Ok(report);
+    }
+    if report.rejections.is_empty() {
+        return Err(ApiError::Internal("import"));
+    }
+    let problems = report
+        .rejections
+        .iter()
+        .map(|r| problem(r, reference))
+        .collect();
+    Err(ApiError::Invalid(problems))
+}
+
+/// A problem with the record sent points into the body; one found in another record (a
+/// rule across the client's records) names that record instead.
+fn problem(r: &dcrs_exchange::Rejection, reference: &str) -> Problem {
+    Problem {
         record: r.record.clone(),
         pointer: r
             .record
@@ -794,52 +840,23 @@ async fn write(
         field: r.field.clone(),
         value: r.value.clone(),
         reason: r.reason.clone(),
-    };
-    if !report.committed {
-        if report.rejections.is_empty() {
-            return Err(ApiError::Internal("import"));
-        }
-        return Err(ApiError::Invalid(
-            report.rejections.iter().map(problem).collect(),
-        ));
     }
-    let row = stored(&app, e, &scope, &reference)
-        .await?
-        .ok_or(ApiError::Internal("store"))?;
-    let body = json!({
-        "record": to_json(e, &row),
-        "warnings": report.warnings.iter().map(problem).collect::<Vec<_>>(),
-    });
-    if updating {
-        return Ok(axum::Json(body).into_response());
-    }
-    let location = match &scope {
-        Some(s) => format!(
-            "/api/v1/services/{}/{}/{}",
-            enc(&s.service_ref),
-            collection(e),
-            enc(&reference)
-        ),
-        None => format!("/api/v1/{}/{}", collection(e), enc(&reference)),
-    };
-    let mut res = (StatusCode::CREATED, axum::Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(res)
 }
 
-/// Percent-encodes a path segment.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+/// A record's address in the API.
+fn record_url(e: Entity, scope: Option<&ServiceScope>, reference: &str) -> crate::view::Url {
+    use crate::view::Url;
+    match scope {
+        Some(s) => Url::path(&[
+            "api",
+            "v1",
+            "services",
+            s.service_ref.as_str(),
+            collection(e),
+            reference,
+        ]),
+        None => Url::path(&["api", "v1", collection(e), reference]),
+    }
 }
 
 /// A client's records as one FHIR R4 Bundle (`application/fhir+json`).
