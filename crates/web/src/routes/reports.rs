@@ -565,7 +565,7 @@ fn dashboard_page(
         counted_at: dcrs_domain::types::uk_time(counted.at)
             .format("%H:%M:%S")
             .to_string(),
-        recount_seconds: (!max_age.is_zero()).then(|| max_age.as_secs()),
+        recount_seconds: (!max_age.is_zero()).then_some(max_age.as_secs()),
         table: Table {
             caption: "This quarter against the last",
             headings: &headings,
