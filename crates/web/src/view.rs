@@ -64,6 +64,10 @@ pub struct Account {
 pub struct Layout {
     pub title: String,
     pub account: Option<Account>,
+    /// A back link before the heading ([`BackLink`]).
+    pub back: Option<Markup>,
+    /// A notification before the heading ([`Banner`]).
+    pub notice: Option<Markup>,
 }
 
 impl Layout {
@@ -72,6 +76,8 @@ impl Layout {
         Layout {
             title: title.into(),
             account: None,
+            back: None,
+            notice: None,
         }
     }
 
@@ -84,7 +90,21 @@ impl Layout {
                 role: user.role.label(),
                 csrf: csrf.to_string(),
             }),
+            back: None,
+            notice: None,
         }
+    }
+
+    /// The page with a link back to where the person came from.
+    pub fn back(mut self, href: &Url, text: &str) -> Layout {
+        self.back = Some(Markup::render(&BackLink { href, text }));
+        self
+    }
+
+    /// The page with a notification of what was just done.
+    pub fn notice(mut self, text: &str) -> Layout {
+        self.notice = Some(Markup::render(&Banner { text }));
+        self
     }
 }
 
@@ -182,6 +202,22 @@ pub struct Inset<'a> {
     pub text: &'a str,
 }
 
+/// A notification that something was done ("Session saved"), announced when the page
+/// opens.
+#[derive(Template)]
+#[template(path = "components/banner.html")]
+pub struct Banner<'a> {
+    pub text: &'a str,
+}
+
+/// A link back to the page a person came from, before the heading.
+#[derive(Template)]
+#[template(path = "components/back_link.html")]
+pub struct BackLink<'a> {
+    pub href: &'a Url,
+    pub text: &'a str,
+}
+
 /// A select of (value, words) options.
 #[derive(Template)]
 #[template(path = "components/select.html")]
@@ -241,6 +277,8 @@ impl askama::filters::HtmlSafe for SummaryList<'_> {}
 impl askama::filters::HtmlSafe for Table<'_> {}
 impl askama::filters::HtmlSafe for Link<'_> {}
 impl askama::filters::HtmlSafe for Inset<'_> {}
+impl askama::filters::HtmlSafe for Banner<'_> {}
+impl askama::filters::HtmlSafe for BackLink<'_> {}
 
 fn error_of<'a>(name: &str, errors: &'a [FieldError]) -> Option<&'a str> {
     errors

@@ -56,6 +56,14 @@ async fn a_trainer_registers_a_client_and_a_bad_form_keeps_what_was_typed() {
         assert!(to.starts_with("/services/S1/clients/APP-"), "{to}");
         let page = b.get(&to).await;
         assert!(page.body.contains("Zoë O&#39;Neill"));
+        // The page after a save says what was saved, once.
+        assert!(
+            page.body
+                .contains("<div class=\"banner\" role=\"status\"><h2>Client registered</h2>"),
+            "{}",
+            page.body
+        );
+        assert!(!b.get(&to).await.body.contains("Client registered"));
         let (via, sid): (String, i64) = sqlx::query_as(
             "SELECT entered_via, service_id FROM clients WHERE family_name = 'O''Neill'",
         )

@@ -127,6 +127,22 @@ impl Flow {
             .find(|f| f.code() == text)
     }
 
+    /// What a person is told once the flow's form is saved.
+    pub(crate) fn saved(self) -> &'static str {
+        match self {
+            Flow::Client => "Client registered",
+            Flow::Referral => "Referral recorded and episode opened",
+            Flow::Baseline => "Baseline assessment saved",
+            Flow::Exit => "Exit assessment saved",
+            Flow::FollowUp => "Follow-up assessment saved",
+            Flow::Plan => "Plan and goals saved",
+            Flow::Session => "Session saved",
+            Flow::Onward => "Signposting or onward referral saved",
+            Flow::WiderIssue => "Wider issue saved",
+            Flow::Close => "Episode closed",
+        }
+    }
+
     pub(crate) fn title(self) -> &'static str {
         match self {
             Flow::Client => "Register a client",
@@ -429,7 +445,8 @@ fn form_page(
     };
     let token = &place.ctx.session.csrf_token;
     let page = FormPage {
-        layout: Layout::signed_in(flow.title(), &place.ctx.user, token),
+        layout: Layout::signed_in(flow.title(), &place.ctx.user, token)
+            .back(&back_to(place), back_words(subject)),
         heading: heading(subject),
         errors: ErrorSummary { errors },
         action: flow_url(place.service_ref, flow, place.subject_ref),
@@ -440,6 +457,24 @@ fn form_page(
         check,
     };
     html(Markup::render(&page).into_string())
+}
+
+/// Where a form's back link goes: the episode, the client, or the caseload.
+fn back_to(place: &Place) -> Url {
+    let (service, subject) = (place.service_ref, place.subject_ref);
+    match place.flow {
+        Flow::Client => Url::path(&["services", service, "caseload"]),
+        Flow::Referral => Url::path(&["services", service, "clients", subject]),
+        _ => Url::path(&["services", service, "episodes", subject]),
+    }
+}
+
+fn back_words(subject: &Subject) -> &'static str {
+    match subject {
+        Subject::New => "Back to the caseload",
+        Subject::Client(..) => "Back to the client",
+        Subject::Episode(_) => "Back to the episode",
+    }
 }
 
 /// One field of a flow as its component: a select of the catalogue's words, a date, a
@@ -590,7 +625,11 @@ async fn submit(
             Ok(render(&[], &notes))
         }
         _ => match save(&app, &place, s.service_id, &subj, &values, sent_once(&form)).await? {
-            Ok(to) => Ok(see_other(&to)),
+            Ok(to) => Ok(crate::routes::caseload::with_notice(
+                &app,
+                see_other(&to),
+                flow,
+            )),
             Err(errors) => Ok(render(&errors, &[])),
         },
     }
@@ -659,6 +698,7 @@ async fn save(
         service_id,
     )
     .await?;
+    let target = target.to_string();
     if files.is_empty() {
         let message = "Enter at least the first goal".into();
         return Ok(Err(vec![FieldError {
@@ -780,7 +820,7 @@ async fn build(
     worker: &str,
     app: &App,
     service_id: i64,
-) -> Result<(Vec<(Entity, Vec<Fields>)>, String), WebError> {
+) -> Result<(Vec<(Entity, Vec<Fields>)>, Url), WebError> {
     let get = |k: &str| v.get(k).cloned().unwrap_or_default();
     let base = |own_field: &'static str, own: String| -> Fields {
         let mut m = HashMap::new();
@@ -797,7 +837,7 @@ async fn build(
         Subject::Episode(e) => Some(e.as_ref().clone()),
         _ => None,
     };
-    let episode_page = |e: &str| format!("/services/{service_ref}/episodes/{e}");
+    let episode_page = |e: &str| Url::path(&["services", service_ref, "episodes", e]);
     Ok(match flow {
         Flow::Client => {
             let r = new_ref("APP");
@@ -812,7 +852,7 @@ async fn build(
             );
             (
                 vec![records(Entity::Client, &[m])],
-                format!("/services/{service_ref}/clients/{r}"),
+                Url::path(&["services", service_ref, "clients", &r]),
             )
         }
         Flow::Referral => {
@@ -880,7 +920,7 @@ async fn build(
                 gs.push(g);
             }
             if gs.is_empty() {
-                return Ok((Vec::new(), String::new()));
+                return Ok((Vec::new(), Url::path::<&str>(&[])));
             }
             (
                 vec![records(Entity::Plan, &[p]), records(Entity::Goal, &gs)],

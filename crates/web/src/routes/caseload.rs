@@ -54,6 +54,7 @@ pub(crate) async fn episode_page(
         ctx, service: s, ..
     }: OnService<ViewClients>,
     Path((_, ep)): Path<(String, String)>,
+    notice: Notice,
 ) -> Result<Response, WebError> {
     let e = episode(&app, s.service_id, &ep)
         .await?
@@ -78,9 +79,51 @@ pub(crate) async fn episode_page(
         wider: events(EventKind::WiderIssue).await?,
         goals: db.episode_goals(s.service_id, &ep).await?,
     };
-    Ok(html(
-        episode_html(&ctx, &s.service_ref, &e, recorded).into_string(),
-    ))
+    let page = episode_html(&ctx, &s.service_ref, &e, recorded, notice.0);
+    Ok(notice.shown(&app, html(page.into_string())))
+}
+
+/// The cookie that carries what a form just saved to the page it leads to, for one
+/// look: the flow's code, nothing about the record.
+const NOTICE_COOKIE: &str = "dcrs_notice";
+
+/// A response that goes on to show "Session saved" (or the like) once.
+pub(crate) fn with_notice(app: &App, mut res: Response, flow: Flow) -> Response {
+    let cookie = crate::set_cookie(app, NOTICE_COOKIE, flow.code(), Some(120));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(axum::http::header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// What a form just saved, if this request follows its save: the words of the
+/// notification ("Session saved").
+pub(crate) struct Notice(pub Option<&'static str>);
+
+impl axum::extract::FromRequestParts<App> for Notice {
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &App,
+    ) -> Result<Self, WebError> {
+        let code = crate::cookie(&parts.headers, NOTICE_COOKIE);
+        Ok(Notice(
+            code.as_deref().and_then(Flow::parse).map(Flow::saved),
+        ))
+    }
+}
+
+impl Notice {
+    /// The page, the notification cleared once shown.
+    pub(crate) fn shown(&self, app: &App, mut res: Response) -> Response {
+        if self.0.is_some() {
+            let gone = crate::set_cookie(app, NOTICE_COOKIE, "", Some(0));
+            if let Ok(v) = axum::http::HeaderValue::from_str(&gone) {
+                res.headers_mut().append(axum::http::header::SET_COOKIE, v);
+            }
+        }
+        res
+    }
 }
 
 /// What has been recorded in an episode, as the store reads it.
@@ -92,7 +135,13 @@ struct Recorded {
     goals: Vec<dcrs_store::pages::GoalRow>,
 }
 
-fn episode_html(ctx: &Ctx, service_ref: &str, e: &EpisodeInfo, r: Recorded) -> Markup {
+fn episode_html(
+    ctx: &Ctx,
+    service_ref: &str,
+    e: &EpisodeInfo,
+    r: Recorded,
+    saved: Option<&str>,
+) -> Markup {
     let goal_rows: Vec<Vec<Cell>> = r
         .goals
         .into_iter()
@@ -117,8 +166,15 @@ fn episode_html(ctx: &Ctx, service_ref: &str, e: &EpisodeInfo, r: Recorded) -> M
     };
     let session_fields = ["purpose", "mode", "attended"];
     let onward_fields = ["action", "destination", "outcome"];
+    let mut layout = Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token).back(
+        &service_url(service_ref, &["caseload"]),
+        "Back to the caseload",
+    );
+    if let Some(text) = saved {
+        layout = layout.notice(text);
+    }
     Markup::render(&EpisodePage {
-        layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+        layout,
         summary: episode_summary(e),
         actions: episode_actions(service_ref, &e.episode_ref, e.closed_on.is_none()),
         before_goals: vec![(

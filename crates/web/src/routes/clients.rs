@@ -89,6 +89,7 @@ pub(crate) async fn client(
     State(app): State<App>,
     OnService { ctx, service, .. }: OnService<ViewClients>,
     Path((_, client_ref)): Path<(String, String)>,
+    notice: crate::routes::caseload::Notice,
 ) -> Result<Response, WebError> {
     let db = app.db();
     let c = db.client_record(service.service_id, &client_ref).await?;
@@ -98,9 +99,8 @@ pub(crate) async fn client(
     let (user, id) = (&ctx.user.username, Some(service.service_id));
     audit(&app, user, "view.client", id, Some(r.clone()), detail).await?;
     let episodes = db.client_episodes(service.service_id, &r).await?;
-    Ok(html(
-        client_record(&ctx, &service, c, &episodes).into_string(),
-    ))
+    let page = client_record(&ctx, &service, c, &episodes, notice.0);
+    Ok(notice.shown(&app, html(page.into_string())))
 }
 
 /// Where a client lives, in words: the local authority by name (with its code for
@@ -130,6 +130,7 @@ fn client_record(
     s: &ServiceScope,
     c: ClientRecordRow,
     episodes: &[ClientEpisodeRow],
+    saved: Option<&str>,
 ) -> Markup {
     let name = [&c.given_name, &c.family_name].map(|n| n.clone().unwrap_or_default());
     let name = name.join(" ");
@@ -154,8 +155,13 @@ fn client_record(
             reference: x.episode_ref.clone(),
         })
         .collect();
+    let mut layout = Layout::signed_in(name, &ctx.user, &ctx.session.csrf_token)
+        .back(&service_url(s, &["clients"]), "Back to the clients");
+    if let Some(text) = saved {
+        layout = layout.notice(text);
+    }
     Markup::render(&ClientRecord {
-        layout: Layout::signed_in(name, &ctx.user, &ctx.session.csrf_token),
+        layout,
         summary,
         episodes,
         refer: allowed(&ctx.user, Action::EditClients, Some(s))
@@ -253,7 +259,8 @@ mod tests {
             first_contact_on: "2010-04-01".into(),
             closed_on: Some("2010-09-30".into()),
         }];
-        let page = client_record(&ctx, &s, record, &episodes).into_string();
+        let page =
+            client_record(&ctx, &s, record, &episodes, Some("Client registered")).into_string();
         assert_hostile_escaped(&page);
         insta::assert_snapshot!("client_record", page);
         let trail = audit_trail_page(
