@@ -417,6 +417,8 @@ pub(crate) async fn patterns_view(
 /// A service's dashboard figures as counted at one moment.
 pub(crate) struct Counted {
     at: chrono::DateTime<chrono::Utc>,
+    /// Whether `this` is the quarter of the service's latest record (not today's).
+    latest_recorded: bool,
     this: Quarter,
     before: Quarter,
     docs: Vec<Report>,
@@ -446,9 +448,9 @@ async fn dashboard_figures(
     }
     // The quarter of the latest record, and the one before it.
     let last = app.db().latest_activity_on(s.service_id).await?;
-    let day = last
-        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
-        .unwrap_or_else(|| dcrs_domain::types::uk_today(chrono::Utc::now()));
+    let last = last.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+    let latest_recorded = last.is_some();
+    let day = last.unwrap_or_else(|| dcrs_domain::types::uk_today(chrono::Utc::now()));
     let this = Quarter::containing(day);
     let before = Quarter::containing(this.first_day() - chrono::Days::new(1));
     let docs = dcrs_report::dashboard(
@@ -461,6 +463,7 @@ async fn dashboard_figures(
     .await?;
     let counted = std::sync::Arc::new(Counted {
         at: now,
+        latest_recorded,
         this,
         before,
         docs,
@@ -479,6 +482,10 @@ async fn dashboard_figures(
 #[template(path = "reports/dashboard.html")]
 struct Dashboard<'a> {
     layout: Layout,
+    this: String,
+    before: String,
+    /// Whether "this quarter" is the service's latest with records (not today's).
+    latest_recorded: bool,
     counted_at: String,
     recount_seconds: Option<u64>,
     table: Table<'a>,
@@ -562,6 +569,9 @@ fn dashboard_page(
     let title = format!("{} dashboard", s.service_ref);
     Markup::render(&Dashboard {
         layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+        this: this.clone(),
+        before: before.clone(),
+        latest_recorded: counted.latest_recorded,
         counted_at: dcrs_domain::types::uk_time(counted.at)
             .format("%H:%M:%S")
             .to_string(),
