@@ -77,7 +77,31 @@ fn redact_times(page: &str) -> String {
     out
 }
 
+/// References the forms make up (`EP-` and ten hex digits, and the like) named by their
+/// kind.
+fn redact_made_up(page: &str) -> String {
+    let mut out = page.to_string();
+    for prefix in ["EP-", "REF-", "APP-", "ASM-", "SES-", "PLAN-"] {
+        let mut at = 0;
+        while let Some(found) = out[at..].find(prefix) {
+            let start = at + found;
+            let end = start + prefix.len();
+            let hex = out[end..]
+                .chars()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            if hex == 10 {
+                out.replace_range(start..end + hex, &format!("[{prefix}made up]"));
+            }
+            at = end;
+        }
+    }
+    out
+}
+
 fn redact(page: &str) -> String {
+    let page = redact_made_up(page);
+    let page = page.as_str();
     let page = match (page.find("<style>"), page.find("</style>")) {
         (Some(a), Some(b)) => format!(
             "{}<style>[the reports' stylesheet]{}",
@@ -171,5 +195,92 @@ async fn every_page_of_every_role_matches_its_snapshot() {
             );
             insta::assert_snapshot!(snapshot_name(user, path), redact(&page.body));
         }
+    }
+    episode_pages(&app).await;
+}
+
+/// The fields a form sends: its inputs with their values, and each select with its first
+/// option that is not blank.
+fn form_fields(page: &str) -> Vec<(String, String)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let key = format!("{name}=\"");
+        let at = tag.find(&key)? + key.len();
+        Some(tag[at..at + tag[at..].find('"')?].to_string())
+    };
+    let form = &page[page
+        .find("<form method=\"post\" action=\"/services")
+        .expect("a form")..];
+    let mut out = Vec::new();
+    for part in form.split("<input").skip(1) {
+        let tag = &part[..part.find('>').unwrap()];
+        if let Some(name) = attr(tag, "name") {
+            out.push((name, attr(tag, "value").unwrap_or_default()));
+        }
+    }
+    for part in form.split("<select").skip(1) {
+        let tag = &part[..part.find('>').unwrap()];
+        let body = &part[..part.find("</select>").unwrap()];
+        let first = body
+            .split("<option")
+            .skip(1)
+            .filter_map(|o| attr(o, "value"))
+            .find(|v| !v.is_empty())
+            .unwrap_or_default();
+        out.push((attr(tag, "name").unwrap(), first));
+    }
+    out
+}
+
+/// An episode opened through the referral form by the trainer (on a fixed day), then
+/// its page and the page of each thing that can be recorded in it. The references the
+/// form makes up are named in brackets.
+async fn episode_pages(app: &axum::Router) {
+    let mut b = Browser::new(app);
+    b.sign_in("trainer", PASSWORD).await;
+    let path = "/services/S1/clients/C1/episodes/new";
+    let form = b.get(path).await;
+    let mut fields = form_fields(&form.body);
+    for (name, value) in fields.iter_mut() {
+        match name.as_str() {
+            "received_on" | "first_contact_on" => *value = "2010-06-01".into(),
+            "kind" => *value = "full".into(),
+            "reason" => *value = "Wants to eat better".into(),
+            _ => {}
+        }
+    }
+    fields.retain(|(n, _)| n != "do");
+    fields.push(("do".into(), "save".into()));
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let opened = b.post(path, &pairs).await;
+    assert_eq!(opened.status.as_u16(), 303, "{}", opened.body);
+    let episode = opened
+        .location()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let name = |p: &str| p.replace(&episode, "[episode]");
+    let mut pages = vec![format!("/services/S1/episodes/{episode}")];
+    for flow in [
+        "baseline",
+        "plan",
+        "session",
+        "onward",
+        "wider-issue",
+        "exit",
+        "close",
+        "follow-up",
+    ] {
+        pages.push(format!("/services/S1/episodes/{episode}/{flow}"));
+    }
+    for path in pages {
+        let page = b.get(&path).await;
+        assert_eq!(page.status.as_u16(), 200, "{path}");
+        let body = redact(&page.body);
+        insta::assert_snapshot!(snapshot_name("trainer", &name(&path)), body);
     }
 }
