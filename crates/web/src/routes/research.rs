@@ -4,8 +4,8 @@
 //! `dcrs_extract`'s; these pages only ask, check who is asking, and hand over the files.
 
 use crate::authz::Action;
-use crate::extract::{Posted, SignedIn};
-use crate::users::{FieldError, User};
+use crate::extract::{Posted, SignedIn, require};
+use crate::users::FieldError;
 use crate::view::{Cell, Csrf, ErrorSummary, Input, Layout, Markup, Select, Table};
 use crate::{App, Ctx, WebError, all_services, allowed, html};
 use askama::Template;
@@ -101,21 +101,11 @@ async fn projects_page_html(
     Ok(html(Markup::render(&page).into_string()))
 }
 
-/// Only admins register projects and read the register; to anyone else the pages do not
-/// exist.
-fn may_manage_projects(user: &User) -> Result<(), WebError> {
-    if allowed(user, Action::ManageProjects, None) {
-        Ok(())
-    } else {
-        Err(WebError::NotFound)
-    }
-}
-
 pub(crate) async fn projects_page(
     State(app): State<App>,
     SignedIn(ctx): SignedIn,
 ) -> Result<Response, WebError> {
-    may_manage_projects(&ctx.user)?;
+    require(&ctx.user, Action::ManageProjects)?;
     projects_page_html(&app, &ctx, &NewProject::default(), &[], None).await
 }
 
@@ -135,7 +125,7 @@ pub(crate) async fn register_project(
     State(app): State<App>,
     Posted { ctx, form, .. }: Posted<ProjectForm>,
 ) -> Result<Response, WebError> {
-    may_manage_projects(&ctx.user)?;
+    require(&ctx.user, Action::ManageProjects)?;
     let n = NewProject {
         name: form.name,
         purpose: form.purpose,
@@ -221,7 +211,7 @@ pub(crate) async fn releases_page(
     State(app): State<App>,
     SignedIn(ctx): SignedIn,
 ) -> Result<Response, WebError> {
-    may_manage_projects(&ctx.user)?;
+    require(&ctx.user, Action::ManageProjects)?;
     let entries = dcrs_extract::register_entries(app.db())
         .await
         .map_err(internal)?;

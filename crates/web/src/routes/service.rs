@@ -8,7 +8,7 @@ use crate::pages::{uk_date, words};
 use crate::routes::account::NoFields;
 use crate::users::{self, FieldError, NewUser, Role, User};
 use crate::view::{Csrf, ErrorSummary, Input, Layout, Markup, SummaryList, Url};
-use crate::{App, Ctx, WebError, audit, auth, html, see_other, tokens};
+use crate::{App, Ctx, WebError, audit, auth, html, see_other};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -198,8 +198,6 @@ pub(crate) async fn disable_staff(
 ) -> Result<Response, WebError> {
     let target = trainer_of(&app, &s, id).await?;
     users::disable(app.db(), id).await?;
-    auth::end_sessions_of(app.db(), id).await?;
-    tokens::revoke_all(app.db(), id).await?;
     let detail = serde_json::json!({
         "before": {"disabled": target.disabled}, "after": {"disabled": true},
     });
