@@ -579,6 +579,20 @@ pub enum EventKind {
     WiderIssue,
 }
 
+/// One page of a long list: its number (from 1) and how many rows a page holds.
+#[derive(Debug, Clone, Copy)]
+pub struct ListPage {
+    pub number: i64,
+    pub size: i64,
+}
+
+impl ListPage {
+    /// The rows before this page.
+    pub fn offset(&self) -> i64 {
+        (self.number.max(1) - 1) * self.size
+    }
+}
+
 /// A client as the service's client list shows them.
 #[derive(Debug, Clone)]
 pub struct ClientListRow {
@@ -625,8 +639,12 @@ pub struct AuditTrailRow {
 }
 
 impl Database {
-    /// The first 100 clients of a service by name.
-    pub async fn client_list(&self, service_id: i64) -> StoreResult<Vec<ClientListRow>> {
+    /// One page of a service's clients by family name, and how many clients it has.
+    pub async fn client_list(
+        &self,
+        service_id: i64,
+        page: ListPage,
+    ) -> StoreResult<(Vec<ClientListRow>, i64)> {
         type Row = (
             String,
             Option<String>,
@@ -636,12 +654,18 @@ impl Database {
         );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT client_ref, given_name, family_name, date_of_birth, postcode FROM clients \
-             WHERE service_id = $1 ORDER BY family_name, given_name, client_ref LIMIT 100",
+             WHERE service_id = $1 ORDER BY family_name, given_name, client_ref LIMIT $2 OFFSET $3",
         )
         .bind(service_id)
+        .bind(page.size)
+        .bind(page.offset())
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
+        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients WHERE service_id = $1")
+            .bind(service_id)
+            .fetch_one(self.pool())
+            .await?;
+        let rows = rows
             .into_iter()
             .map(|r| ClientListRow {
                 client_ref: r.0,
@@ -650,7 +674,8 @@ impl Database {
                 date_of_birth: r.3,
                 postcode: r.4,
             })
-            .collect())
+            .collect();
+        Ok((rows, total))
     }
 
     /// One client of a service, by reference, with their area.

@@ -177,6 +177,11 @@ pub struct Settings {
     /// managers reload it often; the page says when its figures were counted. Zero
     /// counts them on every view.
     pub dashboard_max_age: std::time::Duration,
+    /// A fixed moment the pages take as now (today's date, the current quarter, the
+    /// dates a form starts with), for tests that show pages exactly; `None` is the
+    /// system clock. Sessions, second-factor codes and the audit log's times always
+    /// follow the system clock.
+    pub clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for Settings {
@@ -194,6 +199,7 @@ impl Default for Settings {
             request_timeout: std::time::Duration::from_secs(300),
             max_connections: 4096,
             dashboard_max_age: std::time::Duration::ZERO,
+            clock: None,
         }
     }
 }
@@ -278,6 +284,16 @@ impl App {
 
     fn db(&self) -> &Database {
         &self.0.db
+    }
+
+    /// Now, as the pages take it: the settings' fixed clock, or the system's.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.settings.clock.unwrap_or_else(chrono::Utc::now)
+    }
+
+    /// Today in the UK, as the pages take it.
+    fn today(&self) -> chrono::NaiveDate {
+        dcrs_domain::types::uk_today(self.now())
     }
 
     /// Whether the address, or the address for this account name, has failed too often

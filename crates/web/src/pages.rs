@@ -16,3 +16,14 @@ pub(crate) fn words(entity: dcrs_domain::Entity, field: &str, code: &str) -> Str
         .and_then(|c| c.words_for(code))
         .map_or_else(|| code.to_string(), str::to_string)
 }
+
+/// A person's name as written: given and family names with a space between, either
+/// left out when not recorded.
+pub(crate) fn full_name(given: &Option<String>, family: &Option<String>) -> String {
+    [given, family]
+        .iter()
+        .filter_map(|n| n.as_deref().map(str::trim))
+        .filter(|n| !n.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -169,6 +169,16 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    /// The message for a field of the form.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
 fn blank(v: &Option<String>) -> bool {
     v.as_deref().is_none_or(|s| s.trim().is_empty())
 }

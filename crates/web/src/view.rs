@@ -229,6 +229,128 @@ pub struct Select<'a> {
     pub error: Option<&'a str>,
 }
 
+impl<'a> Select<'a> {
+    /// A select, its error taken from the form's errors.
+    pub fn new(
+        name: &'a str,
+        label: &'a str,
+        options: Vec<(&'a str, &'a str)>,
+        selected: &'a str,
+        errors: &'a [FieldError],
+    ) -> Self {
+        Select {
+            name,
+            label,
+            options,
+            selected,
+            error: error_of(name, errors),
+        }
+    }
+}
+
+/// A question answered by one of a few options, each a radio button: the design
+/// system's choice over a select for up to about six options. The first button has the
+/// field's name as its id, so the error summary's link reaches it.
+#[derive(Template)]
+#[template(path = "components/radios.html")]
+pub struct Radios<'a> {
+    pub name: &'a str,
+    pub legend: &'a str,
+    pub hint: Option<&'a str>,
+    pub options: Vec<(&'a str, &'a str)>,
+    pub selected: &'a str,
+    pub error: Option<&'a str>,
+}
+
+impl<'a> Radios<'a> {
+    /// Radios, their error taken from the form's errors.
+    pub fn new(
+        name: &'a str,
+        legend: &'a str,
+        options: Vec<(&'a str, &'a str)>,
+        selected: &'a str,
+        errors: &'a [FieldError],
+    ) -> Self {
+        Radios {
+            name,
+            legend,
+            hint: None,
+            options,
+            selected,
+            error: error_of(name, errors),
+        }
+    }
+
+    pub fn hint(self, hint: &'a str) -> Self {
+        Radios {
+            hint: Some(hint),
+            ..self
+        }
+    }
+
+    /// The id of the option at this place: the field's name for the first.
+    fn radio_id(&self, index: &usize) -> String {
+        match *index {
+            0 => self.name.to_string(),
+            i => format!("{}-{}", self.name, i + 1),
+        }
+    }
+}
+
+/// Where a page of a long list is, with links to the pages before and after it.
+#[derive(Template)]
+#[template(path = "components/pagination.html")]
+pub struct Pagination {
+    pub shown: String,
+    pub previous: Option<Url>,
+    pub next: Option<Url>,
+}
+
+impl Pagination {
+    /// Page `number` (from 1) of `total` rows, `size` a page, each row one of `noun`
+    /// (one, several); the other pages are the address with `page` set.
+    pub fn new(at: &Url, number: i64, size: i64, total: i64, noun: (&str, &str)) -> Self {
+        let pages = ((total + size - 1) / size).max(1);
+        let number = number.clamp(1, pages);
+        let page = |n: i64| at.clone().with("page", &n.to_string());
+        let first = (number - 1) * size + 1;
+        let last = (number * size).min(total);
+        let (one, several) = noun;
+        let shown = match total {
+            0 => format!("No {several}"),
+            1 => format!("1 {one}"),
+            _ if pages == 1 => format!("{} {several}", grouped(total)),
+            _ => format!(
+                "{} to {} of {} {several} (page {number} of {pages})",
+                grouped(first),
+                grouped(last),
+                grouped(total)
+            ),
+        };
+        Pagination {
+            shown,
+            previous: (number > 1).then(|| page(number - 1)),
+            next: (number < pages).then(|| page(number + 1)),
+        }
+    }
+}
+
+/// A whole number with commas between thousands: "2,300".
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    match n < 0 {
+        true => format!("-{out}"),
+        false => out,
+    }
+}
+
 /// A summary list of (key, value) rows.
 #[derive(Template)]
 #[template(path = "components/summary_list.html")]
@@ -279,6 +401,8 @@ impl askama::filters::HtmlSafe for Link<'_> {}
 impl askama::filters::HtmlSafe for Inset<'_> {}
 impl askama::filters::HtmlSafe for Banner<'_> {}
 impl askama::filters::HtmlSafe for BackLink<'_> {}
+impl askama::filters::HtmlSafe for Radios<'_> {}
+impl askama::filters::HtmlSafe for Pagination {}
 
 fn error_of<'a>(name: &str, errors: &'a [FieldError]) -> Option<&'a str> {
     errors
@@ -363,6 +487,54 @@ mod tests {
             "/services/A%2FB%20%231%3F/clients?q=x%26y%3Dz"
         );
         assert_eq!(Url::path::<&str>(&[]).to_string(), "/");
+    }
+
+    #[test]
+    fn pagination_says_where_a_page_is_and_links_its_neighbours() {
+        let at = Url::path(&["services", "S/1", "clients"]);
+        let noun = ("client", "clients");
+        let middle = Pagination::new(&at, 2, 50, 2_300, noun);
+        assert_eq!(middle.shown, "51 to 100 of 2,300 clients (page 2 of 46)");
+        let link = |u: &Option<Url>| u.as_ref().map(Url::to_string);
+        assert_eq!(
+            link(&middle.previous).as_deref(),
+            Some("/services/S%2F1/clients?page=1")
+        );
+        assert_eq!(
+            link(&middle.next).as_deref(),
+            Some("/services/S%2F1/clients?page=3")
+        );
+        let last = Pagination::new(&at, 46, 50, 2_300, noun);
+        assert_eq!(
+            last.shown,
+            "2,251 to 2,300 of 2,300 clients (page 46 of 46)"
+        );
+        assert!(last.next.is_none());
+        // A page past the end is the last one; one list page says only how many.
+        let past = Pagination::new(&at, 99, 50, 120, noun);
+        assert_eq!(past.shown, "101 to 120 of 120 clients (page 3 of 3)");
+        assert_eq!(Pagination::new(&at, 1, 50, 1, noun).shown, "1 client");
+        assert_eq!(Pagination::new(&at, 1, 50, 0, noun).shown, "No clients");
+        let html = Markup::render(&Pagination::new(&at, 1, 50, 7, noun)).into_string();
+        assert!(!html.contains("<ul>"), "{html}");
+    }
+
+    #[test]
+    fn radios_give_the_first_button_the_field_name_and_check_the_chosen_one() {
+        let errors = [FieldError::new("access", "Choose an access")];
+        let options = vec![("read", "Read <only>"), ("write", "Read and write")];
+        let html = Markup::render(&Radios::new("access", "Access", options, "write", &errors))
+            .into_string();
+        assert!(
+            html.contains("<input type=\"radio\" id=\"access\" name=\"access\" value=\"read\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains("id=\"access-2\" name=\"access\" value=\"write\" checked>"),
+            "{html}"
+        );
+        assert!(html.contains("Read &#60;only&#62;"), "{html}");
+        assert!(html.contains("aria-describedby=\"access-error\""), "{html}");
     }
 
     #[test]

@@ -117,13 +117,7 @@ pub(crate) async fn login(
     if let Some(why) = app.throttled(&address, &username) {
         return Ok(too_many_attempts(why));
     }
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if expected.is_empty() {
-        return Err(WebError::Forbidden(
-            "The form had expired or did not come from this service. Go back, reload the page and try again.",
-        ));
-    }
-    check_origin_and_token(&headers, &expected, form.csrf.as_deref())?;
+    check_login_form(&headers, form.csrf.as_deref())?;
     // Only a few checks at a time for one address, and the throttle asked again after
     // waiting: a burst of guesses in parallel cannot all pass it, and a burst of people
     // signing in at once from one office waits a moment instead of being refused.
@@ -133,23 +127,30 @@ pub(crate) async fn login(
     }
     match check_password(&app, &address, &username, form.password).await? {
         Ok(user) => start_session(&app, &headers, user).await,
-        Err(()) => {
-            let message = format!(
-                "The user name or password is not right. After {PAIR_FAILURES} failed attempts you must wait {} minutes to try again, and an account with many failed attempts is locked for that long.",
-                app.0.settings.lockout_minutes
-            );
-            let errors = [FieldError {
-                field: "username",
-                message,
-            }];
-            let token = auth::token();
-            Ok(with_login_cookie(
-                &app,
-                login_page_html(&token, &username, &errors),
-                &token,
-            ))
-        }
+        Err(()) => Ok(wrong_password(&app, &username)),
     }
+}
+
+/// Before a session exists, the form's token must match the sign-in page's cookie.
+fn check_login_form(headers: &HeaderMap, token: Option<&str>) -> Result<(), WebError> {
+    let expected = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() {
+        return Err(WebError::Forbidden(
+            "The form had expired or did not come from this service. Go back, reload the page and try again.",
+        ));
+    }
+    check_origin_and_token(headers, &expected, token)
+}
+
+/// The sign-in page again, saying the name or password was not right (never which).
+fn wrong_password(app: &App, username: &str) -> Response {
+    let message = format!(
+        "The user name or password is not right. After {PAIR_FAILURES} failed attempts you must wait {} minutes to try again, and an account with many failed attempts is locked for that long.",
+        app.0.settings.lockout_minutes
+    );
+    let token = auth::token();
+    let errors = [FieldError::new("username", message)];
+    with_login_cookie(app, login_page_html(&token, username, &errors), &token)
 }
 
 /// The account a user name and password open, or `Err` (audited, counted) when they
@@ -315,52 +316,39 @@ pub(crate) async fn second_factor(
     State(app): State<App>,
     Posted { ctx, form, .. }: Posted<CodeForm, SecondFactorDue>,
 ) -> Result<Response, WebError> {
-    let stored = ctx.user.totp_secret.clone();
+    let (user, service) = (&ctx.user.username, ctx.user.service_id);
+    if !code_accepted(&app, &ctx.user, &form.code).await? {
+        let locked = count_failure(&app, &ctx.user, Failure::Code).await?;
+        let detail = serde_json::json!({"locked": locked});
+        let action = "auth.second_factor.failed";
+        audit(&app, user, action, service, None, detail).await?;
+        if locked {
+            return Err(WebError::SignIn);
+        }
+        return Ok(code_page(&ctx, &[FieldError::new("code", CODE_WRONG)]));
+    }
+    auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
+    let detail = serde_json::json!({});
+    audit(&app, user, "auth.second_factor", service, None, detail).await?;
+    Ok(see_other("/"))
+}
+
+/// Whether the code is the account's current one, not used before (a code opens one
+/// sign-in only).
+async fn code_accepted(app: &App, user: &User, code: &str) -> Result<bool, WebError> {
+    let stored = user.totp_secret.clone();
     let stored = stored.ok_or(WebError::Redirect("/account/second-factor".into()))?;
     // A secret that does not open means the key file is not the one it was sealed with.
     let secret = app.0.sealer.open(&stored);
     let secret = secret.ok_or(WebError::Internal(
         "a TOTP secret does not open with web.key".into(),
     ))?;
-    let accepted = match auth::totp_step(&secret, &form.code, auth::now()) {
+    match auth::totp_step(&secret, code, auth::now()) {
         Some(step) => {
-            users::accept_code_step(app.db(), ctx.user.user_id, step as i64, auth::now()).await?
+            Ok(users::accept_code_step(app.db(), user.user_id, step as i64, auth::now()).await?)
         }
-        None => false,
-    };
-    let (user, service) = (&ctx.user.username, ctx.user.service_id);
-    if !accepted {
-        let locked = count_failure(&app, &ctx.user, Failure::Code).await?;
-        let detail = serde_json::json!({"locked": locked});
-        audit(
-            &app,
-            user,
-            "auth.second_factor.failed",
-            service,
-            None,
-            detail,
-        )
-        .await?;
-        if locked {
-            return Err(WebError::SignIn);
-        }
-        let errors = [FieldError {
-            field: "code",
-            message: CODE_WRONG.into(),
-        }];
-        return Ok(code_page(&ctx, &errors));
+        None => Ok(false),
     }
-    auth::second_factor_done(app.db(), &ctx.session.session_hash).await?;
-    audit(
-        &app,
-        user,
-        "auth.second_factor",
-        service,
-        None,
-        serde_json::json!({}),
-    )
-    .await?;
-    Ok(see_other("/"))
 }
 
 #[derive(Deserialize)]
@@ -430,24 +418,7 @@ pub(crate) async fn change_password(
     State(app): State<App>,
     Posted { ctx, form, .. }: Posted<PasswordForm, PasswordDue>,
 ) -> Result<Response, WebError> {
-    let mut errors = Vec::new();
-    if !auth::verify_password(form.current, ctx.user.password_hash.clone()).await {
-        let message = "Your current password is not right".into();
-        errors.push(FieldError {
-            field: "current",
-            message,
-        });
-    }
-    if form.new.chars().count() < users::MIN_PASSWORD {
-        let message = format!(
-            "Enter a new password of at least {} characters",
-            users::MIN_PASSWORD
-        );
-        errors.push(FieldError {
-            field: "new",
-            message,
-        });
-    }
+    let errors = password_errors(&ctx.user, &form).await;
     if !errors.is_empty() {
         return Ok(password_page_html(&ctx, &errors));
     }
@@ -456,22 +427,33 @@ pub(crate) async fn change_password(
     // Other sessions of the account end; this one carries on.
     auth::end_other_sessions(app.db(), ctx.user.user_id, &ctx.session.session_hash).await?;
     let (user, service) = (&ctx.user.username, ctx.user.service_id);
-    let action = "user.password.change";
-    audit(
-        &app,
-        user,
-        action,
-        service,
-        Some(user.clone()),
-        serde_json::json!({}),
-    )
-    .await?;
+    let (action, detail) = ("user.password.change", serde_json::json!({}));
+    audit(&app, user, action, service, Some(user.clone()), detail).await?;
     Ok(message_page(
         &ctx,
         "Password changed",
         "Your password has been changed. You have been signed out everywhere else.",
         true,
     ))
+}
+
+/// What is wrong with a new password form: the current password, the new one's length.
+async fn password_errors(user: &User, form: &PasswordForm) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if !auth::verify_password(form.current.clone(), user.password_hash.clone()).await {
+        errors.push(FieldError::new(
+            "current",
+            "Your current password is not right",
+        ));
+    }
+    if form.new.chars().count() < users::MIN_PASSWORD {
+        let message = format!(
+            "Enter a new password of at least {} characters",
+            users::MIN_PASSWORD
+        );
+        errors.push(FieldError::new("new", message));
+    }
+    errors
 }
 
 fn message_page(ctx: &Ctx, title: &str, text: &str, link_on: bool) -> Response {

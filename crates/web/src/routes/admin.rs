@@ -3,7 +3,7 @@
 use crate::authz::Action;
 use crate::extract::{Posted, SignedIn, require};
 use crate::routes::account::NoFields;
-use crate::users::{self, FieldError, NewUser, User};
+use crate::users::{self, CheckedUser, FieldError, NewUser, User};
 use crate::view::{Csrf, ErrorSummary, Input, Layout, Markup, Select, Url};
 use crate::{App, Ctx, WebError, audit, auth, html, see_other};
 use askama::Template;
@@ -30,15 +30,22 @@ async fn users_page_html(
     errors: &[FieldError],
 ) -> Result<Response, WebError> {
     let token = &ctx.session.csrf_token;
+    let page = UsersPage {
+        layout: Layout::signed_in("User accounts", &ctx.user, token),
+        accounts: users::all(app.db()).await?,
+        me: ctx.user.user_id,
+        csrf: Csrf { token },
+        errors: ErrorSummary { errors },
+        fields: user_fields(n, errors),
+    };
+    Ok(html(Markup::render(&page).into_string()))
+}
+
+/// The new account form's fields, with what was typed and its errors.
+fn user_fields(n: &NewUser, errors: &[FieldError]) -> Vec<Markup> {
     let roles: Vec<(&str, &str)> = std::iter::once(("", "Select a role"))
         .chain(users::Role::ALL.iter().map(|r| (r.code(), r.label())))
         .collect();
-    let error = |name: &str| {
-        errors
-            .iter()
-            .find(|e| e.field == name)
-            .map(|e| e.message.as_str())
-    };
     let text = |name, label, value: &Option<String>, hint| {
         let value = value.as_deref().unwrap_or("");
         Markup::render(&Input::text(name, label, value, errors).hint(hint))
@@ -47,7 +54,7 @@ async fn users_page_html(
         "At least {} characters; the person changes it after signing in",
         users::MIN_PASSWORD
     );
-    let fields = vec![
+    vec![
         Markup::render(&Input::text("username", "User name", &n.username, errors)),
         Markup::render(&Input::text(
             "display_name",
@@ -55,13 +62,7 @@ async fn users_page_html(
             &n.display_name,
             errors,
         )),
-        Markup::render(&Select {
-            name: "role",
-            label: "Role",
-            options: roles,
-            selected: &n.role,
-            error: error("role"),
-        }),
+        Markup::render(&Select::new("role", "Role", roles, &n.role, errors)),
         text(
             "service_ref",
             "Service reference",
@@ -91,16 +92,7 @@ async fn users_page_html(
                 .hint(&password_hint)
                 .autocomplete("new-password"),
         ),
-    ];
-    let page = UsersPage {
-        layout: Layout::signed_in("User accounts", &ctx.user, token),
-        accounts: users::all(app.db()).await?,
-        me: ctx.user.user_id,
-        csrf: Csrf { token },
-        errors: ErrorSummary { errors },
-        fields,
-    };
-    Ok(html(Markup::render(&page).into_string()))
+    ]
 }
 
 pub(crate) async fn users_page(
@@ -157,8 +149,20 @@ pub(crate) async fn add_user(
         Err(errors) => return users_page_html(&app, &ctx, &n, &errors).await,
         Ok(checked) => checked,
     };
+    add_account(&app, &ctx, &n, &checked).await?;
+    Ok(see_other("/admin/users"))
+}
+
+/// Stores a checked new account (its password must be changed at first sign-in) and
+/// audits it, by the signed-in user.
+pub(crate) async fn add_account(
+    app: &App,
+    ctx: &Ctx,
+    n: &NewUser,
+    checked: &CheckedUser,
+) -> Result<(), WebError> {
     let hash = auth::hash_password(n.password.clone()).await?;
-    let id = users::insert(app.db(), &checked, &hash, true).await?;
+    let id = users::insert(app.db(), checked, &hash, true).await?;
     let detail = serde_json::json!({
         "before": null,
         "after": {
@@ -167,17 +171,8 @@ pub(crate) async fn add_user(
             "org_ref": checked.org_ref, "analyst_services": checked.analyst_services,
         },
     });
-    let (actor, service) = (&ctx.user.username, checked.service_id);
-    audit(
-        &app,
-        actor,
-        "user.add",
-        service,
-        Some(checked.username.clone()),
-        detail,
-    )
-    .await?;
-    Ok(see_other("/admin/users"))
+    let (actor, service, name) = (&ctx.user.username, checked.service_id, &checked.username);
+    audit(app, actor, "user.add", service, Some(name.clone()), detail).await
 }
 
 pub(crate) async fn disable_user(

@@ -698,16 +698,8 @@ async fn write(
     }
     let updating = reference.is_some();
     let (texts, reference) = read_record(e, &body, reference, scope.as_ref())?;
-    let exists = stored(&app, e, &scope, &reference).await?.is_some();
-    if updating != exists {
-        return Err(if updating {
-            ApiError::NotFound
-        } else {
-            ApiError::Conflict(format!(
-                "A {} with the reference {reference} exists already; change it with PUT to its address.",
-                e.label()
-            ))
-        });
+    if updating != stored(&app, e, &scope, &reference).await?.is_some() {
+        return Err(not_as_asked(e, updating, &reference));
     }
     let report = write_record(&app, &caller, e, texts, updating, &reference).await?;
     let row = stored(&app, e, &scope, &reference).await?;
@@ -721,12 +713,29 @@ async fn write(
     if updating {
         return Ok(axum::Json(body).into_response());
     }
-    let mut res = (StatusCode::CREATED, axum::Json(body)).into_response();
     let location = record_url(e, scope.as_ref(), &reference).to_string();
-    if let Ok(v) = HeaderValue::from_str(&location) {
+    Ok(created(body, &location))
+}
+
+/// The answer to a PUT of a record that is not stored (404), or a POST of one that is
+/// (409).
+fn not_as_asked(e: Entity, updating: bool, reference: &str) -> ApiError {
+    if updating {
+        return ApiError::NotFound;
+    }
+    ApiError::Conflict(format!(
+        "A {} with the reference {reference} exists already; change it with PUT to its address.",
+        e.label()
+    ))
+}
+
+/// 201 with the new record's address.
+fn created(body: serde_json::Value, location: &str) -> Response {
+    let mut res = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
         res.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(res)
+    res
 }
 
 /// A record sent as JSON, as the text of each field (in the entity's field order) and
@@ -793,7 +802,7 @@ async fn write_record(
     let fields: dcrs_exchange::Fields = e.fields().iter().map(|f| f.name).zip(texts).collect();
     let options = dcrs_exchange::ImportOptions {
         dry_run: false,
-        today: dcrs_domain::types::uk_today(chrono::Utc::now()),
+        today: app.today(),
         rules: Default::default(),
         actor: caller.user.username.clone(),
         only_new: !updating,
@@ -870,7 +879,7 @@ async fn fhir_client(
     if client.chars().any(char::is_control) {
         return Err(ApiError::NotFound);
     }
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = app.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let bundle = dcrs_exchange::client_fhir(app.db(), &scope.service_ref, &client, &now)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -963,21 +972,7 @@ async fn report(
     let caller = caller(&app, &headers).await?;
     unknown_params(&q, &["services", "period", "each_service"])?;
     let kind = dcrs_report::Kind::parse(&kind)?;
-    let each = match q
-        .iter()
-        .find(|(k, _)| k == "each_service")
-        .map(|(_, v)| v.as_str())
-    {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(vec![Problem::new(
-                "each_service",
-                other,
-                "must be true or false",
-            )]));
-        }
-    };
+    let each = each_service(&q)?;
     let chosen = chosen_services(&app, &caller, &q).await?;
     let period_text = match q.iter().find(|(k, _)| k == "period") {
         Some((_, p)) if !p.trim().is_empty() => p.trim().to_string(),
@@ -999,6 +994,20 @@ async fn report(
     )
     .await?;
     Ok(axum::Json(json!({"documents": documents})).into_response())
+}
+
+/// The `each_service` parameter: false when left out.
+fn each_service(q: &[(String, String)]) -> Result<bool, ApiError> {
+    match q.iter().find(|(k, _)| k == "each_service") {
+        None => Ok(false),
+        Some((_, v)) if v == "false" => Ok(false),
+        Some((_, v)) if v == "true" => Ok(true),
+        Some((_, other)) => Err(ApiError::BadRequest(vec![Problem::new(
+            "each_service",
+            other,
+            "must be true or false",
+        )])),
+    }
 }
 
 async fn patterns(State(app): State<App>, headers: HeaderMap, Q(q): Q) -> ApiResult {

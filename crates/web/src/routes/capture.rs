@@ -380,11 +380,6 @@ fn action_url(service_ref: &str, flow: Flow, subject_ref: &str) -> String {
     flow_url(service_ref, flow, subject_ref).to_string()
 }
 
-/// Today's date in the UK, as the forms' default for dates.
-fn today() -> String {
-    dcrs_domain::types::uk_today(chrono::Utc::now()).to_string()
-}
-
 #[derive(Template)]
 #[template(path = "capture/form.html")]
 struct FormPage<'a> {
@@ -407,6 +402,8 @@ struct Place<'a> {
     service_ref: &'a str,
     flow: Flow,
     subject_ref: &'a str,
+    /// Today in the UK: the forms' default for dates.
+    today: chrono::NaiveDate,
 }
 
 /// A flow's form with its values, errors and notes (each note after its field); `extra`
@@ -427,7 +424,7 @@ fn form_page(
             .cloned()
             .unwrap_or_else(|| match field.kind {
                 Kind::Date if !field.name.starts_with("goal") && field.name != "date_of_birth" => {
-                    today()
+                    place.today.to_string()
                 }
                 _ => String::new(),
             });
@@ -569,6 +566,7 @@ async fn show(
         service_ref: &s.service_ref,
         flow,
         subject_ref: &subject_ref,
+        today: app.today(),
     };
     Ok(form_page(&place, &subj, &values, &[], &[], extra))
 }
@@ -613,6 +611,7 @@ async fn submit(
         service_ref: &s.service_ref,
         flow,
         subject_ref: &subject_ref,
+        today: app.today(),
     };
     let render = |errors: &[FieldError], notes: &[(&str, String)]| {
         form_page(&place, &subj, &values, errors, notes, extra.clone())
@@ -648,7 +647,7 @@ async fn keep_draft(
     kept.remove("draft_id");
     kept.remove("once");
     let text = serde_json::to_string(&kept).expect("strings");
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = app.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let of = dcrs_store::pages::DraftOf {
         user_id: ctx.user.user_id,
         service_id,
@@ -683,32 +682,17 @@ async fn save(
     once: Option<String>,
 ) -> Result<Result<String, Vec<FieldError>>, WebError> {
     let (ctx, flow) = (place.ctx, place.flow);
-    let worker = match (&ctx.user.role, &ctx.user.worker_ref, subj) {
-        (Role::HealthTrainer, Some(w), _) => w.clone(),
-        (_, _, Subject::Episode(e)) => e.lead_worker_ref.clone(),
-        _ => values.get("lead_worker_ref").cloned().unwrap_or_default(),
-    };
-    let (files, target) = build(
-        flow,
-        place.service_ref,
-        subj,
-        values,
-        &worker,
-        app,
-        service_id,
-    )
-    .await?;
+    let worker = lead_worker(ctx, subj, values);
+    let (svc, id) = (place.service_ref, service_id);
+    let (records, target) = build(flow, svc, subj, values, &worker, app, id).await?;
     let target = target.to_string();
-    if files.is_empty() {
-        let message = "Enter at least the first goal".into();
-        return Ok(Err(vec![FieldError {
-            field: first_field(flow),
-            message,
-        }]));
+    if records.is_empty() {
+        let message = "Enter at least the first goal";
+        return Ok(Err(vec![FieldError::new(first_field(flow), message)]));
     }
     let options = dcrs_exchange::ImportOptions {
         dry_run: false,
-        today: dcrs_domain::types::uk_today(chrono::Utc::now()),
+        today: app.today(),
         rules: Default::default(),
         actor: ctx.user.username.clone(),
         only_new: false,
@@ -718,30 +702,42 @@ async fn save(
         answer: target.clone(),
     });
     let report =
-        dcrs_exchange::write_records(app.db(), &files, &options, "application", once.as_ref())
+        dcrs_exchange::write_records(app.db(), &records, &options, "application", once.as_ref())
             .await
             .map_err(|e| WebError::Internal(e.to_string()))?;
     if let Some(first) = report.already {
         return Ok(Ok(first));
     }
     if !report.committed {
-        let errors = report
-            .rejections
-            .iter()
-            .map(|r| {
-                let field = field_of(flow, &r.file, &r.field, r.record.as_deref(), &files);
-                FieldError {
-                    field,
-                    message: plain(flow, field, &r.reason),
-                }
-            })
-            .collect();
-        return Ok(Err(errors));
+        return Ok(Err(form_errors(flow, &report)));
     }
     if let Some(id) = values.get("draft_id").and_then(|d| d.parse().ok()) {
         app.db().delete_draft(id, ctx.user.user_id).await?;
     }
     Ok(Ok(target))
+}
+
+/// The worker a form's records are led by: the trainer filling it in, the episode's
+/// lead worker, or the one chosen on the form.
+fn lead_worker(ctx: &Ctx, subj: &Subject, values: &HashMap<String, String>) -> String {
+    match (&ctx.user.role, &ctx.user.worker_ref, subj) {
+        (Role::HealthTrainer, Some(w), _) => w.clone(),
+        (_, _, Subject::Episode(e)) => e.lead_worker_ref.clone(),
+        _ => values.get("lead_worker_ref").cloned().unwrap_or_default(),
+    }
+}
+
+/// The write path's refusals, each on the field of the form it is about, in words for
+/// the person filling it in.
+fn form_errors(flow: Flow, report: &dcrs_exchange::ImportReport) -> Vec<FieldError> {
+    report
+        .rejections
+        .iter()
+        .map(|r| {
+            let field = field_of(flow, &r.file, &r.field, r.record.as_deref());
+            FieldError::new(field, plain(flow, field, &r.reason))
+        })
+        .collect()
 }
 
 async fn check_notes(
@@ -821,188 +817,191 @@ async fn build(
     app: &App,
     service_id: i64,
 ) -> Result<(Vec<(Entity, Vec<Fields>)>, Url), WebError> {
-    let get = |k: &str| v.get(k).cloned().unwrap_or_default();
-    let base = |own_field: &'static str, own: String| -> Fields {
-        let mut m = HashMap::new();
-        m.insert(own_field, own);
-        m.insert("service_ref", service_ref.to_string());
-        m
+    let form = FormRecords {
+        service_ref,
+        values: v,
     };
-    let from_values = |m: &mut Fields, names: &[&'static str]| {
-        for n in names {
-            m.insert(*n, get(n));
-        }
-    };
-    let ep = |s: &Subject| match s {
-        Subject::Episode(e) => Some(e.as_ref().clone()),
+    let episode = match subj {
+        Subject::Episode(e) => Some(e.as_ref()),
         _ => None,
     };
-    let episode_page = |e: &str| Url::path(&["services", service_ref, "episodes", e]);
+    let episode_page =
+        |e: &EpisodeInfo| Url::path(&["services", service_ref, "episodes", &e.episode_ref]);
+    let in_episode = |entity, own, prefix, names: &[&'static str]| {
+        let e = episode.ok_or(WebError::NotFound)?;
+        let mut m = form.record(own, new_ref(prefix), names);
+        m.insert("episode_ref", e.episode_ref.clone());
+        Ok::<_, WebError>((vec![records(entity, &[m])], episode_page(e)))
+    };
+    let names = |flow: Flow| flow.fields().iter().map(|f| f.name).collect::<Vec<_>>();
     Ok(match flow {
         Flow::Client => {
             let r = new_ref("APP");
-            let mut m = base("client_ref", r.clone());
-            from_values(
-                &mut m,
-                &Flow::Client
-                    .fields()
-                    .iter()
-                    .map(|f| f.name)
-                    .collect::<Vec<_>>(),
-            );
-            (
-                vec![records(Entity::Client, &[m])],
-                Url::path(&["services", service_ref, "clients", &r]),
-            )
+            let m = form.record("client_ref", r.clone(), &names(flow));
+            let page = Url::path(&["services", service_ref, "clients", &r]);
+            (vec![records(Entity::Client, &[m])], page)
         }
         Flow::Referral => {
             let Subject::Client(client_ref, _) = subj else {
                 return Err(WebError::NotFound);
             };
-            let rr = new_ref("REF");
-            let er = new_ref("EP");
-            let mut r = base("referral_ref", rr.clone());
-            r.insert("client_ref", client_ref.clone());
-            from_values(&mut r, &["received_on", "source", "reason"]);
-            let mut e = base("episode_ref", er.clone());
-            e.insert("referral_ref", rr);
-            e.insert("lead_worker_ref", worker.to_string());
-            from_values(&mut e, &["kind", "first_contact_on", "primary_issue"]);
+            let (records, episode_ref) = form.referral(client_ref, worker);
             (
-                vec![
-                    records(Entity::Referral, &[r]),
-                    records(Entity::Episode, &[e]),
-                ],
-                episode_page(&er),
+                records,
+                Url::path(&["services", service_ref, "episodes", &episode_ref]),
             )
         }
         Flow::Baseline | Flow::Exit | Flow::FollowUp => {
-            let e = ep(subj).ok_or(WebError::NotFound)?;
-            let mut a = base("assessment_ref", new_ref("AS"));
-            a.insert("episode_ref", e.episode_ref.clone());
-            a.insert(
-                "occasion",
-                match flow {
-                    Flow::Baseline => "baseline",
-                    Flow::Exit => "exit",
-                    _ => "follow_up",
-                }
-                .to_string(),
-            );
-            from_values(
-                &mut a,
-                &flow.fields().iter().map(|f| f.name).collect::<Vec<_>>(),
-            );
-            (
-                vec![records(Entity::Assessment, &[a])],
-                episode_page(&e.episode_ref),
-            )
+            let (entities, page) =
+                in_episode(Entity::Assessment, "assessment_ref", "AS", &names(flow))?;
+            let occasion = match flow {
+                Flow::Baseline => "baseline",
+                Flow::Exit => "exit",
+                _ => "follow_up",
+            };
+            let mut entities = entities;
+            entities[0].1[0].insert("occasion", occasion.to_string());
+            (entities, page)
         }
         Flow::Plan => {
-            let e = ep(subj).ok_or(WebError::NotFound)?;
-            let pr = new_ref("PL");
-            let mut p = base("plan_ref", pr.clone());
-            p.insert("episode_ref", e.episode_ref.clone());
-            p.insert("agreed_on", get("agreed_on"));
-            let mut gs = Vec::new();
-            for i in 1..=3 {
-                let d = get(&format!("goal{i}_description"));
-                let domain = get(&format!("goal{i}_domain"));
-                if d.is_empty() && domain.is_empty() {
-                    continue;
-                }
-                let mut g = base("goal_ref", format!("{pr}-G{i}"));
-                g.insert("plan_ref", pr.clone());
-                g.insert("domain", domain);
-                g.insert("description", d);
-                g.insert("target_on", get(&format!("goal{i}_target_on")));
-                g.insert("status", "open".into());
-                gs.push(g);
+            let e = episode.ok_or(WebError::NotFound)?;
+            match form.plan(&e.episode_ref) {
+                Some(records) => (records, episode_page(e)),
+                None => (Vec::new(), Url::path::<&str>(&[])),
             }
-            if gs.is_empty() {
-                return Ok((Vec::new(), Url::path::<&str>(&[])));
-            }
-            (
-                vec![records(Entity::Plan, &[p]), records(Entity::Goal, &gs)],
-                episode_page(&e.episode_ref),
-            )
         }
         Flow::Session => {
-            let e = ep(subj).ok_or(WebError::NotFound)?;
-            let mut m = base("session_ref", new_ref("SE"));
-            m.insert("episode_ref", e.episode_ref.clone());
-            m.insert("worker_ref", worker.to_string());
-            from_values(
-                &mut m,
-                &[
-                    "held_on",
-                    "duration_min",
-                    "mode",
-                    "venue",
-                    "purpose",
-                    "attended",
-                ],
-            );
-            (
-                vec![records(Entity::Session, &[m])],
-                episode_page(&e.episode_ref),
-            )
+            let names = [
+                "held_on",
+                "duration_min",
+                "mode",
+                "venue",
+                "purpose",
+                "attended",
+            ];
+            let (mut entities, page) = in_episode(Entity::Session, "session_ref", "SE", &names)?;
+            entities[0].1[0].insert("worker_ref", worker.to_string());
+            (entities, page)
         }
         Flow::Onward => {
-            let e = ep(subj).ok_or(WebError::NotFound)?;
-            let mut m = base("onward_ref", new_ref("ON"));
-            m.insert("episode_ref", e.episode_ref.clone());
-            from_values(&mut m, &["made_on", "action", "destination", "outcome"]);
-            (
-                vec![records(Entity::OnwardReferral, &[m])],
-                episode_page(&e.episode_ref),
-            )
+            let names = ["made_on", "action", "destination", "outcome"];
+            in_episode(Entity::OnwardReferral, "onward_ref", "ON", &names)?
         }
         Flow::WiderIssue => {
-            let e = ep(subj).ok_or(WebError::NotFound)?;
-            let mut m = base("wider_issue_ref", new_ref("WI"));
-            m.insert("episode_ref", e.episode_ref.clone());
-            from_values(&mut m, &["noted_on", "issue"]);
-            (
-                vec![records(Entity::WiderIssue, &[m])],
-                episode_page(&e.episode_ref),
-            )
+            let names = ["noted_on", "issue"];
+            in_episode(Entity::WiderIssue, "wider_issue_ref", "WI", &names)?
         }
         Flow::Close => {
-            let e = ep(subj).ok_or(WebError::NotFound)?;
-            let mut m = base("episode_ref", e.episode_ref.clone());
-            m.insert("referral_ref", e.referral_ref.clone());
-            m.insert("lead_worker_ref", e.lead_worker_ref.clone());
-            m.insert("kind", e.kind.clone());
-            m.insert("first_contact_on", e.first_contact_on.clone());
-            m.insert("primary_issue", e.primary_issue.clone());
-            m.insert("closed_on", get("closed_on"));
-            m.insert("exit_reason", get("exit_reason"));
-            let mut files = vec![records(Entity::Episode, &[m])];
-            // Each open goal's final status, as said at closing.
-            let mut gs = Vec::new();
-            for goal in app.db().episode_goals(service_id, &e.episode_ref).await? {
-                let chosen = get(&format!("status_{}", goal.goal_ref));
-                let mut g = base("goal_ref", goal.goal_ref);
-                g.insert("plan_ref", goal.plan_ref);
-                g.insert("domain", goal.domain);
-                g.insert("description", goal.description);
-                g.insert("target_on", goal.target_on.unwrap_or_default());
-                if goal.status == "open" && !chosen.is_empty() && chosen != "open" {
-                    g.insert("status", chosen);
-                    g.insert("status_on", get("closed_on"));
-                    gs.push(g);
-                } else {
-                    g.insert("status", goal.status);
-                    g.insert("status_on", goal.status_on.unwrap_or_default());
-                }
-            }
-            if !gs.is_empty() {
-                files.push(records(Entity::Goal, &gs));
-            }
-            (files, episode_page(&e.episode_ref))
+            let e = episode.ok_or(WebError::NotFound)?;
+            let goals = app.db().episode_goals(service_id, &e.episode_ref).await?;
+            (form.close(e, goals), episode_page(e))
         }
     })
+}
+
+/// A form's values made into records of the service.
+struct FormRecords<'a> {
+    service_ref: &'a str,
+    values: &'a HashMap<String, String>,
+}
+
+impl FormRecords<'_> {
+    /// The value typed into a field; blank when it was not.
+    fn get(&self, name: &str) -> String {
+        self.values.get(name).cloned().unwrap_or_default()
+    }
+
+    /// A record of the service with its own reference and these fields of the form.
+    fn record(&self, own_field: &'static str, own: String, names: &[&'static str]) -> Fields {
+        let mut m = HashMap::new();
+        m.insert(own_field, own);
+        m.insert("service_ref", self.service_ref.to_string());
+        for n in names {
+            m.insert(*n, self.get(n));
+        }
+        m
+    }
+
+    /// A referral and the episode it opens, led by the worker; and the episode's
+    /// reference.
+    fn referral(&self, client_ref: &str, worker: &str) -> (Vec<(Entity, Vec<Fields>)>, String) {
+        let (rr, er) = (new_ref("REF"), new_ref("EP"));
+        let names = ["received_on", "source", "reason"];
+        let mut r = self.record("referral_ref", rr.clone(), &names);
+        r.insert("client_ref", client_ref.to_string());
+        let names = ["kind", "first_contact_on", "primary_issue"];
+        let mut e = self.record("episode_ref", er.clone(), &names);
+        e.insert("referral_ref", rr);
+        e.insert("lead_worker_ref", worker.to_string());
+        let records = vec![
+            records(Entity::Referral, &[r]),
+            records(Entity::Episode, &[e]),
+        ];
+        (records, er)
+    }
+
+    /// A plan and its goals (up to three; a goal with neither area nor words is left
+    /// out); `None` when no goal was given.
+    fn plan(&self, episode_ref: &str) -> Option<Vec<(Entity, Vec<Fields>)>> {
+        let pr = new_ref("PL");
+        let mut p = self.record("plan_ref", pr.clone(), &["agreed_on"]);
+        p.insert("episode_ref", episode_ref.to_string());
+        let mut goals = Vec::new();
+        for i in 1..=3 {
+            let description = self.get(&format!("goal{i}_description"));
+            let domain = self.get(&format!("goal{i}_domain"));
+            if description.is_empty() && domain.is_empty() {
+                continue;
+            }
+            let mut g = self.record("goal_ref", format!("{pr}-G{i}"), &[]);
+            g.insert("plan_ref", pr.clone());
+            g.insert("domain", domain);
+            g.insert("description", description);
+            g.insert("target_on", self.get(&format!("goal{i}_target_on")));
+            g.insert("status", "open".into());
+            goals.push(g);
+        }
+        (!goals.is_empty())
+            .then(|| vec![records(Entity::Plan, &[p]), records(Entity::Goal, &goals)])
+    }
+
+    /// The episode closed, and each open goal's final status as said at closing.
+    fn close(
+        &self,
+        e: &EpisodeInfo,
+        goals: Vec<dcrs_store::pages::GoalRow>,
+    ) -> Vec<(Entity, Vec<Fields>)> {
+        let mut m = self.record(
+            "episode_ref",
+            e.episode_ref.clone(),
+            &["closed_on", "exit_reason"],
+        );
+        m.insert("referral_ref", e.referral_ref.clone());
+        m.insert("lead_worker_ref", e.lead_worker_ref.clone());
+        m.insert("kind", e.kind.clone());
+        m.insert("first_contact_on", e.first_contact_on.clone());
+        m.insert("primary_issue", e.primary_issue.clone());
+        let mut out = vec![records(Entity::Episode, &[m])];
+        let mut changed = Vec::new();
+        for goal in goals {
+            let chosen = self.get(&format!("status_{}", goal.goal_ref));
+            if goal.status != "open" || chosen.is_empty() || chosen == "open" {
+                continue;
+            }
+            let mut g = self.record("goal_ref", goal.goal_ref, &[]);
+            g.insert("plan_ref", goal.plan_ref);
+            g.insert("domain", goal.domain);
+            g.insert("description", goal.description);
+            g.insert("target_on", goal.target_on.unwrap_or_default());
+            g.insert("status", chosen);
+            g.insert("status_on", self.get("closed_on"));
+            changed.push(g);
+        }
+        if !changed.is_empty() {
+            out.push(records(Entity::Goal, &changed));
+        }
+        out
+    }
 }
 
 fn first_field(flow: Flow) -> &'static str {
@@ -1010,13 +1009,7 @@ fn first_field(flow: Flow) -> &'static str {
 }
 
 /// The form field a rejection is about.
-fn field_of(
-    flow: Flow,
-    file: &str,
-    field: &str,
-    record: Option<&str>,
-    _files: &[(Entity, Vec<Fields>)],
-) -> &'static str {
+fn field_of(flow: Flow, file: &str, field: &str, record: Option<&str>) -> &'static str {
     let fields = flow.fields();
     if flow == Flow::Plan && file == "goals.csv" {
         let i = record

@@ -3,7 +3,7 @@
 //! identifiable data: each is audited with the clients it showed.
 
 use crate::extract::{OnService, Posted, ViewClients};
-use crate::pages::{uk_date, words};
+use crate::pages::{full_name, uk_date, words};
 use crate::routes::capture::{EpisodeInfo, Flow, Subject, episode, episode_actions, subject};
 use crate::users::Role;
 use crate::view::{Cell, Csrf, Layout, Link, Markup, SummaryList, Table, Url};
@@ -12,7 +12,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use dcrs_domain::Entity;
-use dcrs_store::pages::{EpisodeEvent, EventKind, Whose};
+use dcrs_store::pages::{ClientHit, EpisodeEvent, EventKind, Whose};
 
 /// A dated line of an episode's record: the date and the record in words.
 type Line = (String, String);
@@ -142,27 +142,15 @@ fn episode_html(
     r: Recorded,
     saved: Option<&str>,
 ) -> Markup {
-    let goal_rows: Vec<Vec<Cell>> = r
-        .goals
-        .into_iter()
-        .map(|g| {
-            vec![
-                Cell::Text(g.description),
-                Cell::Text(words(Entity::Goal, "domain", &g.domain)),
-                Cell::Text(g.target_on.as_deref().map(uk_date).unwrap_or_default()),
-                Cell::Text(words(Entity::Goal, "status", &g.status)),
-            ]
-        })
-        .collect();
+    let goal_rows = goal_rows(r.goals);
     let headings = ["Goal", "Area", "By", "Status"];
-    let title = if e.client_name.is_empty() {
-        format!("Episode {}", e.episode_ref)
-    } else {
-        format!(
+    let title = match e.client_name.is_empty() {
+        true => format!("Episode {}", e.episode_ref),
+        false => format!(
             "{}: support from {}",
             e.client_name,
             uk_date(&e.first_contact_on)
-        )
+        ),
     };
     let session_fields = ["purpose", "mode", "attended"];
     let onward_fields = ["action", "destination", "outcome"];
@@ -202,6 +190,21 @@ fn episode_html(
         ],
         back: Url::path(&["services", service_ref, "clients", &e.client_ref]),
     })
+}
+
+/// An episode's goals: what, the area of life, by when and how far achieved.
+fn goal_rows(goals: Vec<dcrs_store::pages::GoalRow>) -> Vec<Vec<Cell>> {
+    goals
+        .into_iter()
+        .map(|g| {
+            vec![
+                Cell::Text(g.description),
+                Cell::Text(words(Entity::Goal, "domain", &g.domain)),
+                Cell::Text(g.target_on.as_deref().map(uk_date).unwrap_or_default()),
+                Cell::Text(words(Entity::Goal, "status", &g.status)),
+            ]
+        })
+        .collect()
 }
 
 /// Who the episode is for, what support, since when, led by whom, and whether it is open.
@@ -317,14 +320,6 @@ fn due(r: &dcrs_store::pages::CaseRow, today: chrono::NaiveDate) -> Vec<String> 
     due
 }
 
-fn full_name(given: &Option<String>, family: &Option<String>) -> String {
-    format!(
-        "{} {}",
-        given.as_deref().unwrap_or_default(),
-        family.as_deref().unwrap_or_default()
-    )
-}
-
 /// The drafts of the user in the service, each named by its form and its client (the
 /// client counted as shown).
 async fn named_drafts(
@@ -376,13 +371,11 @@ async fn caseload_page(
     }: OnService<ViewClients>,
     q: CaseloadQuery,
 ) -> Result<Response, WebError> {
-    let today = dcrs_domain::types::uk_today(chrono::Utc::now());
-    let mine = ctx.user.role == Role::HealthTrainer;
+    let today = app.today();
     let worker = ctx.user.worker_ref.clone().unwrap_or_default();
-    let whose = if mine {
-        Whose::Worker(&worker)
-    } else {
-        Whose::Service
+    let whose = match ctx.user.role {
+        Role::HealthTrainer => Whose::Worker(&worker),
+        _ => Whose::Service,
     };
     let db = app.db();
     let open = db.caseload(s.service_id, whose).await?;
@@ -398,19 +391,30 @@ async fn caseload_page(
     let drafts = named_drafts(&app, &ctx, s.service_id, &mut shown).await?;
     // Search by name, reference or date of birth.
     let query = q.q.clone().unwrap_or_default().trim().to_string();
-    let hits = if query.is_empty() {
-        Vec::new()
-    } else {
-        db.find_clients(s.service_id, &query).await?
+    let hits = match query.is_empty() {
+        true => Vec::new(),
+        false => db.find_clients(s.service_id, &query).await?,
     };
     shown.extend(hits.iter().map(|h| h.client_ref.clone()));
     let detail = serde_json::json!({"records": shown});
     let (user, sid) = (&ctx.user.username, Some(s.service_id));
     crate::audit(&app, user, "view.caseload", sid, None, detail).await?;
-    let found = hits
-        .into_iter()
+    let page = CaseloadView {
+        query,
+        found: found_rows(&s.service_ref, hits),
+        drafts,
+        work,
+        saved_draft: q.saved.as_deref() == Some("draft"),
+    };
+    let page = caseload_html(&ctx, &s.service_ref, page);
+    Ok(html(page.into_string()))
+}
+
+/// The clients a search found: name (a link to the client), reference, date of birth.
+fn found_rows(service_ref: &str, hits: Vec<ClientHit>) -> Vec<Vec<Cell>> {
+    hits.into_iter()
         .map(|h| {
-            let href = service_url(&s.service_ref, &["clients", &h.client_ref]);
+            let href = service_url(service_ref, &["clients", &h.client_ref]);
             let name = full_name(&h.given_name, &h.family_name);
             let dob = Cell::Text(uk_date(&h.date_of_birth));
             vec![
@@ -419,18 +423,7 @@ async fn caseload_page(
                 dob,
             ]
         })
-        .collect();
-    let saved_draft = q.saved.as_deref() == Some("draft");
-    let page = CaseloadView {
-        query,
-        found,
-        drafts,
-        work,
-        saved_draft,
-    };
-    Ok(html(
-        caseload_html(&ctx, &s.service_ref, page).into_string(),
-    ))
+        .collect()
 }
 
 fn service_url(service_ref: &str, tail: &[&str]) -> Url {

@@ -4,14 +4,16 @@
 
 use crate::authz::{Action, ServiceScope, allowed};
 use crate::extract::{OnService, ViewAudit, ViewClients};
-use crate::pages::{uk_date, words};
-use crate::view::{Cell, Layout, Link, Markup, SummaryList, Table, Url};
+use crate::pages::{full_name, uk_date, words};
+use crate::view::{Cell, Layout, Link, Markup, Pagination, SummaryList, Table, Url};
 use crate::{App, Ctx, WebError, audit, html};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use dcrs_domain::Entity;
-use dcrs_store::pages::{AuditTrailRow, ClientEpisodeRow, ClientListRow, ClientRecordRow};
+use dcrs_store::pages::{
+    AuditTrailRow, ClientEpisodeRow, ClientListRow, ClientRecordRow, ListPage,
+};
 
 fn service_url(s: &ServiceScope, tail: &[&str]) -> Url {
     let mut parts = vec!["services", s.service_ref.as_str()];
@@ -25,32 +27,60 @@ struct ClientList<'a> {
     layout: Layout,
     register: Option<Url>,
     table: Table<'a>,
+    pages: Pagination,
+}
+
+/// Clients a page of the list holds.
+const CLIENTS_A_PAGE: i64 = 50;
+
+#[derive(serde::Deserialize)]
+pub(crate) struct ListQuery {
+    /// The page asked for; anything but a whole number from 1 is the first.
+    page: Option<String>,
 }
 
 pub(crate) async fn clients(
     State(app): State<App>,
     OnService { ctx, service, .. }: OnService<ViewClients>,
+    Query(q): Query<ListQuery>,
 ) -> Result<Response, WebError> {
-    let rows = app.db().client_list(service.service_id).await?;
+    let number = q.page.and_then(|p| p.parse::<i64>().ok()).unwrap_or(1);
+    let page = ListPage {
+        number: number.max(1),
+        size: CLIENTS_A_PAGE,
+    };
+    let (rows, total) = app.db().client_list(service.service_id, page).await?;
     let refs: Vec<&str> = rows.iter().map(|r| r.client_ref.as_str()).collect();
     let detail = serde_json::json!({"records": refs});
     let (user, id) = (&ctx.user.username, Some(service.service_id));
     audit(&app, user, "view.clients", id, None, detail).await?;
-    Ok(html(client_list(&ctx, &service, &rows).into_string()))
+    let pages = Pagination::new(
+        &service_url(&service, &["clients"]),
+        page.number,
+        page.size,
+        total,
+        ("client", "clients"),
+    );
+    Ok(html(
+        client_list(&ctx, &service, &rows, pages).into_string(),
+    ))
 }
 
-fn client_list(ctx: &Ctx, s: &ServiceScope, rows: &[ClientListRow]) -> Markup {
-    let headings = ["Client", "Name", "Date of birth", "Postcode"];
+fn client_list(ctx: &Ctx, s: &ServiceScope, rows: &[ClientListRow], pages: Pagination) -> Markup {
+    let headings = ["Name", "Date of birth", "Postcode", "Client reference"];
     let rows = rows
         .iter()
         .map(|c| {
             let href = service_url(s, &["clients", &c.client_ref]);
-            let name = [&c.given_name, &c.family_name].map(|n| n.clone().unwrap_or_default());
+            let name = match full_name(&c.given_name, &c.family_name) {
+                name if name.is_empty() => c.client_ref.clone(),
+                name => name,
+            };
             vec![
-                Cell::Markup(Link::markup(&href, &c.client_ref)),
-                Cell::Text(name.join(" ")),
+                Cell::Markup(Link::markup(&href, &name)),
                 Cell::Text(uk_date(&c.date_of_birth)),
                 Cell::Text(c.postcode.clone().unwrap_or_default()),
+                Cell::Text(c.client_ref.clone()),
             ]
         })
         .collect();
@@ -64,6 +94,7 @@ fn client_list(ctx: &Ctx, s: &ServiceScope, rows: &[ClientListRow]) -> Markup {
             headings: &headings,
             rows,
         },
+        pages,
     })
 }
 
@@ -237,6 +268,13 @@ mod tests {
                 date_of_birth: "1970-01-02".into(),
                 postcode: Some("LS1 1AA".into()),
             }],
+            Pagination::new(
+                &service_url(&s, &["clients"]),
+                2,
+                50,
+                120,
+                ("client", "clients"),
+            ),
         )
         .into_string();
         assert_hostile_escaped(&list);

@@ -30,7 +30,7 @@ pub(crate) async fn latest_year(app: &App, ids: &[i64]) -> Result<String, WebErr
     let last = app.db().latest_referral_on(ids).await?;
     let day = last
         .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
-        .unwrap_or_else(|| dcrs_domain::types::uk_today(chrono::Utc::now()));
+        .unwrap_or_else(|| app.today());
     Ok(FinancialYear::containing(day).to_string())
 }
 
@@ -76,7 +76,7 @@ pub(crate) async fn release(
         policy,
         fresh: false,
     };
-    let reports = dcrs_report::run(app.db(), &req, chrono::Utc::now()).await?;
+    let reports = dcrs_report::run(app.db(), &req, app.now()).await?;
     crate::audit(
         app,
         &user.username,
@@ -113,7 +113,7 @@ pub(crate) async fn release_patterns(
         settings: Default::default(),
         rules: Default::default(),
     };
-    let report = dcrs_report::patterns::run(app.db(), &req, chrono::Utc::now()).await?;
+    let report = dcrs_report::patterns::run(app.db(), &req, app.now()).await?;
     crate::audit(
         app,
         &user.username,
@@ -265,102 +265,98 @@ fn deliver(
     name: &str,
     this: Url,
 ) -> Result<Response, WebError> {
+    let download = |ctype: &str, ext: &str, bytes: Vec<u8>| attachment(name, ctype, ext, bytes);
+    let internal = |e: &dyn std::fmt::Display| WebError::Internal(e.to_string());
+    match format {
+        "json" => {
+            let bytes = dcrs_report::render::json(&reports).into_bytes();
+            Ok(download("application/json", "json", bytes))
+        }
+        "xlsx" => match reports.as_slice() {
+            [one] => {
+                let bytes = dcrs_report::xlsx::xlsx(one).map_err(|e| internal(&e))?;
+                Ok(download(XLSX, "xlsx", bytes))
+            }
+            _ => Ok(download("application/zip", "zip", spreadsheets(&reports)?)),
+        },
+        "csv" => Ok(download("application/zip", "csv.zip", csv_zip(&reports)?)),
+        "html-file" => {
+            let bytes = dcrs_report::html::html(&reports).into_bytes();
+            Ok(download("text/html; charset=utf-8", "html", bytes))
+        }
+        _ => Ok(document_page(ctx, &reports, this)),
+    }
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// A file to save, named from the report with anything but letters, digits and `-`
+/// replaced.
+fn attachment(name: &str, ctype: &str, ext: &str, bytes: Vec<u8>) -> Response {
     let safe: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
+        .map(|c| match c.is_ascii_alphanumeric() || c == '-' {
+            true => c,
+            false => '_',
         })
         .collect();
-    let download = |ctype: &str, ext: &str, bytes: Vec<u8>| {
-        (
-            [
-                (header::CONTENT_TYPE, ctype.to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{safe}.{ext}\""),
-                ),
-            ],
-            bytes,
-        )
-            .into_response()
-    };
-    match format {
-        "json" => Ok(download(
-            "application/json",
-            "json",
-            dcrs_report::render::json(&reports).into_bytes(),
-        )),
-        "xlsx" => {
-            if let [one] = reports.as_slice() {
-                let bytes =
-                    dcrs_report::xlsx::xlsx(one).map_err(|e| WebError::Internal(e.to_string()))?;
-                Ok(download(
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    "xlsx",
-                    bytes,
-                ))
-            } else {
-                let mut files = Vec::new();
-                for r in &reports {
-                    let bytes = dcrs_report::xlsx::xlsx(r)
-                        .map_err(|e| WebError::Internal(e.to_string()))?;
-                    files.push((format!("{}.xlsx", document_name(r)), bytes));
-                }
-                Ok(download("application/zip", "zip", zip(&files)?))
-            }
-        }
-        "csv" => {
-            let dir = tempfile::tempdir().map_err(|e| WebError::Internal(e.to_string()))?;
-            let written = dcrs_report::render::csv(&reports, dir.path())
-                .map_err(|e| WebError::Internal(e.to_string()))?;
-            let mut files = Vec::new();
-            for p in written {
-                let rel = p
-                    .strip_prefix(dir.path())
-                    .unwrap_or(&p)
-                    .to_string_lossy()
-                    .to_string();
-                files.push((
-                    rel,
-                    std::fs::read(&p).map_err(|e| WebError::Internal(e.to_string()))?,
-                ));
-            }
-            Ok(download("application/zip", "csv.zip", zip(&files)?))
-        }
-        "html-file" => Ok(download(
-            "text/html; charset=utf-8",
-            "html",
-            dcrs_report::html::html(&reports).into_bytes(),
-        )),
-        _ => {
-            let as_format = |f: &str| this.clone().with("format", f);
-            let title = match reports.as_slice() {
-                [one] => one.title.clone(),
-                more => format!("{} reports", more.len()),
-            };
-            let page = Document {
-                layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
-                style: Markup::from_static(dcrs_report::html::style()),
-                downloads: vec![
-                    (as_format("html-file"), "HTML"),
-                    (as_format("json"), "JSON"),
-                    (as_format("csv"), "CSV (zip)"),
-                    (as_format("xlsx"), "Spreadsheet"),
-                ],
-                articles: Markup::from_articles(dcrs_report::html::articles(&reports)),
-            };
-            let mut res = html(Markup::render(&page).into_string());
-            res.headers_mut().insert(
-                "x-dcrs-style-hash",
-                HeaderValue::from_str(&dcrs_report::html::style_hash()).expect("ascii"),
-            );
-            Ok(res)
-        }
+    let disposition = format!("attachment; filename=\"{safe}.{ext}\"");
+    let headers = [
+        (header::CONTENT_TYPE, ctype.to_string()),
+        (header::CONTENT_DISPOSITION, disposition),
+    ];
+    (headers, bytes).into_response()
+}
+
+/// One spreadsheet a report, in a zip.
+fn spreadsheets(reports: &[Report]) -> Result<Vec<u8>, WebError> {
+    let mut files = Vec::new();
+    for r in reports {
+        let bytes = dcrs_report::xlsx::xlsx(r).map_err(|e| WebError::Internal(e.to_string()))?;
+        files.push((format!("{}.xlsx", document_name(r)), bytes));
     }
+    zip(&files)
+}
+
+/// The reports' CSV files, in a zip.
+fn csv_zip(reports: &[Report]) -> Result<Vec<u8>, WebError> {
+    let internal = |e: &dyn std::fmt::Display| WebError::Internal(e.to_string());
+    let dir = tempfile::tempdir().map_err(|e| internal(&e))?;
+    let written = dcrs_report::render::csv(reports, dir.path()).map_err(|e| internal(&e))?;
+    let mut files = Vec::new();
+    for p in written {
+        let rel = p.strip_prefix(dir.path()).unwrap_or(&p);
+        let bytes = std::fs::read(&p).map_err(|e| internal(&e))?;
+        files.push((rel.to_string_lossy().to_string(), bytes));
+    }
+    zip(&files)
+}
+
+/// The reports as a page of the service, with the downloads bar; its inline stylesheet
+/// is allowed by its hash.
+fn document_page(ctx: &Ctx, reports: &[Report], this: Url) -> Response {
+    let as_format = |f: &str| this.clone().with("format", f);
+    let title = match reports {
+        [one] => one.title.clone(),
+        more => format!("{} reports", more.len()),
+    };
+    let page = Document {
+        layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+        style: Markup::from_static(dcrs_report::html::style()),
+        downloads: vec![
+            (as_format("html-file"), "HTML"),
+            (as_format("json"), "JSON"),
+            (as_format("csv"), "CSV (zip)"),
+            (as_format("xlsx"), "Spreadsheet"),
+        ],
+        articles: Markup::from_articles(dcrs_report::html::articles(reports)),
+    };
+    let mut res = html(Markup::render(&page).into_string());
+    res.headers_mut().insert(
+        "x-dcrs-style-hash",
+        HeaderValue::from_str(&dcrs_report::html::style_hash()).expect("ascii"),
+    );
+    res
 }
 
 fn document_name(r: &Report) -> String {
@@ -431,7 +427,7 @@ async fn dashboard_figures(
     s: &crate::ServiceScope,
 ) -> Result<std::sync::Arc<Counted>, WebError> {
     let max_age = app.0.settings.dashboard_max_age;
-    let now = chrono::Utc::now();
+    let now = app.now();
     if !max_age.is_zero() {
         let kept = app
             .0
@@ -450,7 +446,7 @@ async fn dashboard_figures(
     let last = app.db().latest_activity_on(s.service_id).await?;
     let last = last.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
     let latest_recorded = last.is_some();
-    let day = last.unwrap_or_else(|| dcrs_domain::types::uk_today(chrono::Utc::now()));
+    let day = last.unwrap_or_else(|| app.today());
     let this = Quarter::containing(day);
     let before = Quarter::containing(this.first_day() - chrono::Days::new(1));
     let docs = dcrs_report::dashboard(
@@ -544,27 +540,7 @@ fn dashboard_page(
             ]
         })
         .collect();
-    let period = this.replace(' ', "");
-    let view = |kind: &str| {
-        Url::path(&["reports", "view"])
-            .with("kind", kind)
-            .with("period", &period)
-            .with("services", &s.service_ref)
-    };
-    let own = |tail: &str| Url::path(&["services", s.service_ref.as_str(), tail]);
-    let next = vec![
-        (own("caseload"), "Caseload: what is due".to_string()),
-        (view("pack"), format!("The full report pack for {this}")),
-        (
-            view("data-quality"),
-            "Data quality: the records to check".into(),
-        ),
-        (
-            Url::path(&["patterns", "view"]).with("services", &s.service_ref),
-            "Implementation patterns: is the service still the model it was set up to be?".into(),
-        ),
-        (own("audit"), "Audit trail".into()),
-    ];
+    let next = dashboard_links(s, &this);
     let headings = ["Measure", this.as_str(), before.as_str()];
     let title = format!("{} dashboard", s.service_ref);
     Markup::render(&Dashboard {
@@ -583,6 +559,32 @@ fn dashboard_page(
         },
         next,
     })
+}
+
+/// Where a manager goes from the dashboard: the caseload, the quarter's pack, data
+/// quality, the patterns and the audit trail.
+fn dashboard_links(s: &ServiceScope, this: &str) -> Vec<(Url, String)> {
+    let period = this.replace(' ', "");
+    let view = |kind: &str| {
+        Url::path(&["reports", "view"])
+            .with("kind", kind)
+            .with("period", &period)
+            .with("services", &s.service_ref)
+    };
+    let own = |tail: &str| Url::path(&["services", s.service_ref.as_str(), tail]);
+    vec![
+        (own("caseload"), "Caseload: what is due".to_string()),
+        (view("pack"), format!("The full report pack for {this}")),
+        (
+            view("data-quality"),
+            "Data quality: the records to check".into(),
+        ),
+        (
+            Url::path(&["patterns", "view"]).with("services", &s.service_ref),
+            "Implementation patterns: is the service still the model it was set up to be?".into(),
+        ),
+        (own("audit"), "Audit trail".into()),
+    ]
 }
 
 /// One report of one service (the start page's "Report pack" link): exact for the

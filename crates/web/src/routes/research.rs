@@ -6,19 +6,14 @@
 use crate::authz::Action;
 use crate::extract::{Posted, SignedIn, require};
 use crate::users::FieldError;
-use crate::view::{Cell, Csrf, ErrorSummary, Input, Layout, Markup, Select, Table};
+use crate::view::{Cell, Csrf, ErrorSummary, Input, Layout, Markup, Radios, Select, Table};
 use crate::{App, Ctx, WebError, all_services, allowed, html};
 use askama::Template;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use dcrs_domain::types::uk_today;
 use dcrs_extract::{Dates, ExtractError, Format, NewProject, Request};
 use serde::Deserialize;
-
-fn today() -> chrono::NaiveDate {
-    uk_today(chrono::Utc::now())
-}
 
 #[derive(Template)]
 #[template(path = "research/projects.html")]
@@ -51,7 +46,7 @@ async fn projects_page_html(
                 &p.name,
                 &p.purpose,
                 &p.approver,
-                &p.ends_on.to_string(),
+                &p.ends_on.format("%-d %B %Y").to_string(),
                 &p.created_by,
             ]
             .map(|t| Cell::Text(t.to_string()))
@@ -59,11 +54,6 @@ async fn projects_page_html(
         })
         .collect();
     let headings = ["Name", "Purpose", "Approved by", "Ends", "Registered by"];
-    let field = |name, label, value, hint: Option<&'static str>| {
-        let mut input = Input::text(name, label, value, errors);
-        input.hint = hint;
-        Markup::render(&input)
-    };
     let token = &ctx.session.csrf_token;
     let page = ProjectsPage {
         layout: Layout::signed_in("Research projects", &ctx.user, token),
@@ -76,29 +66,39 @@ async fn projects_page_html(
         },
         csrf: Csrf { token },
         errors: ErrorSummary { errors },
-        fields: vec![
-            field(
-                "name",
-                "Short name",
-                &n.name,
-                Some("Letters, numbers, '-' or '_'"),
-            ),
-            field("purpose", "Purpose, as approved", &n.purpose, None),
-            field(
-                "approver",
-                "Approved by",
-                &n.approver,
-                Some("Person or committee, and reference"),
-            ),
-            field(
-                "ends_on",
-                "End date",
-                &n.ends_on,
-                Some("YYYY-MM-DD: no release after this day"),
-            ),
-        ],
+        fields: project_fields(n, errors),
     };
     Ok(html(Markup::render(&page).into_string()))
+}
+
+/// The new project form's fields, with what was typed and its errors.
+fn project_fields(n: &NewProject, errors: &[FieldError]) -> Vec<Markup> {
+    let field = |name, label, value, hint: Option<&'static str>| {
+        let mut input = Input::text(name, label, value, errors);
+        input.hint = hint;
+        Markup::render(&input)
+    };
+    vec![
+        field(
+            "name",
+            "Short name",
+            &n.name,
+            Some("Letters, numbers, '-' or '_'"),
+        ),
+        field("purpose", "Purpose, as approved", &n.purpose, None),
+        field(
+            "approver",
+            "Approved by",
+            &n.approver,
+            Some("Person or committee, and reference"),
+        ),
+        field(
+            "ends_on",
+            "End date",
+            &n.ends_on,
+            Some("YYYY-MM-DD: no release after this day"),
+        ),
+    ]
 }
 
 pub(crate) async fn projects_page(
@@ -132,13 +132,14 @@ pub(crate) async fn register_project(
         approver: form.approver,
         ends_on: form.ends_on,
     };
-    let mut errors: Vec<FieldError> = dcrs_extract::check_project(&n, today())
+    let mut errors: Vec<FieldError> = dcrs_extract::check_project(&n, app.today())
         .into_iter()
         .map(|(field, message)| FieldError { field, message })
         .collect();
     if errors.is_empty() {
         let secrets = app.0.settings.secrets_dir.clone();
-        match dcrs_extract::register(app.db(), &secrets, &n, &ctx.user.username, today()).await {
+        match dcrs_extract::register(app.db(), &secrets, &n, &ctx.user.username, app.today()).await
+        {
             Ok(p) => {
                 let file = dcrs_extract::secret_path(std::path::Path::new(""), &p.name);
                 let note = format!(
@@ -255,59 +256,12 @@ async fn extract_page_html(
         .await
         .map_err(internal)?
         .into_iter()
-        .filter(|p| p.ends_on >= today())
+        .filter(|p| p.ends_on >= app.today())
         .map(|p| (p.name.clone(), format!("{}: {}", p.name, p.purpose)))
         .collect();
-    let error = |name: &str| {
-        errors
-            .iter()
-            .find(|e| e.field == name)
-            .map(|e| e.message.as_str())
-    };
-    let select = |name, label, options: Vec<(&'static str, &'static str)>, selected| {
-        Markup::render(&Select {
-            name,
-            label,
-            options,
-            selected,
-            error: error(name),
-        })
-    };
-    let fields = if projects.is_empty() {
-        Vec::new()
-    } else {
-        let options = projects
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
-        vec![
-            Markup::render(&Select {
-                name: "project",
-                label: "Project",
-                options,
-                selected: &typed.project,
-                error: error("project"),
-            }),
-            select(
-                "format",
-                "Format",
-                vec![("csv", "CSV files"), ("parquet", "Parquet files")],
-                &typed.format,
-            ),
-            select(
-                "dates",
-                "Dates",
-                vec![
-                    ("shift", "Shifted per client (intervals kept)"),
-                    ("month", "Month only"),
-                ],
-                &typed.dates,
-            ),
-            Markup::render(
-                &Input::text("services", "Services (optional)", &typed.services, errors)
-                    .hint("Service references separated by commas; blank for all yours"),
-            ),
-        ]
+    let fields = match projects.is_empty() {
+        true => Vec::new(),
+        false => extract_fields(&projects, typed, errors),
     };
     let token = &ctx.session.csrf_token;
     let page = ExtractPage {
@@ -317,6 +271,47 @@ async fn extract_page_html(
         fields,
     };
     Ok(html(Markup::render(&page).into_string()))
+}
+
+/// The extract form's fields: the project (one of those still running), the format, the
+/// dates and the services.
+fn extract_fields(
+    projects: &[(String, String)],
+    typed: &ExtractForm,
+    errors: &[FieldError],
+) -> Vec<Markup> {
+    let select = |name, label, options, selected| {
+        Markup::render(&Select::new(name, label, options, selected, errors))
+    };
+    let projects = projects
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let radios = |name, legend, options, selected| {
+        Markup::render(&Radios::new(name, legend, options, selected, errors))
+    };
+    vec![
+        select("project", "Project", projects, &typed.project),
+        radios(
+            "format",
+            "Format",
+            vec![("csv", "CSV files"), ("parquet", "Parquet files")],
+            &typed.format,
+        ),
+        radios(
+            "dates",
+            "Dates",
+            vec![
+                ("shift", "Shifted per client (intervals kept)"),
+                ("month", "Month only"),
+            ],
+            &typed.dates,
+        ),
+        Markup::render(
+            &Input::text("services", "Services (optional)", &typed.services, errors)
+                .hint("Service references separated by commas; blank for all yours"),
+        ),
+    ]
 }
 
 pub(crate) async fn extracts_page(
@@ -344,6 +339,7 @@ fn read_extract_form(
     form: &ExtractForm,
     mine: Vec<String>,
     actor: &str,
+    today: chrono::NaiveDate,
 ) -> Result<Request, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut problem = |field, message: String| errors.push(FieldError { field, message });
@@ -372,7 +368,7 @@ fn read_extract_form(
             dates,
             services: Some(if wanted.is_empty() { mine } else { wanted }),
             actor: actor.to_string(),
-            today: today(),
+            today,
         }),
         _ => Err(errors),
     }
@@ -441,7 +437,7 @@ pub(crate) async fn release_extract(
     if mine.is_empty() {
         return Err(WebError::NotFound);
     }
-    let req = match read_extract_form(&form, mine, &ctx.user.username) {
+    let req = match read_extract_form(&form, mine, &ctx.user.username, app.today()) {
         Ok(req) => req,
         Err(errors) => return extract_page_html(&app, &ctx, &form, &errors).await,
     };

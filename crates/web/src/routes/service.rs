@@ -13,6 +13,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use dcrs_domain::Entity;
+use dcrs_domain::catalogue;
 use dcrs_store::pages::ConfigurationRow;
 use serde::Deserialize;
 
@@ -162,23 +163,7 @@ pub(crate) async fn add_staff(
         }
         Ok(checked) => checked,
     };
-    let hash = auth::hash_password(n.password.clone()).await?;
-    let id = users::insert(app.db(), &checked, &hash, true).await?;
-    let detail = serde_json::json!({
-        "before": null,
-        "after": {"user_id": id, "username": checked.username, "display_name": checked.display_name,
-                  "role": checked.role.code(), "service_id": checked.service_id, "worker_ref": checked.worker_ref},
-    });
-    let (actor, sid) = (&ctx.user.username, Some(s.service_id));
-    audit(
-        &app,
-        actor,
-        "user.add",
-        sid,
-        Some(checked.username.clone()),
-        detail,
-    )
-    .await?;
+    super::admin::add_account(&app, &ctx, &n, &checked).await?;
     Ok(see_other(&staff_url(&s, &[]).to_string()))
 }
 
@@ -253,52 +238,53 @@ fn configuration_summary(
     r: &ConfigurationRow,
     who: Option<(String, String, String)>,
 ) -> SummaryList<'static> {
-    let say = |field: &str, code: &str| words(Entity::ServiceConfiguration, field, code);
-    let routes: Vec<String> = r
-        .primary_referral_routes
-        .split(';')
-        .filter(|c| !c.is_empty())
-        .map(|c| say("primary_referral_routes", c))
+    let fields = [
+        ("provider_model", &r.provider_model),
+        ("funding", &r.funding),
+        ("senior_buy_in", &r.senior_buy_in),
+        ("primary_referral_routes", &r.primary_referral_routes),
+        ("worker_profile", &r.worker_profile),
+        ("targeting", &r.targeting),
+        (
+            "formal_performance_management",
+            &r.formal_performance_management,
+        ),
+        ("interaction_model", &r.interaction_model),
+    ];
+    let entity = Entity::ServiceConfiguration;
+    let mut rows: Vec<(&'static str, String)> = fields
+        .iter()
+        .map(|(field, codes)| {
+            let label = catalogue::about(entity, field).map_or(*field, |a| a.label);
+            let said: Vec<String> = codes
+                .split(';')
+                .filter(|c| !c.is_empty())
+                .map(|c| words(entity, field, c))
+                .collect();
+            (label, said.join(", "))
+        })
         .collect();
-    let recorded = match who {
+    rows.push(("Recorded", recorded(r, who)));
+    SummaryList { rows }
+}
+
+/// Who entered or last changed a configuration, and when.
+fn recorded(r: &ConfigurationRow, who: Option<(String, String, String)>) -> String {
+    match who {
         Some((actor, at, action)) => {
-            let verb = if action == "record.update" {
-                "changed"
-            } else {
-                "entered"
+            let verb = match action.as_str() {
+                "record.update" => "changed",
+                _ => "entered",
             };
             format!("{verb} by {actor} on {}", uk_date(&at))
         }
         None => {
-            let via = if r.entered_via == "import" {
-                "file import"
-            } else {
-                "the application"
+            let via = match r.entered_via.as_str() {
+                "import" => "file import",
+                _ => "the application",
             };
             format!("entered by {via} on {}", uk_date(&r.created_at))
         }
-    };
-    SummaryList {
-        rows: vec![
-            ("Provider model", say("provider_model", &r.provider_model)),
-            ("Funding", say("funding", &r.funding)),
-            ("Senior buy-in", say("senior_buy_in", &r.senior_buy_in)),
-            ("Main referral routes", routes.join(", ")),
-            ("Worker profile", say("worker_profile", &r.worker_profile)),
-            ("Targeting", say("targeting", &r.targeting)),
-            (
-                "Formal performance management",
-                say(
-                    "formal_performance_management",
-                    &r.formal_performance_management,
-                ),
-            ),
-            (
-                "Interaction model",
-                say("interaction_model", &r.interaction_model),
-            ),
-            ("Recorded", recorded),
-        ],
     }
 }
 

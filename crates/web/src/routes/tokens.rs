@@ -6,7 +6,7 @@ use crate::extract::{Posted, SignedIn};
 use crate::routes::account::NoFields;
 use crate::tokens::{self, Access, NewToken, Token};
 use crate::users::{FieldError, Role, User};
-use crate::view::{Csrf, ErrorSummary, Input, Layout, Markup, Select, Url};
+use crate::view::{Csrf, ErrorSummary, Input, Layout, Markup, Radios, Url};
 use crate::{App, Ctx, WebError, all_services, allowed, audit, auth, html, see_other};
 use askama::Template;
 use axum::extract::{Path, State};
@@ -34,7 +34,7 @@ struct TokensPage<'a> {
     csrf: Csrf<'a>,
     errors: ErrorSummary<'a>,
     name: Input<'a>,
-    access: Select<'a>,
+    access: Radios<'a>,
     days: Input<'a>,
     services: Option<Input<'a>>,
 }
@@ -117,13 +117,7 @@ fn tokens_page_html(
         errors: ErrorSummary { errors },
         name: Input::text("name", "Name", &n.name, errors)
             .hint("What it is for, such as \"monthly upload from the GP system\""),
-        access: Select {
-            name: "access",
-            label: "Access",
-            options: access,
-            selected: &n.access,
-            error: errors.iter().find(|e| e.field == "access").map(|e| e.message.as_str()),
-        },
+        access: Radios::new("access", "Access", access, &n.access, errors),
         days: Input::text("days", "Days until it expires", &n.days, errors)
             .kind("number")
             .hint("From 1 to 366"),
