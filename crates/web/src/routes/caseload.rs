@@ -3,7 +3,7 @@
 //! identifiable data: each is audited with the clients it showed.
 
 use crate::extract::{OnService, Posted, ViewClients};
-use crate::pages::{full_name, uk_date, words};
+use crate::pages::{full_name, typed_date, uk_date, words};
 use crate::routes::capture::{EpisodeInfo, Flow, Subject, episode, episode_actions, subject};
 use crate::users::Role;
 use crate::view::{Cell, Csrf, Layout, Link, Markup, SummaryList, Table, Url};
@@ -393,7 +393,10 @@ async fn caseload_page(
     let query = q.q.clone().unwrap_or_default().trim().to_string();
     let hits = match query.is_empty() {
         true => Vec::new(),
-        false => db.find_clients(s.service_id, &query).await?,
+        false => {
+            let asked = typed_date(&query).map_or(query.clone(), |d| d.to_string());
+            db.find_clients(s.service_id, &asked).await?
+        }
     };
     shown.extend(hits.iter().map(|h| h.client_ref.clone()));
     let detail = serde_json::json!({"records": shown});

@@ -4,7 +4,7 @@
 
 use crate::authz::{Action, ServiceScope, allowed};
 use crate::extract::{OnService, ViewAudit, ViewClients};
-use crate::pages::{full_name, uk_date, words};
+use crate::pages::{action_words, full_name, uk_date, uk_time, words};
 use crate::view::{Cell, Layout, Link, Markup, Pagination, SummaryList, Table, Url};
 use crate::{App, Ctx, WebError, audit, html};
 use askama::Template;
@@ -228,9 +228,9 @@ fn audit_trail_page(ctx: &Ctx, s: &ServiceScope, rows: Vec<AuditTrailRow>) -> Ma
         .into_iter()
         .map(|e| {
             [
-                e.at,
+                uk_time(&e.at),
                 e.actor,
-                e.action,
+                action_words(&e.action).to_string(),
                 e.record_ref.unwrap_or_default(),
                 e.detail.unwrap_or_default(),
             ]

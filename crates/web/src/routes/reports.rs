@@ -413,8 +413,8 @@ pub(crate) async fn patterns_view(
 /// A service's dashboard figures as counted at one moment.
 pub(crate) struct Counted {
     at: chrono::DateTime<chrono::Utc>,
-    /// Whether `this` is the quarter of the service's latest record (not today's).
-    latest_recorded: bool,
+    /// The day of the service's latest record, if it has any.
+    last_record: Option<chrono::NaiveDate>,
     this: Quarter,
     before: Quarter,
     docs: Vec<Report>,
@@ -442,12 +442,10 @@ async fn dashboard_figures(
             return Ok(c);
         }
     }
-    // The quarter of the latest record, and the one before it.
+    // This quarter by the calendar, and the latest complete one.
     let last = app.db().latest_activity_on(s.service_id).await?;
-    let last = last.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
-    let latest_recorded = last.is_some();
-    let day = last.unwrap_or_else(|| app.today());
-    let this = Quarter::containing(day);
+    let last_record = last.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+    let this = Quarter::containing(app.today());
     let before = Quarter::containing(this.first_day() - chrono::Days::new(1));
     let docs = dcrs_report::dashboard(
         app.db(),
@@ -459,7 +457,7 @@ async fn dashboard_figures(
     .await?;
     let counted = std::sync::Arc::new(Counted {
         at: now,
-        latest_recorded,
+        last_record,
         this,
         before,
         docs,
@@ -480,8 +478,11 @@ struct Dashboard<'a> {
     layout: Layout,
     this: String,
     before: String,
-    /// Whether "this quarter" is the service's latest with records (not today's).
-    latest_recorded: bool,
+    /// Where the service's records end, when that is before the latest complete
+    /// quarter: the day, and the pack of the quarter it falls in.
+    records_end: Option<(String, Url)>,
+    /// Whether the service has no records at all.
+    no_records: bool,
     counted_at: String,
     recount_seconds: Option<u64>,
     table: Table<'a>,
@@ -547,7 +548,18 @@ fn dashboard_page(
         layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
         this: this.clone(),
         before: before.clone(),
-        latest_recorded: counted.latest_recorded,
+        records_end: counted
+            .last_record
+            .filter(|d| *d < counted.before.first_day())
+            .map(|d| {
+                let quarter = Quarter::containing(d).to_string().replace(' ', "");
+                let pack = Url::path(&["reports", "view"])
+                    .with("kind", "pack")
+                    .with("period", &quarter)
+                    .with("services", &s.service_ref);
+                (d.format("%-d %B %Y").to_string(), pack)
+            }),
+        no_records: counted.last_record.is_none(),
         counted_at: dcrs_domain::types::uk_time(counted.at)
             .format("%H:%M:%S")
             .to_string(),
