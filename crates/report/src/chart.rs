@@ -26,10 +26,35 @@ pub struct Chart {
     /// What it shows, in words, with its main figures.
     pub description: String,
     /// The SVG element.
-    pub svg: String,
+    pub svg: Svg,
     /// The figures it draws.
     pub numbers: Table,
 }
+
+/// An SVG element the chart code drew, every text in it escaped. Only this module makes
+/// one, so a page writes it as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Svg(String);
+
+impl Svg {
+    /// The element: its opening tag (from [`open`]), its body and its closing tag.
+    fn close(open: String, body: &str) -> Svg {
+        Svg(format!("{open}{body}</svg>"))
+    }
+
+    /// The SVG markup.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Svg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl askama::filters::HtmlSafe for Svg {}
 
 /// Escapes text for HTML and SVG, in element content and quoted attributes alike.
 pub fn escape(text: &str) -> String {
@@ -348,7 +373,7 @@ fn hbars(
     categories: &[String],
     series: &[Series],
     fmt: fn(f64) -> String,
-) -> String {
+) -> Svg {
     let (label_w, plot_w, bar_h, gap) = (200.0, 340.0, 16.0, 12.0);
     let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
     let block = series.len() as f64 * bar_h + gap;
@@ -417,9 +442,9 @@ fn hbars(
         body,
         "<line x1=\"{label_w:.1}\" y1=\"{top:.1}\" x2=\"{label_w:.1}\" y2=\"{bottom:.1}\" stroke=\"{INK}\"/>"
     );
-    format!(
-        "{}{body}</svg>",
-        open(id, title, description, label_w + plot_w + 110.0, height)
+    Svg::close(
+        open(id, title, description, label_w + plot_w + 110.0, height),
+        &body,
     )
 }
 
@@ -430,7 +455,7 @@ fn vbars(
     description: &str,
     categories: &[String],
     series: &[Series],
-) -> String {
+) -> Svg {
     let (left, bar_w, gap, plot_h) = (56.0, 16.0, 28.0, 200.0);
     let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
     let mut body = String::new();
@@ -503,14 +528,11 @@ fn vbars(
         "<line x1=\"{left:.1}\" y1=\"{base:.1}\" x2=\"{:.1}\" y2=\"{base:.1}\" stroke=\"{INK}\"/>",
         width - 10.0
     );
-    format!(
-        "{}{body}</svg>",
-        open(id, title, description, width, height)
-    )
+    Svg::close(open(id, title, description, width, height), &body)
 }
 
 /// Lines over a few ordered steps, on a scale of 0 to 100%.
-fn lines(id: &str, title: &str, description: &str, steps: &[&str], series: &[Series]) -> String {
+fn lines(id: &str, title: &str, description: &str, steps: &[&str], series: &[Series]) -> Svg {
     let (left, step_w, plot_h) = (52.0, 88.0, 220.0);
     let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
     let mut body = String::new();
@@ -594,10 +616,7 @@ fn lines(id: &str, title: &str, description: &str, steps: &[&str], series: &[Ser
         "<line x1=\"{left:.1}\" y1=\"{base:.1}\" x2=\"{:.1}\" y2=\"{base:.1}\" stroke=\"{INK}\"/>",
         width - 10.0
     );
-    format!(
-        "{}{body}</svg>",
-        open(id, title, description, width, height)
-    )
+    Svg::close(open(id, title, description, width, height), &body)
 }
 
 /// A table of the rows and columns of `t` a chart draws.
@@ -898,9 +917,9 @@ fn paired(t: &Table, prefix: &str) -> Chart {
         let _ = write!(description, " {name}: {words}, {direction}.");
     }
     let height = top + MEASURES.len() as f64 * row_h + 10.0;
-    let svg = format!(
-        "{}{body}</svg>",
-        open(&id, &title, &description, label_w + plot_w + 170.0, height)
+    let svg = Svg::close(
+        open(&id, &title, &description, label_w + plot_w + 170.0, height),
+        &body,
     );
     let names: Vec<&str> = MEASURES.iter().map(|m| m.1).collect();
     Chart {
@@ -1109,9 +1128,9 @@ fn model_strips(fingerprints: &[(&str, &Table)], prefix: &str) -> Chart {
             );
         }
     }
-    let svg = format!(
-        "{}{body}</svg>",
-        open(&id, &title, &description, width.max(660.0), bottom + 24.0)
+    let svg = Svg::close(
+        open(&id, &title, &description, width.max(660.0), bottom + 24.0),
+        &body,
     );
     Chart {
         id: id.clone(),
@@ -1327,10 +1346,7 @@ fn small_multiples(
             }
         );
     }
-    let svg = format!(
-        "{}{body}</svg>",
-        open(&id, &title, &description, width, height)
-    );
+    let svg = Svg::close(open(&id, &title, &description, width, height), &body);
     let mut columns = vec!["quarter"];
     columns.extend(measures.iter().map(|c| c.id.as_str()));
     Chart {

@@ -7,11 +7,17 @@
 //! one cell, proportions are percentages, and a table too wide for an A4 page is split
 //! into parts that each repeat its label columns. The JSON, CSV and spreadsheet keep
 //! every column as it is.
+//!
+//! The HTML is written only by the askama templates in `templates/` (the document,
+//! the articles and the macros for their parts), which escape every value they are
+//! given; a chart's SVG enters only as [`Svg`](crate::chart::Svg), which only the chart
+//! code makes, and the stylesheet is compiled in.
 
 use crate::Report;
-use crate::chart::{Chart, charts, escape};
+use crate::chart::{Chart, charts};
 use crate::doc::{Column, Figure, Table, Unit};
-use std::fmt::Write;
+use askama::Template;
+use std::fmt;
 
 /// The stylesheet, screen and print.
 const STYLE: &str = include_str!("report.css");
@@ -19,33 +25,36 @@ const STYLE: &str = include_str!("report.css");
 /// Characters of figures and labels an A4 page takes across, at the print size.
 const PAGE_WIDTH_CHARS: usize = 128;
 
+/// The whole page: its head with the stylesheet, the header and the reports' articles.
+#[derive(Template)]
+#[template(path = "document.html")]
+struct Document<'a> {
+    /// The page's title.
+    title: String,
+    /// The reports.
+    articles: &'a Articles,
+}
+
 /// The reports as one HTML page, in order; each starts on a new printed page.
 pub fn html(reports: &[Report]) -> String {
     let title = match reports {
         [one] => one.title.clone(),
         _ => format!("{} reports", reports.len()),
     };
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n\
-         <a class=\"skip-link\" href=\"#main\">Skip to main content</a>\n\
-         <header class=\"header\"><div class=\"width-container\">\
-         <span class=\"header-logo\">dcrs</span>\
-         <span class=\"header-service\">Health trainer services: reports</span>\
-         </div></header>\n<main class=\"width-container\" id=\"main\">\n",
-        escape(&title)
-    );
-    s.push_str(&articles(reports).0);
-    s.push_str("</main>\n</body>\n</html>\n");
-    s
+    render(&Document {
+        title,
+        articles: &articles(reports),
+    })
+}
+
+/// The HTML a template writes.
+fn render(t: &impl Template) -> String {
+    t.render().expect("a template writes to a String")
 }
 
 /// The reports' articles (headings, figures, tables and charts) without a page around
-/// them, for a page that has its own layout. Only this crate makes one, and every value
-/// in it is escaped, so a page may write it as it is.
+/// them, for a page that has its own layout. Only this crate makes one, by rendering a
+/// template that escapes every value in it, so a page may write it as it is.
 #[derive(Debug, Clone)]
 pub struct Articles(String);
 
@@ -56,13 +65,22 @@ impl Articles {
     }
 }
 
+impl fmt::Display for Articles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl askama::filters::HtmlSafe for Articles {}
+
 /// The articles of the reports, in order; each starts on a new printed page.
 pub fn articles(reports: &[Report]) -> Articles {
-    let mut s = String::new();
-    for (i, r) in reports.iter().enumerate() {
-        article(&mut s, r, &format!("r{i}-"));
-    }
-    Articles(s)
+    let articles = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| article(r, format!("r{i}-")))
+        .collect();
+    Articles(render(&ArticleList { articles }))
 }
 
 /// The reports' stylesheet (screen and print), for a page's `<style>` element written
@@ -71,72 +89,135 @@ pub fn style() -> &'static str {
     STYLE
 }
 
-fn article(s: &mut String, r: &Report, prefix: &str) {
-    let _ = writeln!(
-        s,
-        "<article class=\"report\" aria-labelledby=\"{prefix}title\">\n<h1 id=\"{prefix}title\">{}</h1>",
-        escape(&r.title)
-    );
-    if r.synthetic {
-        s.push_str(
-            "<p class=\"tag\">Synthetic data: generated for demonstration, not about real people.</p>\n",
-        );
+/// The articles, one after the other.
+#[derive(Template)]
+#[template(path = "articles.html")]
+struct ArticleList<'a> {
+    /// The reports' articles, in order.
+    articles: Vec<Article<'a>>,
+}
+
+/// A report as its article shows it.
+struct Article<'a> {
+    /// What every id in the article starts with, unique to it on its page.
+    prefix: String,
+    /// The report.
+    report: &'a Report,
+    /// The period: its label and its first and last days.
+    period: String,
+    /// The sections, with their charts and tables.
+    sections: Vec<SectionView<'a>>,
+    /// The reference files loaded when it was produced.
+    reference_files: TableView,
+}
+
+/// A section of an article.
+struct SectionView<'a> {
+    /// Its id (after the article's prefix).
+    id: &'a str,
+    /// Title.
+    title: &'a str,
+    /// Its charts.
+    figures: Vec<FigureView>,
+    /// Its tables.
+    tables: Vec<TableView>,
+    /// Its definitions.
+    definitions: &'a [String],
+}
+
+/// A chart with the table of its numbers.
+struct FigureView {
+    /// The chart.
+    chart: Chart,
+    /// The figures it draws.
+    numbers: TableView,
+}
+
+/// A published table as shown: withheld, or in parts that each fit across a page.
+struct TableView {
+    /// The id of its block.
+    id: String,
+    /// Title.
+    title: String,
+    /// Why it is withheld, when it is.
+    withheld: Option<String>,
+    /// Its parts.
+    parts: Vec<TablePart>,
+    /// The note under it.
+    note: Option<String>,
+}
+
+/// A part of a table: its caption, column headers and rows.
+struct TablePart {
+    /// The caption, which says which part it is when there are several.
+    caption: String,
+    /// The column headers.
+    header: Vec<Cell>,
+    /// The rows, the first cell of each its label.
+    rows: Vec<Vec<Cell>>,
+}
+
+/// A cell's text and whether it holds a number.
+struct Cell {
+    /// What it shows.
+    text: String,
+    /// Whether it holds a figure (aligned as a number) rather than text.
+    numeric: bool,
+}
+
+/// A report's article, every id in it starting with `prefix`.
+fn article(r: &Report, prefix: String) -> Article<'_> {
+    let mut all = charts(r, &prefix);
+    let sections = r
+        .sections
+        .iter()
+        .map(|sec| SectionView {
+            id: &sec.id,
+            title: &sec.title,
+            figures: take_section(&mut all, &sec.id)
+                .into_iter()
+                .map(figure)
+                .collect(),
+            tables: sec
+                .tables
+                .iter()
+                .map(|t| table(t, &format!("{prefix}{}", t.id)))
+                .collect(),
+            definitions: &sec.definitions,
+        })
+        .collect();
+    let files = reference_files(r, &prefix);
+    Article {
+        period: period(r),
+        sections,
+        reference_files: table(&files, &files.id),
+        prefix,
+        report: r,
     }
-    for w in &r.warnings {
-        let _ = writeln!(
-            s,
-            "<div class=\"warning-callout\"><h2 class=\"warning-heading\">Warning</h2><p>{}</p></div>",
-            escape(w)
-        );
-    }
-    about(s, r);
-    let all = charts(r, prefix);
-    let _ = write!(
-        s,
-        "<nav class=\"contents\" aria-label=\"Contents\"><h2>Contents</h2><ol>"
-    );
-    for sec in &r.sections {
-        let _ = write!(
-            s,
-            "<li><a href=\"#{prefix}{}\">{}</a></li>",
-            escape(&sec.id),
-            escape(&sec.title)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "<li><a href=\"#{prefix}reference-data\">Reference data</a></li></ol></nav>"
-    );
-    for sec in &r.sections {
-        let _ = writeln!(
-            s,
-            "<section class=\"section\" id=\"{prefix}{0}\" aria-labelledby=\"{prefix}{0}-h\">\n<h2 id=\"{prefix}{0}-h\">{1}</h2>",
-            escape(&sec.id),
-            escape(&sec.title)
-        );
-        for c in all.iter().filter(|c| c.section == sec.id) {
-            figure(s, c);
-        }
-        for t in &sec.tables {
-            table(s, t, &format!("{prefix}{}", t.id), "h3");
-        }
-        if !sec.definitions.is_empty() {
-            s.push_str("<div class=\"keep\"><h3>Definitions</h3><ul class=\"definitions\">");
-            for d in &sec.definitions {
-                let _ = write!(s, "<li>{}</li>", escape(d));
-            }
-            s.push_str("</ul></div>\n");
-        }
-        s.push_str("</section>\n");
-    }
-    let _ = writeln!(
-        s,
-        "<section class=\"section\" id=\"{prefix}reference-data\" aria-labelledby=\"{prefix}reference-data-h\">\
-         <h2 id=\"{prefix}reference-data-h\">Reference data</h2>\
-         <p>National IMD quintiles are from the English Indices of Deprivation {}. The files loaded when this report was produced:</p>",
-        r.imd_year
-    );
-    let files = Table {
+}
+
+/// The charts of a section, in order, taken out of `all`.
+fn take_section(all: &mut Vec<Chart>, section: &str) -> Vec<Chart> {
+    let (these, rest) = std::mem::take(all)
+        .into_iter()
+        .partition(|c| c.section == section);
+    *all = rest;
+    these
+}
+
+/// The period as the summary list gives it.
+fn period(r: &Report) -> String {
+    format!(
+        "{} ({} to {})",
+        r.period.label,
+        r.period.from.format("%-d %B %Y"),
+        r.period.to.format("%-d %B %Y")
+    )
+}
+
+/// The table of the reference files a report's figures rest on.
+fn reference_files(r: &Report, prefix: &str) -> Table {
+    Table {
         id: format!("{prefix}reference-files"),
         title: "Reference files".into(),
         columns: vec![
@@ -158,11 +239,10 @@ fn article(s: &mut String, r: &Report, prefix: &str) {
         note: None,
         withheld: None,
         named_rows: false,
-    };
-    table(s, &files, &files.id, "h3");
-    s.push_str("</section>\n</article>\n");
+    }
 }
 
+/// A column of text.
 fn text_col(id: &str, label: &str) -> Column {
     Column {
         id: id.into(),
@@ -171,75 +251,10 @@ fn text_col(id: &str, label: &str) -> Column {
     }
 }
 
-/// Scope, period, time, policy: the summary list at the top.
-fn about(s: &mut String, r: &Report) {
-    let mut services = String::from("<ul class=\"plain\">");
-    for sv in &r.scope.services {
-        let _ = write!(
-            services,
-            "<li>{} {} (areas served: {})</li>",
-            escape(&sv.service_ref),
-            escape(&sv.name),
-            escape(&sv.areas_served.join(", "))
-        );
-    }
-    services.push_str("</ul>");
-    let mut rows: Vec<(&str, String)> = vec![
-        ("Scope", escape(&r.scope.description)),
-        ("Services", services),
-        (
-            "Period",
-            format!(
-                "{} ({} to {})",
-                escape(&r.period.label),
-                r.period.from.format("%-d %B %Y"),
-                r.period.to.format("%-d %B %Y")
-            ),
-        ),
-        ("Produced", escape(&r.produced_at)),
-        (
-            "Disclosure policy",
-            format!(
-                "{}: {} In the tables <strong>*</strong> is a figure withheld by this policy and n/a one that does not apply.",
-                escape(r.policy.name),
-                escape(&r.policy.statement)
-            ),
-        ),
-        (
-            "Cells suppressed to protect others",
-            r.policy.secondary_suppressions.to_string(),
-        ),
-    ];
-    if !r.policy.withheld_tables.is_empty() {
-        rows.push((
-            "Tables withheld",
-            escape(&r.policy.withheld_tables.join(", ")),
-        ));
-    }
-    s.push_str("<dl class=\"summary-list\">");
-    for (key, value) in rows {
-        let _ = write!(
-            s,
-            "<div class=\"summary-list-row\"><dt>{key}</dt><dd>{value}</dd></div>"
-        );
-    }
-    s.push_str("</dl>\n");
-}
-
-/// A chart, its description and its numbers.
-fn figure(s: &mut String, c: &Chart) {
-    let _ = writeln!(
-        s,
-        "<figure class=\"chart\" aria-labelledby=\"{0}-h\"><h3 id=\"{0}-h\">{1}</h3>\
-         <div class=\"chart-body\"><div class=\"chart-svg\">{2}</div>\
-         <figcaption class=\"chart-text\"><p>{3}</p></figcaption></div>",
-        escape(&c.id),
-        escape(&c.title),
-        c.svg,
-        escape(&c.description)
-    );
-    table(s, &c.numbers, &c.numbers.id, "h4");
-    s.push_str("</figure>\n");
+/// A chart with its numbers.
+fn figure(chart: Chart) -> FigureView {
+    let numbers = table(&chart.numbers, &chart.numbers.id);
+    FigureView { chart, numbers }
 }
 
 /// A column as shown: one published column, or a figure with its interval.
@@ -377,59 +392,55 @@ fn parts<'a>(columns: &'a [Shown], rows: &[Vec<Figure>]) -> Vec<Vec<&'a Shown>> 
 }
 
 /// A published table, split into parts when too wide for a page.
-fn table(s: &mut String, t: &Table, id: &str, heading: &str) {
-    let _ = write!(s, "<div class=\"table-block\" id=\"{}\">", escape(id));
-    if let Some(why) = &t.withheld {
-        let _ = writeln!(
-            s,
-            "<{heading}>{}</{heading}><p class=\"withheld\">Withheld: {}</p></div>",
-            escape(&t.title),
-            escape(why)
-        );
-        return;
+fn table(t: &Table, id: &str) -> TableView {
+    let parts = match t.withheld {
+        Some(_) => Vec::new(),
+        None => table_parts(t),
+    };
+    TableView {
+        id: id.to_string(),
+        title: t.title.clone(),
+        withheld: t.withheld.clone(),
+        parts,
+        note: t.note.clone(),
     }
+}
+
+/// The parts of a table, each with its caption, headers and rows.
+fn table_parts(t: &Table) -> Vec<TablePart> {
     let columns = shown(&t.columns);
     let split = parts(&columns, &t.rows);
-    for (k, part) in split.iter().enumerate() {
-        let caption = if split.len() > 1 {
-            format!("{} (part {} of {})", t.title, k + 1, split.len())
-        } else {
-            t.title.clone()
-        };
-        let _ = write!(
-            s,
-            "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"{0}\"><table class=\"table\"><caption>{0}</caption><thead><tr>",
-            escape(&caption)
-        );
-        for c in part {
-            let class = if c.unit == Unit::Text {
-                ""
+    let count = split.len();
+    split
+        .iter()
+        .enumerate()
+        .map(|(k, part)| TablePart {
+            caption: if count > 1 {
+                format!("{} (part {} of {count})", t.title, k + 1)
             } else {
-                " class=\"numeric\""
-            };
-            let _ = write!(s, "<th scope=\"col\"{class}>{}</th>", escape(&c.label));
-        }
-        s.push_str("</tr></thead><tbody>");
-        for row in &t.rows {
-            s.push_str("<tr>");
-            for (j, c) in part.iter().enumerate() {
-                let text = escape(&cell_text(row, c));
-                if j == 0 {
-                    let _ = write!(s, "<th scope=\"row\">{text}</th>");
-                } else if c.unit == Unit::Text {
-                    let _ = write!(s, "<td>{text}</td>");
-                } else {
-                    let _ = write!(s, "<td class=\"numeric\">{text}</td>");
-                }
-            }
-            s.push_str("</tr>");
-        }
-        s.push_str("</tbody></table></div>");
-    }
-    if let Some(note) = &t.note {
-        let _ = write!(s, "<p class=\"note\">{}</p>", escape(note));
-    }
-    s.push_str("</div>\n");
+                t.title.clone()
+            },
+            header: part
+                .iter()
+                .map(|c| Cell {
+                    text: c.label.clone(),
+                    numeric: c.unit != Unit::Text,
+                })
+                .collect(),
+            rows: t
+                .rows
+                .iter()
+                .map(|row| {
+                    part.iter()
+                        .map(|c| Cell {
+                            text: cell_text(row, c),
+                            numeric: c.unit != Unit::Text,
+                        })
+                        .collect()
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The Content-Security-Policy source of the page's inline stylesheet

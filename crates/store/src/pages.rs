@@ -80,6 +80,8 @@ pub struct ClientHit {
 /// A dated line of an episode's record (an assessment, a session…) with its codes.
 #[derive(Debug, Clone)]
 pub struct EpisodeEvent {
+    /// The record's own reference.
+    pub reference: String,
     pub on: String,
     /// The record's codes, in the order the page names them.
     pub codes: Vec<Option<String>>,
@@ -501,31 +503,46 @@ impl Database {
         episode_ref: &str,
         kind: EventKind,
     ) -> StoreResult<Vec<EpisodeEvent>> {
-        let (table, date, codes, number) = match kind {
-            EventKind::Assessment => ("assessments", "assessed_on", &["occasion"][..], "bmi"),
+        let (table, own, date, codes, number) = match kind {
+            EventKind::Assessment => (
+                "assessments",
+                "assessment_ref",
+                "assessed_on",
+                &["occasion"][..],
+                "bmi",
+            ),
             EventKind::Session => (
                 "sessions",
+                "session_ref",
                 "held_on",
                 &["purpose", "mode", "attended"][..],
                 "NULL",
             ),
             EventKind::Onward => (
                 "onward_referrals",
+                "onward_ref",
                 "made_on",
                 &["action", "destination", "outcome"][..],
                 "NULL",
             ),
-            EventKind::WiderIssue => ("wider_issues", "noted_on", &["issue"][..], "NULL"),
+            EventKind::WiderIssue => (
+                "wider_issues",
+                "wider_issue_ref",
+                "noted_on",
+                &["issue"][..],
+                "NULL",
+            ),
         };
-        let mut cols = vec![format!("x.{date}")];
+        let mut cols = vec![format!("x.{own}"), format!("x.{date}")];
         cols.extend(codes.iter().map(|c| format!("x.{c}")));
-        while cols.len() < 4 {
+        while cols.len() < 5 {
             cols.push("CAST(NULL AS TEXT)".into());
         }
         cols.push(if number == "NULL" {
             "CAST(NULL AS REAL)".into()
         } else {
-            format!("CAST(x.{number} AS REAL)")
+            // The column as it is: a cast's type reads as single precision.
+            format!("x.{number}")
         });
         let rows: Vec<EventTuple> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -540,9 +557,10 @@ impl Database {
         Ok(rows
             .into_iter()
             .map(|r| EpisodeEvent {
-                on: r.0,
-                codes: [r.1, r.2, r.3].into_iter().take(codes.len()).collect(),
-                number: r.4,
+                reference: r.0,
+                on: r.1,
+                codes: [r.2, r.3, r.4].into_iter().take(codes.len()).collect(),
+                number: r.5,
             })
             .collect())
     }
@@ -561,8 +579,9 @@ pub struct DraftOf<'a> {
 /// A follow-up due as read: episode, client, names, closing date.
 type FollowUpTuple = (String, String, Option<String>, Option<String>, String);
 
-/// An event as read: date, up to three codes, a number.
+/// An event as read: reference, date, up to three codes, a number.
 type EventTuple = (
+    String,
     String,
     Option<String>,
     Option<String>,

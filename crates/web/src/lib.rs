@@ -385,6 +385,10 @@ pub fn router(app: App) -> Router {
             get(routes::capture::episode_flow_page).post(routes::capture::episode_flow_submit),
         )
         .route(
+            "/services/{service}/episodes/{episode}/{flow}/{record}",
+            get(routes::capture::change_page).post(routes::capture::change_submit),
+        )
+        .route(
             "/services/{service}/caseload",
             get(routes::caseload::caseload).post(routes::caseload::caseload_search),
         )

@@ -104,7 +104,10 @@ pub(crate) fn typed_date(text: &str) -> Option<chrono::NaiveDate> {
     let month = month.parse::<u32>().ok().or_else(|| {
         let m = month.to_lowercase();
         (1..=12u32).find(|n| {
-            let name = chrono::Month::try_from(*n as u8).expect("1 to 12").name().to_lowercase();
+            let name = chrono::Month::try_from(*n as u8)
+                .expect("1 to 12")
+                .name()
+                .to_lowercase();
             m.len() >= 3 && name.starts_with(&m)
         })
     })?;
@@ -122,7 +125,15 @@ mod tests {
     #[test]
     fn dates_as_people_type_them() {
         let d = chrono::NaiveDate::from_ymd_opt(1980, 5, 31);
-        for typed in ["31/5/1980", "31/05/1980", "31-05-1980", "31 May 1980", "31 may 1980", "1980-05-31", " 31.5.1980 "] {
+        for typed in [
+            "31/5/1980",
+            "31/05/1980",
+            "31-05-1980",
+            "31 May 1980",
+            "31 may 1980",
+            "1980-05-31",
+            " 31.5.1980 ",
+        ] {
             assert_eq!(typed_date(typed), d, "{typed}");
         }
         for typed in ["31/5/80", "31/13/1980", "Ann", "31 Ma 1980", "5/1980"] {

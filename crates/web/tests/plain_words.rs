@@ -33,11 +33,15 @@ fn visible_text(html: &str) -> Vec<String> {
                 continue;
             }
             Some(_) => continue,
-            None if !tag.starts_with('/') && ["style", "script", "code", "svg"].contains(&name.as_str()) => {
-                skip = Some(["style", "script", "code", "svg"]
-                    .into_iter()
-                    .find(|n| *n == name)
-                    .unwrap());
+            None if !tag.starts_with('/')
+                && ["style", "script", "code", "svg"].contains(&name.as_str()) =>
+            {
+                skip = Some(
+                    ["style", "script", "code", "svg"]
+                        .into_iter()
+                        .find(|n| *n == name)
+                        .unwrap(),
+                );
                 continue;
             }
             None => {}
@@ -84,13 +88,15 @@ fn problem(text: &str, codes: &HashSet<String>) -> Option<&'static str> {
     if iso {
         return Some("a date written YYYY-MM-DD");
     }
-    let snake = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|w| {
-        let parts: Vec<&str> = w.split('_').collect();
-        parts.len() > 1
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-    });
+    let snake = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| {
+            let parts: Vec<&str> = w.split('_').collect();
+            parts.len() > 1
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        });
     if snake {
         return Some("a snake_case name");
     }
@@ -192,10 +198,19 @@ async fn pages_show_words_not_codes_iso_dates_or_snake_case() {
         .iter()
         .map(|((why, text), pages)| {
             let text: String = text.chars().take(120).collect();
-            format!("{why}: {text:?} on {} page(s): {}", pages.len(), pages.iter().take(4).cloned().collect::<Vec<_>>().join(", "))
+            format!(
+                "{why}: {text:?} on {} page(s): {}",
+                pages.len(),
+                pages.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
+            )
         })
         .collect();
     eprintln!("words checked on {visited} pages");
     assert!(visited >= 20, "only {visited} pages were reached");
-    assert!(listed.is_empty(), "{} problems:\n{}", listed.len(), listed.join("\n"));
+    assert!(
+        listed.is_empty(),
+        "{} problems:\n{}",
+        listed.len(),
+        listed.join("\n")
+    );
 }

@@ -143,6 +143,19 @@ impl Flow {
         }
     }
 
+    /// The title of the form that changes a saved record of the flow.
+    pub(crate) fn change_title(self) -> &'static str {
+        match self {
+            Flow::Baseline => "Change the baseline assessment",
+            Flow::Exit => "Change the exit assessment",
+            Flow::FollowUp => "Change the follow-up assessment",
+            Flow::Session => "Change a session",
+            Flow::Onward => "Change a signposting or onward referral",
+            Flow::WiderIssue => "Change a wider issue",
+            other => other.title(),
+        }
+    }
+
     pub(crate) fn title(self) -> &'static str {
         match self {
             Flow::Client => "Register a client",
@@ -393,6 +406,8 @@ struct FormPage<'a> {
     fields: Vec<Markup>,
     /// The words of the button that checks the form without saving, where it has one.
     check: Option<&'static str>,
+    /// Whether the form may be kept as a draft (not when it changes a saved record).
+    draft: bool,
 }
 
 /// What a form is for and where it is: the signed-in user, the service, the flow and
@@ -404,6 +419,8 @@ struct Place<'a> {
     subject_ref: &'a str,
     /// Today in the UK: the forms' default for dates.
     today: chrono::NaiveDate,
+    /// The saved record the form changes, if it changes one rather than adding.
+    changing: Option<&'a str>,
 }
 
 /// A flow's form with its values, errors and notes (each note after its field); `extra`
@@ -441,12 +458,30 @@ fn form_page(
         _ => None,
     };
     let token = &place.ctx.session.csrf_token;
+    let (title, action) = match place.changing {
+        Some(reference) => (
+            flow.change_title(),
+            Url::path(&[
+                "services",
+                place.service_ref,
+                "episodes",
+                place.subject_ref,
+                flow.code(),
+                reference,
+            ]),
+        ),
+        None => (
+            flow.title(),
+            flow_url(place.service_ref, flow, place.subject_ref),
+        ),
+    };
     let page = FormPage {
-        layout: Layout::signed_in(flow.title(), &place.ctx.user, token)
+        layout: Layout::signed_in(title, &place.ctx.user, token)
             .back(&back_to(place), back_words(subject)),
         heading: heading(subject),
         errors: ErrorSummary { errors },
-        action: flow_url(place.service_ref, flow, place.subject_ref),
+        action,
+        draft: place.changing.is_none(),
         csrf: Csrf { token },
         draft_id: values.get("draft_id").map(String::as_str),
         once: values.get("once").map(String::as_str),
@@ -536,10 +571,13 @@ async fn show(
     flow: Flow,
     subject_ref: String,
     draft: Option<i64>,
+    changing: Option<String>,
 ) -> Result<Response, WebError> {
     let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
     let mut values = HashMap::new();
-    if let Some(id) = draft {
+    if let Some(reference) = &changing {
+        values = stored_record(&app, s.service_id, flow, &subj, reference).await?;
+    } else if let Some(id) = draft {
         let text = app
             .db()
             .draft_values(id, ctx.user.user_id, s.service_id)
@@ -548,8 +586,9 @@ async fn show(
         values.insert("draft_id".into(), id.to_string());
     }
     values.insert("once".into(), once_key());
-    let detail =
-        serde_json::json!({"form": flow.code(), "records": subject_records(&subj), "draft": draft});
+    let mut records = subject_records(&subj);
+    records.extend(changing.clone());
+    let detail = serde_json::json!({"form": flow.code(), "records": records, "draft": draft});
     let (user, sid) = (&ctx.user.username, Some(s.service_id));
     crate::audit(
         &app,
@@ -567,6 +606,7 @@ async fn show(
         flow,
         subject_ref: &subject_ref,
         today: app.today(),
+        changing: changing.as_deref(),
     };
     Ok(form_page(&place, &subj, &values, &[], &[], extra))
 }
@@ -601,6 +641,7 @@ async fn submit(
     OnService { service: s, .. }: OnService<EditClients>,
     flow: Flow,
     subject_ref: String,
+    changing: Option<String>,
     Posted { ctx, form, .. }: Posted<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
@@ -612,13 +653,14 @@ async fn submit(
         flow,
         subject_ref: &subject_ref,
         today: app.today(),
+        changing: changing.as_deref(),
     };
     let render = |errors: &[FieldError], notes: &[(&str, String)]| {
         form_page(&place, &subj, &values, errors, notes, extra.clone())
     };
     // The button pressed (named `do`: `action` is a field of onward referrals).
     match form.get("do").map_or("save", String::as_str) {
-        "draft" => keep_draft(&app, &place, s.service_id, &values).await,
+        "draft" if changing.is_none() => keep_draft(&app, &place, s.service_id, &values).await,
         "check" => {
             let notes = check_notes(&app, s.service_id, flow, &subj, &values).await?;
             Ok(render(&[], &notes))
@@ -684,7 +726,10 @@ async fn save(
     let (ctx, flow) = (place.ctx, place.flow);
     let worker = lead_worker(ctx, subj, values);
     let (svc, id) = (place.service_ref, service_id);
-    let (records, target) = build(flow, svc, subj, values, &worker, app, id).await?;
+    let (records, target) = match place.changing {
+        Some(reference) => changed_records(app, place, id, subj, values, reference).await?,
+        None => build(flow, svc, subj, values, &worker, app, id).await?,
+    };
     let target = target.to_string();
     if records.is_empty() {
         let message = "Enter at least the first goal";
@@ -1050,7 +1095,7 @@ pub(crate) async fn new_client_page(
     on: OnService<EditClients>,
     Query(q): Query<DraftQuery>,
 ) -> Result<Response, WebError> {
-    show(app, on, Flow::Client, "new".into(), q.draft).await
+    show(app, on, Flow::Client, "new".into(), q.draft, None).await
 }
 
 pub(crate) async fn new_client(
@@ -1058,7 +1103,7 @@ pub(crate) async fn new_client(
     on: OnService<EditClients>,
     posted: Posted<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    submit(app, on, Flow::Client, "new".into(), posted).await
+    submit(app, on, Flow::Client, "new".into(), None, posted).await
 }
 
 pub(crate) async fn referral_page(
@@ -1067,7 +1112,7 @@ pub(crate) async fn referral_page(
     Path((_, client)): Path<(String, String)>,
     Query(q): Query<DraftQuery>,
 ) -> Result<Response, WebError> {
-    show(app, on, Flow::Referral, client, q.draft).await
+    show(app, on, Flow::Referral, client, q.draft, None).await
 }
 
 pub(crate) async fn referral(
@@ -1076,7 +1121,7 @@ pub(crate) async fn referral(
     Path((_, client)): Path<(String, String)>,
     posted: Posted<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    submit(app, on, Flow::Referral, client, posted).await
+    submit(app, on, Flow::Referral, client, None, posted).await
 }
 
 fn episode_flow(name: &str) -> Result<Flow, WebError> {
@@ -1091,7 +1136,7 @@ pub(crate) async fn episode_flow_page(
     Path((_, ep, flow)): Path<(String, String, String)>,
     Query(q): Query<DraftQuery>,
 ) -> Result<Response, WebError> {
-    show(app, on, episode_flow(&flow)?, ep, q.draft).await
+    show(app, on, episode_flow(&flow)?, ep, q.draft, None).await
 }
 
 pub(crate) async fn episode_flow_submit(
@@ -1100,7 +1145,122 @@ pub(crate) async fn episode_flow_submit(
     Path((_, ep, flow)): Path<(String, String, String)>,
     posted: Posted<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    submit(app, on, episode_flow(&flow)?, ep, posted).await
+    submit(app, on, episode_flow(&flow)?, ep, None, posted).await
+}
+
+/// The flows whose one saved record can be changed through the same form.
+const CHANGEABLE: [Flow; 6] = [
+    Flow::Baseline,
+    Flow::Exit,
+    Flow::FollowUp,
+    Flow::Session,
+    Flow::Onward,
+    Flow::WiderIssue,
+];
+
+fn change_flow(name: &str) -> Result<Flow, WebError> {
+    Flow::parse(name)
+        .filter(|f| CHANGEABLE.contains(f))
+        .ok_or(WebError::NotFound)
+}
+
+/// The form of a saved record, with its stored values, to correct it.
+pub(crate) async fn change_page(
+    State(app): State<App>,
+    on: OnService<EditClients>,
+    Path((_, ep, flow, record)): Path<(String, String, String, String)>,
+) -> Result<Response, WebError> {
+    show(app, on, change_flow(&flow)?, ep, None, Some(record)).await
+}
+
+/// A saved record changed through the write path, with its before and after values in
+/// the audit log.
+pub(crate) async fn change_submit(
+    State(app): State<App>,
+    on: OnService<EditClients>,
+    Path((_, ep, flow, record)): Path<(String, String, String, String)>,
+    posted: Posted<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    submit(app, on, change_flow(&flow)?, ep, Some(record), posted).await
+}
+
+/// The entity a changeable flow's record is.
+fn flow_entity(flow: Flow) -> Entity {
+    match flow {
+        Flow::Session => Entity::Session,
+        Flow::Onward => Entity::OnwardReferral,
+        Flow::WiderIssue => Entity::WiderIssue,
+        _ => Entity::Assessment,
+    }
+}
+
+/// A saved record of the episode that the flow's form shows, field by field: not found
+/// unless it is the flow's kind of record (an assessment of the flow's occasion) in this
+/// episode.
+async fn stored_record(
+    app: &App,
+    service_id: i64,
+    flow: Flow,
+    subj: &Subject,
+    reference: &str,
+) -> Result<HashMap<String, String>, WebError> {
+    let Subject::Episode(e) = subj else {
+        return Err(WebError::NotFound);
+    };
+    let entity = flow_entity(flow);
+    let by_ref = [dcrs_store::Condition::Equals(
+        entity.ref_field().to_string(),
+        reference.to_string(),
+    )];
+    let rows = app
+        .db()
+        .list_records(entity, Some(service_id), &by_ref, None, 1)
+        .await?;
+    let stored: HashMap<String, String> = rows
+        .into_iter()
+        .next()
+        .ok_or(WebError::NotFound)?
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let occasion = match flow {
+        Flow::Baseline => Some("baseline"),
+        Flow::Exit => Some("exit"),
+        Flow::FollowUp => Some("follow_up"),
+        _ => None,
+    };
+    let ours = stored.get("episode_ref") == Some(&e.episode_ref)
+        && occasion.is_none_or(|o| stored.get("occasion").map(String::as_str) == Some(o));
+    if !ours {
+        return Err(WebError::NotFound);
+    }
+    Ok(stored)
+}
+
+/// The saved record with the form's fields put in its place, to be written over it; and
+/// the episode's page to go back to.
+async fn changed_records(
+    app: &App,
+    place: &Place<'_>,
+    service_id: i64,
+    subj: &Subject,
+    values: &HashMap<String, String>,
+    reference: &str,
+) -> Result<(Vec<(Entity, Vec<Fields>)>, Url), WebError> {
+    let flow = place.flow;
+    let stored = stored_record(app, service_id, flow, subj, reference).await?;
+    let entity = flow_entity(flow);
+    let mut record: Fields = entity
+        .fields()
+        .iter()
+        .map(|f| (f.name, stored.get(f.name).cloned().unwrap_or_default()))
+        .collect();
+    for f in flow.fields() {
+        record.insert(f.name, values.get(f.name).cloned().unwrap_or_default());
+    }
+    let episode = record.get("episode_ref").cloned().unwrap_or_default();
+    let page = Url::path(&["services", place.service_ref, "episodes", &episode]);
+    Ok((vec![records(entity, &[record])], page))
 }
 
 /// Questions a flow asks beyond its fields: who leads the episode (when a manager, not

@@ -2,6 +2,7 @@
 //! page (what has been recorded and what can be recorded next). Both are views of
 //! identifiable data: each is audited with the clients it showed.
 
+use crate::authz::{Action, ServiceScope, allowed};
 use crate::extract::{OnService, Posted, ViewClients};
 use crate::pages::{full_name, typed_date, uk_date, words};
 use crate::routes::capture::{EpisodeInfo, Flow, Subject, episode, episode_actions, subject};
@@ -14,8 +15,9 @@ use axum::response::Response;
 use dcrs_domain::Entity;
 use dcrs_store::pages::{ClientHit, EpisodeEvent, EventKind, Whose};
 
-/// A dated line of an episode's record: the date and the record in words.
-type Line = (String, String);
+/// A dated line of an episode's record: the date, the record in words, and where it is
+/// changed (for those who may).
+type Line = (String, String, Option<Url>);
 
 #[derive(Template)]
 #[template(path = "episode.html")]
@@ -31,7 +33,12 @@ struct EpisodePage<'a> {
 
 /// Each record in words: the catalogue's words for its codes, the date as people write
 /// it, and a BMI where one was worked out.
-fn lines(entity: Entity, fields: &[&str], rows: &[EpisodeEvent]) -> Vec<Line> {
+fn lines(
+    entity: Entity,
+    fields: &[&str],
+    rows: &[EpisodeEvent],
+    change: impl Fn(&EpisodeEvent) -> Option<Url>,
+) -> Vec<Line> {
     rows.iter()
         .map(|r| {
             let mut parts: Vec<String> = fields
@@ -42,9 +49,22 @@ fn lines(entity: Entity, fields: &[&str], rows: &[EpisodeEvent]) -> Vec<Line> {
             if let Some(bmi) = r.number {
                 parts.push(format!("BMI {bmi:.1}"));
             }
-            (uk_date(&r.on), parts.join(" · "))
+            (uk_date(&r.on), parts.join(", "), change(r))
         })
         .collect()
+}
+
+/// Where a recorded item of an episode is changed: its flow's form with the record's
+/// reference after it. An assessment's flow is its occasion.
+fn change_url(service_ref: &str, episode_ref: &str, flow: Flow, reference: &str) -> Url {
+    Url::path(&[
+        "services",
+        service_ref,
+        "episodes",
+        episode_ref,
+        flow.code(),
+        reference,
+    ])
 }
 
 /// One episode: what has been recorded and what can be recorded next.
@@ -79,7 +99,7 @@ pub(crate) async fn episode_page(
         wider: events(EventKind::WiderIssue).await?,
         goals: db.episode_goals(s.service_id, &ep).await?,
     };
-    let page = episode_html(&ctx, &s.service_ref, &e, recorded, notice.0);
+    let page = episode_html(&ctx, &s, &e, recorded, notice.0);
     Ok(notice.shown(&app, html(page.into_string())))
 }
 
@@ -137,11 +157,12 @@ struct Recorded {
 
 fn episode_html(
     ctx: &Ctx,
-    service_ref: &str,
+    scope: &ServiceScope,
     e: &EpisodeInfo,
     r: Recorded,
     saved: Option<&str>,
 ) -> Markup {
+    let service_ref = scope.service_ref.as_str();
     let goal_rows = goal_rows(r.goals);
     let headings = ["Goal", "Area", "By", "Status"];
     let title = match e.client_name.is_empty() {
@@ -153,6 +174,10 @@ fn episode_html(
         ),
     };
     let session_fields = ["purpose", "mode", "attended"];
+    let may_change = allowed(&ctx.user, Action::EditClients, Some(scope));
+    let changeable = |flow: Flow, x: &EpisodeEvent| {
+        may_change.then(|| change_url(service_ref, &e.episode_ref, flow, &x.reference))
+    };
     let onward_fields = ["action", "destination", "outcome"];
     let mut layout = Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token).back(
         &service_url(service_ref, &["caseload"]),
@@ -167,7 +192,10 @@ fn episode_html(
         actions: episode_actions(service_ref, &e.episode_ref, e.closed_on.is_none()),
         before_goals: vec![(
             "Assessments",
-            lines(Entity::Assessment, &["occasion"], &r.assessments),
+            lines(Entity::Assessment, &["occasion"], &r.assessments, |a| {
+                let occasion = a.codes.first().cloned().flatten().unwrap_or_default();
+                changeable(Flow::parse(&occasion.replace('_', "-"))?, a)
+            }),
         )],
         goals: (!goal_rows.is_empty()).then_some(Table {
             caption: "Goals",
@@ -177,15 +205,21 @@ fn episode_html(
         after_goals: vec![
             (
                 "Sessions",
-                lines(Entity::Session, &session_fields, &r.sessions),
+                lines(Entity::Session, &session_fields, &r.sessions, |x| {
+                    changeable(Flow::Session, x)
+                }),
             ),
             (
                 "Signposting and onward referrals",
-                lines(Entity::OnwardReferral, &onward_fields, &r.onward),
+                lines(Entity::OnwardReferral, &onward_fields, &r.onward, |x| {
+                    changeable(Flow::Onward, x)
+                }),
             ),
             (
                 "Wider issues",
-                lines(Entity::WiderIssue, &["issue"], &r.wider),
+                lines(Entity::WiderIssue, &["issue"], &r.wider, |x| {
+                    changeable(Flow::WiderIssue, x)
+                }),
             ),
         ],
         back: Url::path(&["services", service_ref, "clients", &e.client_ref]),

@@ -1,0 +1,171 @@
+//! Correcting a saved record: a trainer mistypes a weight in a baseline assessment, opens
+//! it again from the episode's page, and corrects it. The record is changed, not added
+//! again; the change goes through the write path's rules; the audit log keeps the value
+//! before and after, and the manager's audit trail shows it. A record of another kind or
+//! another episode is not found at the change address.
+
+use dcrs_testkit::each_backend;
+use dcrs_web::Settings;
+
+mod common;
+use common::{Browser, PASSWORD, app};
+
+/// The fields a form sends as it stands: its inputs with their values and each select's
+/// chosen option, the submit buttons left out.
+fn form_values(page: &str) -> Vec<(String, String)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let key = format!(" {name}=\"");
+        let at = tag.find(&key)? + key.len();
+        Some(tag[at..at + tag[at..].find('"')?].replace("&#38;", "&"))
+    };
+    let form = &page[page
+        .find("<form method=\"post\" action=\"/services")
+        .expect("a form")..];
+    let mut out = Vec::new();
+    for part in form.split("<input").skip(1) {
+        let tag = &part[..part.find('>').unwrap()];
+        if tag.contains("type=\"radio\"") && !tag.contains(" checked") {
+            continue;
+        }
+        if let Some(name) = attr(tag, "name") {
+            out.push((name, attr(tag, "value").unwrap_or_default()));
+        }
+    }
+    for part in form.split("<select").skip(1) {
+        let tag = &part[..part.find('>').unwrap()];
+        let body = &part[..part.find("</select>").unwrap()];
+        let chosen = body
+            .split("<option")
+            .skip(1)
+            .find(|o| o.contains(" selected"))
+            .and_then(|o| attr(o, "value"))
+            .unwrap_or_default();
+        out.push((attr(tag, "name").unwrap(), chosen));
+    }
+    out
+}
+
+/// Posts a form with its own values, some of them replaced, pressing Save.
+async fn post_form(b: &mut Browser, path: &str, replace: &[(&str, &str)]) -> common::Page {
+    let form = b.get(path).await;
+    assert_eq!(form.status, 200, "{path}");
+    let mut values = form_values(&form.body);
+    for (name, value) in replace {
+        match values.iter_mut().find(|(n, _)| n == name) {
+            Some(v) => v.1 = value.to_string(),
+            None => values.push((name.to_string(), value.to_string())),
+        }
+    }
+    values.push(("do".into(), "save".into()));
+    let pairs: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    b.post(path, &pairs).await
+}
+
+#[tokio::test]
+async fn a_mistyped_weight_is_corrected_with_its_before_and_after_audited() {
+    each_backend!("web_corrections", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut trainer = Browser::new(&app);
+        trainer.sign_in("trainer", PASSWORD).await;
+        let opened = post_form(
+            &mut trainer,
+            "/services/S1/clients/C1/episodes/new",
+            &[
+                ("source", "gp"),
+                ("kind", "full"),
+                ("primary_issue", "diet"),
+            ],
+        )
+        .await;
+        assert_eq!(opened.status, 303, "{}", opened.body);
+        let episode = opened.location().unwrap().to_string();
+        let typed = post_form(
+            &mut trainer,
+            &format!("{episode}/baseline"),
+            &[("weight_kg", "28.5"), ("height_cm", "170")],
+        )
+        .await;
+        assert_eq!(typed.status, 303, "{}", typed.body);
+
+        // The episode's page offers to change the assessment.
+        let page = trainer.get(&episode).await;
+        let change = page
+            .body
+            .split("href=\"")
+            .map(|h| &h[..h.find('"').unwrap_or(0)])
+            .find(|h| h.contains("/baseline/"))
+            .unwrap_or_else(|| panic!("a link to change the baseline: {}", page.body))
+            .to_string();
+        let form = trainer.get(&change).await;
+        assert!(
+            form.body.contains("Change the baseline assessment"),
+            "{}",
+            form.body
+        );
+        assert!(
+            form.body.contains("value=\"28.5\""),
+            "the stored weight is shown"
+        );
+        assert!(!form.body.contains("Save as draft"));
+
+        // A value the rules refuse is refused here too, with what was typed kept.
+        let refused = post_form(&mut trainer, &change, &[("weight_kg", "900")]).await;
+        assert_eq!(refused.status, 200);
+        assert!(refused.body.contains("error-summary"), "{}", refused.body);
+        assert!(refused.body.contains("value=\"900\""));
+
+        let corrected = post_form(&mut trainer, &change, &[("weight_kg", "82.5")]).await;
+        assert_eq!(corrected.status, 303, "{}", corrected.body);
+        assert_eq!(corrected.location(), Some(episode.as_str()));
+
+        let weights: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT a.assessment_ref, a.weight_kg FROM assessments a \
+             JOIN episodes e ON e.episode_id = a.episode_id WHERE e.episode_ref = $1",
+        )
+        .bind(episode.rsplit('/').next().unwrap())
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(weights.len(), 1, "changed, not added again");
+        assert!((weights[0].1 - 82.5).abs() < 1e-9);
+        let assessment = &weights[0].0;
+        assert!(change.ends_with(&format!("/baseline/{assessment}")));
+
+        let audited: Vec<(String, String)> = sqlx::query_as(
+            "SELECT actor, detail FROM audit_log WHERE action = 'record.update' AND record_ref = $1",
+        )
+        .bind(assessment.clone())
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(audited.len(), 1);
+        assert_eq!(audited[0].0, "trainer");
+        let detail: serde_json::Value = serde_json::from_str(&audited[0].1).unwrap();
+        let text = detail.to_string();
+        assert!(text.contains("28.5") && text.contains("82.5"), "{text}");
+
+        // The manager sees the change in the service's audit trail.
+        let mut manager = Browser::new(&app);
+        manager.sign_in("manager", PASSWORD).await;
+        let trail = manager.get("/services/S1/audit").await;
+        let row = trail
+            .body
+            .split("<tr>")
+            .find(|r| r.contains("Changed a record") && r.contains(assessment.as_str()))
+            .expect("the change in the audit trail");
+        assert!(row.contains("28.5") && row.contains("82.5"), "{row}");
+
+        // The same record is not found as another kind, and a made-up one is not found.
+        for wrong in [
+            change.replace("/baseline/", "/exit/"),
+            change.replace("/baseline/", "/session/"),
+            change.replace(assessment.as_str(), "NOPE"),
+            change.replace("/baseline/", "/close/"),
+        ] {
+            assert_eq!(trainer.get(&wrong).await.status, 404, "{wrong}");
+        }
+    });
+}
