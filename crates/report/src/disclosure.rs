@@ -93,7 +93,7 @@ impl Policy {
     pub fn statement(&self) -> String {
         match self.kind {
             PolicyKind::NhsSubNational => format!(
-                "Disclosure control nhs_sub_national: counts of 1 to {t} are shown as *, other \
+                "NHS sub-national disclosure control: counts of 1 to {t} are shown as *, other \
                  counts are rounded to the nearest {b}, and 0 is shown as 0; percentages, \
                  intervals, ratios and tests are computed from the rounded counts and shown \
                  only when every count they rest on is shown; means, medians and their \
@@ -103,7 +103,7 @@ impl Policy {
                 b = self.rounding_base,
                 m = self.min_people()
             ),
-            PolicyKind::None => "No disclosure control (policy none): figures are exact and \
+            PolicyKind::None => "No disclosure control: figures are exact and \
                  may identify people; for the service's own use only."
                 .into(),
         }

@@ -109,6 +109,10 @@ struct Article<'a> {
     sections: Vec<SectionView<'a>>,
     /// The reference files loaded when it was produced.
     reference_files: TableView,
+    /// When it was produced, in UK time.
+    produced: String,
+    /// The cells its tables withhold (`*`), those withheld to protect others among them.
+    withheld_cells: usize,
 }
 
 /// A section of an article.
@@ -188,12 +192,33 @@ fn article(r: &Report, prefix: String) -> Article<'_> {
         .collect();
     let files = reference_files(r, &prefix);
     Article {
+        produced: produced(&r.produced_at),
+        withheld_cells: r
+            .sections
+            .iter()
+            .flat_map(|s| &s.tables)
+            .flat_map(|t| &t.rows)
+            .flatten()
+            .filter(|f| matches!(f, Figure::Suppressed))
+            .count(),
         period: period(r),
         sections,
         reference_files: table(&files, &files.id),
         prefix,
         report: r,
     }
+}
+
+/// A time stored as RFC 3339 as people in the UK read it: "16 November 2026 at 10:30".
+fn produced(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at).map_or_else(
+        |_| at.to_string(),
+        |t| {
+            dcrs_domain::types::uk_time(t.with_timezone(&chrono::Utc))
+                .format("%-d %B %Y at %H:%M")
+                .to_string()
+        },
+    )
 }
 
 /// The charts of a section, in order, taken out of `all`.
@@ -332,8 +357,33 @@ pub fn display(f: &Figure, unit: Unit) -> String {
     text.replace('-', "\u{2212}")
 }
 
+/// Whether a row holds a proportion in its number columns: a row named as a share or a
+/// rate ("Did-not-attend rate", "Share living in the area served").
+fn share_row(row: &[Figure]) -> bool {
+    match row.first() {
+        Some(Figure::Text(label)) => label.starts_with("Share ") || label.ends_with(" rate"),
+        _ => false,
+    }
+}
+
+/// A cell as the page shows it: a text in words (codes and field names through
+/// [`crate::words::said`]), a number for its unit (a share row's numbers as
+/// percentages), with its interval where it has one.
 fn cell_text(row: &[Figure], c: &Shown) -> String {
-    let value = display(&row[c.value], c.unit);
+    let unit = match c.unit {
+        Unit::Number if share_row(row) => Unit::Proportion,
+        unit => unit,
+    };
+    let c = &Shown {
+        label: String::new(),
+        unit,
+        value: c.value,
+        interval: c.interval,
+    };
+    let value = match &row[c.value] {
+        Figure::Text(t) => crate::words::said(t),
+        f => display(f, c.unit),
+    };
     match c.interval {
         Some((lo, hi)) if row[lo].as_f64().is_some() && row[hi].as_f64().is_some() => {
             let strip = |t: String| {
@@ -423,7 +473,7 @@ fn table_parts(t: &Table) -> Vec<TablePart> {
             header: part
                 .iter()
                 .map(|c| Cell {
-                    text: c.label.clone(),
+                    text: crate::words::said(&c.label),
                     numeric: c.unit != Unit::Text,
                 })
                 .collect(),

@@ -759,7 +759,7 @@ pub fn mismatches(s: &ServiceSeries, rules: &ModelRules) -> Vec<Mismatch> {
             out.push(Mismatch {
                 quarter: q,
                 configuration_ref: config.configuration_ref.clone(),
-                recorded: "targeting = most_deprived_20pct".into(),
+                recorded: recorded_as("targeting", "most_deprived_20pct"),
                 measure: pos("deprived_reach"),
                 expected: pop,
                 reason:
@@ -774,7 +774,7 @@ pub fn mismatches(s: &ServiceSeries, rules: &ModelRules) -> Vec<Mismatch> {
             out.push(Mismatch {
                 quarter: q,
                 configuration_ref: config.configuration_ref.clone(),
-                recorded: "worker_profile = person_next_door".into(),
+                recorded: recorded_as("worker_profile", "person_next_door"),
                 measure: pos("local_worker_share"),
                 expected: 0.5,
                 reason: "fewer than half the active workers live in the area served".into(),
@@ -792,7 +792,7 @@ pub fn mismatches(s: &ServiceSeries, rules: &ModelRules) -> Vec<Mismatch> {
             out.push(Mismatch {
                 quarter: q,
                 configuration_ref: config.configuration_ref.clone(),
-                recorded: "interaction_model = telephone_assessment_and_referral".into(),
+                recorded: recorded_as("interaction_model", "telephone_assessment_and_referral"),
                 measure: pos("telephone_share"),
                 expected: rules.telephone_share,
                 reason: "fewer than half the attended sessions were by telephone".into(),
@@ -957,7 +957,7 @@ fn section(d: &mut Draft, s: &ServiceSeries, req: &PatternsRequest) -> DraftSect
         title: format!("{}: delivery fingerprint by quarter", s.service.service_ref),
         columns,
         rows,
-        note: Some("Shares are of the quarter's records; medians in days or sessions. Quarters with fewer than 20 referrals or 50 attended sessions have no delivery model (insufficient_data).".into()),
+        note: Some("Shares are of the quarter's records; medians in days or sessions. Quarters with fewer than 20 referrals or 50 attended sessions have no delivery model (not enough data).".into()),
     };
     // Start-up and follow-up.
     let (start, follow) = s.start_and_follow_up(&req.rules);
@@ -1122,7 +1122,7 @@ fn section(d: &mut Draft, s: &ServiceSeries, req: &PatternsRequest) -> DraftSect
         .map(|c| c.fields.iter().map(|f| f.0).collect())
         .unwrap_or_default();
     for n in &names {
-        cfg_columns.push(col(n, &n.replace('_', " "), Unit::Text));
+        cfg_columns.push(col(n, &crate::words::said(n), Unit::Text));
     }
     let cfg_rows = s
         .configurations
@@ -1195,6 +1195,15 @@ fn section(d: &mut Draft, s: &ServiceSeries, req: &PatternsRequest) -> DraftSect
     }
 }
 
+/// A configuration's field and code as recorded, in words: "Targeting: Most deprived 20%".
+fn recorded_as(field: &str, code: &str) -> String {
+    format!(
+        "{}: {}",
+        crate::words::said(field),
+        crate::words::said(code)
+    )
+}
+
 fn quarter_span(s: &ServiceSeries, q: &[usize]) -> String {
     match (q.first(), q.last()) {
         (Some(a), Some(b)) => format!("{} to {}", s.quarters[*a], s.quarters[*b]),
@@ -1204,9 +1213,9 @@ fn quarter_span(s: &ServiceSeries, q: &[usize]) -> String {
 
 fn definitions() -> Vec<String> {
     vec![
-        "Fingerprint measures as analytics.md section 7 defines them, per calendar quarter of the financial year: referral shares by the received date; reach and target area share of new clients by their first contact; session shares of attended sessions held in the quarter; brief share, plan rate, days to plan and wider issue rate of episodes opened (first contact) in the quarter; sessions per episode of full episodes closed in the quarter; local worker share of workers active at any time in the quarter.".into(),
-        "Clinical venues: GP practice, health centre, pharmacy. Target areas follow the configuration in force on the quarter's last day: the listed LSOAs (deprived_areas_local), LSOAs of the areas served in national quintile 1 (most_deprived_20pct), all areas served (universal); none for specific_groups.".into(),
-        "Delivery model, first rule that matches: telephone_triage (telephone share at least 0.5 and median sessions at most 2), primary_care (clinical referral or clinical venue share at least 0.5), community_peer (community referral share at least 0.5), otherwise mixed; insufficient_data below 20 referrals or 50 attended sessions. Start-up and follow-up pool the first and last four quarters with enough data.".into(),
+        "Fingerprint measures as section 7 of the analytics specification defines them, per calendar quarter of the financial year: referral shares by the received date; reach and target area share of new clients by their first contact; session shares of attended sessions held in the quarter; brief share, plan rate, days to plan and wider issue rate of episodes opened (first contact) in the quarter; sessions per episode of full episodes closed in the quarter; local worker share of workers active at any time in the quarter.".into(),
+        "Clinical venues: GP practice, health centre, pharmacy. Target areas follow the configuration in force on the quarter's last day: the listed LSOAs where it targets local deprived areas, the LSOAs of the areas served in national quintile 1 where it targets the most deprived 20%, all areas served where it is universal, and none where it targets specific groups.".into(),
+        "Delivery model, first rule that matches: telephone triage (telephone share at least 0.5 and median sessions at most 2), primary care (clinical referral or clinical venue share at least 0.5), community peer support (community referral share at least 0.5), otherwise mixed; not enough data below 20 referrals or 50 attended sessions. Start-up and follow-up pool the first and last four quarters with enough data.".into(),
         "Medicalisation index: the mean of the clinical referral, clinical venue, telephone and brief shares.".into(),
         "Shifts: each measure is watched against the service's own reference level: its first four quarters with enough data for a delivery model and at least 10 records; after a shift, the four such quarters after the one it began in. Shares are compared by a two-proportion z; medians by a rank-sum (Mann-Whitney) z with ties corrected for, and sized on medians interpolated within whole numbers; the local worker share by the workers who joined since the reference, against the reference team's share. A shift needs a change of at least 0.1 in a share or 20% in a median over two consecutive quarters with |z| of at least 3 (2.5 for the local worker share), or twice that change in one quarter with |z| of at least 4.5 (3.5). The estimated start is the first quarter of the run that moved with some evidence of its own. Flags are grouped into changes, which are what the overview counts. Levels before and after pool the quarters of each level. Under disclosure control a share is shown only on a published denominator of at least 50. See docs/patterns.md.".into(),
         "Change points: binary segmentation of the whole series, splitting where the evidence (z at least 4) and the change (as above) are largest, each side keeping at least two quarters. When the quarters run to the latest record, the plan rate and days to plan of the last quarter are left out of both (its episodes have not all had time to agree a plan).".into(),

@@ -119,7 +119,7 @@ async fn the_dashboard_counts_the_episode_just_closed_and_downloads_are_audited(
             .get("/reports/view?kind=activity&period=2026-27&services=S1")
             .await;
         assert_eq!(page.status, 200);
-        assert!(page.body.contains("nhs_sub_national"));
+        assert!(page.body.contains("NHS sub-national disclosure control"));
         assert!(page.body.contains(">*<"), "small counts are suppressed");
         assert!(page.body.contains("format=csv") && page.body.contains("format=xlsx"));
         let start: i64 =
