@@ -323,8 +323,8 @@ fn shown(columns: &[Column]) -> Vec<Shown> {
     out
 }
 
-/// Thousands separated.
-fn grouped(v: i64) -> String {
+/// A whole number with commas between thousands ("2,300"), as every page writes one.
+pub fn grouped(v: i64) -> String {
     let digits = v.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {

@@ -315,6 +315,7 @@ impl Pagination {
         let page = |n: i64| at.clone().with("page", &n.to_string());
         let first = (number - 1) * size + 1;
         let last = (number * size).min(total);
+        let grouped = dcrs_report::html::grouped;
         let (one, several) = noun;
         let shown = match total {
             0 => format!("No {several}"),
@@ -335,21 +336,6 @@ impl Pagination {
     }
 }
 
-/// A whole number with commas between thousands: "2,300".
-pub fn grouped(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    match n < 0 {
-        true => format!("-{out}"),
-        false => out,
-    }
-}
 
 /// A summary list of (key, value) rows.
 #[derive(Template)]

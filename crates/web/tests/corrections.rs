@@ -10,84 +10,30 @@ use dcrs_web::Settings;
 mod common;
 use common::{Browser, PASSWORD, app};
 
-/// The fields a form sends as it stands: its inputs with their values and each select's
-/// chosen option, the submit buttons left out.
-fn form_values(page: &str) -> Vec<(String, String)> {
-    let attr = |tag: &str, name: &str| -> Option<String> {
-        let key = format!(" {name}=\"");
-        let at = tag.find(&key)? + key.len();
-        Some(tag[at..at + tag[at..].find('"')?].replace("&#38;", "&"))
-    };
-    let form = &page[page
-        .find("<form method=\"post\" action=\"/services")
-        .expect("a form")..];
-    let mut out = Vec::new();
-    for part in form.split("<input").skip(1) {
-        let tag = &part[..part.find('>').unwrap()];
-        if tag.contains("type=\"radio\"") && !tag.contains(" checked") {
-            continue;
-        }
-        if let Some(name) = attr(tag, "name") {
-            out.push((name, attr(tag, "value").unwrap_or_default()));
-        }
-    }
-    for part in form.split("<select").skip(1) {
-        let tag = &part[..part.find('>').unwrap()];
-        let body = &part[..part.find("</select>").unwrap()];
-        let chosen = body
-            .split("<option")
-            .skip(1)
-            .find(|o| o.contains(" selected"))
-            .and_then(|o| attr(o, "value"))
-            .unwrap_or_default();
-        out.push((attr(tag, "name").unwrap(), chosen));
-    }
-    out
-}
-
-/// Posts a form with its own values, some of them replaced, pressing Save.
-async fn post_form(b: &mut Browser, path: &str, replace: &[(&str, &str)]) -> common::Page {
-    let form = b.get(path).await;
-    assert_eq!(form.status, 200, "{path}");
-    let mut values = form_values(&form.body);
-    for (name, value) in replace {
-        match values.iter_mut().find(|(n, _)| n == name) {
-            Some(v) => v.1 = value.to_string(),
-            None => values.push((name.to_string(), value.to_string())),
-        }
-    }
-    values.push(("do".into(), "save".into()));
-    let pairs: Vec<(&str, &str)> = values
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    b.post(path, &pairs).await
-}
-
 #[tokio::test]
 async fn a_mistyped_weight_is_corrected_with_its_before_and_after_audited() {
     each_backend!("web_corrections", |t| {
         let app = app(&t.db, Settings::default()).await;
         let mut trainer = Browser::new(&app);
         trainer.sign_in("trainer", PASSWORD).await;
-        let opened = post_form(
-            &mut trainer,
-            "/services/S1/clients/C1/episodes/new",
-            &[
-                ("source", "gp"),
-                ("kind", "full"),
-                ("primary_issue", "diet"),
-            ],
-        )
-        .await;
+        let opened = trainer
+            .save_form(
+                "/services/S1/clients/C1/episodes/new",
+                &[
+                    ("source", "gp"),
+                    ("kind", "full"),
+                    ("primary_issue", "diet"),
+                ],
+            )
+            .await;
         assert_eq!(opened.status, 303, "{}", opened.body);
         let episode = opened.location().unwrap().to_string();
-        let typed = post_form(
-            &mut trainer,
-            &format!("{episode}/baseline"),
-            &[("weight_kg", "28.5"), ("height_cm", "170")],
-        )
-        .await;
+        let typed = trainer
+            .save_form(
+                &format!("{episode}/baseline"),
+                &[("weight_kg", "28.5"), ("height_cm", "170")],
+            )
+            .await;
         assert_eq!(typed.status, 303, "{}", typed.body);
 
         // The episode's page offers to change the assessment.
@@ -112,12 +58,12 @@ async fn a_mistyped_weight_is_corrected_with_its_before_and_after_audited() {
         assert!(!form.body.contains("Save as draft"));
 
         // A value the rules refuse is refused here too, with what was typed kept.
-        let refused = post_form(&mut trainer, &change, &[("weight_kg", "900")]).await;
+        let refused = trainer.save_form(&change, &[("weight_kg", "900")]).await;
         assert_eq!(refused.status, 200);
         assert!(refused.body.contains("error-summary"), "{}", refused.body);
         assert!(refused.body.contains("value=\"900\""));
 
-        let corrected = post_form(&mut trainer, &change, &[("weight_kg", "82.5")]).await;
+        let corrected = trainer.save_form(&change, &[("weight_kg", "82.5")]).await;
         assert_eq!(corrected.status, 303, "{}", corrected.body);
         assert_eq!(corrected.location(), Some(episode.as_str()));
 

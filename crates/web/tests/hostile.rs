@@ -6,7 +6,7 @@
 
 use dcrs_testkit::TestDb;
 use dcrs_web::Settings;
-use dcrs_web::users::{NewUser, check, insert};
+use dcrs_web::users::NewUser;
 use std::path::Path;
 
 mod common;
@@ -118,11 +118,7 @@ async fn hostile_text_in_every_reference_and_free_text_is_escaped_and_encoded_ev
             password: PASSWORD.into(),
             ..Default::default()
         };
-        let u = check(&t.db, &n).await.unwrap().unwrap();
-        let hash = dcrs_web::auth::hash_password(PASSWORD.into())
-            .await
-            .unwrap();
-        insert(&t.db, &u, &hash, false).await.unwrap();
+        common::add_account(&t.db, &n).await;
     }
     let app = dcrs_web::router(
         dcrs_web::App::new(t.db.clone(), Settings::default())

@@ -6,7 +6,7 @@
 
 use dcrs_testkit::TestDb;
 use dcrs_web::Settings;
-use dcrs_web::users::{NewUser, check, insert};
+use dcrs_web::users::NewUser;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
@@ -147,11 +147,7 @@ async fn pages_show_words_not_codes_iso_dates_or_snake_case() {
             password: PASSWORD.into(),
             ..Default::default()
         };
-        let u = check(&t.db, &n).await.unwrap().unwrap();
-        let hash = dcrs_web::auth::hash_password(PASSWORD.into())
-            .await
-            .unwrap();
-        insert(&t.db, &u, &hash, false).await.unwrap();
+        common::add_account(&t.db, &n).await;
     }
     let settings = Settings {
         clock: Some("2026-11-16T10:30:00Z".parse().unwrap()),

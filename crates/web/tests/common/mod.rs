@@ -98,10 +98,15 @@ pub async fn accounts(db: &Database) {
             analyst_services: services.map(String::from),
             password: PASSWORD.into(),
         };
-        let u = check(db, &n).await.unwrap().unwrap();
-        let hash = auth::hash_password(PASSWORD.into()).await.unwrap();
-        insert(db, &u, &hash, false).await.unwrap();
+        add_account(db, &n).await;
     }
+}
+
+/// Stores an account as checked, its password not to be changed at first sign-in.
+pub async fn add_account(db: &Database, n: &NewUser) {
+    let u = check(db, n).await.unwrap().unwrap();
+    let hash = auth::hash_password(n.password.clone()).await.unwrap();
+    insert(db, &u, &hash, false).await.unwrap();
 }
 
 /// The application on a fresh database with the dataset and accounts.
@@ -139,6 +144,42 @@ impl Page {
             .expect("a form with a token");
         let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
         rest[..rest.find('"').unwrap()].to_string()
+    }
+
+    /// The fields the page's form sends as it stands: its inputs with their values (a
+    /// radio button only when checked) and each select's chosen option.
+    pub fn form_values(&self) -> Vec<(String, String)> {
+        let attr = |tag: &str, name: &str| -> Option<String> {
+            let key = format!(" {name}=\"");
+            let at = tag.find(&key)? + key.len();
+            Some(tag[at..at + tag[at..].find('"')?].replace("&#38;", "&"))
+        };
+        let page = &self.body;
+        let form = &page[page
+            .find("<form method=\"post\" action=\"/services")
+            .expect("a form")..];
+        let mut out = Vec::new();
+        for part in form.split("<input").skip(1) {
+            let tag = &part[..part.find('>').unwrap()];
+            if tag.contains("type=\"radio\"") && !tag.contains(" checked") {
+                continue;
+            }
+            if let Some(name) = attr(tag, "name") {
+                out.push((name, attr(tag, "value").unwrap_or_default()));
+            }
+        }
+        for part in form.split("<select").skip(1) {
+            let tag = &part[..part.find('>').unwrap()];
+            let body = &part[..part.find("</select>").unwrap()];
+            let chosen = body
+                .split("<option")
+                .skip(1)
+                .find(|o| o.contains(" selected"))
+                .and_then(|o| attr(o, "value"))
+                .unwrap_or_default();
+            out.push((attr(tag, "name").unwrap(), chosen));
+        }
+        out
     }
 
     pub fn location(&self) -> Option<&str> {
@@ -206,6 +247,25 @@ impl Browser {
     }
 
     /// A form post from one of our pages (same origin).
+    /// Opens a form and saves it with its own values, some replaced.
+    pub async fn save_form(&mut self, path: &str, replace: &[(&str, &str)]) -> Page {
+        let form = self.get(path).await;
+        assert_eq!(form.status, 200, "{path}");
+        let mut values = form.form_values();
+        for (name, value) in replace {
+            match values.iter_mut().find(|(n, _)| n == name) {
+                Some(v) => v.1 = value.to_string(),
+                None => values.push((name.to_string(), value.to_string())),
+            }
+        }
+        values.push(("do".into(), "save".into()));
+        let pairs: Vec<(&str, &str)> = values
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        self.post(path, &pairs).await
+    }
+
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         self.post_with(
             path,
