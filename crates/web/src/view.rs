@@ -336,7 +336,6 @@ impl Pagination {
     }
 }
 
-
 /// A summary list of (key, value) rows.
 #[derive(Template)]
 #[template(path = "components/summary_list.html")]
