@@ -50,6 +50,7 @@ pub(crate) fn action_words(action: &str) -> &str {
         "auth.logout" => "Signed out",
         "auth.second_factor" => "Entered a security code",
         "auth.second_factor.failed" => "Security code wrong",
+        "access.denied" => "Refused a page not theirs to see",
         "view.caseload" => "Viewed the caseload",
         "view.clients" => "Viewed the client list",
         "view.client" => "Viewed a client's record",

@@ -297,6 +297,66 @@ impl<'a> Radios<'a> {
     }
 }
 
+/// A date people know by heart (a date of birth) as day, month and year boxes. Its value
+/// is written `YYYY-MM-DD`; what was typed into the boxes, even when it is not a date,
+/// comes back in them (see [`DateInput::joined`]).
+#[derive(Template)]
+#[template(path = "components/date_input.html")]
+pub struct DateInput<'a> {
+    pub name: &'a str,
+    pub legend: &'a str,
+    pub hint: &'a str,
+    pub day: &'a str,
+    pub month: &'a str,
+    pub year: &'a str,
+    pub error: Option<&'a str>,
+}
+
+impl<'a> DateInput<'a> {
+    /// The boxes for a value (`YYYY-MM-DD`, or the parts typed joined by `-`), its error
+    /// taken from the form's errors.
+    pub fn new(name: &'a str, legend: &'a str, value: &'a str, errors: &'a [FieldError]) -> Self {
+        let mut parts = value.splitn(3, '-');
+        let (year, month, day) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        DateInput {
+            name,
+            legend,
+            hint: "For example, 31 3 1980",
+            day: day.trim_start_matches('0'),
+            month: month.trim_start_matches('0'),
+            year,
+            error: error_of(name, errors),
+        }
+    }
+
+    /// The value of the three boxes as posted: `YYYY-MM-DD` when each holds a number
+    /// (the rules then say whether it is a date), the parts as typed joined by `-`
+    /// otherwise; `None` when the form did not send the boxes.
+    pub fn joined(
+        name: &str,
+        posted: &std::collections::HashMap<String, String>,
+    ) -> Option<String> {
+        let part = |p: &str| {
+            posted
+                .get(&format!("{name}-{p}"))
+                .map(|v| v.trim().to_string())
+        };
+        let (day, month, year) = (part("day")?, part("month")?, part("year")?);
+        if day.is_empty() && month.is_empty() && year.is_empty() {
+            return Some(String::new());
+        }
+        let number = |v: &str| v.parse::<u32>().ok();
+        Some(match (number(&day), number(&month), number(&year)) {
+            (Some(d), Some(m), Some(y)) if year.len() == 4 => format!("{y:04}-{m:02}-{d:02}"),
+            _ => format!("{year}-{month}-{day}"),
+        })
+    }
+}
+
 /// Where a page of a long list is, with links to the pages before and after it.
 #[derive(Template)]
 #[template(path = "components/pagination.html")]
@@ -388,6 +448,7 @@ impl askama::filters::HtmlSafe for Banner<'_> {}
 impl askama::filters::HtmlSafe for BackLink<'_> {}
 impl askama::filters::HtmlSafe for Radios<'_> {}
 impl askama::filters::HtmlSafe for Pagination {}
+impl askama::filters::HtmlSafe for DateInput<'_> {}
 
 fn error_of<'a>(name: &str, errors: &'a [FieldError]) -> Option<&'a str> {
     errors

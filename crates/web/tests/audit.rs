@@ -94,7 +94,7 @@ async fn each_read_and_write_leaves_its_entry() {
         let start = last_id(&t.db).await;
         let trail = m.get("/services/S1/audit").await;
         assert!(
-            trail.body.contains("view.client"),
+            trail.body.contains("Viewed a client&#39;s record"),
             "the manager sees the trainer's views"
         );
         m.get("/services/S1/reports/activity?period=2010-11&format=json")

@@ -23,7 +23,9 @@ async fn a_trainer_registers_a_client_and_a_bad_form_keeps_what_was_typed() {
             ("do", "save"),
             ("given_name", "Zoë"),
             ("family_name", "O'Neill"),
-            ("date_of_birth", "31/05/1980"),
+            ("date_of_birth-day", "31"),
+            ("date_of_birth-month", "13"),
+            ("date_of_birth-year", "1980"),
             ("sex", "female"),
             ("postcode", "ZZ1 1ZZ"),
             ("ethnicity", "A"),
@@ -41,15 +43,23 @@ async fn a_trainer_registers_a_client_and_a_bad_form_keeps_what_was_typed() {
             bad.body.contains("value=\"O&#39;Neill\""),
             "what was typed is kept"
         );
-        assert!(bad.body.contains("value=\"31/05/1980\""));
-        assert!(bad.body.contains("<option value=\"female\" selected>"));
+        assert!(bad.body.contains("name=\"date_of_birth-day\" value=\"31\""));
+        assert!(
+            bad.body
+                .contains("name=\"date_of_birth-month\" value=\"13\"")
+        );
+        assert!(
+            bad.body
+                .contains("name=\"date_of_birth-year\" value=\"1980\"")
+        );
+        assert!(bad.body.contains("value=\"female\" checked>"));
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
             .fetch_one(t.db.pool())
             .await
             .unwrap();
         assert_eq!(n, 2, "nothing was written");
         // Corrected, it saves.
-        fields[4] = ("date_of_birth", "1980-05-31");
+        fields[5] = ("date_of_birth-month", "5");
         let ok = b.post("/services/S1/clients/new", &fields).await;
         assert_eq!(ok.status, 303, "{}", ok.body);
         let to = ok.location().unwrap().to_string();

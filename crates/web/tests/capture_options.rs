@@ -1,4 +1,4 @@
-//! Every option of every select on every capture form, posted through the page, is
+//! Every option of every select and radio group on every capture form, posted through the page, is
 //! accepted by the dataset's rules for its field: a form can offer nothing the parser
 //! refuses (the client form once offered disability "unknown", which the standard
 //! spells `not_stated`). The options' labels are words, never the stored codes.
@@ -11,8 +11,8 @@ use common::{Browser, PASSWORD, app};
 /// (name, value) pairs.
 type Pairs = Vec<(String, String)>;
 
-/// The inputs of a page's forms with their values, and its selects with every option's
-/// value and label.
+/// The inputs of a page's forms with their values, and its selects and radio groups
+/// with every option's value and label.
 fn form_fields(page: &str) -> (Pairs, Vec<(String, Pairs)>) {
     let attr = |tag: &str, name: &str| -> Option<String> {
         let key = format!("{name}=\"");
@@ -20,13 +20,26 @@ fn form_fields(page: &str) -> (Pairs, Vec<(String, Pairs)>) {
         Some(tag[at..at + tag[at..].find('"')?].to_string())
     };
     let mut inputs = Vec::new();
+    let mut selects: Vec<(String, Pairs)> = Vec::new();
     for part in page.split("<input").skip(1) {
         let tag = &part[..part.find('>').unwrap()];
-        if let Some(name) = attr(tag, "name") {
-            inputs.push((name, attr(tag, "value").unwrap_or_default()));
+        let Some(name) = attr(tag, "name") else {
+            continue;
+        };
+        let value = attr(tag, "value").unwrap_or_default();
+        if tag.contains("type=\"radio\"") {
+            // A radio button's option: its value and the words of its label.
+            let label = part.split("<label").nth(1).unwrap();
+            let label =
+                label[label.find('>').unwrap() + 1..label.find("</label>").unwrap()].to_string();
+            match selects.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, options)) => options.push((value, label)),
+                None => selects.push((name, vec![(value, label)])),
+            }
+            continue;
         }
+        inputs.push((name, value));
     }
-    let mut selects = Vec::new();
     for part in page.split("<select").skip(1) {
         let tag = &part[..part.find('>').unwrap()];
         let name = attr(tag, "name").unwrap();
@@ -52,6 +65,8 @@ fn fill(name: &str) -> &'static str {
         "given_name" => "Ann",
         "family_name" => "Walker",
         "date_of_birth" => "1980-01-01",
+        "date_of_birth-day" | "date_of_birth-month" => "1",
+        "date_of_birth-year" => "1980",
         "goal1_description" => "Walk to work twice a week",
         "goal1_target_on" => "2027-06-30",
         "weight_kg" => "80",

@@ -190,8 +190,15 @@ async fn a_client_entered_three_ways_is_stored_alike_and_a_bad_value_is_refused_
             "the form names its field"
         );
         assert!(
-            page.body.contains("value=\"1975-02-30\""),
-            "what was typed is kept"
+            page.body
+                .contains("name=\"date_of_birth-day\" value=\"30\"")
+                && page
+                    .body
+                    .contains("name=\"date_of_birth-month\" value=\"2\"")
+                && page
+                    .body
+                    .contains("name=\"date_of_birth-year\" value=\"1975\""),
+            "what was typed is kept, in its three boxes"
         );
         assert!(
             page.body.contains("value=\"O&#39;Neill\""),

@@ -207,8 +207,8 @@ async fn every_page_of_every_role_matches_its_snapshot() {
     episode_pages(&app).await;
 }
 
-/// The fields a form sends: its inputs with their values, and each select with its first
-/// option that is not blank.
+/// The fields a form sends: its inputs with their values, each radio group and each
+/// select with its first option that is not blank.
 fn form_fields(page: &str) -> Vec<(String, String)> {
     let attr = |tag: &str, name: &str| -> Option<String> {
         let key = format!("{name}=\"");
@@ -221,9 +221,14 @@ fn form_fields(page: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for part in form.split("<input").skip(1) {
         let tag = &part[..part.find('>').unwrap()];
-        if let Some(name) = attr(tag, "name") {
-            out.push((name, attr(tag, "value").unwrap_or_default()));
+        let Some(name) = attr(tag, "name") else {
+            continue;
+        };
+        // A radio group sends its first option.
+        if tag.contains("type=\"radio\"") && out.iter().any(|(n, _)| *n == name) {
+            continue;
         }
+        out.push((name, attr(tag, "value").unwrap_or_default()));
     }
     for part in form.split("<select").skip(1) {
         let tag = &part[..part.find('>').unwrap()];

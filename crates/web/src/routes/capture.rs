@@ -10,7 +10,9 @@
 
 use crate::extract::{EditClients, OnService, Posted, SignedIn};
 use crate::users::{FieldError, Role};
-use crate::view::{Csrf, ErrorSummary, Input, Inset, Layout, Markup, Select, Url};
+use crate::view::{
+    Csrf, DateInput, ErrorSummary, Input, Inset, Layout, Markup, Radios, Select, Url,
+};
 use crate::{App, Ctx, WebError, html, see_other};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -181,7 +183,10 @@ impl Flow {
         };
         let assessed = from(Entity::Assessment, "assessed_on");
         match self {
+            // Consent first: nothing is recorded without it.
             Flow::Client => [
+                "consent_to_record",
+                "consent_to_share_with_gp",
                 "given_name",
                 "family_name",
                 "date_of_birth",
@@ -193,8 +198,6 @@ impl Flow {
                 "gp_practice_code",
                 "employment",
                 "disability",
-                "consent_to_record",
-                "consent_to_share_with_gp",
             ]
             .into_iter()
             .map(|n| from(Entity::Client, n))
@@ -404,8 +407,6 @@ struct FormPage<'a> {
     draft_id: Option<&'a str>,
     once: Option<&'a str>,
     fields: Vec<Markup>,
-    /// The words of the button that checks the form without saving, where it has one.
-    check: Option<&'static str>,
     /// Whether the form may be kept as a draft (not when it changes a saved record).
     draft: bool,
 }
@@ -446,17 +447,16 @@ fn form_page(
                 _ => String::new(),
             });
         fields.push(field_markup(&field, &value, errors));
+        // The check sits by what it checks, and its answer under it.
+        if let Some(words) = check_after(flow, field.name) {
+            fields.push(Markup::render(&CheckButton { words }));
+        }
         for (after, note) in notes {
             if *after == field.name {
                 fields.push(Markup::render(&Inset { text: note }));
             }
         }
     }
-    let check = match flow {
-        Flow::Client => Some("Check the postcode"),
-        Flow::Baseline | Flow::Exit | Flow::FollowUp => Some("Work out BMI"),
-        _ => None,
-    };
     let token = &place.ctx.session.csrf_token;
     let (title, action) = match place.changing {
         Some(reference) => (
@@ -486,7 +486,6 @@ fn form_page(
         draft_id: values.get("draft_id").map(String::as_str),
         once: values.get("once").map(String::as_str),
         fields,
-        check,
     };
     html(Markup::render(&page).into_string())
 }
@@ -511,6 +510,9 @@ fn back_words(subject: &Subject) -> &'static str {
 
 /// One field of a flow as its component: a select of the catalogue's words, a date, a
 /// number or text.
+/// Code lists of this many options or fewer are asked as radios, longer ones as selects.
+const RADIOS_AT_MOST: usize = 4;
+
 fn field_markup(field: &F, value: &str, errors: &[FieldError]) -> Markup {
     let input = |kind| {
         let mut i = Input::text(field.name, &field.label, value, errors).kind(kind);
@@ -518,23 +520,47 @@ fn field_markup(field: &F, value: &str, errors: &[FieldError]) -> Markup {
         i
     };
     match field.kind {
+        // A few options are radios, so that each can be seen and chosen with one tap.
+        Kind::Codes(list) if list.words().len() <= RADIOS_AT_MOST => {
+            let radios = Radios::new(field.name, &field.label, list.words(), value, errors);
+            Markup::render(&Radios {
+                hint: field.hint,
+                ..radios
+            })
+        }
         Kind::Codes(list) => {
             let mut options: Vec<(&str, &str)> = vec![("", "Select one")];
             options.extend(list.words());
-            Markup::render(&Select {
-                name: field.name,
-                label: &field.label,
-                options,
-                selected: value,
-                error: errors
-                    .iter()
-                    .find(|e| e.field == field.name)
-                    .map(|e| e.message.as_str()),
-            })
+            let select = Select::new(field.name, &field.label, options, value, errors);
+            Markup::render(&select)
+        }
+        Kind::Date if field.name == "date_of_birth" => {
+            Markup::render(&DateInput::new(field.name, &field.label, value, errors))
         }
         Kind::Date => Markup::render(&input("date")),
         Kind::Number => Markup::render(&input("text").decimal()),
         Kind::Text => Markup::render(&input("text")),
+    }
+}
+
+/// The button that checks a form without saving it (the postcode, a BMI), placed after
+/// the field it follows.
+#[derive(Template)]
+#[template(
+    source = r#"<p><button class="button button--secondary" type="submit" name="do" value="check">{{ words }}</button></p>"#,
+    ext = "html"
+)]
+struct CheckButton {
+    words: &'static str,
+}
+
+/// The check a flow offers after a field, if any: the postcode after it is typed, a BMI
+/// once weight is in.
+fn check_after(flow: Flow, field: &str) -> Option<&'static str> {
+    match (flow, field) {
+        (Flow::Client, "postcode") => Some("Check the postcode"),
+        (Flow::Baseline | Flow::Exit | Flow::FollowUp, "weight_kg") => Some("Work out BMI"),
+        _ => None,
     }
 }
 
@@ -629,6 +655,11 @@ fn posted_values(flow: Flow, form: &HashMap<String, String>) -> HashMap<String, 
     for (k, v) in form {
         if k.starts_with("status_") || k == "lead_worker_ref" || k == "draft_id" {
             values.insert(k.clone(), v.clone());
+        }
+    }
+    for f in flow.fields() {
+        if let Some(date) = DateInput::joined(f.name, form) {
+            values.insert(f.name.to_string(), date);
         }
     }
     values.insert("once".into(), sent_once(form).unwrap_or_else(once_key));
