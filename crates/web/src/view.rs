@@ -68,6 +68,8 @@ pub struct Layout {
     pub back: Option<Markup>,
     /// A notification before the heading ([`Banner`]).
     pub notice: Option<Markup>,
+    /// The page shows a form's errors: its title starts "Error:".
+    pub failed: bool,
 }
 
 impl Layout {
@@ -78,6 +80,7 @@ impl Layout {
             account: None,
             back: None,
             notice: None,
+            failed: false,
         }
     }
 
@@ -92,10 +95,17 @@ impl Layout {
             }),
             back: None,
             notice: None,
+            failed: false,
         }
     }
 
     /// The page with a link back to where the person came from.
+    /// The layout of a form shown with these errors (none: as it is).
+    pub fn failed(mut self, errors: &[FieldError]) -> Layout {
+        self.failed = !errors.is_empty();
+        self
+    }
+
     pub fn back(mut self, href: &Url, text: &str) -> Layout {
         self.back = Some(Markup::render(&BackLink { href, text }));
         self

@@ -69,7 +69,7 @@ pub(crate) struct Message {
 fn login_page_html(token: &str, username: &str, errors: &[FieldError]) -> Response {
     html(
         Markup::render(&LoginPage {
-            layout: Layout::public("Sign in"),
+            layout: Layout::public("Sign in").failed(errors),
             errors: ErrorSummary { errors },
             csrf: Csrf { token },
             username: Input::text("username", "User name", username, errors)
@@ -286,7 +286,7 @@ fn code_page(ctx: &Ctx, errors: &[FieldError]) -> Response {
     let token = &ctx.session.csrf_token;
     html(
         Markup::render(&CodePage {
-            layout: Layout::signed_in("Enter your security code", &ctx.user, token),
+            layout: Layout::signed_in("Enter your security code", &ctx.user, token).failed(errors),
             errors: ErrorSummary { errors },
             csrf: Csrf { token },
             code: Input::text("code", "Security code", "", errors)
@@ -389,7 +389,7 @@ fn password_page_html(ctx: &Ctx, errors: &[FieldError]) -> Response {
     );
     html(
         Markup::render(&PasswordPage {
-            layout: Layout::signed_in("Change your password", &ctx.user, token),
+            layout: Layout::signed_in("Change your password", &ctx.user, token).failed(errors),
             errors: ErrorSummary { errors },
             csrf: Csrf { token },
             current: Input::password("current", "Current password", errors)
@@ -472,7 +472,7 @@ fn setup_page_html(ctx: &Ctx, secret: &str, errors: &[FieldError]) -> Response {
     let token = &ctx.session.csrf_token;
     html(
         Markup::render(&SetupPage {
-            layout: Layout::signed_in("Set up a second factor", &ctx.user, token),
+            layout: Layout::signed_in("Set up a second factor", &ctx.user, token).failed(errors),
             errors: ErrorSummary { errors },
             csrf: Csrf { token },
             secret,

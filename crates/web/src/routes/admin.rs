@@ -31,7 +31,7 @@ async fn users_page_html(
 ) -> Result<Response, WebError> {
     let token = &ctx.session.csrf_token;
     let page = UsersPage {
-        layout: Layout::signed_in("User accounts", &ctx.user, token),
+        layout: Layout::signed_in("User accounts", &ctx.user, token).failed(errors),
         accounts: users::all(app.db()).await?,
         me: ctx.user.user_id,
         csrf: Csrf { token },

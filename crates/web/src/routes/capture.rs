@@ -477,7 +477,8 @@ fn form_page(
     };
     let page = FormPage {
         layout: Layout::signed_in(title, &place.ctx.user, token)
-            .back(&back_to(place), back_words(subject)),
+            .back(&back_to(place), back_words(subject))
+            .failed(errors),
         heading: heading(subject),
         errors: ErrorSummary { errors },
         action,
@@ -811,7 +812,7 @@ fn form_errors(flow: Flow, report: &dcrs_exchange::ImportReport) -> Vec<FieldErr
         .iter()
         .map(|r| {
             let field = field_of(flow, &r.file, &r.field, r.record.as_deref());
-            FieldError::new(field, plain(flow, field, &r.reason))
+            FieldError::new(field, plain(flow, field, &r.value, &r.reason))
         })
         .collect()
 }
@@ -1103,14 +1104,86 @@ fn field_of(flow: Flow, file: &str, field: &str, record: Option<&str>) -> &'stat
         .map_or_else(|| first_field(flow), |f| f.name)
 }
 
-/// A rejection as a sentence for the person at the form.
-fn plain(flow: Flow, field: &str, reason: &str) -> String {
-    let label = flow
-        .fields()
-        .into_iter()
-        .find(|f| f.name == field)
-        .map_or_else(|| field.to_string(), |f| f.label);
-    format!("{label}: {reason}")
+/// A refusal of the write path as the design system words an error: what to do, in
+/// the field's own words ("Enter height in centimetres, from 100 to 250"), with a guess
+/// where the number looks like another unit ("1.68 looks like metres"); the rule's own
+/// reason for anything else.
+fn plain(flow: Flow, field: &str, value: &str, reason: &str) -> String {
+    let Some(f) = flow.fields().into_iter().find(|f| f.name == field) else {
+        return format!("{field}: {reason}");
+    };
+    let about = Entity::ALL
+        .iter()
+        .find_map(|e| dcrs_domain::catalogue::about(*e, field));
+    let name = about
+        .as_ref()
+        .map_or(f.label.clone(), |a| lower_first(a.label));
+    if reason == dcrs_domain::field::REQUIRED {
+        return match f.kind {
+            Kind::Codes(_) => format!("Select {name}"),
+            _ => format!("Enter {name}"),
+        };
+    }
+    match (f.kind, about.map(|a| (a.shape, a.unit))) {
+        (Kind::Date, _) if reason.contains("not a date") => {
+            format!("{} must be a real date", upper_first(&name))
+        }
+        (Kind::Number, Some((dcrs_domain::catalogue::Shape::Number { min, max, .. }, unit))) => {
+            let unit = unit.map_or(String::new(), |u| format!(" in {}", unit_words(u)));
+            let what = format!("Enter {name}{unit}, from {min} to {max}");
+            match other_unit(field, value) {
+                Some(guess) => format!("{guess}. {what}"),
+                None => what,
+            }
+        }
+        _ => format!("{}: {reason}", f.label),
+    }
+}
+
+/// A number that fits the field in another unit, said as such: a height or waist in
+/// metres, a weight in stones.
+fn other_unit(field: &str, value: &str) -> Option<String> {
+    let v: f64 = value.trim().parse().ok()?;
+    match field {
+        "height_cm" | "waist_cm" if (0.4..=2.5).contains(&v) => Some(format!(
+            "{value} looks like metres, like {:.0} cm",
+            v * 100.0
+        )),
+        "weight_kg" if (4.0..25.0).contains(&v) => Some(format!(
+            "{value} looks like stones, like {:.1} kg",
+            v * 6.350_293
+        )),
+        _ => None,
+    }
+}
+
+/// A unit as a person says it.
+fn unit_words(unit: &str) -> &str {
+    match unit {
+        "cm" => "centimetres",
+        "kg" => "kilograms",
+        "min" | "minutes" => "minutes",
+        other => other,
+    }
+}
+
+/// "Height" as "height", but "NHS number" as it is.
+fn lower_first(label: &str) -> String {
+    let mut chars = label.chars();
+    match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if b.is_lowercase() => a
+            .to_lowercase()
+            .chain(label[a.len_utf8()..].chars())
+            .collect(),
+        _ => label.to_string(),
+    }
+}
+
+fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |a| a.to_uppercase().chain(chars).collect())
 }
 
 // ---------------------------------------------------------------------------------
@@ -1414,5 +1487,51 @@ pub(crate) fn flow_url(service_ref: &str, flow: Flow, subject_ref: &str) -> crat
             subject_ref,
             flow.code(),
         ]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dcrs_domain::field::REQUIRED;
+
+    #[test]
+    fn refusals_say_what_to_do() {
+        let range = "this must be between 100 and 250";
+        assert_eq!(
+            plain(Flow::Baseline, "height_cm", "1.68", range),
+            "1.68 looks like metres, like 168 cm. Enter height in centimetres, from 100 to 250"
+        );
+        assert_eq!(
+            plain(Flow::Baseline, "height_cm", "300", range),
+            "Enter height in centimetres, from 100 to 250"
+        );
+        assert_eq!(
+            plain(
+                Flow::Baseline,
+                "weight_kg",
+                "12",
+                "this must be between 25 and 350"
+            ),
+            "12 looks like stones, like 76.2 kg. Enter weight in kilograms, from 25 to 350"
+        );
+        assert_eq!(plain(Flow::Client, "sex", "", REQUIRED), "Select sex");
+        assert_eq!(
+            plain(Flow::Client, "date_of_birth", "", REQUIRED),
+            "Enter date of birth"
+        );
+        assert_eq!(
+            plain(Flow::Client, "nhs_number", "", REQUIRED),
+            "Enter NHS number"
+        );
+        assert_eq!(
+            plain(
+                Flow::Client,
+                "date_of_birth",
+                "1980-13-31",
+                "this is not a date written as YYYY-MM-DD (for example 2010-04-01)"
+            ),
+            "Date of birth must be a real date"
+        );
     }
 }

@@ -56,7 +56,7 @@ async fn projects_page_html(
     let headings = ["Name", "Purpose", "Approved by", "Ends", "Registered by"];
     let token = &ctx.session.csrf_token;
     let page = ProjectsPage {
-        layout: Layout::signed_in("Research projects", &ctx.user, token),
+        layout: Layout::signed_in("Research projects", &ctx.user, token).failed(errors),
         note,
         projects,
         table: Table {
@@ -265,7 +265,7 @@ async fn extract_page_html(
     };
     let token = &ctx.session.csrf_token;
     let page = ExtractPage {
-        layout: Layout::signed_in("Research extracts", &ctx.user, token),
+        layout: Layout::signed_in("Research extracts", &ctx.user, token).failed(errors),
         csrf: Csrf { token },
         errors: ErrorSummary { errors },
         fields,

@@ -95,7 +95,8 @@ fn staff_page_html(
         ),
     ];
     let page = StaffPage {
-        layout: Layout::signed_in(format!("Staff of {}", s.service_ref), &ctx.user, token),
+        layout: Layout::signed_in(format!("Staff of {}", s.service_ref), &ctx.user, token)
+            .failed(errors),
         people: staff.into_iter().map(|u| person(s, u, now)).collect(),
         csrf: Csrf { token },
         errors: ErrorSummary { errors },

@@ -110,7 +110,7 @@ fn tokens_page_html(
     }
     let narrow = matches!(ctx.user.role, Role::Commissioner | Role::Analyst);
     let page = TokensPage {
-        layout: Layout::signed_in("API access tokens", &ctx.user, token),
+        layout: Layout::signed_in("API access tokens", &ctx.user, token).failed(errors),
         made,
         tokens: stored.into_iter().map(|t| row(t, now)).collect(),
         csrf: Csrf { token },
