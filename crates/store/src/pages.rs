@@ -796,12 +796,27 @@ impl Database {
     /// The latest day a referral was received in any of these services (ISO), the day
     /// the report pages take their default year from.
     pub async fn latest_referral_on(&self, service_ids: &[i64]) -> StoreResult<Option<String>> {
+        self.referral_day("MAX", service_ids).await
+    }
+
+    /// The first day a referral was received in any of these services (ISO), where the
+    /// report pages' list of periods starts.
+    pub async fn first_referral_on(&self, service_ids: &[i64]) -> StoreResult<Option<String>> {
+        self.referral_day("MIN", service_ids).await
+    }
+
+    /// `MIN` or `MAX` of the days referrals were received in these services.
+    async fn referral_day(
+        &self,
+        aggregate: &'static str,
+        service_ids: &[i64],
+    ) -> StoreResult<Option<String>> {
         if service_ids.is_empty() {
             return Ok(None);
         }
         let marks: Vec<String> = (1..=service_ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT MAX(received_on) FROM referrals WHERE service_id IN ({})",
+            "SELECT {aggregate}(received_on) FROM referrals WHERE service_id IN ({})",
             marks.join(", ")
         );
         let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));

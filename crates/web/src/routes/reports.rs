@@ -139,8 +139,30 @@ struct ReportsForm<'a> {
     layout: Layout,
     policy: &'static str,
     kind: Select<'a>,
-    year: String,
+    period: Select<'a>,
     services: Vec<(String, String)>,
+}
+
+/// The periods a report can be asked for, newest first: each financial year from
+/// `first` to `last`, then its quarters; as (value, words) for a select.
+fn periods(first: FinancialYear, last: FinancialYear) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut year = last;
+    loop {
+        out.push((year.to_string(), format!("{year}: the whole year")));
+        let mut quarter = Quarter::containing(year.last_day());
+        for _ in 0..4 {
+            let (from, to) = (quarter.first_day(), quarter.last_day());
+            let words = format!("{quarter}: {} to {}", from.format("%B"), to.format("%B %Y"));
+            out.push((quarter.to_string().replace(' ', ""), words));
+            quarter = Quarter::containing(from - chrono::Days::new(1));
+        }
+        if year <= first {
+            break;
+        }
+        year = FinancialYear::containing(year.first_day() - chrono::Days::new(1));
+    }
+    out
 }
 
 /// The form: which report, which period, which services.
@@ -154,6 +176,10 @@ pub(crate) async fn reports_page(
     }
     let ids: Vec<i64> = services.iter().map(|s| s.0.service_id).collect();
     let year = latest_year(&app, &ids).await?;
+    let first = app.db().first_referral_on(&ids).await?;
+    let first = first.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+    let latest = FinancialYear::parse(&year).map_err(WebError::Internal)?;
+    let periods = periods(first.map_or(latest, FinancialYear::containing), latest);
     let policy = if ctx.user.role == Role::ServiceManager {
         "Figures for your own service are exact (not disclosure-controlled): do not share them outside the service."
     } else {
@@ -169,7 +195,16 @@ pub(crate) async fn reports_page(
             selected: "pack",
             error: None,
         },
-        year,
+        period: Select {
+            name: "period",
+            label: "Period",
+            options: periods
+                .iter()
+                .map(|(v, w)| (v.as_str(), w.as_str()))
+                .collect(),
+            selected: &year,
+            error: None,
+        },
         services: services
             .into_iter()
             .map(|(s, name)| (s.service_ref, name))
@@ -622,4 +657,38 @@ pub(crate) async fn service_report(
     ])
     .with("period", &label);
     deliver(&ctx, reports, format, &name, this)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_run_newest_first_each_year_then_its_quarters() {
+        let year = |t: &str| FinancialYear::parse(t).unwrap();
+        let list = periods(year("2009-10"), year("2010-11"));
+        let values: Vec<&str> = list.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(
+            values,
+            [
+                "2010-11",
+                "2010-11Q4",
+                "2010-11Q3",
+                "2010-11Q2",
+                "2010-11Q1",
+                "2009-10",
+                "2009-10Q4",
+                "2009-10Q3",
+                "2009-10Q2",
+                "2009-10Q1"
+            ]
+        );
+        assert_eq!(list[1].1, "2010-11 Q4: January to March 2011");
+        assert_eq!(list[0].1, "2010-11: the whole year");
+        // Every value is a period the report pages read.
+        for (v, _) in &list {
+            assert!(dcrs_report::Period::parse(v).is_ok(), "{v}");
+        }
+        assert_eq!(periods(year("2010-11"), year("2010-11")).len(), 5);
+    }
 }
