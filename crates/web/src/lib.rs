@@ -381,6 +381,10 @@ pub fn router(app: App) -> Router {
             get(routes::caseload::episode_page),
         )
         .route(
+            "/services/{service}/episodes/{episode}/plan-copy",
+            get(routes::caseload::plan_copy),
+        )
+        .route(
             "/services/{service}/episodes/{episode}/{flow}",
             get(routes::capture::episode_flow_page).post(routes::capture::episode_flow_submit),
         )

@@ -104,6 +104,13 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
     assert_eq!(c["rejected_form_kept"]["sex"], "female");
     assert_eq!(c["rejected_form_kept"]["postcode"], "FY1 5DW");
     assert!(c["bmi_shown"].as_str().unwrap().contains("BMI 30.3"), "{c}");
+    // The client's copy of the plan: their name, the trainer's, and both goals in words.
+    let copy = c["plan_copy"].as_str().unwrap_or_default();
+    assert!(copy.contains("Your plan, Zoë O'Neill"), "{copy}");
+    assert!(
+        copy.contains("Walk to work three days a week") && copy.contains("Physical activity"),
+        "{copy}"
+    );
     // The caseload names a draft by its form and its client, not by a reference.
     let named = c["draft_named"].as_str().unwrap_or_default();
     assert!(

@@ -27,8 +27,73 @@ struct EpisodePage<'a> {
     actions: Vec<(Url, &'static str)>,
     before_goals: Vec<(&'static str, Vec<Line>)>,
     goals: Option<Table<'a>>,
+    /// The copy of the plan to print for the client, once there are goals.
+    plan_copy: Option<Url>,
     after_goals: Vec<(&'static str, Vec<Line>)>,
     back: Url,
+}
+
+#[derive(Template)]
+#[template(path = "plan_copy.html")]
+struct PlanCopy<'a> {
+    layout: Layout,
+    client: &'a str,
+    worker: &'a str,
+    first_contact: String,
+    goals: Vec<GoalCopy>,
+}
+
+/// A goal as the client's copy says it.
+struct GoalCopy {
+    area: String,
+    what: String,
+    by: Option<String>,
+    status: String,
+}
+
+/// The client's copy of their plan: their goals in words, to print and hand over. The
+/// view is audited like the episode's page.
+pub(crate) async fn plan_copy(
+    State(app): State<App>,
+    OnService {
+        ctx, service: s, ..
+    }: OnService<ViewClients>,
+    Path((_, ep)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let e = episode(&app, s.service_id, &ep)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let goals = app.db().episode_goals(s.service_id, &ep).await?;
+    let detail = serde_json::json!({"records": [e.client_ref.clone(), e.episode_ref.clone()], "copy": "plan"});
+    let (user, sid) = (&ctx.user.username, Some(s.service_id));
+    crate::audit(
+        &app,
+        user,
+        "view.episode",
+        sid,
+        Some(e.episode_ref.clone()),
+        detail,
+    )
+    .await?;
+    let goals = goals
+        .into_iter()
+        .map(|g| GoalCopy {
+            area: words(Entity::Goal, "domain", &g.domain),
+            what: g.description,
+            by: g.target_on.as_deref().map(uk_date),
+            status: words(Entity::Goal, "status", &g.status),
+        })
+        .collect();
+    let episode_page = service_url(&s.service_ref, &["episodes", &e.episode_ref]);
+    let page = PlanCopy {
+        layout: Layout::signed_in("Your plan", &ctx.user, &ctx.session.csrf_token)
+            .back(&episode_page, "Back to the episode"),
+        client: &e.client_name,
+        worker: &e.lead_worker_name,
+        first_contact: uk_date(&e.first_contact_on),
+        goals,
+    };
+    Ok(html(Markup::render(&page).into_string()))
 }
 
 /// Each record in words: the catalogue's words for its codes, the date as people write
@@ -197,6 +262,8 @@ fn episode_html(
                 changeable(Flow::parse(&occasion.replace('_', "-"))?, a)
             }),
         )],
+        plan_copy: (!goal_rows.is_empty())
+            .then(|| service_url(service_ref, &["episodes", &e.episode_ref, "plan-copy"])),
         goals: (!goal_rows.is_empty()).then_some(Table {
             caption: "Goals",
             headings: &headings,

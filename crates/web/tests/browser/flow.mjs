@@ -154,6 +154,11 @@ try {
   await page.fill('#goal2_description', 'Five portions of fruit and vegetables a day');
   await press('Save');
 
+  begin('plan-copy');
+  await click('A copy of the plan to print for the client');
+  checks.plan_copy = await page.locator('main').innerText();
+  await page.goto(episodeUrl);
+
   begin('session');
   await click('Log a session');
   await choose('attended', 'yes');
