@@ -67,8 +67,8 @@ async fn a_mistyped_weight_is_corrected_with_its_before_and_after_audited() {
         assert_eq!(corrected.status, 303, "{}", corrected.body);
         assert_eq!(corrected.location(), Some(episode.as_str()));
 
-        let weights: Vec<(String, f64)> = sqlx::query_as(
-            "SELECT a.assessment_ref, a.weight_kg FROM assessments a \
+        let weights: Vec<(String, f64, f64)> = sqlx::query_as(
+            "SELECT a.assessment_ref, a.weight_kg, a.bmi FROM assessments a \
              JOIN episodes e ON e.episode_id = a.episode_id WHERE e.episode_ref = $1",
         )
         .bind(episode.rsplit('/').next().unwrap())
@@ -77,6 +77,12 @@ async fn a_mistyped_weight_is_corrected_with_its_before_and_after_audited() {
         .unwrap();
         assert_eq!(weights.len(), 1, "changed, not added again");
         assert!((weights[0].1 - 82.5).abs() < 1e-9);
+        // What the write path works out from the record is worked out again.
+        assert!(
+            (weights[0].2 - 82.5 / (1.7 * 1.7)).abs() < 0.1,
+            "BMI {}",
+            weights[0].2
+        );
         let assessment = &weights[0].0;
         assert!(change.ends_with(&format!("/baseline/{assessment}")));
 
