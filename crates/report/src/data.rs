@@ -288,6 +288,46 @@ pub struct ServiceInfo {
     pub name: String,
     /// 2019 district codes of the areas served.
     pub areas_served: Vec<String>,
+    /// The areas served as a person reads them: "Blackpool (E06000009)", or the code
+    /// alone where the reference data do not name it. Pages only; files keep the codes.
+    #[serde(skip)]
+    pub areas_named: Vec<String>,
+}
+
+/// The names of the districts the services serve, by code, from the reference data.
+async fn area_names(
+    db: &Database,
+    rows: &[sqlx::any::AnyRow],
+) -> Result<std::collections::HashMap<String, String>, ReportError> {
+    let mut codes: Vec<String> = Vec::new();
+    for r in rows {
+        let areas: String = r.try_get(3).map_err(store)?;
+        codes.extend(
+            areas
+                .split(';')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+        );
+    }
+    codes.sort();
+    codes.dedup();
+    if codes.is_empty() {
+        return Ok(Default::default());
+    }
+    let marks: Vec<String> = (1..=codes.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT lad_cd, lad_nm FROM ref_lad_region WHERE lad_cd IN ({})",
+        marks.join(", ")
+    );
+    let mut q = sqlx::query_as::<_, (String, Option<String>)>(sqlx::AssertSqlSafe(sql));
+    for c in &codes {
+        q = q.bind(c.clone());
+    }
+    let found = q.fetch_all(db.pool()).await.map_err(store)?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(code, name)| Some((code, name?)))
+        .collect())
 }
 
 /// The services with these references (all services when `None`), in reference order.
@@ -301,19 +341,26 @@ pub async fn services(
     .fetch_all(db.pool())
     .await
     .map_err(store)?;
+    let names = area_names(db, &rows).await?;
+    let named = |code: &String| match names.get(code) {
+        Some(name) => format!("{name} ({code})"),
+        None => code.clone(),
+    };
     let all: Vec<ServiceInfo> = rows
         .iter()
         .map(|r| {
+            let areas_served: Vec<String> = r
+                .try_get::<String, _>(3)?
+                .split(';')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
             Ok(ServiceInfo {
                 id: r.try_get(0)?,
                 service_ref: r.try_get(1)?,
                 name: r.try_get(2)?,
-                areas_served: r
-                    .try_get::<String, _>(3)?
-                    .split(';')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
+                areas_named: areas_served.iter().map(named).collect(),
+                areas_served,
             })
         })
         .collect::<Result<_, sqlx::Error>>()

@@ -2,7 +2,7 @@
 //! example dataset, on a fixed day, the open caseload it counts for this quarter is the
 //! number of open episodes the caseload lists, its open episodes without a session in 90
 //! days are those the caseload says have had none for 90 days or more, and both figures
-//! are the pack's for the same quarter.
+//! are the pack's for the same quarter. The pack names the areas served.
 
 use dcrs_testkit::TestDb;
 use dcrs_web::Settings;
@@ -38,6 +38,11 @@ async fn the_dashboard_agrees_with_the_caseload_and_the_pack() {
         .await
         .unwrap();
     assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+    // The district the example service serves, as the reference data name it.
+    sqlx::query("INSERT INTO ref_lad_region (lad_cd, lad_nm) VALUES ('E06000009', 'Blackpool')")
+        .execute(t.db.pool())
+        .await
+        .unwrap();
     let n = NewUser {
         username: "manager".into(),
         display_name: "Pat Manager".into(),
@@ -94,6 +99,10 @@ async fn the_dashboard_agrees_with_the_caseload_and_the_pack() {
         .get("/reports/view?kind=pack&period=2026-27Q3&services=BPL")
         .await;
     assert_eq!(pack.status, 200);
+    assert!(
+        pack.body.contains("areas served: Blackpool (E06000009)"),
+        "areas by name, with the code"
+    );
     assert_eq!(
         first_cell(&pack.body, "Open caseload at period end"),
         open_figure
