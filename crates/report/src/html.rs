@@ -374,30 +374,20 @@ fn cell_text(row: &[Figure], c: &Shown) -> String {
         Unit::Number if share_row(row) => Unit::Proportion,
         unit => unit,
     };
-    let c = &Shown {
-        label: String::new(),
-        unit,
-        value: c.value,
-        interval: c.interval,
-    };
     let value = match &row[c.value] {
         Figure::Text(t) => crate::words::said(t),
-        f => display(f, c.unit),
+        f => display(f, unit),
     };
     match c.interval {
         Some((lo, hi)) if row[lo].as_f64().is_some() && row[hi].as_f64().is_some() => {
-            let strip = |t: String| {
-                if c.unit == Unit::Proportion {
-                    t.trim_end_matches('%').to_string()
-                } else {
-                    t
+            let end = |f: &Figure| {
+                let t = display(f, unit);
+                match unit {
+                    Unit::Proportion => t.trim_end_matches('%').to_string(),
+                    _ => t,
                 }
             };
-            format!(
-                "{value} ({} to {})",
-                strip(display(&row[lo], c.unit)),
-                strip(display(&row[hi], c.unit))
-            )
+            format!("{value} ({} to {})", end(&row[lo]), end(&row[hi]))
         }
         _ => value,
     }

@@ -7,7 +7,6 @@
 use dcrs_testkit::TestDb;
 use dcrs_web::Settings;
 use dcrs_web::users::NewUser;
-use std::path::Path;
 
 mod common;
 use common::{Browser, PASSWORD};
@@ -26,18 +25,7 @@ fn first_cell(body: &str, label: &str) -> String {
 #[tokio::test]
 async fn the_dashboard_agrees_with_the_caseload_and_the_pack() {
     let t = TestDb::sqlite().await;
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dataset");
-    let options = dcrs_exchange::ImportOptions {
-        dry_run: false,
-        today: chrono::NaiveDate::from_ymd_opt(2026, 11, 16).unwrap(),
-        rules: Default::default(),
-        actor: "test".into(),
-        only_new: false,
-    };
-    let report = dcrs_exchange::import_dir(&t.db, &examples, &options, |_| {})
-        .await
-        .unwrap();
-    assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+    common::import(&t.db, &common::examples()).await;
     // The district the example service serves, as the reference data name it.
     sqlx::query("INSERT INTO ref_lad_region (lad_cd, lad_nm) VALUES ('E06000009', 'Blackpool')")
         .execute(t.db.pool())

@@ -32,8 +32,7 @@ const REFERENCES: [&str; 9] = [
 const FREE_TEXT: [&str; 4] = ["given_name", "family_name", "description", "display_name"];
 
 fn hostile_dataset(to: &Path) {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dataset");
-    for entry in std::fs::read_dir(&examples).unwrap() {
+    for entry in std::fs::read_dir(common::examples()).unwrap() {
         let path = entry.unwrap().path();
         let mut reader = csv::Reader::from_path(&path).unwrap();
         let headers = reader.headers().unwrap().clone();
@@ -93,17 +92,7 @@ async fn hostile_text_in_every_reference_and_free_text_is_escaped_and_encoded_ev
     let t = TestDb::sqlite().await;
     let dir = tempfile::tempdir().unwrap();
     hostile_dataset(dir.path());
-    let options = dcrs_exchange::ImportOptions {
-        dry_run: false,
-        today: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
-        rules: Default::default(),
-        actor: "test".into(),
-        only_new: false,
-    };
-    let report = dcrs_exchange::import_dir(&t.db, dir.path(), &options, |_| {})
-        .await
-        .unwrap();
-    assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+    common::import(&t.db, dir.path()).await;
     let service = format!("BPL{HOSTILE}");
     for (username, role) in [
         ("manager", "service_manager"),

@@ -8,7 +8,6 @@ use dcrs_testkit::TestDb;
 use dcrs_web::Settings;
 use dcrs_web::users::NewUser;
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 
 mod common;
 use common::{Browser, PASSWORD};
@@ -119,18 +118,7 @@ fn problem(text: &str, codes: &HashSet<String>) -> Option<&'static str> {
 #[tokio::test]
 async fn pages_show_words_not_codes_iso_dates_or_snake_case() {
     let t = TestDb::sqlite().await;
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dataset");
-    let options = dcrs_exchange::ImportOptions {
-        dry_run: false,
-        today: chrono::NaiveDate::from_ymd_opt(2026, 11, 16).unwrap(),
-        rules: Default::default(),
-        actor: "test".into(),
-        only_new: false,
-    };
-    let report = dcrs_exchange::import_dir(&t.db, &examples, &options, |_| {})
-        .await
-        .unwrap();
-    assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+    common::import(&t.db, &common::examples()).await;
     let accounts = [
         ("manager", "service_manager", Some("BPL"), None, None),
         ("trainer", "health_trainer", Some("BPL"), Some("W1"), None),

@@ -60,21 +60,8 @@ pub(crate) async fn plan_copy(
     }: OnService<ViewClients>,
     Path((_, ep)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let e = episode(&app, s.service_id, &ep)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let e = viewed_episode(&app, &ctx, s.service_id, &ep, Some("plan")).await?;
     let goals = app.db().episode_goals(s.service_id, &ep).await?;
-    let detail = serde_json::json!({"records": [e.client_ref.clone(), e.episode_ref.clone()], "copy": "plan"});
-    let (user, sid) = (&ctx.user.username, Some(s.service_id));
-    crate::audit(
-        &app,
-        user,
-        "view.episode",
-        sid,
-        Some(e.episode_ref.clone()),
-        detail,
-    )
-    .await?;
     let goals = goals
         .into_iter()
         .map(|g| GoalCopy {
@@ -94,6 +81,31 @@ pub(crate) async fn plan_copy(
         goals,
     };
     Ok(html(Markup::render(&page).into_string()))
+}
+
+/// An episode of the service opened to be shown (or a copy of part of it, named), with
+/// the view audited: the client and the episode are the records shown.
+async fn viewed_episode(
+    app: &App,
+    ctx: &Ctx,
+    service_id: i64,
+    episode_ref: &str,
+    copy: Option<&str>,
+) -> Result<EpisodeInfo, WebError> {
+    let e = episode(app, service_id, episode_ref)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let mut detail = serde_json::json!({"records": [e.client_ref.clone(), e.episode_ref.clone()]});
+    if let Some(copy) = copy {
+        detail["copy"] = copy.into();
+    }
+    let (user, sid, record) = (
+        &ctx.user.username,
+        Some(service_id),
+        Some(e.episode_ref.clone()),
+    );
+    crate::audit(app, user, "view.episode", sid, record, detail).await?;
+    Ok(e)
 }
 
 /// Each record in words: the catalogue's words for its codes, the date as people write
@@ -141,20 +153,7 @@ pub(crate) async fn episode_page(
     Path((_, ep)): Path<(String, String)>,
     notice: Notice,
 ) -> Result<Response, WebError> {
-    let e = episode(&app, s.service_id, &ep)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let detail = serde_json::json!({"records": [e.client_ref.clone(), e.episode_ref.clone()]});
-    let (user, sid) = (&ctx.user.username, Some(s.service_id));
-    crate::audit(
-        &app,
-        user,
-        "view.episode",
-        sid,
-        Some(e.episode_ref.clone()),
-        detail,
-    )
-    .await?;
+    let e = viewed_episode(&app, &ctx, s.service_id, &ep, None).await?;
     let db = app.db();
     let events = |kind| db.episode_events(s.service_id, &ep, kind);
     let recorded = Recorded {

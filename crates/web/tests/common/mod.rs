@@ -102,6 +102,27 @@ pub async fn accounts(db: &Database) {
     }
 }
 
+/// Imports a folder of dataset files as of 16 November 2026 (the pages' fixed day),
+/// expecting every record to be accepted.
+pub async fn import(db: &Database, dir: &std::path::Path) {
+    let options = dcrs_exchange::ImportOptions {
+        dry_run: false,
+        today: NaiveDate::from_ymd_opt(2026, 11, 16).unwrap(),
+        rules: Default::default(),
+        actor: "test".into(),
+        only_new: false,
+    };
+    let report = dcrs_exchange::import_dir(db, dir, &options, |_| {})
+        .await
+        .unwrap();
+    assert!(report.rejections.is_empty(), "{:?}", report.rejections);
+}
+
+/// The example dataset's folder (`examples/dataset`).
+pub fn examples() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dataset")
+}
+
 /// Stores an account as checked, its password not to be changed at first sign-in.
 pub async fn add_account(db: &Database, n: &NewUser) {
     let u = check(db, n).await.unwrap().unwrap();
