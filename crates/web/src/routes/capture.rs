@@ -1128,6 +1128,9 @@ fn plain(flow: Flow, field: &str, value: &str, reason: &str) -> String {
         (Kind::Date, _) if reason.contains("not a date") => {
             format!("{} must be a real date", upper_first(&name))
         }
+        (Kind::Date, _) if reason.contains("in the future") => {
+            format!("{} must be today or in the past", upper_first(&name))
+        }
         (Kind::Number, Some((dcrs_domain::catalogue::Shape::Number { min, max, .. }, unit))) => {
             let unit = unit.map_or(String::new(), |u| format!(" in {}", unit_words(u)));
             let what = format!("Enter {name}{unit}, from {min} to {max}");
@@ -1532,6 +1535,15 @@ mod tests {
                 "this is not a date written as YYYY-MM-DD (for example 2010-04-01)"
             ),
             "Date of birth must be a real date"
+        );
+        assert_eq!(
+            plain(
+                Flow::Client,
+                "date_of_birth",
+                "2099-05-31",
+                "this date is in the future; only things that have already happened can be recorded"
+            ),
+            "Date of birth must be today or in the past"
         );
     }
 }
