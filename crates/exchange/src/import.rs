@@ -216,9 +216,13 @@ pub async fn import_dir(
         run.report.counts.push((*entity, counts));
     }
     run.check_clients(&mut progress).await?;
-    run.write_pending_audit().await?;
 
-    let Run { mut tx, report, .. } = run;
+    let Run {
+        tx,
+        report,
+        mut pending_audit,
+        ..
+    } = run;
     let ok = report.rejections.is_empty();
     let run_entry = |committed: bool| {
         let totals = report.totals();
@@ -248,8 +252,8 @@ pub async fn import_dir(
     let committed = ok && !options.dry_run;
     let entry = run_entry(committed);
     if committed {
-        tx.audit(&entry).await?;
-        tx.commit().await?;
+        pending_audit.push(entry);
+        tx.commit_audited(&pending_audit).await?;
     } else {
         tx.rollback().await?;
         db.audit(&entry).await?;
@@ -334,10 +338,16 @@ pub async fn write_records(
         run.report.counts.push((*entity, counts));
     }
     run.check_clients(&mut |_| {}).await?;
-    run.write_pending_audit().await?;
-    let Run { tx, mut report, .. } = run;
+    let Run {
+        tx,
+        mut report,
+        pending_audit,
+        ..
+    } = run;
     if report.rejections.is_empty() && !options.dry_run {
-        tx.commit().await?;
+        // The records' audit entries go in with the commit, so that the chain's head is
+        // held for as short a time as it can be.
+        tx.commit_audited(&pending_audit).await?;
         report.committed = true;
     } else {
         tx.rollback().await?;
@@ -775,16 +785,6 @@ impl<'o> Run<'o> {
     }
 
     /// Appends the audit entries of what was written (when nothing was rejected).
-    async fn write_pending_audit(&mut self) -> Result<(), ImportError> {
-        if !self.report.rejections.is_empty() {
-            return Ok(());
-        }
-        for e in std::mem::take(&mut self.pending_audit) {
-            self.tx.audit(&e).await?;
-        }
-        Ok(())
-    }
-
     async fn import_file(
         &mut self,
         entity: Entity,
@@ -1526,8 +1526,15 @@ impl<'o> Run<'o> {
         progress: &mut impl FnMut(Progress),
     ) -> Result<(), ImportError> {
         let total = self.tx.journal_client_count().await?;
-        let have_postcodes = self.tx.has_postcodes().await?;
-        if !have_postcodes && total > 0 {
+        // Areas come from a client's postcode: a run that wrote no client (a session,
+        // an assessment) leaves them as they were.
+        let clients_written = self
+            .report
+            .counts
+            .iter()
+            .any(|(e, c)| *e == Entity::Client && c.added + c.updated > 0);
+        let have_postcodes = clients_written && self.tx.has_postcodes().await?;
+        if clients_written && !have_postcodes && total > 0 {
             self.report.notes.push(
                 "No reference data is loaded, so clients' areas and deprivation quintiles are blank; \
                  run `dcrs refdata load` and they are filled in for every client."
@@ -1563,6 +1570,9 @@ impl<'o> Run<'o> {
             for (sid, clients) in by_service {
                 let replace = match first_summaries.get(&sid) {
                     Some(first) => !first,
+                    // A form or API write deletes the client's summaries before writing
+                    // them (nothing to delete costs less than asking first).
+                    None if self.entered_via != "import" => true,
                     None => {
                         let stored = self.tx.has_summaries(sid).await?;
                         first_summaries.insert(sid, !stored);
@@ -1606,7 +1616,11 @@ impl<'o> Run<'o> {
                     .await?;
                 summary_rows = summary_rows.saturating_add_signed(added);
                 // Area fields from the postcode; an unknown postcode is accepted with a warning.
-                let unknown = self.tx.derive_client_areas(Some((sid, &clients))).await?;
+                let unknown = if clients_written {
+                    self.tx.derive_client_areas(Some((sid, &clients))).await?
+                } else {
+                    Vec::new()
+                };
                 if have_postcodes {
                     let service_ref = bundles
                         .first()

@@ -96,7 +96,7 @@ pub struct Database {
     writer: Option<AnyPool>,
     /// PostgreSQL: the connections small writes take their ids through (see
     /// `StoreTx::take_ids`).
-    id_pool: Option<AnyPool>,
+    id_pool: Option<tx::IdSource>,
     /// Audit entries written on their own go through one task that commits them in
     /// groups (`audit_queue`); started on first use, on the runtime of that use.
     audit_queue: Arc<std::sync::OnceLock<audit_queue::Queue>>,
@@ -206,7 +206,10 @@ impl Database {
             // Small writes take their ids through connections of their own: a write
             // holding one of the main pool's connections must never wait for another
             // (with 400 users every connection was held by a write waiting for one).
-            Backend::Postgres => (None, Some(options.max_connections(2).connect_lazy(&url)?)),
+            Backend::Postgres => {
+                let ids = options.max_connections(2).connect_lazy(&url)?;
+                (None, Some(tx::IdSource::new(ids)))
+            }
         };
         Ok(Database {
             pool,

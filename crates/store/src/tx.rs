@@ -240,6 +240,89 @@ fn read_value(row: &AnyRow, i: usize, kind: FieldKind) -> Result<Value, sqlx::Er
 
 /// Reads a stored row back into a record. Stored records were valid when written;
 /// `NaiveDate::MAX` as "today" keeps a record dated today readable whatever the clock says.
+/// The kinds of a client's records and the column each is found by, parents first.
+const BUNDLE: [(Entity, &str); 9] = [
+    (Entity::Client, "client_id"),
+    (Entity::Referral, "client_id"),
+    (Entity::Episode, "referral_id"),
+    (Entity::Assessment, "episode_id"),
+    (Entity::Plan, "episode_id"),
+    (Entity::Goal, "plan_id"),
+    (Entity::Session, "episode_id"),
+    (Entity::OnwardReferral, "episode_id"),
+    (Entity::WiderIssue, "episode_id"),
+];
+
+/// At most this many clients' records are read in one statement (see
+/// [`StoreTx::bundle_rows`]).
+const SMALL_BUNDLE: usize = 16;
+
+/// A stored row: its id and each field as text.
+type StoredRow = (i64, Vec<(&'static str, String)>);
+
+/// Rows read back as one JSON array of arrays (the id, then every field; a parent's id
+/// where `parent_field` is, named from `names`).
+fn decode_json_rows(
+    entity: Entity,
+    parent_field: Option<usize>,
+    text: &str,
+    names: &HashMap<i64, String>,
+) -> StoreResult<Vec<StoredRow>> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        entity: entity.label(),
+        reference: String::new(),
+        reason,
+    };
+    let name = |field: &str, id: Option<i64>| {
+        id.and_then(|k| names.get(&k))
+            .cloned()
+            .ok_or_else(|| corrupt(format!("a stored row's {field} was not found")))
+    };
+    let parsed: Vec<Vec<serde_json::Value>> = serde_json::from_str(text)
+        .map_err(|e| corrupt(format!("stored rows could not be read back: {e}")))?;
+    let mut decoded = Vec::with_capacity(parsed.len());
+    for row in parsed {
+        let mut values = row.into_iter();
+        let id = values
+            .next()
+            .and_then(|v| v.as_i64())
+            .ok_or_else(|| corrupt("a stored row was read back without its id".into()))?;
+        let fields = entity
+            .fields()
+            .iter()
+            .zip(values)
+            .enumerate()
+            .map(|(i, (f, v))| {
+                let text = match v {
+                    _ if Some(i) == parent_field => name(f.name, v.as_i64())?,
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                Ok((f.name, text))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        decoded.push((id, fields));
+    }
+    Ok(decoded)
+}
+
+/// Stored rows as records of their kind, in order of reference.
+fn picked<T>(
+    entity: Entity,
+    mut decoded: Vec<StoredRow>,
+    pick: impl Fn(Record) -> Option<T>,
+) -> StoreResult<Vec<(i64, T)>> {
+    decoded.sort_by(|a, b| a.1[0].1.cmp(&b.1[0].1));
+    let mut out = Vec::with_capacity(decoded.len());
+    for (id, fields) in decoded {
+        if let Some(x) = pick(parse_stored(entity, fields)?) {
+            out.push((id, x));
+        }
+    }
+    Ok(out)
+}
+
 fn parse_stored(entity: Entity, fields: Vec<(&'static str, String)>) -> StoreResult<Record> {
     parse_record(entity, &fields, NaiveDate::MAX).map_err(|errors| StoreError::Corrupt {
         entity: entity.label(),
@@ -276,12 +359,57 @@ pub struct StoreTx {
     /// The clients a small write touched, kept here instead of in the journal table
     /// (see [`StoreTx::start_small_journal`]).
     small_journal: Option<BTreeSet<(i64, i64)>>,
-    /// On PostgreSQL, the pool a small write takes its ids from, each block in a
-    /// statement of its own (see [`StoreTx::take_ids`]).
-    id_pool: Option<sqlx::AnyPool>,
+    /// On PostgreSQL, where a small write takes its ids from (see [`StoreTx::take_ids`]).
+    id_pool: Option<IdSource>,
     /// This process's turn to write on SQLite, given back after the transaction ends
     /// (declared after `tx`, so dropped after it).
     _gate: crate::WriteGate,
+}
+
+/// How many ids a small write on PostgreSQL takes at once for its process (see
+/// [`IdSource`]).
+const SMALL_ID_BLOCK: i64 = 64;
+
+/// Where small writes on PostgreSQL take their ids: blocks of [`SMALL_ID_BLOCK`], each
+/// taken in a statement of its own, committed at once, through connections kept for
+/// that (held until the write's commit, a counter's row lock would queue every save of
+/// a service behind the one before), and then handed out by this process from memory.
+/// Ids a process took and did not use (it stopped, or a write rolled back) are skipped,
+/// as ids may be: they identify records, and say nothing of their order.
+/// The next id and the end (exclusive) of each block in hand, by counter and service.
+type IdBlocks = HashMap<(&'static str, i64), (i64, i64)>;
+
+#[derive(Clone, Debug)]
+pub(crate) struct IdSource {
+    pub(crate) pool: sqlx::AnyPool,
+    /// The ids in hand by counter and service: the next, and the end (exclusive).
+    blocks: Arc<std::sync::Mutex<IdBlocks>>,
+}
+
+impl IdSource {
+    pub(crate) fn new(pool: sqlx::AnyPool) -> Self {
+        IdSource {
+            pool,
+            blocks: Default::default(),
+        }
+    }
+
+    /// `n` consecutive ids from the block in hand, if it has that many.
+    fn take(&self, scope: &'static str, service_id: i64, n: i64) -> Option<i64> {
+        let mut blocks = self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        let (next, end) = blocks.get_mut(&(scope, service_id))?;
+        if *end - *next < n {
+            return None;
+        }
+        *next += n;
+        Some(*next - n)
+    }
+
+    /// Keeps the rest of a new block for the writes after this one.
+    fn keep(&self, scope: &'static str, service_id: i64, next: i64, end: i64) {
+        let mut blocks = self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        blocks.insert((scope, service_id), (next, end));
+    }
 }
 
 fn now_text() -> String {
@@ -399,6 +527,55 @@ pub(crate) async fn insert_audit_many(
     conn: &mut AnyConnection,
     entries: &[&AuditEntry],
 ) -> StoreResult<()> {
+    append_audit(conn, entries, None).await
+}
+
+/// The report versions a transaction moves on at commit: those of some services, or of
+/// every service.
+pub(crate) enum Versions<'a> {
+    Of(&'a BTreeSet<i64>),
+    All,
+}
+
+impl Versions<'_> {
+    /// The statement, its parameters numbered from `$first`.
+    fn statement(&self, first: usize) -> String {
+        let rows = match self {
+            Versions::All => "SELECT service_id, 1 FROM services WHERE true".to_string(),
+            Versions::Of(ids) => {
+                let rows: Vec<String> = (0..ids.len())
+                    .map(|i| format!("(${}, 1)", first + i))
+                    .collect();
+                format!("VALUES {}", rows.join(", "))
+            }
+        };
+        format!(
+            "INSERT INTO service_versions (service_id, version) {rows} \
+             ON CONFLICT (service_id) DO UPDATE SET version = service_versions.version + 1"
+        )
+    }
+
+    fn bind(&self, mut query: AnyQuery) -> AnyQuery {
+        if let Versions::Of(ids) = self {
+            for id in ids.iter() {
+                query = query.bind(*id);
+            }
+        }
+        query
+    }
+}
+
+/// Appends `entries` to their chains. With `versions` (PostgreSQL only), the report
+/// versions move on in the same statement as the last entries go in, which also moves
+/// the first chain's head: from taking the heads to committing, the transaction holds
+/// them (and the services' version rows) for two statements and the commit, instead of
+/// one statement for each step. Under load, a writer holding a head waits for its turn
+/// on the server between statements, and every writer of the service waits with it.
+async fn append_audit(
+    conn: &mut AnyConnection,
+    entries: &[&AuditEntry],
+    versions: Option<&Versions<'_>>,
+) -> StoreResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -473,20 +650,35 @@ pub(crate) async fn insert_audit_many(
         });
         head.0 = seq;
     }
-    for part in entries.iter().zip(rows).collect::<Vec<_>>().chunks(32) {
+    let mut heads: Vec<(&str, String)> = heads.into_iter().map(|(c, (_, h))| (c, h)).collect();
+    let parts = entries.iter().zip(rows).collect::<Vec<_>>();
+    let chunks: Vec<_> = parts.chunks(32).collect();
+    for (k, part) in chunks.iter().enumerate() {
         let values: Vec<String> = (0..part.len())
             .map(|i| {
                 let p: Vec<String> = (1..=11).map(|k| format!("${}", i * 11 + k)).collect();
                 format!("({})", p.join(", "))
             })
             .collect();
-        let sql = format!(
+        let mut sql = format!(
             "INSERT INTO audit_log (at, actor, action, entity, service_id, record_ref, detail, \
              chain, seq, prev_hash, hash) VALUES {}",
             values.join(", ")
         );
+        // The last statement of entries also moves the versions and the first head.
+        let fold = versions.filter(|_| k + 1 == chunks.len());
+        let next = part.len() * 11 + 1;
+        if let Some(v) = fold {
+            sql = format!(
+                "WITH entries AS ({sql}), versions AS ({}) \
+                 UPDATE audit_heads SET hash = ${} WHERE chain = ${}",
+                v.statement(next + 2),
+                next,
+                next + 1
+            );
+        }
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (e, r) in part {
+        for (e, r) in part.iter() {
             query = query
                 .bind(r.at.clone())
                 .bind(e.actor.clone())
@@ -500,9 +692,13 @@ pub(crate) async fn insert_audit_many(
                 .bind(r.prev.clone())
                 .bind(r.hash.clone());
         }
+        if let Some(v) = fold {
+            let (chain, hash) = heads.remove(0);
+            query = v.bind(query.bind(hash).bind(chain.to_string()));
+        }
         query.execute(&mut *conn).await?;
     }
-    for (chain, (_, hash)) in heads {
+    for (chain, hash) in heads {
         sqlx::query("UPDATE audit_heads SET hash = $1 WHERE chain = $2")
             .bind(hash)
             .bind(chain.to_string())
@@ -575,26 +771,42 @@ impl StoreTx {
         self.changed_all = true;
     }
 
+    /// Writes `entries` to the audit log and commits: the same as [`RecordStore::audit`]
+    /// for each, then [`StoreTx::commit`], in fewer statements (see [`append_audit`]).
+    pub async fn commit_audited(mut self, entries: &[AuditEntry]) -> StoreResult<()> {
+        let entries: Vec<&AuditEntry> = entries.iter().collect();
+        let folded = self.backend == crate::Backend::Postgres
+            && !entries.is_empty()
+            && (self.changed_all || !self.changed.is_empty());
+        if !folded {
+            insert_audit_many(&mut self.tx, &entries).await?;
+            return self.commit().await;
+        }
+        let changed = std::mem::take(&mut self.changed);
+        let versions = if std::mem::take(&mut self.changed_all) {
+            Versions::All
+        } else {
+            Versions::Of(&changed)
+        };
+        append_audit(&mut self.tx, &entries, Some(&versions)).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
     /// Makes every write of this transaction permanent, moving on the report version of
     /// each service it changed in the same transaction.
     pub async fn commit(mut self) -> StoreResult<()> {
-        if self.changed_all {
-            sqlx::query(
-                "INSERT INTO service_versions (service_id, version) SELECT service_id, 1 FROM services WHERE true \
-                 ON CONFLICT (service_id) DO UPDATE SET version = service_versions.version + 1",
-            )
-            .execute(&mut *self.tx)
-            .await?;
+        let changed = std::mem::take(&mut self.changed);
+        let versions = if self.changed_all {
+            Some(Versions::All)
         } else {
-            for s in std::mem::take(&mut self.changed) {
-                sqlx::query(
-                    "INSERT INTO service_versions (service_id, version) VALUES ($1, 1) \
-                     ON CONFLICT (service_id) DO UPDATE SET version = service_versions.version + 1",
-                )
-                .bind(s)
+            (!changed.is_empty()).then_some(Versions::Of(&changed))
+        };
+        if let Some(v) = versions {
+            let sql = v.statement(1);
+            v.bind(sqlx::query(AssertSqlSafe(sql)))
                 .execute(&mut *self.tx)
                 .await?;
-            }
         }
         self.tx.commit().await?;
         Ok(())
@@ -675,9 +887,37 @@ impl StoreTx {
         let sql = "UPDATE id_counters SET next_id = next_id + $3 WHERE scope = $1 AND service_id = $2 RETURNING next_id";
         let query = sqlx::query_scalar(sql).bind(scope).bind(service_id).bind(n);
         Ok(match (&self.small_journal, &self.id_pool) {
-            (Some(_), Some(pool)) => query.fetch_optional(pool).await?,
+            (Some(_), Some(source)) => query.fetch_optional(&source.pool).await?,
             _ => query.fetch_optional(&mut *self.tx).await?,
         })
+    }
+
+    /// `n` consecutive ids for a small write on PostgreSQL from the process's blocks,
+    /// taking a new block when the one in hand has too few (`None` when there is no
+    /// such source, or the counter is not there yet).
+    async fn ids_from_blocks(
+        &mut self,
+        scope: &'static str,
+        service_id: i64,
+        n: i64,
+    ) -> StoreResult<Option<i64>> {
+        let Some(source) = self
+            .id_pool
+            .clone()
+            .filter(|_| self.small_journal.is_some())
+        else {
+            return Ok(None);
+        };
+        if let Some(start) = source.take(scope, service_id, n) {
+            return Ok(Some(start));
+        }
+        let block = n.max(SMALL_ID_BLOCK);
+        let Some(end) = self.take_ids(scope, service_id, block).await? else {
+            return Ok(None);
+        };
+        let start = end - block;
+        source.keep(scope, service_id, start + n, end);
+        Ok(Some(start))
     }
 
     /// Prepares the journal of a small write (a form or an API request: a record or a
@@ -688,10 +928,10 @@ impl StoreTx {
         self.small_journal = Some(BTreeSet::new());
     }
 
-    /// Gives a PostgreSQL transaction the pool that small writes take ids from.
-    pub(crate) fn with_id_pool(mut self, pool: &sqlx::AnyPool) -> Self {
+    /// Gives a PostgreSQL transaction the source that small writes take ids from.
+    pub(crate) fn with_id_pool(mut self, source: &IdSource) -> Self {
         if self.backend == crate::Backend::Postgres {
-            self.id_pool = Some(pool.clone());
+            self.id_pool = Some(source.clone());
         }
         self
     }
@@ -790,6 +1030,9 @@ impl StoreTx {
     /// Reserves `n` consecutive ids for new records of `entity` in a service.
     async fn reserve_ids(&mut self, entity: Entity, service_id: i64, n: i64) -> StoreResult<i64> {
         let scope = table(entity);
+        if let Some(start) = self.ids_from_blocks(scope, service_id, n).await? {
+            return Ok(start);
+        }
         let end = self.take_ids(scope, service_id, n).await?;
         match end {
             Some(end) => Ok(end - n),
@@ -1174,6 +1417,71 @@ impl StoreTx {
     /// episode of the service for every batch.
     ///
     /// Where `column` is a parent's, `names` gives the reference of each key.
+    /// The statement that finds records of `entity` by `column` (their id or a parent's).
+    fn keyed(&self, entity: Entity, column: &str) -> &crate::sql::KeyedSql {
+        self.sql
+            .entity(entity)
+            .keyed
+            .iter()
+            .find(|k| k.column == column)
+            .expect("records are found only by their id or a parent's")
+    }
+
+    /// Every record of a few clients of a service, in one statement: for each kind in
+    /// [`BUNDLE`], its rows as one JSON array (as [`decode_json_rows`] reads them). Each
+    /// kind is found through its parents' keys, as [`StoreTx::load_by`] finds them.
+    async fn bundle_rows(
+        &mut self,
+        service_id: i64,
+        clients: &[i64],
+    ) -> StoreResult<Vec<(Entity, String)>> {
+        let ids = placeholders(2, clients.len());
+        let below = |parent: Entity, column: &str, keys: &str| {
+            format!(
+                "SELECT {} FROM {} WHERE service_id = $1 AND {column} IN ({keys})",
+                crate::sql::id_column(parent),
+                table(parent)
+            )
+        };
+        let referrals = below(Entity::Referral, "client_id", &ids);
+        let episodes = below(Entity::Episode, "referral_id", &referrals);
+        let plans = below(Entity::Plan, "episode_id", &episodes);
+        let columns: Vec<String> = BUNDLE
+            .iter()
+            .map(|&(entity, column)| {
+                let keys = match column {
+                    "client_id" => &ids,
+                    "referral_id" => &referrals,
+                    "episode_id" => &episodes,
+                    _ => &plans,
+                };
+                let k = self.keyed(entity, column);
+                let (exprs, from) = (&k.exprs, &k.from);
+                match self.backend {
+                    crate::Backend::Sqlite => {
+                        format!("(SELECT json_group_array(json_array({exprs})) {from}{keys}))")
+                    }
+                    crate::Backend::Postgres => format!(
+                        "(SELECT COALESCE(json_agg(json_build_array({exprs})), '[]')::text \
+                         {from}{keys}))"
+                    ),
+                }
+            })
+            .collect();
+        // Numbered parameters, each bound once: `$1` (the service) recurs.
+        let sql = format!("SELECT {}", columns.join(", "));
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
+        for c in clients {
+            query = query.bind(*c);
+        }
+        let row = query.fetch_one(&mut *self.tx).await?;
+        let mut out = Vec::with_capacity(BUNDLE.len());
+        for (i, (entity, _)) in BUNDLE.iter().enumerate() {
+            out.push((*entity, row.try_get::<String, _>(i)?));
+        }
+        Ok(out)
+    }
+
     async fn load_by<T>(
         &mut self,
         entity: Entity,
@@ -1219,30 +1527,7 @@ impl StoreTx {
             match self.backend {
                 crate::Backend::Sqlite => {
                     let text: String = query.fetch_one(&mut *self.tx).await?.try_get(0)?;
-                    let parsed: Vec<Vec<serde_json::Value>> = serde_json::from_str(&text)
-                        .map_err(|e| corrupt(format!("stored rows could not be read back: {e}")))?;
-                    for row in parsed {
-                        let mut values = row.into_iter();
-                        let id = values.next().and_then(|v| v.as_i64()).ok_or_else(|| {
-                            corrupt("a stored row was read back without its id".into())
-                        })?;
-                        let fields = entity
-                            .fields()
-                            .iter()
-                            .zip(values)
-                            .enumerate()
-                            .map(|(i, (f, v))| {
-                                let text = match v {
-                                    _ if Some(i) == parent_field => name(f.name, v.as_i64())?,
-                                    serde_json::Value::String(s) => s,
-                                    serde_json::Value::Null => String::new(),
-                                    other => other.to_string(),
-                                };
-                                Ok((f.name, text))
-                            })
-                            .collect::<StoreResult<Vec<_>>>()?;
-                        decoded.push((id, fields));
-                    }
+                    decoded.extend(decode_json_rows(entity, parent_field, &text, names)?);
                 }
                 crate::Backend::Postgres => {
                     let rows = query.fetch_all(&mut *self.tx).await?;
@@ -1275,14 +1560,7 @@ impl StoreTx {
                 }
             }
         }
-        decoded.sort_by(|a, b| a.1[0].1.cmp(&b.1[0].1));
-        let mut out = Vec::with_capacity(decoded.len());
-        for (id, fields) in decoded {
-            if let Some(x) = pick(parse_stored(entity, fields)?) {
-                out.push((id, x));
-            }
-        }
-        Ok(out)
+        picked(entity, decoded, pick)
     }
 
     /// On PostgreSQL, locks these clients of a service (in key order) until this
@@ -1321,21 +1599,34 @@ impl StoreTx {
         service_id: i64,
         clients: &[i64],
     ) -> StoreResult<Vec<ClientBundle>> {
+        // A form or an API request touches a client or two: every kind of their records
+        // comes in one statement, instead of one statement a kind.
+        let prefetched = if self.small_journal.is_some() && clients.len() <= SMALL_BUNDLE {
+            self.bundle_rows(service_id, clients).await?
+        } else {
+            Vec::new()
+        };
         macro_rules! load {
-            ($entity:ident, $column:expr, $keys:expr, $names:expr) => {
-                self.load_by(
-                    Entity::$entity,
-                    service_id,
-                    $column,
-                    $keys,
-                    $names,
-                    |r| match r {
-                        Record::$entity(x) => Some(x),
-                        _ => None,
-                    },
-                )
-                .await?
-            };
+            ($entity:ident, $column:expr, $keys:expr, $names:expr) => {{
+                let pick = |r| match r {
+                    Record::$entity(x) => Some(x),
+                    _ => None,
+                };
+                match prefetched.iter().find(|(e, _)| *e == Entity::$entity) {
+                    Some((entity, text)) => {
+                        let parent = self.keyed(*entity, $column).parent_field;
+                        picked(
+                            *entity,
+                            decode_json_rows(*entity, parent, text, $names)?,
+                            pick,
+                        )?
+                    }
+                    None => {
+                        self.load_by(Entity::$entity, service_id, $column, $keys, $names, pick)
+                            .await?
+                    }
+                }
+            }};
         }
         self.bundle_ids.clear();
         let found = load!(Client, "client_id", clients, &HashMap::new());

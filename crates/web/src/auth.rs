@@ -14,6 +14,7 @@ use dcrs_store::Database;
 use dcrs_store::WriteQuery as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Digest;
+use sqlx::Row as _;
 
 /// Random bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -133,24 +134,33 @@ pub async fn start_session(
     Ok((id, s))
 }
 
-/// The live session with this id, touching it; `None` when there is none or it has been
-/// idle longer than `idle_seconds` (it is then ended).
+/// The live session with this id and its user (read together, in one statement, as
+/// every page asks for both), touching it; `None` when there is none or it has been idle
+/// longer than `idle_seconds` (it is then ended).
 pub async fn find_session(
     db: &Database,
     id: &str,
     idle_seconds: i64,
-) -> Result<Option<Session>, WebError> {
+) -> Result<Option<(Session, crate::users::User)>, WebError> {
     let hash = token_hash(id);
-    let row: Option<(i64, String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT user_id, csrf_token, second_factor_done, last_seen_at, created_at FROM web_sessions \
-         WHERE session_hash = $1",
-    )
-    .bind(hash.clone())
-    .fetch_optional(db.pool())
-    .await?;
-    let Some((user_id, csrf_token, second, last, created)) = row else {
+    let sql = format!(
+        "SELECT {}, s.csrf_token, s.second_factor_done, s.last_seen_at, s.created_at \
+         FROM web_sessions s JOIN users u ON u.user_id = s.user_id WHERE s.session_hash = $1",
+        crate::users::columns_of("u")
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(hash.clone())
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(row) = row else {
         return Ok(None);
     };
+    let user = crate::users::from_row(&row)?;
+    let n = crate::users::COLUMN_COUNT;
+    let csrf_token: String = row.try_get(n)?;
+    let second: i64 = row.try_get(n + 1)?;
+    let last: i64 = row.try_get(n + 2)?;
+    let created: i64 = row.try_get(n + 3)?;
     let t = now();
     if t - last > idle_seconds || t - created > MAX_SESSION_SECONDS {
         end_session(db, id).await?;
@@ -166,14 +176,15 @@ pub async fn find_session(
             .execute_write(db)
             .await?;
     }
-    Ok(Some(Session {
+    let session = Session {
         session_hash: hash,
-        user_id,
+        user_id: user.user_id,
         csrf_token,
         second_factor_done: second != 0,
         last_seen_at: t,
         created_at: created,
-    }))
+    };
+    Ok(Some((session, user)))
 }
 
 /// The longest a session lasts however busy it is: a working day.

@@ -606,12 +606,9 @@ async fn signed_in_any(
 ) -> Result<Ctx, WebError> {
     let id = cookie(headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
     let idle = app.0.settings.idle_minutes * 60;
-    let session = auth::find_session(app.db(), &id, idle)
+    let (session, user) = auth::find_session(app.db(), &id, idle)
         .await?
-        .ok_or(WebError::SignIn)?;
-    let user = users::by_id(app.db(), session.user_id)
-        .await?
-        .filter(|u| !u.disabled)
+        .filter(|(_, u)| !u.disabled)
         .ok_or(WebError::SignIn)?;
     // Whether a second factor is needed is worked out on every request, so turning the
     // setting on reaches sessions that began before it.

@@ -89,7 +89,19 @@ const COLUMNS: &str = "user_id, username, display_name, role, service_id, worker
      analyst_services, password_hash, totp_secret, disabled, failed_logins, locked_until, \
      totp_last_step, must_change_password";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<User, WebError> {
+/// The columns of [`COLUMNS`], each taken from the table named `alias`.
+pub(crate) fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The number of columns in [`COLUMNS`]: a query's own columns follow them.
+pub(crate) const COLUMN_COUNT: usize = 15;
+
+pub(crate) fn from_row(r: &sqlx::any::AnyRow) -> Result<User, WebError> {
     let role: String = r.try_get(3)?;
     let analyst: Option<String> = r.try_get(7)?;
     Ok(User {
@@ -486,4 +498,15 @@ pub async fn disable(db: &Database, user_id: i64) -> Result<(), WebError> {
         .await?;
     crate::auth::end_sessions_of(db, user_id).await?;
     crate::tokens::revoke_all(db, user_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_count_matches_the_columns() {
+        assert_eq!(COLUMNS.split(',').count(), COLUMN_COUNT);
+        assert!(columns_of("u").starts_with("u.user_id, u.username, "));
+    }
 }
