@@ -1358,6 +1358,9 @@ impl StoreTx {
         service_id: i64,
         ids: &[i64],
     ) -> StoreResult<Vec<i64>> {
+        if self.small_journal.is_some() && ids.len() <= SMALL_BUNDLE {
+            return self.clients_of_few(entity, service_id, ids).await;
+        }
         let mut entity = entity;
         let mut ids = ids.to_vec();
         while entity != Entity::Client {
@@ -1381,6 +1384,43 @@ impl StoreTx {
             ids = next;
         }
         Ok(ids)
+    }
+
+    /// [`StoreTx::clients_of`] for the few records of a small write: every step up to
+    /// the client in one statement, each step's lookup nested in the next.
+    async fn clients_of_few(
+        &mut self,
+        entity: Entity,
+        service_id: i64,
+        ids: &[i64],
+    ) -> StoreResult<Vec<i64>> {
+        if entity == Entity::Client || ids.is_empty() {
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids.dedup();
+            return Ok(ids);
+        }
+        // Numbered parameters, each bound once: `$1` (the service) recurs.
+        let mut sql = placeholders(2, ids.len());
+        let mut step = entity;
+        while step != Entity::Client {
+            let Some((parent, prefix)) = self.sql.entity(step).client_step.clone() else {
+                return Ok(Vec::new());
+            };
+            sql = format!("{prefix}{sql})");
+            step = parent;
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service_id);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let mut out = Vec::new();
+        for row in query.fetch_all(&mut *self.tx).await? {
+            out.push(row.try_get::<i64, _>(0)?);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     /// Notes clients to check again at the end of the run.
