@@ -260,6 +260,27 @@ const SMALL_BUNDLE: usize = 16;
 /// A stored row: its id and each field as text.
 type StoredRow = (i64, Vec<(&'static str, String)>);
 
+/// Stored rows of `entity` that cannot be read back.
+fn corrupt_rows(entity: Entity, reason: String) -> StoreError {
+    StoreError::Corrupt {
+        entity: entity.label(),
+        reference: String::new(),
+        reason,
+    }
+}
+
+/// The reference of a stored row's parent, from its id.
+fn parent_name(
+    entity: Entity,
+    names: &HashMap<i64, String>,
+    field: &str,
+    id: Option<i64>,
+) -> StoreResult<String> {
+    id.and_then(|k| names.get(&k))
+        .cloned()
+        .ok_or_else(|| corrupt_rows(entity, format!("a stored row's {field} was not found")))
+}
+
 /// Rows read back as one JSON array of arrays (the id, then every field; a parent's id
 /// where `parent_field` is, named from `names`).
 fn decode_json_rows(
@@ -268,16 +289,8 @@ fn decode_json_rows(
     text: &str,
     names: &HashMap<i64, String>,
 ) -> StoreResult<Vec<StoredRow>> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        entity: entity.label(),
-        reference: String::new(),
-        reason,
-    };
-    let name = |field: &str, id: Option<i64>| {
-        id.and_then(|k| names.get(&k))
-            .cloned()
-            .ok_or_else(|| corrupt(format!("a stored row's {field} was not found")))
-    };
+    let corrupt = |reason: String| corrupt_rows(entity, reason);
+    let name = |field: &str, id: Option<i64>| parent_name(entity, names, field, id);
     let parsed: Vec<Vec<serde_json::Value>> = serde_json::from_str(text)
         .map_err(|e| corrupt(format!("stored rows could not be read back: {e}")))?;
     let mut decoded = Vec::with_capacity(parsed.len());
@@ -1540,16 +1553,7 @@ impl StoreTx {
             .expect("records are found only by their id or a parent's");
         let (exprs, from, parent_field) =
             (keyed.exprs.clone(), keyed.from.clone(), keyed.parent_field);
-        let corrupt = |reason: String| StoreError::Corrupt {
-            entity: entity.label(),
-            reference: String::new(),
-            reason,
-        };
-        let name = |field: &str, id: Option<i64>| {
-            id.and_then(|k| names.get(&k))
-                .cloned()
-                .ok_or_else(|| corrupt(format!("a stored row's {field} was not found")))
-        };
+        let name = |field: &str, id: Option<i64>| parent_name(entity, names, field, id);
         // SQLite hands rows over one at a time from its own thread, so its rows come as
         // one JSON array; PostgreSQL's come as rows, which it sends faster than it
         // builds JSON (5 ms against 11 ms for a page of 5,000 sessions).
