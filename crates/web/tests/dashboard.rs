@@ -5,7 +5,6 @@
 //! are the pack's for the same quarter. The pack names the areas served.
 
 use dcrs_testkit::TestDb;
-use dcrs_web::Settings;
 use dcrs_web::users::NewUser;
 
 mod common;
@@ -40,11 +39,7 @@ async fn the_dashboard_agrees_with_the_caseload_and_the_pack() {
         ..Default::default()
     };
     common::add_account(&t.db, &n).await;
-    let settings = Settings {
-        clock: Some("2026-11-16T10:30:00Z".parse().unwrap()),
-        ..Settings::default()
-    };
-    let app = dcrs_web::router(dcrs_web::App::new(t.db.clone(), settings).await.unwrap());
+    let app = common::app_at_clock(&t.db).await;
     let mut b = Browser::new(&app);
     b.sign_in("manager", PASSWORD).await;
 

@@ -30,9 +30,7 @@ fn redact_inputs(page: &str, names: &[&str]) -> String {
     out
 }
 
-/// The moment the pages take as now: a Monday morning in the past, so that it is never
-/// the day a test runs.
-const CLOCK: &str = "2026-11-16T10:30:00Z";
+use common::CLOCK;
 
 /// The settings of every page in these snapshots: the defaults on [`CLOCK`].
 fn settings() -> Settings {

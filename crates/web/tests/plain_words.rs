@@ -5,7 +5,6 @@
 //! a form or held in an attribute is not text a person reads.
 
 use dcrs_testkit::TestDb;
-use dcrs_web::Settings;
 use dcrs_web::users::NewUser;
 use std::collections::{BTreeMap, HashSet};
 
@@ -137,11 +136,7 @@ async fn pages_show_words_not_codes_iso_dates_or_snake_case() {
         };
         common::add_account(&t.db, &n).await;
     }
-    let settings = Settings {
-        clock: Some("2026-11-16T10:30:00Z".parse().unwrap()),
-        ..Settings::default()
-    };
-    let app = dcrs_web::router(dcrs_web::App::new(t.db.clone(), settings).await.unwrap());
+    let app = common::app_at_clock(&t.db).await;
     let codes = codes_with_words();
     // What was found: the problem and the text, with the pages it is on.
     let mut found: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();

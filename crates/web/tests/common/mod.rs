@@ -135,6 +135,21 @@ pub async fn app(db: &Database, settings: Settings) -> Router {
     router(state(db, settings).await)
 }
 
+/// The moment the page tests take as now: a Monday morning in the past (16 November
+/// 2026, 10:30 UTC), so that it is never the day a test runs.
+pub const CLOCK: &str = "2026-11-16T10:30:00Z";
+
+/// The application on a database the test filled itself, on the fixed clock
+/// ([`CLOCK`]), with its keys in a folder of its own.
+pub async fn app_at_clock(db: &Database) -> Router {
+    let settings = Settings {
+        clock: Some(CLOCK.parse().unwrap()),
+        secrets_dir: tempfile::tempdir().unwrap().keep(),
+        ..Settings::default()
+    };
+    router(App::new(db.clone(), settings).await.unwrap())
+}
+
 /// The application's state on a fresh database with the dataset and accounts.
 pub async fn state(db: &Database, mut settings: Settings) -> App {
     dataset(db).await;
