@@ -16,6 +16,7 @@ pub mod patterns;
 pub mod quality;
 pub mod render;
 pub mod stats;
+pub mod trainers;
 pub mod words;
 pub mod xlsx;
 

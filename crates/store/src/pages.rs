@@ -920,3 +920,183 @@ pub struct ConfigurationRow {
     pub entered_via: String,
     pub created_at: String,
 }
+
+/// The records behind one of the dashboard's counts: each count of the manager's
+/// dashboard links to the list of what it counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behind {
+    /// Referrals received in the period.
+    Referrals,
+    /// Clients whose first-ever first contact falls in the period.
+    NewClients,
+    /// Episodes whose first contact falls in the period.
+    Opened,
+    /// Sessions held in the period that the client attended.
+    Attended,
+    /// Sessions held in the period that the client did not attend.
+    DidNotAttend,
+    /// Full episodes closed in the period.
+    ClosedFull,
+    /// Episodes open at the period's end.
+    OpenAtEnd,
+    /// Episodes open at the period's end with neither a first contact nor an attended
+    /// session in the 90 days before it.
+    Idle,
+}
+
+/// A record behind a dashboard count: its client, its episode where it has one, the
+/// day that put it in the count and the health trainer it counts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BehindRow {
+    pub client_ref: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub episode_ref: Option<String>,
+    pub on: String,
+    pub worker_name: Option<String>,
+}
+
+impl Database {
+    /// The records behind `behind` for the service in the period `from`..=`to` (ISO
+    /// days), with the same definitions as the report's counts (analytics.md), those of
+    /// one worker (the episode's lead, or the session's worker) when `worker_ref` is
+    /// given; a page of them (`limit` from `offset`, by day) and how many there are in all.
+    pub async fn records_behind(
+        &self,
+        service_id: i64,
+        behind: Behind,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        worker_ref: Option<&str>,
+        (limit, offset): (i64, i64),
+    ) -> StoreResult<(Vec<BehindRow>, i64)> {
+        // Each count's rows: what they are read from, the day shown and which rows.
+        const EPISODES: &str = "FROM episode_summaries es \
+             JOIN episodes e ON e.service_id = es.service_id AND e.episode_id = es.episode_id \
+             JOIN clients c ON c.service_id = es.service_id AND c.client_id = es.client_id \
+             JOIN workers w ON w.service_id = e.service_id AND w.worker_id = e.lead_worker_id";
+        const SESSIONS: &str = "FROM sessions s \
+             JOIN episodes e ON e.service_id = s.service_id AND e.episode_id = s.episode_id \
+             JOIN referrals r ON r.service_id = e.service_id AND r.referral_id = e.referral_id \
+             JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
+             JOIN workers w ON w.service_id = s.service_id AND w.worker_id = s.worker_id";
+        let open = "es.first_contact_on <= $3 AND (es.closed_on IS NULL OR es.closed_on > $3)";
+        let (from_rows, episode, day, rows) = match behind {
+            Behind::Referrals => (
+                // A referral has no worker (so one worker's list is empty).
+                "FROM referrals r JOIN clients c ON c.service_id = r.service_id AND c.client_id = r.client_id \
+                 LEFT JOIN workers w ON 1 = 0",
+                "NULL",
+                "r.received_on",
+                "r.service_id = $1 AND r.received_on BETWEEN $2 AND $3".to_string(),
+            ),
+            Behind::NewClients => (
+                EPISODES,
+                "e.episode_ref",
+                "es.first_contact_on",
+                "es.service_id = $1 AND es.first_contact_on BETWEEN $2 AND $3 \
+                 AND NOT EXISTS (SELECT 1 FROM episode_summaries f \
+                   WHERE f.service_id = es.service_id AND f.client_id = es.client_id \
+                   AND f.first_contact_on <= es.first_contact_on \
+                   AND (f.first_contact_on < es.first_contact_on OR f.episode_id < es.episode_id))"
+                    .to_string(),
+            ),
+            Behind::Opened => (
+                EPISODES,
+                "e.episode_ref",
+                "es.first_contact_on",
+                "es.service_id = $1 AND es.first_contact_on BETWEEN $2 AND $3".to_string(),
+            ),
+            Behind::Attended | Behind::DidNotAttend => (
+                SESSIONS,
+                "e.episode_ref",
+                "s.held_on",
+                format!(
+                    "s.service_id = $1 AND s.held_on BETWEEN $2 AND $3 AND s.attended = '{}'",
+                    if behind == Behind::Attended {
+                        "yes"
+                    } else {
+                        "did_not_attend"
+                    }
+                ),
+            ),
+            Behind::ClosedFull => (
+                EPISODES,
+                "e.episode_ref",
+                "es.closed_on",
+                "es.service_id = $1 AND es.closed_on BETWEEN $2 AND $3 AND es.kind = 'full'"
+                    .to_string(),
+            ),
+            Behind::OpenAtEnd => (
+                EPISODES,
+                "e.episode_ref",
+                "es.first_contact_on",
+                // The period's first day does not matter here, but PostgreSQL must see
+                // every parameter.
+                format!("es.service_id = $1 AND $2 <= $3 AND {open}"),
+            ),
+            Behind::Idle => (
+                EPISODES,
+                "e.episode_ref",
+                "es.first_contact_on",
+                // $2 is the first of the 90 days before the period's end here.
+                format!(
+                    "es.service_id = $1 AND {open} AND es.first_contact_on < $2 \
+                     AND NOT EXISTS (SELECT 1 FROM sessions s \
+                       WHERE s.service_id = es.service_id AND s.episode_id = es.episode_id \
+                       AND s.attended = 'yes' AND s.held_on BETWEEN $2 AND $3)"
+                ),
+            ),
+        };
+        let from = match behind {
+            Behind::Idle => to - chrono::Days::new(90),
+            _ => from,
+        };
+        let (from, to) = (from.to_string(), to.to_string());
+        let worker = match worker_ref {
+            Some(_) => " AND w.worker_ref = $4",
+            None => "",
+        };
+        let select = format!(
+            "SELECT c.client_ref, c.given_name, c.family_name, {episode}, {day}, w.display_name \
+             {from_rows} WHERE {rows}{worker} ORDER BY {day}, c.client_ref LIMIT {limit} OFFSET {offset}"
+        );
+        let count = format!("SELECT COUNT(*) {from_rows} WHERE {rows}{worker}");
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<String>,
+        );
+        let mut q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(select))
+            .bind(service_id)
+            .bind(from.clone())
+            .bind(to.clone());
+        let mut n = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count))
+            .bind(service_id)
+            .bind(from)
+            .bind(to);
+        if let Some(w) = worker_ref {
+            q = q.bind(w.to_string());
+            n = n.bind(w.to_string());
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        let total = n.fetch_one(self.pool()).await?;
+        let rows = rows
+            .into_iter()
+            .map(
+                |(client_ref, given_name, family_name, episode_ref, on, worker_name)| BehindRow {
+                    client_ref,
+                    given_name,
+                    family_name,
+                    episode_ref,
+                    on,
+                    worker_name,
+                },
+            )
+            .collect();
+        Ok((rows, total))
+    }
+}

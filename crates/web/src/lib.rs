@@ -217,7 +217,7 @@ struct Inner {
     /// wait their turn (see `App::check_turn`).
     checking: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Dashboards counted lately, by service (see `Settings::dashboard_max_age`).
-    pub(crate) dashboards: std::sync::Mutex<HashMap<i64, Arc<routes::reports::Counted>>>,
+    pub(crate) dashboards: std::sync::Mutex<HashMap<i64, Arc<routes::dashboard::Counted>>>,
 }
 
 /// Failed sign-ins counted in windows: (count, window start).
@@ -400,7 +400,14 @@ pub fn router(app: App) -> Router {
         .route("/reports", get(reports::reports_page))
         .route("/reports/view", get(reports::report_view))
         .route("/patterns/view", get(reports::patterns_view))
-        .route("/services/{service}/dashboard", get(reports::dashboard))
+        .route(
+            "/services/{service}/dashboard",
+            get(routes::dashboard::dashboard),
+        )
+        .route(
+            "/services/{service}/dashboard/records",
+            get(routes::dashboard::records),
+        )
         .route(
             "/services/{service}/staff",
             get(service::staff_page).post(service::add_staff),

@@ -12,7 +12,7 @@ use common::{ACCOUNTS, Browser, PASSWORD, app};
 
 /// (route with `{S}` for the service and `{C}` for its client, who may open it for their
 /// own service (S1), who for the other (S2)). Roles by user name, as in `ACCOUNTS`.
-const MATRIX: [(&str, &[&str], &[&str]); 14] = [
+const MATRIX: [(&str, &[&str], &[&str]); 15] = [
     ("/services/{S}/clients", &["trainer", "manager"], &[]),
     ("/services/{S}/clients/{C}", &["trainer", "manager"], &[]),
     ("/services/{S}/audit", &["manager"], &[]),
@@ -28,6 +28,11 @@ const MATRIX: [(&str, &[&str], &[&str]); 14] = [
         &["analyst_all"],
     ),
     ("/services/{S}/dashboard", &["manager"], &[]),
+    (
+        "/services/{S}/dashboard/records?figure=open-episodes&period=2010-11Q3",
+        &["manager"],
+        &[],
+    ),
     (
         "/patterns/view?services={S}",
         &["manager", "analyst", "analyst_all"],
