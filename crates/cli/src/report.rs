@@ -119,9 +119,12 @@ pub async fn run(db: &Database, a: ReportArgs) -> anyhow::Result<ExitCode> {
             out!("  Warning: {w}");
         }
         out!(
-            "  policy {}: {} cells suppressed to protect others{}",
+            "  policy {}: {} cells withheld ({} small counts, {} to protect others, {} resting on them){}",
             r.policy.name,
+            r.policy.withheld_cells.total(),
+            r.policy.withheld_cells.small,
             r.policy.secondary_suppressions,
+            r.policy.withheld_cells.resting_on_withheld,
             if r.policy.withheld_tables.is_empty() {
                 String::new()
             } else {

@@ -147,6 +147,51 @@ pub enum CountState {
     Withheld,
 }
 
+/// The cells of a report's tables shown as `*`, by why: the count is 1 to the
+/// threshold, it is withheld to protect another count, or the figure (a rate, share,
+/// median or mean) rests on a withheld count. The three add up to every `*` cell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WithheldCells {
+    /// Counts from 1 to the threshold.
+    pub small: usize,
+    /// Counts withheld so that no small count can be worked out from the others.
+    pub to_protect_others: usize,
+    /// Figures computed from a withheld count.
+    pub resting_on_withheld: usize,
+}
+
+impl WithheldCells {
+    /// Every `*` cell.
+    pub fn total(&self) -> usize {
+        self.small + self.to_protect_others + self.resting_on_withheld
+    }
+}
+
+/// Tallies the `*` cells of `sections` (the published form of `draft`) by why each is
+/// withheld.
+pub fn withheld_cells(draft: &Draft, published: &Published, sections: &[Section]) -> WithheldCells {
+    let mut out = WithheldCells::default();
+    let drafts = draft.sections.iter().flat_map(|s| s.tables.iter());
+    let shown = sections.iter().flat_map(|s| s.tables.iter());
+    for (d, t) in drafts.zip(shown) {
+        for (draft_row, row) in d.rows.iter().zip(&t.rows) {
+            for (cell, figure) in draft_row.iter().zip(row) {
+                if !matches!(figure, Figure::Suppressed) {
+                    continue;
+                }
+                match cell {
+                    Cell::Count(id) => match published.states[*id] {
+                        CountState::Secondary(_) => out.to_protect_others += 1,
+                        _ => out.small += 1,
+                    },
+                    _ => out.resting_on_withheld += 1,
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The published counts of a draft.
 #[derive(Debug, Clone)]
 pub struct Published {

@@ -113,6 +113,8 @@ struct Article<'a> {
     produced: String,
     /// The cells its tables withhold (`*`), those withheld to protect others among them.
     withheld_cells: usize,
+    /// Its headline figures, as published, before any table.
+    headline: Vec<(&'static str, String)>,
 }
 
 /// A section of an article.
@@ -192,6 +194,7 @@ fn article(r: &Report, prefix: String) -> Article<'_> {
         .collect();
     let files = reference_files(r, &prefix);
     Article {
+        headline: headline(r),
         produced: produced(&r.produced_at),
         withheld_cells: r
             .sections
@@ -207,6 +210,21 @@ fn article(r: &Report, prefix: String) -> Article<'_> {
         prefix,
         report: r,
     }
+}
+
+/// The figures a reader looks for first, those of [`crate::DASHBOARD_FIGURES`] that the
+/// report has, as published (withheld ones as `*`): counts as whole numbers, shares and
+/// rates as percentages.
+fn headline(r: &Report) -> Vec<(&'static str, String)> {
+    crate::DASHBOARD_FIGURES
+        .iter()
+        .filter_map(|&(label, table, row, col)| {
+            let f = r.table(table)?.get(row, col)?;
+            let share = col.contains("share") || row.ends_with(" rate");
+            let unit = if share { Unit::Proportion } else { Unit::Count };
+            Some((label, display(f, unit)))
+        })
+        .collect()
 }
 
 /// A time stored as RFC 3339 as people in the UK read it: "16 November 2026 at 10:30".

@@ -251,8 +251,10 @@ pub struct PolicyStatement {
     pub rounding_base: i64,
     /// What it does, in words.
     pub statement: String,
-    /// Cells suppressed to protect others.
+    /// Cells shown as `*` to protect other counts (a subset of `withheld_cells`).
     pub secondary_suppressions: usize,
+    /// Every cell shown as `*`, by why.
+    pub withheld_cells: disclosure::WithheldCells,
     /// Tables withheld.
     pub withheld_tables: Vec<String>,
 }
@@ -582,6 +584,7 @@ pub(crate) fn finish(
 ) -> Report {
     let published = disclosure::control(draft, &req.policy);
     let sections = disclosure::publish(draft, &req.policy, &published);
+    let withheld_cells = disclosure::withheld_cells(draft, &published, &sections);
     let mut warnings = Vec::new();
     if let Some(bias) = &draft.bias
         && let Some(w) = disclosure::bias_warning(bias, &published, &req.policy)
@@ -618,11 +621,8 @@ pub(crate) fn finish(
             threshold: req.policy.threshold,
             rounding_base: req.policy.rounding_base,
             statement: req.policy.statement(),
-            secondary_suppressions: published
-                .states
-                .iter()
-                .filter(|s| matches!(s, disclosure::CountState::Secondary(_)))
-                .count(),
+            secondary_suppressions: withheld_cells.to_protect_others,
+            withheld_cells,
             withheld_tables: published.withheld.clone(),
         },
         warnings,

@@ -87,8 +87,16 @@ fn about(sheet: &mut Worksheet, r: &Report, bold: &Format, wrap: &Format) -> Res
             "* a figure withheld by the disclosure policy; n/a a figure that does not apply".into(),
         ),
         (
-            "Cells suppressed to protect others".into(),
+            format!("Cells withheld: counts from 1 to {}", r.policy.threshold),
+            r.policy.withheld_cells.small.to_string(),
+        ),
+        (
+            "Cells withheld to protect other counts".into(),
             r.policy.secondary_suppressions.to_string(),
+        ),
+        (
+            "Cells withheld: figures resting on a withheld count".into(),
+            r.policy.withheld_cells.resting_on_withheld.to_string(),
         ),
     ]);
     for t in &r.policy.withheld_tables {

@@ -338,8 +338,28 @@ async fn no_suppressed_cell_of_a_generated_pack_can_be_worked_out() {
             suppressed += attack.suppressed.len();
             secondary += r.structure.secondary.len();
             withheld += r.policy.withheld_tables.len();
+            // The document's statement of what it withheld adds up to its `*` cells,
+            // and names each count withheld to protect others at least where it is
+            // first shown.
+            let stars = r
+                .sections
+                .iter()
+                .flat_map(|s| &s.tables)
+                .flat_map(|t| &t.rows)
+                .flatten()
+                .filter(|f| matches!(f, dcrs_report::Figure::Suppressed))
+                .count();
+            let said = r.policy.withheld_cells;
+            assert_eq!(said.total(), stars, "{}: {said:?}", r.title);
+            assert!(
+                said.to_protect_others >= r.structure.secondary.len(),
+                "{}",
+                r.title
+            );
+            assert_eq!(said.to_protect_others, r.policy.secondary_suppressions);
         }
     }
+    assert!(secondary > 0, "some counts are withheld to protect others");
     assert!(suppressed > 100, "the packs should have many small cells");
     println!(
         "{checked} report documents: {suppressed} suppressed cells ({secondary} secondary), \

@@ -357,7 +357,10 @@ fn blocks(page: &str) -> Vec<(String, String, usize)> {
         let last_row = block.rfind("<th scope=\"row\">").unwrap() + "<th scope=\"row\">".len();
         let label =
             visible_text(&block[last_row..last_row + block[last_row..].find("</th>").unwrap()]);
-        let first: String = text.split(' ').take(6).collect::<Vec<_>>().join(" ");
+        // Its title: the words before its column headers, which a PDF's text may give
+        // in another order than the page's.
+        let title = visible_text(&block[..block.find("<thead").unwrap_or(block.len())]);
+        let first: String = title.split(' ').take(6).collect::<Vec<_>>().join(" ");
         let times = text.matches(&label).count();
         out.push((first, label, times));
         search = end;

@@ -39,7 +39,12 @@ fn figure(body: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("no row {label}"));
     let cell = &body[at..];
     let start = cell.find("<td>").unwrap() + 4;
-    cell[start..start + cell[start..].find("</td>").unwrap()].to_string()
+    let cell = &cell[start..start + cell[start..].find("</td>").unwrap()];
+    // A count is a link to its records: its text.
+    match cell.strip_suffix("</a>") {
+        Some(link) => link[link.find('>').unwrap() + 1..].to_string(),
+        None => cell.to_string(),
+    }
 }
 
 #[tokio::test]
