@@ -1016,7 +1016,7 @@ pub fn pattern_charts(report: &Report, prefix: &str) -> Vec<Chart> {
         .collect();
     let mut out = Vec::new();
     if !fingerprints.is_empty() {
-        out.push(model_strips(&fingerprints, prefix));
+        out.push(model_strips(report, &fingerprints, prefix));
     }
     for (section, t) in &fingerprints {
         let base = t.id.trim_end_matches("_fingerprint");
@@ -1027,7 +1027,28 @@ pub fn pattern_charts(report: &Report, prefix: &str) -> Vec<Chart> {
     out
 }
 
-fn model_strips(fingerprints: &[(&str, &Table)], prefix: &str) -> Chart {
+/// The quarters (indices into `quarters`) of a service's recorded configuration
+/// changes, the first configuration left out, from its configuration table.
+fn change_quarters(configs: Option<&Table>, quarters: &[String]) -> Vec<usize> {
+    configs
+        .map(|c| {
+            c.rows
+                .iter()
+                .skip(1)
+                .filter_map(|r| match r.get(1) {
+                    Some(Figure::Text(d)) => {
+                        let date = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?;
+                        let q = dcrs_domain::types::Quarter::containing(date).to_string();
+                        quarters.iter().position(|x| *x == q)
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn model_strips(report: &Report, fingerprints: &[(&str, &Table)], prefix: &str) -> Chart {
     let id = format!("{prefix}chart-models");
     let title = "Delivery model by quarter, services side by side".to_string();
     let quarters = labels(fingerprints[0].1, &[]);
@@ -1042,7 +1063,7 @@ fn model_strips(fingerprints: &[(&str, &Table)], prefix: &str) -> Chart {
         top - 8.0
     );
     let mut description = String::from(
-        "The delivery model of each quarter, one row per service, from the first quarter on the left to the latest on the right (C community peer, P primary care, T telephone triage, M mixed, · insufficient data).",
+        "The delivery model of each quarter, one row per service, from the first quarter on the left to the latest on the right (C community peer support, P primary care, T telephone triage, M mixed, · not enough data); a dark bar above a quarter marks a recorded configuration change.",
     );
     let mut numbers_rows = Vec::new();
     for (row, (_, t)) in fingerprints.iter().enumerate() {
@@ -1089,6 +1110,18 @@ fn model_strips(fingerprints: &[(&str, &Table)], prefix: &str) -> Chart {
                 }
             );
         }
+        // Recorded configuration changes: a bar above the quarter.
+        let base = t.id.trim_end_matches("_fingerprint");
+        let configs = report.table(&format!("{base}_configuration"));
+        let changed = change_quarters(configs, &quarters);
+        for &i in &changed {
+            let x = left + i as f64 * cell;
+            let _ = write!(
+                body,
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{cell:.1}\" height=\"3\" fill=\"{INK}\"/>",
+                y - 4.0
+            );
+        }
         // Runs of one model, for the description and the numbers.
         let mut runs: Vec<(usize, usize, &str)> = Vec::new();
         for (i, m) in models.iter().enumerate() {
@@ -1100,9 +1133,20 @@ fn model_strips(fingerprints: &[(&str, &Table)], prefix: &str) -> Chart {
         let words: Vec<String> = runs
             .iter()
             .filter(|r| r.2 != "insufficient_data")
-            .map(|r| format!("{} from {} to {}", r.2, quarters[r.0], quarters[r.1]))
+            .map(|r| {
+                let model = crate::words::said(r.2).to_lowercase();
+                format!("{model} from {} to {}", quarters[r.0], quarters[r.1])
+            })
             .collect();
-        let _ = write!(description, " {service}: {}.", words.join("; "));
+        let _ = write!(description, " {service}: {}.", words.join(", then "));
+        if !changed.is_empty() {
+            let when: Vec<&str> = changed.iter().map(|&i| quarters[i].as_str()).collect();
+            let _ = write!(
+                description,
+                " Configuration changed in {}.",
+                when.join(", ")
+            );
+        }
         for r in &runs {
             numbers_rows.push(vec![
                 Figure::Text(service.clone()),
@@ -1194,21 +1238,7 @@ fn small_multiples(
     let height = rows_n as f64 * (ph + gap) + 30.0;
     let q_index = |label: &str| quarters.iter().position(|q| q == label);
     // Quarters of recorded configuration changes (not the first configuration).
-    let changes: Vec<usize> = configs
-        .map(|c| {
-            c.rows
-                .iter()
-                .skip(1)
-                .filter_map(|r| match r.get(1) {
-                    Some(Figure::Text(d)) => {
-                        let date = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?;
-                        q_index(&dcrs_domain::types::Quarter::containing(date).to_string())
-                    }
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let changes: Vec<usize> = change_quarters(configs, &quarters);
     let mut body = String::new();
     let mut description = format!(
         "Each of the {} fingerprint measures of {service} by quarter, from {} to {}. Dashed vertical lines mark recorded configuration changes; a triangle marks the quarter a shift was detected (filled: drift, unexplained; open: explained by a recorded change), on the line, or at the top of the panel where the quarter's figure is not shown.",

@@ -113,8 +113,9 @@ struct Article<'a> {
     produced: String,
     /// The cells its tables withhold (`*`), those withheld to protect others among them.
     withheld_cells: usize,
-    /// Its headline figures, as published, before any table.
-    headline: Vec<(&'static str, String)>,
+    /// What it says in brief, before any table: headline figures, or each service of
+    /// a patterns document in a sentence.
+    headline: Vec<(String, String)>,
 }
 
 /// A section of an article.
@@ -187,6 +188,7 @@ fn article(r: &Report, prefix: String) -> Article<'_> {
             tables: sec
                 .tables
                 .iter()
+                .filter(|t| t.id != SENTENCES)
                 .map(|t| table(t, &format!("{prefix}{}", t.id)))
                 .collect(),
             definitions: &sec.definitions,
@@ -212,17 +214,34 @@ fn article(r: &Report, prefix: String) -> Article<'_> {
     }
 }
 
-/// The figures a reader looks for first, those of [`crate::DASHBOARD_FIGURES`] that the
-/// report has, as published (withheld ones as `*`): counts as whole numbers, shares and
-/// rates as percentages.
-fn headline(r: &Report) -> Vec<(&'static str, String)> {
+/// The table of a patterns document that says each service in a sentence: the page
+/// opens with it (see [`headline`]) rather than repeating it among the tables.
+const SENTENCES: &str = "overview_sentences";
+
+/// What a reader looks for first. For a patterns document, each service in a sentence;
+/// otherwise the figures of [`crate::DASHBOARD_FIGURES`] that the report has, as
+/// published (withheld ones as `*`): counts as whole numbers, shares and rates as
+/// percentages.
+fn headline(r: &Report) -> Vec<(String, String)> {
+    if let Some(t) = r.table(SENTENCES) {
+        return t
+            .rows
+            .iter()
+            .filter_map(|row| match row.as_slice() {
+                [Figure::Text(service), Figure::Text(sentence)] => {
+                    Some((service.clone(), sentence.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+    }
     crate::DASHBOARD_FIGURES
         .iter()
         .filter_map(|&(label, table, row, col)| {
             let f = r.table(table)?.get(row, col)?;
             let share = col.contains("share") || row.ends_with(" rate");
             let unit = if share { Unit::Proportion } else { Unit::Count };
-            Some((label, display(f, unit)))
+            Some((label.to_string(), display(f, unit)))
         })
         .collect()
 }

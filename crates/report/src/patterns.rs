@@ -1223,7 +1223,90 @@ fn definitions() -> Vec<String> {
 }
 
 /// The overview of every service: start-up and follow-up models and what was found.
+/// A delivery model in words, in the middle of a sentence.
+fn model_words(code: &str) -> String {
+    match code {
+        "insufficient_data" => "too little recorded to tell".into(),
+        other => crate::words::said(other).to_lowercase(),
+    }
+}
+
+/// What the records say of a service, in one sentence: its model at start-up and
+/// lately, each change detected with the configuration change it is put down to or none,
+/// and the quarters whose records do not match the configuration in force.
+pub fn in_a_sentence(s: &ServiceSeries, req: &PatternsRequest) -> String {
+    let name = format!("{} {}", s.service.service_ref, s.service.name);
+    let (start, follow) = s.start_and_follow_up(&req.rules);
+    let ok = s.sufficient(&req.rules);
+    let (Some(&first), Some(&last)) = (ok.first(), ok.last()) else {
+        return format!(
+            "{name}: too few referrals and sessions in any quarter to say which model it delivers."
+        );
+    };
+    let mut out = if start == follow {
+        format!(
+            "{name} delivered {} from {} to {}",
+            model_words(start),
+            s.quarters[first],
+            s.quarters[last]
+        )
+    } else {
+        format!(
+            "{name} moved from {} (its first quarters with enough data, from {}) to {} (its latest, to {})",
+            model_words(start),
+            s.quarters[first],
+            model_words(follow),
+            s.quarters[last]
+        )
+    };
+    let found = changes(s, &req.settings, &req.rules);
+    let told: Vec<String> = found
+        .events
+        .iter()
+        .map(|e| {
+            let from = s.quarters[e.start];
+            match &e.explained_by {
+                Some(c) => format!("a change from {from} that configuration {c} records"),
+                None => format!("a change from {from} that no configuration change records"),
+            }
+        })
+        .collect();
+    match told.as_slice() {
+        [] => out.push_str(", with no change detected"),
+        [one] => out.push_str(&format!(", with {one}")),
+        [init @ .., last] => out.push_str(&format!(", with {} and {last}", init.join(", "))),
+    }
+    // No semicolons: a page reads a text cell with one as a list of codes.
+    match mismatches(s, &req.rules).len() {
+        0 => {}
+        1 => out.push_str(", and in 1 quarter its records do not match its configuration"),
+        n => out.push_str(&format!(
+            ", and in {n} quarters its records do not match its configuration"
+        )),
+    }
+    out.push('.');
+    out
+}
+
 fn overview(d: &mut Draft, all: &[ServiceSeries], req: &PatternsRequest) -> DraftSection {
+    let sentences = DraftTable {
+        id: "overview_sentences".into(),
+        title: "Each service in a sentence".into(),
+        columns: vec![
+            col("service", "Service", Unit::Text),
+            col("summary", "What its records show", Unit::Text),
+        ],
+        rows: all
+            .iter()
+            .map(|s| {
+                vec![
+                    Cell::Label(s.service.service_ref.clone()),
+                    Cell::Label(in_a_sentence(s, req)),
+                ]
+            })
+            .collect(),
+        note: None,
+    };
     let mut rows = Vec::new();
     for s in all {
         let (start, follow) = s.start_and_follow_up(&req.rules);
@@ -1279,36 +1362,39 @@ fn overview(d: &mut Draft, all: &[ServiceSeries], req: &PatternsRequest) -> Draf
         id: "overview".into(),
         title: "Services side by side".into(),
         definitions: definitions(),
-        tables: vec![DraftTable {
-            id: "overview".into(),
-            title: "Delivery models, medicalisation and shifts by service".into(),
-            columns: vec![
-                col("service", "Service", Unit::Text),
-                col("start_model", "Start-up model", Unit::Text),
-                col("follow_up_model", "Follow-up model", Unit::Text),
-                col("latest_model", "Latest quarter's model", Unit::Text),
-                col(
-                    "medicalisation_first",
-                    "Medicalisation, first quarter",
-                    Unit::Number,
-                ),
-                col(
-                    "medicalisation_last",
-                    "Medicalisation, latest quarter",
-                    Unit::Number,
-                ),
-                col("changes_explained", "Changes explained", Unit::Count),
-                col("changes_drift", "Changes unexplained (drift)", Unit::Count),
-                col("flags", "Shift flags", Unit::Count),
-                col(
-                    "mismatch_quarters",
-                    "Recorded-against-measured mismatches",
-                    Unit::Count,
-                ),
-            ],
-            rows,
-            note: None,
-        }],
+        tables: vec![
+            sentences,
+            DraftTable {
+                id: "overview".into(),
+                title: "Delivery models, medicalisation and shifts by service".into(),
+                columns: vec![
+                    col("service", "Service", Unit::Text),
+                    col("start_model", "Start-up model", Unit::Text),
+                    col("follow_up_model", "Follow-up model", Unit::Text),
+                    col("latest_model", "Latest quarter's model", Unit::Text),
+                    col(
+                        "medicalisation_first",
+                        "Medicalisation, first quarter",
+                        Unit::Number,
+                    ),
+                    col(
+                        "medicalisation_last",
+                        "Medicalisation, latest quarter",
+                        Unit::Number,
+                    ),
+                    col("changes_explained", "Changes explained", Unit::Count),
+                    col("changes_drift", "Changes unexplained (drift)", Unit::Count),
+                    col("flags", "Shift flags", Unit::Count),
+                    col(
+                        "mismatch_quarters",
+                        "Recorded-against-measured mismatches",
+                        Unit::Count,
+                    ),
+                ],
+                rows,
+                note: None,
+            },
+        ],
     }
 }
 

@@ -85,6 +85,39 @@ async fn the_six_service_scenario_is_read_as_it_was_written() {
         if sref == "F" && found.len() > 1 {
             problems.push(format!("F, the control, has {} flags", found.len()));
         }
+        // The service in a sentence names its models in words, as the scenario wrote
+        // them, and each change flagged with what records it.
+        let req = patterns::PatternsRequest {
+            services: None,
+            period: None,
+            policy: Policy::NONE,
+            settings,
+            rules,
+        };
+        let sentence = patterns::in_a_sentence(s, &req);
+        say!("  {sentence}");
+        fn words(m: &serde_json::Value) -> &str {
+            match m.as_str().unwrap() {
+                "community_peer" => "community peer support",
+                "primary_care" => "primary care",
+                "telephone_triage" => "telephone triage",
+                other => other,
+            }
+        }
+        for m in [&service["start_model"], &service["end_model"]] {
+            if !sentence.contains(words(m)) {
+                problems.push(format!("{sref}: {sentence:?} does not say {m}"));
+            }
+        }
+        for l in &found {
+            let phrase = match &l.explained_by {
+                Some(c) => format!("configuration {c} records"),
+                None => "no configuration change records".to_string(),
+            };
+            if !sentence.contains(&phrase) {
+                problems.push(format!("{sref}: {sentence:?} does not say {phrase:?}"));
+            }
+        }
         for change in service["changes"].as_array().unwrap() {
             let id = change["id"].as_str().unwrap();
             let big: Vec<&str> = change["moves"]
