@@ -110,12 +110,13 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 /// cell and fill the operator's screen and the memory.
 pub const MAX_LISTED: usize = 1_000;
 
-/// Rows added, updated and unchanged for one entity.
+/// Rows added, updated, unchanged and removed (entered in error) for one entity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EntityCounts {
     pub added: u64,
     pub updated: u64,
     pub unchanged: u64,
+    pub removed: u64,
 }
 
 /// What an import did (or, when rejected or a dry run, would have done).
@@ -149,6 +150,7 @@ impl ImportReport {
                 added: a.added + c.added,
                 updated: a.updated + c.updated,
                 unchanged: a.unchanged + c.unchanged,
+                removed: a.removed + c.removed,
             })
     }
 }
@@ -292,36 +294,12 @@ pub async fn write_records(
     once: Option<&OnceKey>,
 ) -> Result<ImportReport, ImportError> {
     let mut tx = db.begin().await?;
-    // The key is taken first, in the write's own transaction: a second writer with the
-    // same key waits for the first to end, then finds it taken.
-    if let Some(once) = once {
-        let key = format!("{}:{}", options.actor, once.key);
-        let taken = sqlx::query(
-            "INSERT INTO once_keys (once_key, actor, answer, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (once_key) DO NOTHING",
-        )
-        .bind(key.clone())
-        .bind(options.actor.clone())
-        .bind(once.answer.clone())
-        .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .execute(tx.conn())
-        .await
-        .map_err(StoreError::from)?
-        .rows_affected()
-            == 1;
-        if !taken {
-            let answer: String =
-                sqlx::query_scalar("SELECT answer FROM once_keys WHERE once_key = $1")
-                    .bind(key)
-                    .fetch_one(tx.conn())
-                    .await
-                    .map_err(StoreError::from)?;
-            tx.rollback().await?;
-            return Ok(ImportReport {
-                already: Some(answer),
-                ..Default::default()
-            });
-        }
+    if let Some(answer) = used_before(&mut tx, options, once).await? {
+        tx.rollback().await?;
+        return Ok(ImportReport {
+            already: Some(answer),
+            ..Default::default()
+        });
     }
     let mut run = Run::new(tx, options, via, ImportReport::default());
     run.tx.start_small_journal();
@@ -347,6 +325,159 @@ pub async fn write_records(
     if report.rejections.is_empty() && !options.dry_run {
         // The records' audit entries go in with the commit, so that the chain's head is
         // held for as short a time as it can be.
+        tx.commit_audited(&pending_audit).await?;
+        report.committed = true;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(report)
+}
+
+/// Takes a submission's one-time key, first in the write's own transaction (a second
+/// writer with the same key waits for the first to end, then finds it taken): `Some`
+/// with what the first answered when the key was used before.
+async fn used_before(
+    tx: &mut StoreTx,
+    options: &ImportOptions,
+    once: Option<&OnceKey>,
+) -> Result<Option<String>, ImportError> {
+    let Some(once) = once else { return Ok(None) };
+    let key = format!("{}:{}", options.actor, once.key);
+    let taken = sqlx::query(
+        "INSERT INTO once_keys (once_key, actor, answer, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (once_key) DO NOTHING",
+    )
+    .bind(key.clone())
+    .bind(options.actor.clone())
+    .bind(once.answer.clone())
+    .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?
+    .rows_affected()
+        == 1;
+    if taken {
+        return Ok(None);
+    }
+    let answer: String = sqlx::query_scalar("SELECT answer FROM once_keys WHERE once_key = $1")
+        .bind(key)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    Ok(Some(answer))
+}
+
+/// The kinds of record that can be removed as entered in error: those no other record
+/// refers to.
+pub const REMOVABLE: [Entity; 5] = [
+    Entity::Assessment,
+    Entity::Session,
+    Entity::Goal,
+    Entity::OnwardReferral,
+    Entity::WiderIssue,
+];
+
+/// A record entered in error, to remove: its kind, service and reference, and why.
+#[derive(Debug, Clone)]
+pub struct Removal {
+    pub entity: Entity,
+    pub service_ref: String,
+    pub record_ref: String,
+    /// Why it was entered in error, in the words of whoever removes it.
+    pub reason: String,
+}
+
+/// Removes records entered in error through the write path: each one's values go into
+/// the audit log (action `record.remove`, with the reason), its client's records are
+/// checked again against the cross-record rules and their derived fields and summaries
+/// rewritten, and the service's reports recount. Refused, with nothing changed, where a
+/// record is not found, is of a kind others refer to, or its going would break a rule
+/// (a closed episode's last attended session, say).
+pub async fn remove_records(
+    db: &Database,
+    removals: &[Removal],
+    options: &ImportOptions,
+    once: Option<&OnceKey>,
+) -> Result<ImportReport, ImportError> {
+    let mut tx = db.begin().await?;
+    if let Some(answer) = used_before(&mut tx, options, once).await? {
+        tx.rollback().await?;
+        return Ok(ImportReport {
+            already: Some(answer),
+            ..Default::default()
+        });
+    }
+    let mut run = Run::new(tx, options, "application", ImportReport::default());
+    run.tx.start_small_journal();
+    for r in removals {
+        let entity = r.entity;
+        let refuse = |run: &mut Run, field: &str, value: &str, reason: String| {
+            run.reject(entity, None, Some(&r.record_ref), field, value, reason);
+        };
+        if !REMOVABLE.contains(&entity) {
+            let reason = format!(
+                "a {} cannot be removed as entered in error, because other records refer to it; correct it instead",
+                entity.label()
+            );
+            refuse(&mut run, "(record)", &r.record_ref, reason);
+            continue;
+        }
+        let Some(sid) = run
+            .tx
+            .find_id(Entity::Service, None, &r.service_ref)
+            .await?
+        else {
+            let reason = "no service has this reference".to_string();
+            refuse(&mut run, "service_ref", &r.service_ref, reason);
+            continue;
+        };
+        let Some(id) = run.tx.find_id(entity, Some(sid), &r.record_ref).await? else {
+            let reason = format!("the service has no {} with this reference", entity.label());
+            refuse(&mut run, "(record)", &r.record_ref, reason);
+            continue;
+        };
+        let stored = run.tx.stored_many(entity, Some(sid), &[id]).await?;
+        let before: serde_json::Map<String, serde_json::Value> = stored
+            .get(&id)
+            .map(|(_, values)| {
+                entity
+                    .value_fields()
+                    .zip(values)
+                    .map(|(f, v)| (f.name.to_string(), json_value(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Its client is checked again once it has gone.
+        let clients = run.tx.clients_of(entity, sid, &[id]).await?;
+        run.tx.journal_add_clients(sid, &clients).await?;
+        run.tx.delete(entity, Some(sid), id).await?;
+        run.pending_audit.push(AuditEntry {
+            actor: options.actor.clone(),
+            action: "record.remove".into(),
+            entity: Some(entity),
+            service_id: Some(sid),
+            record_ref: Some(r.record_ref.clone()),
+            detail: Some(
+                serde_json::json!({"before": before, "after": null, "reason": r.reason})
+                    .to_string(),
+            ),
+        });
+        let counts = EntityCounts {
+            removed: 1,
+            ..Default::default()
+        };
+        run.report.counts.push((entity, counts));
+    }
+    if run.report.rejections.is_empty() {
+        run.check_clients(&mut |_| {}).await?;
+    }
+    let Run {
+        tx,
+        mut report,
+        pending_audit,
+        ..
+    } = run;
+    if report.rejections.is_empty() && !options.dry_run {
         tx.commit_audited(&pending_audit).await?;
         report.committed = true;
     } else {

@@ -88,6 +88,8 @@ pub(crate) struct EntitySql {
     pub stored: Arc<str>,
     pub insert: Arc<str>,
     pub update: Arc<str>,
+    /// Removes one record by id.
+    pub delete: Arc<str>,
 }
 
 /// Records found by one column of their service's rows.
@@ -246,6 +248,7 @@ fn build(e: Entity) -> EntitySql {
         data_cols.len() + first
     )
     .into();
+    let delete = format!("DELETE FROM {t} WHERE {key}").into();
     let service_key = if tenant { "service_id = $1 AND " } else { "" };
     let find_ids = format!("SELECT {own}, {id} FROM {t} WHERE {service_key}{own} IN (");
     let stored_many = format!(
@@ -311,5 +314,6 @@ fn build(e: Entity) -> EntitySql {
         stored,
         insert,
         update,
+        delete,
     }
 }

@@ -1364,6 +1364,23 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Removes one record, by id (a record entered in error). The caller has checked
+    /// that nothing refers to it and journals its client to be checked again.
+    pub async fn delete(
+        &mut self,
+        entity: Entity,
+        service_id: Option<i64>,
+        id: i64,
+    ) -> StoreResult<()> {
+        self.touch(service_id);
+        let sql = self.sql.entity(entity).delete.clone();
+        bind_key(q(&sql), entity, service_id)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// The clients that these records belong to.
     pub async fn clients_of(
         &mut self,

@@ -393,6 +393,10 @@ pub fn router(app: App) -> Router {
             get(routes::capture::change_page).post(routes::capture::change_submit),
         )
         .route(
+            "/services/{service}/episodes/{episode}/{flow}/{record}/remove",
+            get(routes::capture::remove_page).post(routes::capture::remove_submit),
+        )
+        .route(
             "/services/{service}/caseload",
             get(routes::caseload::caseload).post(routes::caseload::caseload_search),
         )

@@ -68,6 +68,7 @@ pub(crate) fn action_words(action: &str) -> &str {
         "export" => "Exported records",
         "user.demo_password" => "Set a demonstration password",
         "record.update" => "Changed a record",
+        "record.remove" => "Removed a record entered in error",
         "draft.save" => "Kept a draft",
         "user.add" => "Added an account",
         "user.disable" => "Disabled an account",

@@ -121,3 +121,160 @@ async fn a_mistyped_weight_is_corrected_with_its_before_and_after_audited() {
         }
     });
 }
+
+/// The link on `page` whose address contains `part`.
+fn link_with(page: &str, part: &str) -> String {
+    page.split("href=\"")
+        .map(|h| &h[..h.find('"').unwrap_or(0)])
+        .find(|h| h.contains(part))
+        .unwrap_or_else(|| panic!("a link with {part}: {page}"))
+        .replace("&#38;", "&")
+}
+
+/// A session logged in error is removed from its change page: a reason is asked for,
+/// the session goes through the write path (the episode's counts are worked out again),
+/// the audit log keeps what it held with the reason, and a repeat of the submission
+/// removes nothing more. A baseline that an exit assessment needs is not removed, and
+/// the refusal says why.
+#[tokio::test]
+async fn a_record_entered_in_error_is_removed_with_its_values_and_reason_audited() {
+    each_backend!("web_removals", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut trainer = Browser::new(&app);
+        trainer.sign_in("trainer", PASSWORD).await;
+        let opened = trainer
+            .save_form(
+                "/services/S1/clients/C1/episodes/new",
+                &[
+                    ("source", "gp"),
+                    ("kind", "full"),
+                    ("primary_issue", "diet"),
+                ],
+            )
+            .await;
+        let episode = opened.location().unwrap().to_string();
+        let episode_ref = episode.rsplit('/').next().unwrap().to_string();
+        for (flow, fields) in [
+            (
+                "baseline",
+                vec![("weight_kg", "82.5"), ("height_cm", "170")],
+            ),
+            ("exit", vec![("weight_kg", "80"), ("height_cm", "170")]),
+            (
+                "session",
+                vec![
+                    ("attended", "yes"),
+                    ("purpose", "support"),
+                    ("mode", "telephone"),
+                    ("venue", "remote"),
+                    ("duration_min", "30"),
+                ],
+            ),
+        ] {
+            let saved = trainer
+                .save_form(&format!("{episode}/{flow}"), &fields)
+                .await;
+            assert_eq!(saved.status, 303, "{flow}: {}", saved.body);
+        }
+        let attended = |db: dcrs_store::Database, e: String| async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT es.sessions_attended FROM episode_summaries es \
+                 JOIN episodes e ON e.service_id = es.service_id AND e.episode_id = es.episode_id \
+                 WHERE e.episode_ref = $1",
+            )
+            .bind(e)
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+        };
+        assert_eq!(attended(t.db.clone(), episode_ref.clone()).await, 1);
+
+        // From the episode to the session's change page, and on to removing it.
+        let page = trainer.get(&episode).await;
+        let change = link_with(&page.body, "/session/");
+        let form = trainer.get(&change).await;
+        let remove = link_with(&form.body, "/remove");
+        assert!(
+            form.body
+                .contains("Remove this session: it was entered in error")
+        );
+        let confirm = trainer.get(&remove).await;
+        assert_eq!(confirm.status, 200);
+        assert!(confirm.body.contains("Remove this session?"));
+        assert!(
+            confirm.body.contains("Telephone"),
+            "what it holds, in words"
+        );
+
+        // A reason is asked for.
+        let refused = trainer.save_form(&remove, &[("reason", "  ")]).await;
+        assert_eq!(refused.status, 200);
+        assert!(refused.body.contains("<title>Error: "), "{}", refused.body);
+        assert!(
+            refused
+                .body
+                .contains("Enter why the session was entered in error")
+        );
+
+        let form = trainer.get(&remove).await;
+        let mut values = form.form_values();
+        values.push(("reason".into(), "logged against the wrong client".into()));
+        let pairs: Vec<(&str, &str)> = values
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let removed = trainer.post(&remove, &pairs).await;
+        assert_eq!(removed.status, 303, "{}", removed.body);
+        assert_eq!(removed.location(), Some(episode.as_str()));
+        let after = trainer.get(&episode).await;
+        assert!(after.body.contains("Session removed as entered in error"));
+        assert!(!after.body.contains("/session/"), "the session is gone");
+        assert_eq!(attended(t.db.clone(), episode_ref.clone()).await, 0);
+
+        // The same submission again (its answer lost, say) removes nothing more.
+        let again = trainer.post(&remove, &pairs).await;
+        assert_eq!(again.status, 303, "{}", again.body);
+        let audited: Vec<(String, String)> =
+            sqlx::query_as("SELECT actor, detail FROM audit_log WHERE action = 'record.remove'")
+                .fetch_all(t.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(audited.len(), 1, "removed once, audited once");
+        assert_eq!(audited[0].0, "trainer");
+        let detail: serde_json::Value = serde_json::from_str(&audited[0].1).unwrap();
+        assert_eq!(detail["reason"], "logged against the wrong client");
+        assert_eq!(detail["before"]["mode"], "telephone");
+        assert!(detail["after"].is_null());
+
+        // The baseline the exit assessment rests on stays, and the page says why.
+        let page = trainer.get(&episode).await;
+        let baseline = link_with(&page.body, "/baseline/");
+        let remove = format!("{baseline}/remove");
+        let refused = trainer
+            .save_form(&remove, &[("reason", "recorded twice")])
+            .await;
+        assert_eq!(refused.status, 200, "{}", refused.body);
+        assert!(
+            refused
+                .body
+                .contains("The baseline assessment cannot be removed"),
+            "{}",
+            refused.body
+        );
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM assessments a JOIN episodes e ON e.service_id = a.service_id \
+             AND e.episode_id = a.episode_id WHERE e.episode_ref = $1",
+        )
+        .bind(episode_ref.clone())
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(left, 2, "nothing removed");
+
+        // Another service's manager cannot reach it.
+        let mut other = Browser::new(&app);
+        other.sign_in("manager", PASSWORD).await;
+        let s2 = remove.replace("/services/S1/", "/services/S2/");
+        assert_eq!(other.get(&s2).await.status, 404);
+    });
+}

@@ -11,7 +11,7 @@
 use crate::extract::{EditClients, OnService, Posted, SignedIn};
 use crate::users::{FieldError, Role};
 use crate::view::{
-    Csrf, DateInput, ErrorSummary, Input, Inset, Layout, Markup, Radios, Select, Url,
+    Csrf, DateInput, ErrorSummary, Input, Inset, Layout, Markup, Radios, Select, SummaryList, Url,
 };
 use crate::{App, Ctx, WebError, html, see_other};
 use askama::Template;
@@ -142,6 +142,32 @@ impl Flow {
             Flow::Onward => "Signposting or onward referral saved",
             Flow::WiderIssue => "Wider issue saved",
             Flow::Close => "Episode closed",
+        }
+    }
+
+    /// The record a changeable flow saves, in the middle of a sentence.
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Flow::Baseline => "baseline assessment",
+            Flow::Exit => "exit assessment",
+            Flow::FollowUp => "follow-up assessment",
+            Flow::Session => "session",
+            Flow::Onward => "signposting or onward referral",
+            Flow::WiderIssue => "wider issue",
+            _ => "record",
+        }
+    }
+
+    /// What a person is told once a saved record of the flow is removed.
+    pub(crate) fn removed(self) -> &'static str {
+        match self {
+            Flow::Baseline => "Baseline assessment removed as entered in error",
+            Flow::Exit => "Exit assessment removed as entered in error",
+            Flow::FollowUp => "Follow-up assessment removed as entered in error",
+            Flow::Session => "Session removed as entered in error",
+            Flow::Onward => "Signposting or onward referral removed as entered in error",
+            Flow::WiderIssue => "Wider issue removed as entered in error",
+            _ => "Record removed as entered in error",
         }
     }
 
@@ -409,6 +435,8 @@ struct FormPage<'a> {
     fields: Vec<Markup>,
     /// Whether the form may be kept as a draft (not when it changes a saved record).
     draft: bool,
+    /// Where a saved record being changed is removed instead, as entered in error.
+    remove: Option<(Url, &'static str)>,
 }
 
 /// What a form is for and where it is: the signed-in user, the service, the flow and
@@ -483,6 +511,15 @@ fn form_page(
         errors: ErrorSummary { errors },
         action,
         draft: place.changing.is_none(),
+        remove: place.changing.map(|reference| {
+            let at = ToRemove {
+                service_ref: place.service_ref,
+                episode_ref: place.subject_ref,
+                flow,
+                record_ref: reference,
+            };
+            (at.action(), flow.noun())
+        }),
         csrf: Csrf { token },
         draft_id: values.get("draft_id").map(String::as_str),
         once: values.get("once").map(String::as_str),
@@ -1546,4 +1583,204 @@ mod tests {
             "Date of birth must be today or in the past"
         );
     }
+}
+
+/// The page that removes a saved record entered in error: what it holds, why it is
+/// removed, and the button.
+#[derive(Template)]
+#[template(path = "capture/remove.html")]
+struct RemovePage<'a> {
+    layout: Layout,
+    heading: String,
+    summary: SummaryList<'a>,
+    errors: ErrorSummary<'a>,
+    action: Url,
+    csrf: Csrf<'a>,
+    once: String,
+    reason: Markup,
+    noun: &'static str,
+    cancel: Url,
+}
+
+/// The record a removal page is about, and where it is.
+struct ToRemove<'a> {
+    service_ref: &'a str,
+    episode_ref: &'a str,
+    flow: Flow,
+    record_ref: &'a str,
+}
+
+impl ToRemove<'_> {
+    fn episode(&self) -> Url {
+        Url::path(&["services", self.service_ref, "episodes", self.episode_ref])
+    }
+
+    fn action(&self) -> Url {
+        let (s, e, f, r) = (
+            self.service_ref,
+            self.episode_ref,
+            self.flow.code(),
+            self.record_ref,
+        );
+        Url::path(&["services", s, "episodes", e, f, r, "remove"])
+    }
+}
+
+fn remove_html(
+    ctx: &Ctx,
+    at: &ToRemove,
+    subj: &Subject,
+    stored: &HashMap<String, String>,
+    (reason, once): (&str, String),
+    errors: &[FieldError],
+) -> Response {
+    let token = &ctx.session.csrf_token;
+    let noun = at.flow.noun();
+    let entity = flow_entity(at.flow);
+    // What the record holds, in words, as its form asks it.
+    let rows = at
+        .flow
+        .fields()
+        .into_iter()
+        .filter_map(|f| {
+            let v = stored.get(f.name).filter(|v| !v.is_empty())?;
+            let shown = match f.kind {
+                Kind::Date => crate::pages::uk_date(v),
+                _ => crate::pages::words(entity, f.name, v),
+            };
+            Some((f.label, shown))
+        })
+        .collect::<Vec<_>>();
+    let rows = rows.iter().map(|(l, v)| (l.as_str(), v.clone())).collect();
+    let input = Input::text("reason", "Why was it entered in error?", reason, errors);
+    let input = Input {
+        hint: Some("For example, recorded against the wrong client, or recorded twice"),
+        ..input
+    };
+    let title = format!("Remove this {noun}?");
+    let page = RemovePage {
+        layout: Layout::signed_in(title, &ctx.user, token)
+            .back(&at.episode(), "Back to the episode")
+            .failed(errors),
+        heading: heading(subj),
+        summary: SummaryList { rows },
+        errors: ErrorSummary { errors },
+        action: at.action(),
+        csrf: Csrf { token },
+        once,
+        reason: Markup::render(&input),
+        noun,
+        cancel: at.episode(),
+    };
+    html(Markup::render(&page).into_string())
+}
+
+/// Asks to confirm the removal of a saved record entered in error, showing what it
+/// holds.
+pub(crate) async fn remove_page(
+    State(app): State<App>,
+    OnService {
+        ctx, service: s, ..
+    }: OnService<EditClients>,
+    Path((_, ep, flow, record)): Path<(String, String, String, String)>,
+) -> Result<Response, WebError> {
+    let flow = change_flow(&flow)?;
+    let subj = subject(&app, s.service_id, flow, &ep).await?;
+    let stored = stored_record(&app, s.service_id, flow, &subj, &record).await?;
+    let detail = serde_json::json!({"flow": flow.code(), "records": [record]});
+    let (user, id) = (&ctx.user.username, Some(s.service_id));
+    crate::audit(&app, user, "view.record", id, Some(ep.clone()), detail).await?;
+    let at = ToRemove {
+        service_ref: &s.service_ref,
+        episode_ref: &ep,
+        flow,
+        record_ref: &record,
+    };
+    Ok(remove_html(
+        &ctx,
+        &at,
+        &subj,
+        &stored,
+        ("", once_key()),
+        &[],
+    ))
+}
+
+/// Removes a saved record entered in error through the write path, with its values and
+/// the reason in the audit log; refused with the reason when its going would break a
+/// rule. A repeat of the same submission goes where the first went.
+pub(crate) async fn remove_submit(
+    State(app): State<App>,
+    OnService { service: s, .. }: OnService<EditClients>,
+    Path((_, ep, flow, record)): Path<(String, String, String, String)>,
+    Posted { ctx, form, .. }: Posted<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let flow = change_flow(&flow)?;
+    let subj = subject(&app, s.service_id, flow, &ep).await?;
+    let at = ToRemove {
+        service_ref: &s.service_ref,
+        episode_ref: &ep,
+        flow,
+        record_ref: &record,
+    };
+    let reason = form.get("reason").map_or("", |r| r.trim()).to_string();
+    let once = sent_once(&form).unwrap_or_else(once_key);
+    // A repeat of a removal already made finds the record gone: the key answers first.
+    let stored = match stored_record(&app, s.service_id, flow, &subj, &record).await {
+        Ok(stored) => stored,
+        Err(WebError::NotFound) if !reason.is_empty() => HashMap::new(),
+        Err(e) => return Err(e),
+    };
+    let noun = flow.noun();
+    let refuse = |message: String| {
+        let errors = [FieldError::new("reason", message)];
+        Ok(remove_html(
+            &ctx,
+            &at,
+            &subj,
+            &stored,
+            (&reason, once.clone()),
+            &errors,
+        ))
+    };
+    if reason.is_empty() {
+        return refuse(format!("Enter why the {noun} was entered in error"));
+    }
+    if reason.chars().count() > 500 {
+        return refuse("Enter a reason of 500 characters or fewer".into());
+    }
+    let options = dcrs_exchange::ImportOptions {
+        dry_run: false,
+        today: app.today(),
+        rules: Default::default(),
+        actor: ctx.user.username.clone(),
+        only_new: false,
+    };
+    let key = dcrs_exchange::OnceKey {
+        key: once.clone(),
+        answer: at.episode().to_string(),
+    };
+    let removal = dcrs_exchange::Removal {
+        entity: flow_entity(flow),
+        service_ref: s.service_ref.clone(),
+        record_ref: record.clone(),
+        reason: reason.clone(),
+    };
+    let report = dcrs_exchange::remove_records(app.db(), &[removal], &options, Some(&key))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let to = match report.already {
+        Some(first) => first,
+        None if report.committed => at.episode().to_string(),
+        None if stored.is_empty() => return Err(WebError::NotFound),
+        None => {
+            let why: Vec<String> = report.rejections.iter().map(|r| r.reason.clone()).collect();
+            return refuse(format!("The {noun} cannot be removed: {}", why.join("; ")));
+        }
+    };
+    Ok(crate::routes::caseload::with_removed_notice(
+        &app,
+        see_other(&to),
+        flow,
+    ))
 }

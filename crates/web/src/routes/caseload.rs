@@ -180,6 +180,20 @@ pub(crate) fn with_notice(app: &App, mut res: Response, flow: Flow) -> Response 
     res
 }
 
+/// A response that goes on to show "Session removed as entered in error" (or the like)
+/// once.
+pub(crate) fn with_removed_notice(app: &App, mut res: Response, flow: Flow) -> Response {
+    let value = format!("{REMOVED}{}", flow.code());
+    let cookie = crate::set_cookie(app, NOTICE_COOKIE, &value, Some(120));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(axum::http::header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// What the notice cookie's value starts with after a removal.
+const REMOVED: &str = "removed.";
+
 /// What a form just saved, if this request follows its save: the words of the
 /// notification ("Session saved").
 pub(crate) struct Notice(pub Option<&'static str>);
@@ -190,10 +204,11 @@ impl axum::extract::FromRequestParts<App> for Notice {
         parts: &mut axum::http::request::Parts,
         _: &App,
     ) -> Result<Self, WebError> {
-        let code = crate::cookie(&parts.headers, NOTICE_COOKIE);
-        Ok(Notice(
-            code.as_deref().and_then(Flow::parse).map(Flow::saved),
-        ))
+        let code = crate::cookie(&parts.headers, NOTICE_COOKIE).unwrap_or_default();
+        Ok(Notice(match code.strip_prefix(REMOVED) {
+            Some(flow) => Flow::parse(flow).map(Flow::removed),
+            None => Flow::parse(&code).map(Flow::saved),
+        }))
     }
 }
 
