@@ -430,6 +430,14 @@ pub enum Cell {
     Markup(Markup),
 }
 
+/// A "Change" link, with what it changes for screen readers.
+#[derive(Template)]
+#[template(path = "components/change_link.html")]
+pub struct ChangeLink<'a> {
+    pub href: &'a Url,
+    pub what: &'a str,
+}
+
 /// A link: the words and where they go.
 #[derive(Template)]
 #[template(path = "components/link.html")]

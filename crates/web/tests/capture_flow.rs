@@ -124,6 +124,15 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
     assert!(c["closed"].as_str().unwrap().contains("Closed on"), "{c}");
     // The manager's dashboard, in the same quarter, counts it (exact figures).
     assert_eq!(c["dashboard_closed"], "1", "{c}");
+    // ... and links to the episode it counted, by the client's name.
+    let records = c["dashboard_records"].as_str().unwrap_or_default();
+    assert!(records.contains("Zoë O'Neill"), "{c}");
+    // Removing a record entered in error asks why first.
+    let asks = c["removal_asks_why"].as_str().unwrap_or_default();
+    assert!(
+        asks.contains("Enter why the session was entered in error"),
+        "{c}"
+    );
     // The commissioner: controlled figures with suppressed cells, and no client page.
     assert_eq!(c["commissioner_policy"], true);
     assert!(c["commissioner_stars"].as_i64().unwrap() > 0, "{c}");

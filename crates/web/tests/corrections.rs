@@ -271,6 +271,69 @@ async fn a_record_entered_in_error_is_removed_with_its_values_and_reason_audited
         .unwrap();
         assert_eq!(left, 2, "nothing removed");
 
+        // A goal is changed on its own, and one agreed in error removed.
+        let planned = trainer
+            .save_form(
+                &format!("{episode}/plan"),
+                &[
+                    ("goal1_domain", "diet"),
+                    ("goal1_description", "Fruit at breakfsat"),
+                    ("goal2_domain", "physical_activity"),
+                    ("goal2_description", "Walk to the shops"),
+                ],
+            )
+            .await;
+        assert_eq!(planned.status, 303, "{}", planned.body);
+        let page = trainer.get(&episode).await;
+        let goal_links: Vec<String> = page
+            .body
+            .split("href=\"")
+            .map(|h| h[..h.find('"').unwrap_or(0)].to_string())
+            .filter(|h| h.contains("/goal/"))
+            .collect();
+        assert_eq!(goal_links.len(), 2, "each goal has a change link");
+        let first = goal_links
+            .iter()
+            .find(|l| {
+                let form = page.body.split(l.as_str()).next().unwrap();
+                form.rfind("Fruit at breakfsat") > form.rfind("Walk to the shops")
+            })
+            .unwrap()
+            .clone();
+        let changed = trainer
+            .save_form(&first, &[("description", "Fruit at breakfast")])
+            .await;
+        assert_eq!(changed.status, 303, "{}", changed.body);
+        let goals: Vec<String> = sqlx::query_scalar(
+            "SELECT g.description FROM goals g JOIN plans p ON p.service_id = g.service_id \
+             AND p.plan_id = g.plan_id JOIN episodes e ON e.service_id = p.service_id \
+             AND e.episode_id = p.episode_id WHERE e.episode_ref = $1 ORDER BY g.description",
+        )
+        .bind(episode_ref.clone())
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(goals, ["Fruit at breakfast", "Walk to the shops"]);
+        let second = goal_links.iter().find(|l| **l != first).unwrap();
+        let removed = trainer
+            .save_form(
+                &format!("{second}/remove"),
+                &[("reason", "agreed in error")],
+            )
+            .await;
+        assert_eq!(removed.status, 303, "{}", removed.body);
+        let after = trainer.get(&episode).await;
+        assert!(after.body.contains("Goal removed as entered in error"));
+        assert!(!after.body.contains("Walk to the shops"));
+        let audited: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action IN ('record.update', 'record.remove') \
+             AND entity = 'goal'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(audited, 2, "the goal's change and the other's removal");
+
         // Another service's manager cannot reach it.
         let mut other = Browser::new(&app);
         other.sign_in("manager", PASSWORD).await;

@@ -93,6 +93,8 @@ pub enum Flow {
     Onward,
     WiderIssue,
     Close,
+    /// One goal of a plan, changed or removed on its own.
+    Goal,
 }
 
 impl Flow {
@@ -119,11 +121,12 @@ impl Flow {
             Flow::Onward => "onward",
             Flow::WiderIssue => "wider-issue",
             Flow::Close => "close",
+            Flow::Goal => "goal",
         }
     }
 
     pub(crate) fn parse(text: &str) -> Option<Flow> {
-        [Flow::Client, Flow::Referral]
+        [Flow::Client, Flow::Referral, Flow::Goal]
             .into_iter()
             .chain(Flow::EPISODE_FLOWS)
             .find(|f| f.code() == text)
@@ -142,6 +145,7 @@ impl Flow {
             Flow::Onward => "Signposting or onward referral saved",
             Flow::WiderIssue => "Wider issue saved",
             Flow::Close => "Episode closed",
+            Flow::Goal => "Goal saved",
         }
     }
 
@@ -154,6 +158,7 @@ impl Flow {
             Flow::Session => "session",
             Flow::Onward => "signposting or onward referral",
             Flow::WiderIssue => "wider issue",
+            Flow::Goal => "goal",
             _ => "record",
         }
     }
@@ -167,6 +172,7 @@ impl Flow {
             Flow::Session => "Session removed as entered in error",
             Flow::Onward => "Signposting or onward referral removed as entered in error",
             Flow::WiderIssue => "Wider issue removed as entered in error",
+            Flow::Goal => "Goal removed as entered in error",
             _ => "Record removed as entered in error",
         }
     }
@@ -180,6 +186,7 @@ impl Flow {
             Flow::Session => "Change a session",
             Flow::Onward => "Change a signposting or onward referral",
             Flow::WiderIssue => "Change a wider issue",
+            Flow::Goal => "Change a goal",
             other => other.title(),
         }
     }
@@ -196,6 +203,7 @@ impl Flow {
             Flow::Onward => "Signposting or onward referral",
             Flow::WiderIssue => "Wider issue",
             Flow::Close => "Close the episode",
+            Flow::Goal => "Goal",
         }
     }
 
@@ -311,6 +319,10 @@ impl Flow {
                     coded(Entity::Episode, "exit_reason"),
                 ),
             ],
+            Flow::Goal => ["domain", "description", "target_on", "status", "status_on"]
+                .into_iter()
+                .map(|n| from(Entity::Goal, n))
+                .collect(),
         }
     }
 }
@@ -1010,6 +1022,8 @@ async fn build(
             let goals = app.db().episode_goals(service_id, &e.episode_ref).await?;
             (form.close(e, goals), episode_page(e))
         }
+        // A goal is added with its plan; alone it is only changed or removed.
+        Flow::Goal => return Err(WebError::NotFound),
     })
 }
 
@@ -1293,13 +1307,14 @@ pub(crate) async fn episode_flow_submit(
 }
 
 /// The flows whose one saved record can be changed through the same form.
-const CHANGEABLE: [Flow; 6] = [
+const CHANGEABLE: [Flow; 7] = [
     Flow::Baseline,
     Flow::Exit,
     Flow::FollowUp,
     Flow::Session,
     Flow::Onward,
     Flow::WiderIssue,
+    Flow::Goal,
 ];
 
 fn change_flow(name: &str) -> Result<Flow, WebError> {
@@ -1334,6 +1349,7 @@ fn flow_entity(flow: Flow) -> Entity {
         Flow::Session => Entity::Session,
         Flow::Onward => Entity::OnwardReferral,
         Flow::WiderIssue => Entity::WiderIssue,
+        Flow::Goal => Entity::Goal,
         _ => Entity::Assessment,
     }
 }
@@ -1373,7 +1389,24 @@ async fn stored_record(
         Flow::FollowUp => Some("follow_up"),
         _ => None,
     };
-    let ours = stored.get("episode_ref") == Some(&e.episode_ref)
+    // A goal is the episode's through its plan.
+    let episode_ref = match flow {
+        Flow::Goal => {
+            let plan = stored.get("plan_ref").cloned().unwrap_or_default();
+            let by_ref = [dcrs_store::Condition::Equals("plan_ref".into(), plan)];
+            let plans = app
+                .db()
+                .list_records(Entity::Plan, Some(service_id), &by_ref, None, 1)
+                .await?;
+            plans
+                .into_iter()
+                .next()
+                .and_then(|p| p.into_iter().find(|(k, _)| *k == "episode_ref"))
+                .map(|(_, v)| v)
+        }
+        _ => stored.get("episode_ref").cloned(),
+    };
+    let ours = episode_ref.as_ref() == Some(&e.episode_ref)
         && occasion.is_none_or(|o| stored.get("occasion").map(String::as_str) == Some(o));
     if !ours {
         return Err(WebError::NotFound);
@@ -1402,8 +1435,7 @@ async fn changed_records(
     for f in flow.fields() {
         record.insert(f.name, values.get(f.name).cloned().unwrap_or_default());
     }
-    let episode = record.get("episode_ref").cloned().unwrap_or_default();
-    let page = Url::path(&["services", place.service_ref, "episodes", &episode]);
+    let page = Url::path(&["services", place.service_ref, "episodes", place.subject_ref]);
     Ok((vec![records(entity, &[record])], page))
 }
 

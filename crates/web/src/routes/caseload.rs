@@ -7,7 +7,7 @@ use crate::extract::{OnService, Posted, ViewClients};
 use crate::pages::{full_name, typed_date, uk_date, words};
 use crate::routes::capture::{EpisodeInfo, Flow, Subject, episode, episode_actions, subject};
 use crate::users::Role;
-use crate::view::{Cell, Csrf, Layout, Link, Markup, SummaryList, Table, Url};
+use crate::view::{Cell, ChangeLink, Csrf, Layout, Link, Markup, SummaryList, Table, Url};
 use crate::{App, Ctx, WebError, html};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -242,8 +242,15 @@ fn episode_html(
     saved: Option<&str>,
 ) -> Markup {
     let service_ref = scope.service_ref.as_str();
-    let goal_rows = goal_rows(r.goals);
-    let headings = ["Goal", "Area", "By", "Status"];
+    let may_change = allowed(&ctx.user, Action::EditClients, Some(scope));
+    let change_goal = |g: &dcrs_store::pages::GoalRow| {
+        may_change.then(|| change_url(service_ref, &e.episode_ref, Flow::Goal, &g.goal_ref))
+    };
+    let goal_rows = goal_rows(r.goals, change_goal);
+    let headings: &[&str] = match may_change {
+        true => &["Goal", "Area", "By", "Status", "Change"],
+        false => &["Goal", "Area", "By", "Status"],
+    };
     let title = match e.client_name.is_empty() {
         true => format!("Episode {}", e.episode_ref),
         false => format!(
@@ -253,7 +260,6 @@ fn episode_html(
         ),
     };
     let session_fields = ["purpose", "mode", "attended"];
-    let may_change = allowed(&ctx.user, Action::EditClients, Some(scope));
     let changeable = |flow: Flow, x: &EpisodeEvent| {
         may_change.then(|| change_url(service_ref, &e.episode_ref, flow, &x.reference))
     };
@@ -280,7 +286,7 @@ fn episode_html(
             .then(|| service_url(service_ref, &["episodes", &e.episode_ref, "plan-copy"])),
         goals: (!goal_rows.is_empty()).then_some(Table {
             caption: "Goals",
-            headings: &headings,
+            headings,
             rows: goal_rows,
         }),
         after_goals: vec![
@@ -307,17 +313,30 @@ fn episode_html(
     })
 }
 
-/// An episode's goals: what, the area of life, by when and how far achieved.
-fn goal_rows(goals: Vec<dcrs_store::pages::GoalRow>) -> Vec<Vec<Cell>> {
+/// An episode's goals: what, the area of life, by when and how far achieved, and where
+/// each is changed (for those who may).
+fn goal_rows(
+    goals: Vec<dcrs_store::pages::GoalRow>,
+    change: impl Fn(&dcrs_store::pages::GoalRow) -> Option<Url>,
+) -> Vec<Vec<Cell>> {
     goals
         .into_iter()
         .map(|g| {
-            vec![
+            let link = change(&g).map(|href| {
+                let what = format!("the goal {}", g.description);
+                Cell::Markup(Markup::render(&ChangeLink {
+                    href: &href,
+                    what: &what,
+                }))
+            });
+            let mut row = vec![
                 Cell::Text(g.description),
                 Cell::Text(words(Entity::Goal, "domain", &g.domain)),
                 Cell::Text(g.target_on.as_deref().map(uk_date).unwrap_or_default()),
                 Cell::Text(words(Entity::Goal, "status", &g.status)),
-            ]
+            ];
+            row.extend(link);
+            row
         })
         .collect()
 }

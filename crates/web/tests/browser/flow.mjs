@@ -207,6 +207,16 @@ try {
   await choose('exit_reason', 'completed');
   await press('Save');
   checks.closed = await page.locator('.summary-list').innerText();
+
+  // A session entered in error: its change page offers removal, which asks why first.
+  begin('entered-in-error');
+  const episodePage = page.url();
+  await Promise.all([page.waitForLoadState('load'), page.locator('a[href*="/session/"]').first().click()]);
+  await look();
+  await click('Remove this session: it was entered in error');
+  await press('Remove the session');
+  checks.removal_asks_why = await page.locator('.error-summary').innerText();
+  await go(episodePage.replace(base, ''));
   await context.close();
 
   // The manager's dashboard counts the episode just closed; a commissioner sees the
@@ -226,6 +236,10 @@ try {
     await p.goto(`${base}/services/${service}/dashboard`);
     await lookAt(p);
     checks.dashboard_closed = await p.locator('th', { hasText: 'Full episodes closed' }).locator('xpath=..').locator('td').first().innerText();
+    // The count links to the records it counted.
+    await Promise.all([p.waitForLoadState('load'), p.locator('th', { hasText: 'Full episodes closed' }).locator('xpath=..').locator('td a').first().click()]);
+    await lookAt(p);
+    checks.dashboard_records = await p.locator('table tbody').innerText();
     await c.close();
   }
   {
