@@ -218,6 +218,11 @@ struct Inner {
     checking: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Dashboards counted lately, by service (see `Settings::dashboard_max_age`).
     pub(crate) dashboards: std::sync::Mutex<HashMap<i64, Arc<routes::dashboard::Counted>>>,
+    /// One dashboard count at a time per service: those asking meanwhile wait for it.
+    pub(crate) dashboard_turns: std::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// The dashboards' trends (their quarters before the latest complete one), by
+    /// service, counted in the background.
+    pub(crate) trends: std::sync::Mutex<HashMap<i64, routes::dashboard::TrendSlot>>,
 }
 
 /// Failed sign-ins counted in windows: (count, window start).
@@ -279,6 +284,8 @@ impl App {
             failures: Default::default(),
             checking: Default::default(),
             dashboards: Default::default(),
+            dashboard_turns: Default::default(),
+            trends: Default::default(),
         })))
     }
 

@@ -13,9 +13,16 @@ use dcrs_domain::types::Quarter;
 use dcrs_report::trainers::TrainerFigures;
 use dcrs_report::{Period, Report};
 use dcrs_store::pages::Behind;
+use std::sync::Arc;
 
 /// How many quarters a figure's trend shows, this one included.
 const TREND_QUARTERS: usize = 8;
+
+/// How long the trend's earlier quarters (those before the latest complete one) are
+/// kept once counted, when dashboards are kept at all: records of quarters past change
+/// rarely, and counting six more quarters on each recount would cost three times the
+/// two that change.
+const TREND_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// A service's dashboard figures as counted at one moment.
 pub(crate) struct Counted {
@@ -24,33 +31,73 @@ pub(crate) struct Counted {
     last_record: Option<chrono::NaiveDate>,
     /// This quarter first, then each before it: [`TREND_QUARTERS`] of them.
     quarters: Vec<Quarter>,
-    /// The figures of each of `quarters`.
+    /// The figures of this quarter and the latest complete one.
     docs: Vec<Report>,
+    /// The figures of the quarters before those, when counted.
+    trend: Option<Arc<Trend>>,
     /// Per health trainer: this quarter's and the latest complete one's.
     trainers: [Vec<TrainerFigures>; 2],
+    /// The page's content as first shown: the same for every manager of the service
+    /// until the figures are counted again, so it is written once.
+    content: std::sync::OnceLock<Markup>,
+}
+
+impl Counted {
+    /// The figures of the `i`th quarter back from this one, when counted.
+    fn doc(&self, i: usize) -> Option<&Report> {
+        match i {
+            0 | 1 => self.docs.get(i),
+            _ => self.trend.as_ref()?.docs.get(i - 2),
+        }
+    }
+}
+
+/// A dashboard's earlier quarters as counted at one moment.
+pub(crate) struct Trend {
+    at: chrono::DateTime<chrono::Utc>,
+    quarters: Vec<Quarter>,
+    docs: Vec<Report>,
+}
+
+/// A service's trend: the latest counted, and whether a count is under way.
+#[derive(Default)]
+pub(crate) struct TrendSlot {
+    trend: Option<Arc<Trend>>,
+    counting: bool,
 }
 
 /// The dashboard's figures: counted afresh, or as counted less than
-/// `Settings::dashboard_max_age` ago.
-async fn dashboard_figures(
-    app: &App,
-    s: &ServiceScope,
-) -> Result<std::sync::Arc<Counted>, WebError> {
+/// `Settings::dashboard_max_age` ago. One count at a time per service: a request that
+/// finds one under way waits for it and shows its figures. Where dashboards are kept,
+/// the trend's earlier quarters are counted in the background (the page shows them from
+/// the next count on) and kept for [`TREND_MAX_AGE`]; otherwise with the rest.
+async fn dashboard_figures(app: &App, s: &ServiceScope) -> Result<Arc<Counted>, WebError> {
     let max_age = app.0.settings.dashboard_max_age;
+    let kept = |now: chrono::DateTime<chrono::Utc>| {
+        let kept = app.0.dashboards.lock().expect("dashboards");
+        kept.get(&s.service_id)
+            .filter(|c| younger(now, c.at, max_age))
+            .cloned()
+    };
+    if !max_age.is_zero()
+        && let Some(c) = kept(app.now())
+    {
+        return Ok(c);
+    }
+    let turn = app
+        .0
+        .dashboard_turns
+        .lock()
+        .expect("dashboard turns")
+        .entry(s.service_id)
+        .or_default()
+        .clone();
+    let _turn = turn.lock().await;
     let now = app.now();
-    if !max_age.is_zero() {
-        let kept = app
-            .0
-            .dashboards
-            .lock()
-            .expect("dashboards")
-            .get(&s.service_id)
-            .cloned();
-        if let Some(c) = kept
-            && (now - c.at).to_std().is_ok_and(|age| age < max_age)
-        {
-            return Ok(c);
-        }
+    if !max_age.is_zero()
+        && let Some(c) = kept(now)
+    {
+        return Ok(c);
     }
     // This quarter by the calendar, and the ones before it.
     let last = app.db().latest_activity_on(s.service_id).await?;
@@ -61,18 +108,32 @@ async fn dashboard_figures(
         quarters.push(Quarter::containing(earlier));
     }
     let periods: Vec<Period> = quarters.iter().map(|q| Period::quarter(*q)).collect();
-    let docs = dcrs_report::dashboard(app.db(), &s.service_ref, &periods, false, now).await?;
+    let db = app.db();
+    let docs = dcrs_report::dashboard(db, &s.service_ref, &periods[..2], false, now).await?;
     let per_trainer = dcrs_report::trainers::per_trainer;
     let trainers = [
-        per_trainer(app.db(), s.service_id, &periods[0]).await?,
-        per_trainer(app.db(), s.service_id, &periods[1]).await?,
+        per_trainer(db, s.service_id, &periods[0]).await?,
+        per_trainer(db, s.service_id, &periods[1]).await?,
     ];
-    let counted = std::sync::Arc::new(Counted {
+    let trend = match max_age.is_zero() {
+        true => {
+            let earlier = dcrs_report::dashboard(db, &s.service_ref, &periods[2..], false, now);
+            Some(Arc::new(Trend {
+                at: now,
+                quarters: quarters[2..].to_vec(),
+                docs: earlier.await?,
+            }))
+        }
+        false => trend_of(app, s, &quarters[2..], now),
+    };
+    let counted = Arc::new(Counted {
         at: now,
         last_record,
         quarters,
         docs,
+        trend,
         trainers,
+        content: std::sync::OnceLock::new(),
     });
     if !max_age.is_zero() {
         app.0
@@ -82,6 +143,55 @@ async fn dashboard_figures(
             .insert(s.service_id, counted.clone());
     }
     Ok(counted)
+}
+
+/// Whether `at` is less than `than` before `now`.
+fn younger(
+    now: chrono::DateTime<chrono::Utc>,
+    at: chrono::DateTime<chrono::Utc>,
+    than: std::time::Duration,
+) -> bool {
+    (now - at).to_std().is_ok_and(|age| age < than)
+}
+
+/// The service's trend for the quarters `earlier`, as kept; when it is missing, of other
+/// quarters or older than [`TREND_MAX_AGE`], a count of it is started in the background
+/// (one at a time per service) for the dashboard's next count.
+fn trend_of(
+    app: &App,
+    s: &ServiceScope,
+    earlier: &[Quarter],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Arc<Trend>> {
+    let mut trends = app.0.trends.lock().expect("trends");
+    let slot = trends.entry(s.service_id).or_default();
+    let same = slot.trend.clone().filter(|t| t.quarters == earlier);
+    if same
+        .as_ref()
+        .is_some_and(|t| younger(now, t.at, TREND_MAX_AGE))
+        || slot.counting
+    {
+        return same;
+    }
+    slot.counting = true;
+    let (app, service_id, service_ref) = (app.clone(), s.service_id, s.service_ref.clone());
+    let quarters = earlier.to_vec();
+    tokio::spawn(async move {
+        let periods: Vec<Period> = quarters.iter().map(|q| Period::quarter(*q)).collect();
+        let counted = dcrs_report::dashboard(app.db(), &service_ref, &periods, false, now).await;
+        let mut trends = app.0.trends.lock().expect("trends");
+        let slot = trends.entry(service_id).or_default();
+        slot.counting = false;
+        // A failed count leaves the last trend; the next dashboard count tries again.
+        if let Ok(docs) = counted {
+            slot.trend = Some(Arc::new(Trend {
+                at: now,
+                quarters,
+                docs,
+            }));
+        }
+    });
+    same
 }
 
 /// The records behind a dashboard figure, by its label in
@@ -179,6 +289,13 @@ fn records_url(s: &ServiceScope, b: Behind, q: Quarter, worker: Option<&str>) ->
 #[template(path = "reports/dashboard.html")]
 struct Dashboard<'a> {
     layout: Layout,
+    content: &'a Markup,
+}
+
+/// What a dashboard shows under its heading.
+#[derive(Template)]
+#[template(path = "reports/dashboard_content.html")]
+struct DashboardContent<'a> {
     this: String,
     before: String,
     /// Where the service's records end, when that is before the latest complete
@@ -188,6 +305,8 @@ struct Dashboard<'a> {
     no_records: bool,
     counted_at: String,
     recount_seconds: Option<u64>,
+    /// How often the trend's earlier quarters are counted again, when they are kept.
+    trend_minutes: Option<u64>,
     table: Table<'a>,
     /// Per health trainer: this quarter's table and the latest complete one's.
     trainers: Vec<(String, Option<Table<'a>>)>,
@@ -298,24 +417,49 @@ fn dashboard_page(
     counted: &Counted,
     max_age: std::time::Duration,
 ) -> Markup {
-    let (q, docs) = (&counted.quarters, &counted.docs);
+    let name = counted.docs[0]
+        .scope
+        .services
+        .first()
+        .map_or(s.service_ref.clone(), |i| i.name.clone());
+    let content = counted
+        .content
+        .get_or_init(|| dashboard_content(s, counted, max_age));
+    Markup::render(&Dashboard {
+        layout: Layout::signed_in(
+            format!("{name}: dashboard"),
+            &ctx.user,
+            &ctx.session.csrf_token,
+        ),
+        content,
+    })
+}
+
+fn dashboard_content(s: &ServiceScope, counted: &Counted, max_age: std::time::Duration) -> Markup {
+    let q = &counted.quarters;
     let (this, before) = (q[0].to_string(), q[1].to_string());
     let rows = dcrs_report::DASHBOARD_FIGURES
         .iter()
         .map(|(label, t, r, c)| {
             let at = (*t, *r, *c);
             let link = |i: usize| behind(label).map(|b| records_url(s, b, q[i], None));
+            let figure = |i: usize| {
+                counted
+                    .doc(i)
+                    .map(|d| (figure_value(d, at), figure_text(d, at)))
+            };
             let trend: Vec<(String, Option<f64>, String)> = (0..q.len())
                 .rev()
                 .map(|i| {
-                    let v = figure_value(&docs[i], at);
-                    (q[i].to_string(), v, figure_text(&docs[i], at))
+                    let (v, text) = figure(i).unwrap_or((None, "not counted yet".into()));
+                    (q[i].to_string(), v, text)
                 })
                 .collect();
+            let text = |i: usize| figure(i).map_or("n/a".into(), |f| f.1);
             vec![
                 Cell::Text(label.to_string()),
-                count_cell(figure_text(&docs[0], at), link(0)),
-                count_cell(figure_text(&docs[1], at), link(1)),
+                count_cell(text(0), link(0)),
+                count_cell(text(1), link(1)),
                 Cell::Markup(Sparkline::markup(&trend)),
             ]
         })
@@ -327,11 +471,6 @@ fn dashboard_page(
         before.as_str(),
         "Eight quarters",
     ];
-    let name = docs[0]
-        .scope
-        .services
-        .first()
-        .map_or(s.service_ref.clone(), |i| i.name.clone());
     let trainers = [(&this_so_far, 0), (&before, 1)]
         .into_iter()
         .map(|(heading, i)| {
@@ -339,12 +478,7 @@ fn dashboard_page(
             (format!("By health trainer, {heading}"), table)
         })
         .collect();
-    Markup::render(&Dashboard {
-        layout: Layout::signed_in(
-            format!("{name}: dashboard"),
-            &ctx.user,
-            &ctx.session.csrf_token,
-        ),
+    Markup::render(&DashboardContent {
         this: this.clone(),
         before: before.clone(),
         records_end: counted
@@ -363,6 +497,7 @@ fn dashboard_page(
             .format("%H:%M:%S")
             .to_string(),
         recount_seconds: (!max_age.is_zero()).then_some(max_age.as_secs()),
+        trend_minutes: (!max_age.is_zero()).then_some(TREND_MAX_AGE.as_secs() / 60),
         table: Table {
             caption: "This quarter against the last, and the trend",
             headings: &headings,

@@ -35,12 +35,19 @@ pub(crate) async fn home(
     SignedIn(ctx): SignedIn,
 ) -> Result<Response, WebError> {
     let services = all_services(&app).await?;
-    let page = home_page(&ctx.user, &ctx.session.csrf_token, services);
+    let year = dcrs_domain::types::Quarter::containing(app.today()).year();
+    let page = home_page(
+        &ctx.user,
+        &ctx.session.csrf_token,
+        services,
+        &year.to_string(),
+    );
     Ok(html(Markup::render(&page).into_string()))
 }
 
-/// The start page of a user, given every service (with its name).
-fn home_page(user: &User, csrf: &str, all: Vec<(ServiceScope, String)>) -> Home {
+/// The start page of a user, given every service (with its name) and this financial
+/// year (whose report pack it links to).
+fn home_page(user: &User, csrf: &str, all: Vec<(ServiceScope, String)>, year: &str) -> Home {
     let mut services = Vec::new();
     for (s, name) in all {
         let page = |tail: &str| Url::path(&["services", s.service_ref.as_str(), tail]);
@@ -51,7 +58,7 @@ fn home_page(user: &User, csrf: &str, all: Vec<(ServiceScope, String)>) -> Home 
         }
         if allowed(user, Action::ViewReports, Some(&s)) {
             let pack = Url::path(&["services", &s.service_ref, "reports", "pack"]);
-            links.push((pack.with("period", "2010-11"), "Report pack"));
+            links.push((pack.with("period", year), "Report pack"));
         }
         if allowed(user, Action::ViewAudit, Some(&s)) {
             links.push((page("dashboard"), "Dashboard"));
@@ -102,7 +109,7 @@ mod tests {
         ];
         let mut other = services;
         other[1].0.service_id = 2;
-        let html = Markup::render(&home_page(&u, "token", other)).into_string();
+        let html = Markup::render(&home_page(&u, "token", other, "2026-27")).into_string();
         crate::routes::test_support::assert_hostile_escaped(&html);
         insta::assert_snapshot!(html);
     }
