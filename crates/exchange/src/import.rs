@@ -316,21 +316,7 @@ pub async fn write_records(
         run.report.counts.push((*entity, counts));
     }
     run.check_clients(&mut |_| {}).await?;
-    let Run {
-        tx,
-        mut report,
-        pending_audit,
-        ..
-    } = run;
-    if report.rejections.is_empty() && !options.dry_run {
-        // The records' audit entries go in with the commit, so that the chain's head is
-        // held for as short a time as it can be.
-        tx.commit_audited(&pending_audit).await?;
-        report.committed = true;
-    } else {
-        tx.rollback().await?;
-    }
-    Ok(report)
+    run.finish().await
 }
 
 /// Takes a submission's one-time key, first in the write's own transaction (a second
@@ -471,19 +457,7 @@ pub async fn remove_records(
     if run.report.rejections.is_empty() {
         run.check_clients(&mut |_| {}).await?;
     }
-    let Run {
-        tx,
-        mut report,
-        pending_audit,
-        ..
-    } = run;
-    if report.rejections.is_empty() && !options.dry_run {
-        tx.commit_audited(&pending_audit).await?;
-        report.committed = true;
-    } else {
-        tx.rollback().await?;
-    }
-    Ok(report)
+    run.finish().await
 }
 
 /// The dataset files present in `dir`, in import order; unknown `.csv` files are rejected.
@@ -837,6 +811,26 @@ fn duplicate_reason(entity: Entity, earlier: u64) -> String {
 }
 
 impl<'o> Run<'o> {
+    /// Ends a small write: committed with its audit entries when nothing was rejected
+    /// (and it is not a dry run), rolled back otherwise. The entries go in with the
+    /// commit, so that the audit chain's head is held for as short a time as it can be.
+    async fn finish(self) -> Result<ImportReport, ImportError> {
+        let Run {
+            tx,
+            mut report,
+            pending_audit,
+            options,
+            ..
+        } = self;
+        if report.rejections.is_empty() && !options.dry_run {
+            tx.commit_audited(&pending_audit).await?;
+            report.committed = true;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(report)
+    }
+
     fn new(
         tx: StoreTx,
         options: &'o ImportOptions,

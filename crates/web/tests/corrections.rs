@@ -10,24 +10,29 @@ use dcrs_web::Settings;
 mod common;
 use common::{Browser, PASSWORD, app};
 
+/// Refers the example client C1 and opens a full episode: its page's address.
+async fn open_episode(trainer: &mut Browser) -> String {
+    let opened = trainer
+        .save_form(
+            "/services/S1/clients/C1/episodes/new",
+            &[
+                ("source", "gp"),
+                ("kind", "full"),
+                ("primary_issue", "diet"),
+            ],
+        )
+        .await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    opened.location().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn a_mistyped_weight_is_corrected_with_its_before_and_after_audited() {
     each_backend!("web_corrections", |t| {
         let app = app(&t.db, Settings::default()).await;
         let mut trainer = Browser::new(&app);
         trainer.sign_in("trainer", PASSWORD).await;
-        let opened = trainer
-            .save_form(
-                "/services/S1/clients/C1/episodes/new",
-                &[
-                    ("source", "gp"),
-                    ("kind", "full"),
-                    ("primary_issue", "diet"),
-                ],
-            )
-            .await;
-        assert_eq!(opened.status, 303, "{}", opened.body);
-        let episode = opened.location().unwrap().to_string();
+        let episode = open_episode(&mut trainer).await;
         let typed = trainer
             .save_form(
                 &format!("{episode}/baseline"),
@@ -142,17 +147,7 @@ async fn a_record_entered_in_error_is_removed_with_its_values_and_reason_audited
         let app = app(&t.db, Settings::default()).await;
         let mut trainer = Browser::new(&app);
         trainer.sign_in("trainer", PASSWORD).await;
-        let opened = trainer
-            .save_form(
-                "/services/S1/clients/C1/episodes/new",
-                &[
-                    ("source", "gp"),
-                    ("kind", "full"),
-                    ("primary_issue", "diet"),
-                ],
-            )
-            .await;
-        let episode = opened.location().unwrap().to_string();
+        let episode = open_episode(&mut trainer).await;
         let episode_ref = episode.rsplit('/').next().unwrap().to_string();
         for (flow, fields) in [
             (

@@ -816,13 +816,7 @@ async fn save(
         let message = "Enter at least the first goal";
         return Ok(Err(vec![FieldError::new(first_field(flow), message)]));
     }
-    let options = dcrs_exchange::ImportOptions {
-        dry_run: false,
-        today: app.today(),
-        rules: Default::default(),
-        actor: ctx.user.username.clone(),
-        only_new: false,
-    };
+    let options = write_options(app, ctx);
     let once = once.map(|key| dcrs_exchange::OnceKey {
         key,
         answer: target.clone(),
@@ -841,6 +835,18 @@ async fn save(
         app.db().delete_draft(id, ctx.user.user_id).await?;
     }
     Ok(Ok(target))
+}
+
+/// How a form's records go through the write path: as the signed-in user, today in the
+/// UK, under the dataset's rules.
+fn write_options(app: &App, ctx: &Ctx) -> dcrs_exchange::ImportOptions {
+    dcrs_exchange::ImportOptions {
+        dry_run: false,
+        today: app.today(),
+        rules: Default::default(),
+        actor: ctx.user.username.clone(),
+        only_new: false,
+    }
 }
 
 /// The worker a form's records are led by: the trainer filling it in, the episode's
@@ -1781,13 +1787,7 @@ pub(crate) async fn remove_submit(
     if reason.chars().count() > 500 {
         return refuse("Enter a reason of 500 characters or fewer".into());
     }
-    let options = dcrs_exchange::ImportOptions {
-        dry_run: false,
-        today: app.today(),
-        rules: Default::default(),
-        actor: ctx.user.username.clone(),
-        only_new: false,
-    };
+    let options = write_options(&app, &ctx);
     let key = dcrs_exchange::OnceKey {
         key: once.clone(),
         answer: at.episode().to_string(),
