@@ -12,9 +12,17 @@ use axum::response::Response;
 
 /// A service and the links to its pages the user may open.
 struct ServiceLinks {
+    id: i64,
     reference: String,
     name: String,
     links: Vec<(Url, &'static str)>,
+}
+
+/// A caseload a health trainer works from: the page, and how many drafts wait there.
+struct Work {
+    service: String,
+    caseload: Url,
+    drafts: usize,
 }
 
 #[derive(Template)]
@@ -28,6 +36,8 @@ struct Home {
     extracts: bool,
     services: Vec<ServiceLinks>,
     set_up_second_factor: bool,
+    /// A health trainer's work, first on the page.
+    work: Vec<Work>,
 }
 
 pub(crate) async fn home(
@@ -36,12 +46,19 @@ pub(crate) async fn home(
 ) -> Result<Response, WebError> {
     let services = all_services(&app).await?;
     let year = dcrs_domain::types::Quarter::containing(app.today()).year();
-    let page = home_page(
-        &ctx.user,
-        &ctx.session.csrf_token,
-        services,
-        &year.to_string(),
-    );
+    let (user, csrf) = (&ctx.user, &ctx.session.csrf_token);
+    let mut page = home_page(user, csrf, services, &year.to_string());
+    // A health trainer starts from their caseload, with the drafts they left.
+    if user.role == Role::HealthTrainer {
+        for s in &page.services {
+            let drafts = app.db().drafts(user.user_id, s.id).await?.len();
+            page.work.push(Work {
+                service: format!("{} {}", s.reference, s.name),
+                caseload: Url::path(&["services", s.reference.as_str(), "caseload"]),
+                drafts,
+            });
+        }
+    }
     Ok(html(Markup::render(&page).into_string()))
 }
 
@@ -69,6 +86,7 @@ fn home_page(user: &User, csrf: &str, all: Vec<(ServiceScope, String)>, year: &s
         if !links.is_empty() {
             let reference = s.service_ref.clone();
             services.push(ServiceLinks {
+                id: s.service_id,
                 reference,
                 name,
                 links,
@@ -87,6 +105,7 @@ fn home_page(user: &User, csrf: &str, all: Vec<(ServiceScope, String)>, year: &s
         extracts: user.role == Role::Analyst,
         services,
         set_up_second_factor: user.totp_secret.is_none(),
+        work: Vec::new(),
     }
 }
 
