@@ -29,7 +29,12 @@ try {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
   const page = await context.newPage();
   let step = null;
-  const begin = (name) => { step = { name, pages: 0, fields: 0, violations: [] }; steps.push(step); };
+  const begin = (name) => { step = { name, pages: 0, fields: 0, typed: [], violations: [] }; steps.push(step); };
+  // A question answered: counted once a step, the three boxes of a date as one.
+  const answered = (id) => {
+    const name = id.replace(/^#/, '').replace(/-(day|month|year)$/, '');
+    if (!step.typed.includes(name)) step.typed.push(name);
+  };
   // The questions a page asks: a radio group and a date's three boxes are one question each.
   const questions = (p) => p.evaluate(() => new Set(
     [...document.querySelectorAll('main input:not([type=hidden]), main select, main textarea')]
@@ -75,12 +80,14 @@ try {
   };
   const signIn = async () => {
     await go('/login');
-    await page.fill('#username', user);
-    await page.fill('#password', password);
+    await fill('#username', user);
+    await fill('#password', password);
     await press('Sign in');
   };
   // A question of a few options is radios, a longer one a select.
+  const fill = async (selector, value) => { answered(selector); await page.fill(selector, value); };
   const choose = async (id, value) => {
+    answered(id);
     const radio = page.locator(`input[type=radio][name="${id}"][value="${value}"]`);
     if (await radio.count()) await radio.check();
     else await page.selectOption(`#${id}`, value);
@@ -97,13 +104,13 @@ try {
 
   begin('register-client');
   await click('Register a client');
-  await page.fill('#given_name', 'Zoë');
-  await page.fill('#family_name', "O'Neill");
-  await page.fill('#date_of_birth', '31');
-  await page.fill('#date_of_birth-month', '5');
-  await page.fill('#date_of_birth-year', '2099');
+  await fill('#given_name', 'Zoë');
+  await fill('#family_name', "O'Neill");
+  await fill('#date_of_birth', '31');
+  await fill('#date_of_birth-month', '5');
+  await fill('#date_of_birth-year', '2099');
   await choose('sex', 'female');
-  await page.fill('#postcode', 'FY1 5DW');
+  await fill('#postcode', 'FY1 5DW');
   await choose('ethnicity', 'A');
   await choose('gp_registered', 'yes');
   await choose('employment', 'employed');
@@ -120,7 +127,7 @@ try {
     sex: await chosen('sex'),
     postcode: await page.inputValue('#postcode'),
   };
-  await page.fill('#date_of_birth-year', '1980');
+  await fill('#date_of_birth-year', '1980');
   await press('Save');
   checks.client_page = await page.locator('h1').innerText();
   clientPath = page.url().replace(base, '');
@@ -135,23 +142,23 @@ try {
 
   begin('baseline');
   await click('Baseline assessment');
-  await page.fill('#height_cm', '165');
-  await page.fill('#weight_kg', '82.5');
+  await fill('#height_cm', '165');
+  await fill('#weight_kg', '82.5');
   await press('Work out BMI');
   checks.bmi_shown = await page.locator('[role=status]').innerText();
-  await page.fill('#fruit_veg_portions_per_day', '2');
-  await page.fill('#active_days_per_week', '1');
+  await fill('#fruit_veg_portions_per_day', '2');
+  await fill('#active_days_per_week', '1');
   await choose('smoking_status', 'never');
-  await page.fill('#self_efficacy', '5');
-  await page.fill('#swemwbs_raw', '20');
+  await fill('#self_efficacy', '5');
+  await fill('#swemwbs_raw', '20');
   await press('Save');
 
   begin('plan-two-goals');
   await click('Agree a plan and goals');
   await choose('goal1_domain', 'physical_activity');
-  await page.fill('#goal1_description', 'Walk to work three days a week');
+  await fill('#goal1_description', 'Walk to work three days a week');
   await choose('goal2_domain', 'diet');
-  await page.fill('#goal2_description', 'Five portions of fruit and vegetables a day');
+  await fill('#goal2_description', 'Five portions of fruit and vegetables a day');
   await press('Save');
 
   begin('plan-copy');
@@ -165,7 +172,7 @@ try {
   await choose('purpose', 'support');
   await choose('mode', 'face_to_face');
   await choose('venue', 'community_venue');
-  await page.fill('#duration_min', '45');
+  await fill('#duration_min', '45');
   await press('Save');
 
   begin('draft');
@@ -188,12 +195,12 @@ try {
   begin('exit');
   await page.goto(episodeUrl);
   await click('Exit assessment');
-  await page.fill('#weight_kg', '79');
-  await page.fill('#fruit_veg_portions_per_day', '4');
-  await page.fill('#active_days_per_week', '3');
+  await fill('#weight_kg', '79');
+  await fill('#fruit_veg_portions_per_day', '4');
+  await fill('#active_days_per_week', '3');
   await choose('smoking_status', 'never');
-  await page.fill('#self_efficacy', '8');
-  await page.fill('#swemwbs_raw', '26');
+  await fill('#self_efficacy', '8');
+  await fill('#swemwbs_raw', '26');
   await press('Save');
 
   begin('close');
