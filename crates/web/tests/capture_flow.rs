@@ -105,7 +105,10 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
         "register, baseline, two-goal plan and session: {task_pages} pages and {task_answers} \
          questions answered (the first review: 23 pages and 45 fields)"
     );
-    assert!(task_pages < 23 && task_answers < 45, "{task_pages} pages, {task_answers} answered");
+    assert!(
+        task_pages < 23 && task_answers < 45,
+        "{task_pages} pages, {task_answers} answered"
+    );
     assert!(violations.is_empty(), "axe-core: {violations:#?}");
     let c = &r["checks"];
     assert!(
