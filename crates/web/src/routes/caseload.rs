@@ -172,19 +172,19 @@ pub(crate) async fn episode_page(
 const NOTICE_COOKIE: &str = "dcrs_notice";
 
 /// A response that goes on to show "Session saved" (or the like) once.
-pub(crate) fn with_notice(app: &App, mut res: Response, flow: Flow) -> Response {
-    let cookie = crate::set_cookie(app, NOTICE_COOKIE, flow.code(), Some(120));
-    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
-        res.headers_mut().append(axum::http::header::SET_COOKIE, v);
-    }
-    res
+pub(crate) fn with_notice(app: &App, res: Response, flow: Flow) -> Response {
+    notice_cookie(app, res, flow.code(), 120)
 }
 
 /// A response that goes on to show "Session removed as entered in error" (or the like)
 /// once.
-pub(crate) fn with_removed_notice(app: &App, mut res: Response, flow: Flow) -> Response {
-    let value = format!("{REMOVED}{}", flow.code());
-    let cookie = crate::set_cookie(app, NOTICE_COOKIE, &value, Some(120));
+pub(crate) fn with_removed_notice(app: &App, res: Response, flow: Flow) -> Response {
+    notice_cookie(app, res, &format!("{REMOVED}{}", flow.code()), 120)
+}
+
+/// The response with the notice cookie set to `value` for `seconds` (0 clears it).
+fn notice_cookie(app: &App, mut res: Response, value: &str, seconds: i64) -> Response {
+    let cookie = crate::set_cookie(app, NOTICE_COOKIE, value, Some(seconds));
     if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
         res.headers_mut().append(axum::http::header::SET_COOKIE, v);
     }
@@ -214,14 +214,11 @@ impl axum::extract::FromRequestParts<App> for Notice {
 
 impl Notice {
     /// The page, the notification cleared once shown.
-    pub(crate) fn shown(&self, app: &App, mut res: Response) -> Response {
-        if self.0.is_some() {
-            let gone = crate::set_cookie(app, NOTICE_COOKIE, "", Some(0));
-            if let Ok(v) = axum::http::HeaderValue::from_str(&gone) {
-                res.headers_mut().append(axum::http::header::SET_COOKIE, v);
-            }
+    pub(crate) fn shown(&self, app: &App, res: Response) -> Response {
+        match self.0 {
+            Some(_) => notice_cookie(app, res, "", 0),
+            None => res,
         }
-        res
     }
 }
 
