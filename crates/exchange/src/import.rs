@@ -319,6 +319,26 @@ pub async fn write_records(
     run.finish().await
 }
 
+/// What the first use of `actor`'s one-time key answered, if it was used before; read
+/// without taking the key (a write takes it in its own transaction).
+pub async fn answered_before(
+    db: &Database,
+    actor: &str,
+    key: &str,
+) -> Result<Option<String>, ImportError> {
+    let answer = sqlx::query_scalar("SELECT answer FROM once_keys WHERE once_key = $1")
+        .bind(once_key(actor, key))
+        .fetch_optional(db.pool())
+        .await
+        .map_err(StoreError::from)?;
+    Ok(answer)
+}
+
+/// A one-time key as stored: each user's keys are their own.
+fn once_key(actor: &str, key: &str) -> String {
+    format!("{actor}:{key}")
+}
+
 /// Takes a submission's one-time key, first in the write's own transaction (a second
 /// writer with the same key waits for the first to end, then finds it taken): `Some`
 /// with what the first answered when the key was used before.
@@ -328,7 +348,7 @@ async fn used_before(
     once: Option<&OnceKey>,
 ) -> Result<Option<String>, ImportError> {
     let Some(once) = once else { return Ok(None) };
-    let key = format!("{}:{}", options.actor, once.key);
+    let key = once_key(&options.actor, &once.key);
     let taken = sqlx::query(
         "INSERT INTO once_keys (once_key, actor, answer, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (once_key) DO NOTHING",
@@ -355,8 +375,9 @@ async fn used_before(
 
 /// The kinds of record that can be removed as entered in error: those no other record
 /// refers to.
-pub const REMOVABLE: [Entity; 5] = [
+pub const REMOVABLE: [Entity; 6] = [
     Entity::Assessment,
+    Entity::Plan,
     Entity::Session,
     Entity::Goal,
     Entity::OnwardReferral,
@@ -422,42 +443,61 @@ pub async fn remove_records(
             refuse(&mut run, "(record)", &r.record_ref, reason);
             continue;
         };
-        let stored = run.tx.stored_many(entity, Some(sid), &[id]).await?;
-        let before: serde_json::Map<String, serde_json::Value> = stored
-            .get(&id)
-            .map(|(_, values)| {
-                entity
-                    .value_fields()
-                    .zip(values)
-                    .map(|(f, v)| (f.name.to_string(), json_value(v)))
-                    .collect()
-            })
-            .unwrap_or_default();
         // Its client is checked again once it has gone.
         let clients = run.tx.clients_of(entity, sid, &[id]).await?;
         run.tx.journal_add_clients(sid, &clients).await?;
-        run.tx.delete(entity, Some(sid), id).await?;
-        run.pending_audit.push(AuditEntry {
-            actor: options.actor.clone(),
-            action: "record.remove".into(),
-            entity: Some(entity),
-            service_id: Some(sid),
-            record_ref: Some(r.record_ref.clone()),
-            detail: Some(
-                serde_json::json!({"before": before, "after": null, "reason": r.reason})
-                    .to_string(),
-            ),
-        });
-        let counts = EntityCounts {
-            removed: 1,
-            ..Default::default()
-        };
-        run.report.counts.push((entity, counts));
+        // A plan's goals were entered with it and go with it, each audited.
+        if entity == Entity::Plan {
+            for (goal_ref, goal) in run.tx.child_ids(Entity::Goal, entity, sid, id).await? {
+                remove_one(&mut run, Entity::Goal, sid, goal, &goal_ref, &r.reason).await?;
+            }
+        }
+        remove_one(&mut run, entity, sid, id, &r.record_ref, &r.reason).await?;
     }
     if run.report.rejections.is_empty() {
         run.check_clients(&mut |_| {}).await?;
     }
     run.finish().await
+}
+
+/// Deletes one record with its values kept in the audit log (action `record.remove`,
+/// with the reason) and counted as removed.
+async fn remove_one(
+    run: &mut Run<'_>,
+    entity: Entity,
+    sid: i64,
+    id: i64,
+    reference: &str,
+    reason: &str,
+) -> Result<(), ImportError> {
+    let stored = run.tx.stored_many(entity, Some(sid), &[id]).await?;
+    let before: serde_json::Map<String, serde_json::Value> = stored
+        .get(&id)
+        .map(|(_, values)| {
+            entity
+                .value_fields()
+                .zip(values)
+                .map(|(f, v)| (f.name.to_string(), json_value(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    run.tx.delete(entity, Some(sid), id).await?;
+    run.pending_audit.push(AuditEntry {
+        actor: run.options.actor.clone(),
+        action: "record.remove".into(),
+        entity: Some(entity),
+        service_id: Some(sid),
+        record_ref: Some(reference.to_string()),
+        detail: Some(
+            serde_json::json!({"before": before, "after": null, "reason": reason}).to_string(),
+        ),
+    });
+    let counts = EntityCounts {
+        removed: 1,
+        ..Default::default()
+    };
+    run.report.counts.push((entity, counts));
+    Ok(())
 }
 
 /// The dataset files present in `dir`, in import order; unknown `.csv` files are rejected.

@@ -9,5 +9,6 @@ pub use export::{ExportError, ExportSummary, export_dir};
 pub use fhir::{FhirSummary, client_fhir, export_fhir};
 pub use import::{
     EntityCounts, Fields, ImportError, ImportOptions, ImportReport, MAX_LISTED, OnceKey, Progress,
-    REMOVABLE, Rejection, Removal, import_dir, printable, remove_records, write_records,
+    REMOVABLE, Rejection, Removal, answered_before, import_dir, printable, remove_records,
+    write_records,
 };

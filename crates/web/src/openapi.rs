@@ -24,6 +24,17 @@ fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
+/// The `Idempotency-Key` header of a write.
+fn idempotency_param() -> Value {
+    json!({
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": false,
+        "description": "A key of the caller's, new for each record written (a UUID, say). The same request sent again with the same key (a retry after the answer was lost) is answered as the first was and writes nothing; the key sent with a different request is refused (422, `idempotency_key_reused`). A request refused by the rules does not use its key. Keys are the token's user's own.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[!-~]+$"},
+    })
+}
+
 fn response(name: &str) -> Value {
     json!({"$ref": format!("#/components/responses/{name}")})
 }
@@ -221,6 +232,10 @@ fn entity_paths(e: Entity, paths: &mut Map<String, Value>) {
     };
     let tag = api::collection(e);
     let plural = format!("{}s", e.label());
+    // A write may carry a key of its own: sent again with it, it is answered as the
+    // first was and stored once.
+    let mut write_params = base_params.clone();
+    write_params.push(idempotency_param());
     let mut list_parameters = base_params.clone();
     list_parameters.extend(list_params(e));
     paths.insert(
@@ -251,7 +266,7 @@ fn entity_paths(e: Entity, paths: &mut Map<String, Value>) {
                 "tags": [tag],
                 "summary": format!("Add a {}", e.label()),
                 "description": "Checked by every rule of the dataset, as an import is; nothing is saved unless it passes. Audited with its values.",
-                "parameters": base_params.clone(),
+                "parameters": write_params.clone(),
                 "requestBody": {"required": true, "content": {"application/json": {"schema": reference(&format!("{name}Input"))}}},
                 "responses": {
                     "201": {
@@ -266,7 +281,8 @@ fn entity_paths(e: Entity, paths: &mut Map<String, Value>) {
             },
         }),
     );
-    base_params.push(record_param);
+    base_params.push(record_param.clone());
+    write_params.push(record_param);
     paths.insert(
         record_path,
         json!({
@@ -285,7 +301,7 @@ fn entity_paths(e: Entity, paths: &mut Map<String, Value>) {
                 "tags": [tag],
                 "summary": format!("Change a {}", e.label()),
                 "description": "Replaces the record: fields left out are stored blank. Checked and audited as a create is.",
-                "parameters": base_params,
+                "parameters": write_params,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": reference(&format!("{name}Update"))}}},
                 "responses": {
                     "200": ok("Stored.", reference(&format!("{name}Written"))),
@@ -329,7 +345,7 @@ fn build() -> Value {
         json!({
             "type": "object",
             "properties": {
-                "error": {"type": "string", "enum": ["unauthorised", "forbidden", "not_found", "bad_request", "conflict", "invalid", "internal"]},
+                "error": {"type": "string", "enum": ["unauthorised", "forbidden", "not_found", "bad_request", "conflict", "invalid", "idempotency_key_reused", "internal"]},
                 "message": {"type": "string"},
                 "problems": {"type": "array", "items": reference("Problem")},
             },
@@ -506,7 +522,7 @@ fn build() -> Value {
                 "Forbidden": error("The token may not do this (it only reads, or is narrowed to other services)."),
                 "NotFound": error("Nothing here, or nothing this token may see."),
                 "Conflict": error("A record with this reference exists already."),
-                "Invalid": error("The record breaks the dataset's rules; nothing was saved."),
+                "Invalid": error("The record breaks the dataset's rules, or the Idempotency-Key was sent before with another request; nothing was saved."),
             },
         },
         "paths": paths,

@@ -44,10 +44,25 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, axum::http::HeaderMap, Value) {
+    call_with(b, method, path, token, body, &[]).await
+}
+
+/// An API request with headers of its own.
+async fn call_with(
+    b: &mut Browser,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let mut req = Request::builder()
         .method(method)
         .uri(path)
         .header(header::HOST, "dcrs.test");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some(t) = token {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
@@ -760,6 +775,81 @@ async fn records_are_checked_by_the_dataset_rules_and_audited_like_page_writes()
         let (_, _, w) = get(&mut b, "/api/v1/services/S1/workers/W1", tok).await;
         assert_eq!(w["fte"], json!(1.0));
         assert_eq!(w["home_imd_quintile"], json!(1));
+    });
+}
+
+/// A write sent again with the same `Idempotency-Key` (a retry after the answer was
+/// lost) is answered as the first was and stored once; the key sent with another
+/// request is refused; a key of one user is not another's; a write refused by the rules
+/// does not use up its key.
+#[tokio::test]
+async fn a_write_repeated_with_its_idempotency_key_is_stored_once() {
+    each_backend!("web_api_idempotency", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut b = Browser::new(&app);
+        let form = [("name", "sync"), ("access", "write"), ("days", "30")];
+        let trainer = make_token(&mut b, "trainer", &form).await;
+        let manager = make_token(&mut Browser::new(&app), "manager", &form).await;
+        let path = "/api/v1/services/S1/clients";
+        let added = |db: Database| async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'record.add' AND entity = 'client'",
+            )
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            n
+        };
+        let key = [("Idempotency-Key", "retry-7f3a")];
+        let tok = Some(trainer.as_str());
+        let (s, h, first) = call_with(&mut b, "POST", path, tok, Some(client("C7")), &key).await;
+        assert_eq!(s, 201, "{first}");
+        assert_eq!(added(t.db.clone()).await, 1);
+        // The same request again: the same answer, nothing written.
+        let (s2, h2, again) = call_with(&mut b, "POST", path, tok, Some(client("C7")), &key).await;
+        assert_eq!(s2, 201, "{again}");
+        assert_eq!(h2[header::LOCATION], h[header::LOCATION]);
+        assert_eq!(again["record"], first["record"]);
+        assert_eq!(added(t.db.clone()).await, 1, "stored once");
+        // Without the key, the repeat is a conflict.
+        let (s3, _, _) = call(&mut b, "POST", path, tok, Some(client("C7"))).await;
+        assert_eq!(s3, 409);
+        // The key with another request is refused, and that request not stored.
+        let (s4, _, other) = call_with(&mut b, "POST", path, tok, Some(client("C8")), &key).await;
+        assert_eq!(s4, 422, "{other}");
+        assert_eq!(other["error"], "idempotency_key_reused");
+        let c8: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients WHERE client_ref = 'C8'")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(c8, 0);
+        // Another user's key of the same words is theirs.
+        let mine = Some(manager.as_str());
+        let (s5, _, theirs) = call_with(
+            &mut Browser::new(&app),
+            "POST",
+            path,
+            mine,
+            Some(client("C8")),
+            &key,
+        )
+        .await;
+        assert_eq!(s5, 201, "{theirs}");
+        // A refused write leaves its key free for the corrected one.
+        let key2 = [("Idempotency-Key", "\"retry-2\"")];
+        let mut bad = client("C6");
+        bad["sex"] = json!("unknown");
+        let (s6, _, refused) = call_with(&mut b, "POST", path, tok, Some(bad), &key2).await;
+        assert_eq!(s6, 422, "{refused}");
+        assert_eq!(refused["error"], "invalid");
+        let (s7, _, fixed) = call_with(&mut b, "POST", path, tok, Some(client("C6")), &key2).await;
+        assert_eq!(s7, 201, "{fixed}");
+        // A key that is not one is a bad request.
+        let long = "k".repeat(101);
+        let bad_key = [("Idempotency-Key", long.as_str())];
+        let (s8, _, why) = call_with(&mut b, "POST", path, tok, Some(client("C5")), &bad_key).await;
+        assert_eq!(s8, 400, "{why}");
+        assert_eq!(why["problems"][0]["field"], "Idempotency-Key");
     });
 }
 

@@ -144,6 +144,8 @@ pub enum ApiError {
     Conflict(String),
     /// The record breaks the dataset's rules.
     Invalid(Vec<Problem>),
+    /// An `Idempotency-Key` sent before with a different request.
+    KeyReused,
     /// Something failed on our side; logged by kind only.
     Internal(&'static str),
 }
@@ -215,6 +217,12 @@ impl IntoResponse for ApiError {
                 "invalid",
                 "Nothing was saved: the record breaks the dataset's rules; see the problems.".into(),
                 p,
+            ),
+            ApiError::KeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was sent before with a different request. Nothing was saved: send a new key for each record written.".into(),
+                vec![],
             ),
             ApiError::Internal(kind) => {
                 tracing::error!(kind, "api request failed");
@@ -697,24 +705,96 @@ async fn write(
         ));
     }
     let updating = reference.is_some();
+    let key = idempotency_key(&headers)?;
     let (texts, reference) = read_record(e, &body, reference, scope.as_ref())?;
-    if updating != stored(&app, e, &scope, &reference).await?.is_some() {
-        return Err(not_as_asked(e, updating, &reference));
-    }
-    let report = write_record(&app, &caller, e, texts, updating, &reference).await?;
+    let location = record_url(e, scope.as_ref(), &reference).to_string();
+    // A key's first use is kept with a digest of what was asked: the same request sent
+    // again is answered as the first was, writing nothing; the key sent with another
+    // request is refused.
+    let asked = request_digest(updating, &location, &body);
+    let once = key.map(|key| dcrs_exchange::OnceKey {
+        key: format!("api:{key}"),
+        answer: format!("{asked} {location}"),
+    });
+    let first = match &once {
+        Some(k) => dcrs_exchange::answered_before(app.db(), &caller.user.username, &k.key)
+            .await
+            .map_err(|_| ApiError::Internal("store"))?,
+        None => None,
+    };
+    let warnings: Vec<Problem> = match first {
+        Some(first) => {
+            let warnings = replayed(&first, &asked)?;
+            // Answered again from what is stored: a read of the record.
+            let refs = vec![reference.clone()];
+            audit_read(&app, &caller, e, &scope, "view.record", refs).await?;
+            warnings
+        }
+        None => {
+            if updating != stored(&app, e, &scope, &reference).await?.is_some() {
+                return Err(not_as_asked(e, updating, &reference));
+            }
+            let report =
+                write_record(&app, &caller, e, texts, updating, &reference, once.as_ref()).await?;
+            match report.already {
+                // Sent twice at once: the other copy wrote it.
+                Some(first) => replayed(&first, &asked)?,
+                None => report
+                    .warnings
+                    .iter()
+                    .map(|r| problem(r, &reference))
+                    .collect(),
+            }
+        }
+    };
     let row = stored(&app, e, &scope, &reference).await?;
-    let row = row.ok_or(ApiError::Internal("store"))?;
-    let warnings: Vec<Problem> = report
-        .warnings
-        .iter()
-        .map(|r| problem(r, &reference))
-        .collect();
+    let row = row.ok_or(ApiError::NotFound)?;
     let body = json!({"record": to_json(e, &row), "warnings": warnings});
     if updating {
         return Ok(axum::Json(body).into_response());
     }
-    let location = record_url(e, scope.as_ref(), &reference).to_string();
     Ok(created(body, &location))
+}
+
+/// A request's `Idempotency-Key` header, if it has one: 1 to 100 visible ASCII
+/// characters (a quoted string's quotes aside).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    if (1..=100).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(Some(text.to_string()));
+    }
+    Err(ApiError::BadRequest(vec![Problem::new(
+        "Idempotency-Key",
+        "",
+        "must be 1 to 100 visible ASCII characters, new for each record written",
+    )]))
+}
+
+/// What a request asked, as a digest: its method, the record's address and the body.
+fn request_digest(updating: bool, location: &str, body: &[u8]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(if updating { "PUT " } else { "POST " });
+    h.update(location.as_bytes());
+    h.update([0]);
+    h.update(body);
+    crate::auth::hex(&h.finalize())
+}
+
+/// A repeat of a request already answered: no warnings again, or refused when the key
+/// came with another request.
+fn replayed(first: &str, asked: &str) -> Result<Vec<Problem>, ApiError> {
+    match first.split_once(' ') {
+        Some((digest, _)) if digest == asked => Ok(Vec::new()),
+        _ => Err(ApiError::KeyReused),
+    }
 }
 
 /// The answer to a PUT of a record that is not stored (404), or a POST of one that is
@@ -798,6 +878,7 @@ async fn write_record(
     texts: Vec<String>,
     updating: bool,
     reference: &str,
+    once: Option<&dcrs_exchange::OnceKey>,
 ) -> Result<dcrs_exchange::ImportReport, ApiError> {
     let fields: dcrs_exchange::Fields = e.fields().iter().map(|f| f.name).zip(texts).collect();
     let options = dcrs_exchange::ImportOptions {
@@ -808,7 +889,7 @@ async fn write_record(
         only_new: !updating,
     };
     let records = [(e, vec![fields])];
-    let report = dcrs_exchange::write_records(app.db(), &records, &options, "application", None)
+    let report = dcrs_exchange::write_records(app.db(), &records, &options, "application", once)
         .await
         .map_err(|err| match err {
             // Two creates of one reference at once: the database's unique key stops the
@@ -822,7 +903,7 @@ async fn write_record(
             dcrs_exchange::ImportError::Store(_) => ApiError::Internal("store"),
             _ => ApiError::Internal("import"),
         })?;
-    if report.committed {
+    if report.committed || report.already.is_some() {
         return Ok(report);
     }
     if report.rejections.is_empty() {
