@@ -96,6 +96,10 @@ fn write_about(r: &Report, folder: &Path) -> io::Result<PathBuf> {
             ),
         )?;
     }
+    put(
+        "proportions",
+        "shares and rates are fractions from 0 to 1 in these files (0.097 is 9.7%, as the pages, documents and spreadsheet show it)",
+    )?;
     put("period", &r.period.label)?;
     put("period_from", &r.period.from.to_string())?;
     put("period_to", &r.period.to.to_string())?;

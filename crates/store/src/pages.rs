@@ -511,6 +511,7 @@ impl Database {
                 &["occasion"][..],
                 "bmi",
             ),
+            EventKind::Plan => ("plans", "plan_ref", "agreed_on", &[][..], "NULL"),
             EventKind::Session => (
                 "sessions",
                 "session_ref",
@@ -593,6 +594,7 @@ type EventTuple = (
 #[derive(Debug, Clone, Copy)]
 pub enum EventKind {
     Assessment,
+    Plan,
     Session,
     Onward,
     WiderIssue,

@@ -1381,6 +1381,32 @@ impl StoreTx {
         Ok(())
     }
 
+    /// The records of `child` whose parent `parent` is the record `parent_id` of the
+    /// service (a plan's goals, say), as reference and id, in reference order.
+    pub async fn child_ids(
+        &mut self,
+        child: Entity,
+        parent: Entity,
+        service_id: i64,
+        parent_id: i64,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        let own = child.ref_field();
+        let sql = format!(
+            "SELECT {own}, {id} FROM {t} WHERE service_id = $1 AND {p} = $2 ORDER BY {own}",
+            id = crate::sql::id_column(child),
+            t = table(child),
+            p = crate::sql::id_column(parent),
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(service_id)
+            .bind(parent_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
+            .collect()
+    }
+
     /// The clients that these records belong to.
     pub async fn clients_of(
         &mut self,

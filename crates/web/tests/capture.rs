@@ -112,6 +112,124 @@ async fn a_trainer_registers_a_client_and_a_bad_form_keeps_what_was_typed() {
     });
 }
 
+/// Registering asks, on its first page, what a first conversation starts with (consent,
+/// who the client is and where they live) and checks just that before going on; the
+/// equality, GP and work questions follow on a second page that carries the first's
+/// answers, and can go back to them with nothing lost.
+#[tokio::test]
+async fn the_client_form_asks_consent_and_identity_first_and_the_rest_on_a_second_page() {
+    each_backend!("web_capture_client_pages", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut b = Browser::new(&app);
+        b.sign_in("trainer", PASSWORD).await;
+        let path = "/services/S1/clients/new";
+        let first = b.get(path).await;
+        assert!(first.body.contains("Page 1 of 2"), "{}", first.body);
+        assert!(first.body.contains("name=\"consent_to_record\""));
+        assert!(!first.body.contains("<select id=\"ethnicity\""));
+        assert!(
+            first
+                .body
+                .contains("<input type=\"hidden\" name=\"ethnicity\" value=\"\">")
+        );
+        let send = |values: &[(String, String)], changes: &[(&str, &str)]| {
+            let mut out: Vec<(String, String)> = values.to_vec();
+            for (name, value) in changes {
+                out.retain(|(n, _)| n != name);
+                out.push((name.to_string(), value.to_string()));
+            }
+            out
+        };
+        let typed = send(
+            &first.form_values(),
+            &[
+                ("do", "continue"),
+                ("consent_to_record", "yes"),
+                ("consent_to_share_with_gp", "no"),
+                ("given_name", "Zoë"),
+                ("family_name", "O'Neill"),
+                ("date_of_birth-day", "31"),
+                ("date_of_birth-month", "5"),
+                ("date_of_birth-year", "1980"),
+                ("sex", "female"),
+                ("postcode", "FY1 5DW"),
+                ("nhs_number", "1234567890"),
+            ],
+        );
+        // The first page's answers are checked on their own: the NHS number is refused,
+        // and nothing is said yet about the questions of the second page.
+        let refused = post_all(&mut b, path, &typed).await;
+        assert_eq!(refused.status, 200);
+        assert!(refused.body.contains("Page 1 of 2"));
+        assert!(
+            refused.body.contains("href=\"#nhs_number\""),
+            "{}",
+            refused.body
+        );
+        assert!(!refused.body.contains("#ethnicity"), "{}", refused.body);
+        let typed = send(&typed, &[("nhs_number", "")]);
+        let second = post_all(&mut b, path, &typed).await;
+        assert_eq!(second.status, 200);
+        assert!(second.body.contains("Page 2 of 2"), "{}", second.body);
+        assert!(second.body.contains("<select id=\"ethnicity\""));
+        assert!(
+            second
+                .body
+                .contains("<input type=\"hidden\" name=\"family_name\" value=\"O&#39;Neill\">"),
+            "the first page's answers ride along: {}",
+            second.body
+        );
+        // Back to the first page, with everything typed.
+        let values = second.form_values();
+        let back = post_all(&mut b, path, &send(&values, &[("do", "back")])).await;
+        assert!(back.body.contains("Page 1 of 2"));
+        assert!(back.body.contains("value=\"Zoë\""), "{}", back.body);
+        // Saving the second page unanswered names its questions, on that page.
+        let unanswered = post_all(&mut b, path, &send(&values, &[("do", "save")])).await;
+        assert_eq!(unanswered.status, 200);
+        assert!(unanswered.body.contains("Page 2 of 2"));
+        assert!(
+            unanswered.body.contains("href=\"#ethnicity\""),
+            "{}",
+            unanswered.body
+        );
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 2, "nothing was written");
+        let answered = send(
+            &values,
+            &[
+                ("do", "save"),
+                ("ethnicity", "A"),
+                ("gp_registered", "yes"),
+                ("employment", "employed"),
+                ("disability", "no"),
+            ],
+        );
+        let saved = post_all(&mut b, path, &answered).await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let (dob, consent): (String, String) = sqlx::query_as(
+            "SELECT date_of_birth, consent_to_share_with_gp FROM clients \
+             WHERE family_name = 'O''Neill'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!((dob.as_str(), consent.as_str()), ("1980-05-31", "no"));
+    });
+}
+
+/// Posts a form's values as they are.
+async fn post_all(b: &mut Browser, path: &str, values: &[(String, String)]) -> common::Page {
+    let pairs: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(a, c)| (a.as_str(), c.as_str()))
+        .collect();
+    b.post(path, &pairs).await
+}
+
 #[tokio::test]
 async fn a_manager_opens_an_episode_choosing_its_lead_worker() {
     let t = dcrs_testkit::TestDb::sqlite().await;

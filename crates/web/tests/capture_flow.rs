@@ -124,6 +124,16 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
             .unwrap()
             .contains("There is a problem")
     );
+    // Registering asks consent and who the client is first, the rest on a second page.
+    let first = c["client_first_page"].as_str().unwrap();
+    assert!(first.contains("Page 1 of 2"), "{first}");
+    assert!(!first.contains("Ethnic group"), "{first}");
+    let second = c["client_second_page"].as_str().unwrap();
+    assert!(
+        second.contains("Page 2 of 2") && second.contains("Ethnic group"),
+        "{second}"
+    );
+    assert!(!second.contains("Date of birth"), "{second}");
     assert_eq!(c["rejected_form_kept"]["given_name"], "Zoë");
     assert_eq!(c["rejected_form_kept"]["family_name"], "O'Neill");
     assert_eq!(c["rejected_form_kept"]["sex"], "female");

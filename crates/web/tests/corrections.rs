@@ -16,6 +16,8 @@ async fn open_episode(trainer: &mut Browser) -> String {
         .save_form(
             "/services/S1/clients/C1/episodes/new",
             &[
+                ("received_on", "2026-11-01"),
+                ("first_contact_on", "2026-11-02"),
                 ("source", "gp"),
                 ("kind", "full"),
                 ("primary_issue", "diet"),
@@ -328,6 +330,85 @@ async fn a_record_entered_in_error_is_removed_with_its_values_and_reason_audited
         .await
         .unwrap();
         assert_eq!(audited, 2, "the goal's change and the other's removal");
+
+        // When the plan was agreed is changed on its own, through the episode's rules.
+        let plan = link_with(&after.body, "/plan-agreed/");
+        let agreed_on = |db: dcrs_store::Database, e: String| async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT p.agreed_on FROM plans p JOIN episodes e ON e.service_id = p.service_id \
+                 AND e.episode_id = p.episode_id WHERE e.episode_ref = $1",
+            )
+            .bind(e)
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+        };
+        let first_agreed = agreed_on(t.db.clone(), episode_ref.clone()).await;
+        let before_first_contact = trainer
+            .save_form(&plan, &[("agreed_on", "2026-11-01")])
+            .await;
+        assert_eq!(before_first_contact.status, 200);
+        assert!(
+            before_first_contact.body.contains("Error:"),
+            "{}",
+            before_first_contact.body
+        );
+        assert_eq!(
+            agreed_on(t.db.clone(), episode_ref.clone()).await,
+            first_agreed,
+            "nothing changed"
+        );
+        let moved = trainer
+            .save_form(&plan, &[("agreed_on", "2026-11-10")])
+            .await;
+        assert_eq!(moved.status, 303, "{}", moved.body);
+        assert_eq!(
+            agreed_on(t.db.clone(), episode_ref.clone()).await,
+            "2026-11-10"
+        );
+        let page = trainer.get(&episode).await;
+        assert!(page.body.contains("Plan saved"), "{}", page.body);
+        assert!(page.body.contains("Plan agreed on 10 November 2026"));
+        let detail: String = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'record.update' AND entity = 'plan'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert!(
+            detail.contains(&first_agreed) && detail.contains("2026-11-10"),
+            "before and after: {detail}"
+        );
+
+        // A plan agreed in error is removed with its goals, each audited.
+        let removed = trainer
+            .save_form(&format!("{plan}/remove"), &[("reason", "wrong client")])
+            .await;
+        assert_eq!(removed.status, 303, "{}", removed.body);
+        let page = trainer.get(&episode).await;
+        assert!(
+            page.body
+                .contains("Plan and its goals removed as entered in error")
+        );
+        assert!(!page.body.contains("Fruit at breakfast"));
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM goals")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        let plans: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plans")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!((left, plans), (0, 0));
+        let removals: Vec<(String, String)> = sqlx::query_as(
+            "SELECT entity, record_ref FROM audit_log WHERE action = 'record.remove' \
+             AND entity IN ('plan', 'goal') ORDER BY audit_id",
+        )
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        let kinds: Vec<&str> = removals.iter().map(|(e, _)| e.as_str()).collect();
+        assert_eq!(kinds, ["goal", "goal", "plan"], "{removals:?}");
 
         // Another service's manager cannot reach it.
         let mut other = Browser::new(&app);

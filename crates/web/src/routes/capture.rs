@@ -95,6 +95,9 @@ pub enum Flow {
     Close,
     /// One goal of a plan, changed or removed on its own.
     Goal,
+    /// A saved plan's own record (when it was agreed), changed on its own, or removed
+    /// with its goals.
+    PlanAgreed,
 }
 
 impl Flow {
@@ -122,11 +125,12 @@ impl Flow {
             Flow::WiderIssue => "wider-issue",
             Flow::Close => "close",
             Flow::Goal => "goal",
+            Flow::PlanAgreed => "plan-agreed",
         }
     }
 
     pub(crate) fn parse(text: &str) -> Option<Flow> {
-        [Flow::Client, Flow::Referral, Flow::Goal]
+        [Flow::Client, Flow::Referral, Flow::Goal, Flow::PlanAgreed]
             .into_iter()
             .chain(Flow::EPISODE_FLOWS)
             .find(|f| f.code() == text)
@@ -146,6 +150,7 @@ impl Flow {
             Flow::WiderIssue => "Wider issue saved",
             Flow::Close => "Episode closed",
             Flow::Goal => "Goal saved",
+            Flow::PlanAgreed => "Plan saved",
         }
     }
 
@@ -159,6 +164,7 @@ impl Flow {
             Flow::Onward => "signposting or onward referral",
             Flow::WiderIssue => "wider issue",
             Flow::Goal => "goal",
+            Flow::PlanAgreed => "plan",
             _ => "record",
         }
     }
@@ -173,6 +179,7 @@ impl Flow {
             Flow::Onward => "Signposting or onward referral removed as entered in error",
             Flow::WiderIssue => "Wider issue removed as entered in error",
             Flow::Goal => "Goal removed as entered in error",
+            Flow::PlanAgreed => "Plan and its goals removed as entered in error",
             _ => "Record removed as entered in error",
         }
     }
@@ -187,6 +194,7 @@ impl Flow {
             Flow::Onward => "Change a signposting or onward referral",
             Flow::WiderIssue => "Change a wider issue",
             Flow::Goal => "Change a goal",
+            Flow::PlanAgreed => "Change when the plan was agreed",
             other => other.title(),
         }
     }
@@ -204,6 +212,7 @@ impl Flow {
             Flow::WiderIssue => "Wider issue",
             Flow::Close => "Close the episode",
             Flow::Goal => "Goal",
+            Flow::PlanAgreed => "Plan",
         }
     }
 
@@ -319,6 +328,7 @@ impl Flow {
                     coded(Entity::Episode, "exit_reason"),
                 ),
             ],
+            Flow::PlanAgreed => vec![f("agreed_on", "Date the plan was agreed", None, Kind::Date)],
             Flow::Goal => ["domain", "description", "target_on", "status", "status_on"]
                 .into_iter()
                 .map(|n| from(Entity::Goal, n))
@@ -449,6 +459,76 @@ struct FormPage<'a> {
     draft: bool,
     /// Where a saved record being changed is removed instead, as entered in error.
     remove: Option<(Url, &'static str)>,
+    /// The answers of the form's other page, carried with this one.
+    hidden: Vec<(&'static str, String)>,
+    /// The page of a form in two, as its `step` (`1` or `2`).
+    step: Option<&'static str>,
+    /// The main button's action and words.
+    button: (&'static str, &'static str),
+    /// Whether the form goes back to its first page from a button (its second page).
+    to_first: bool,
+}
+
+/// Which page of a form in two is shown: registering a client asks at first contact
+/// only what the conversation starts with (consent, who they are, where they live), and
+/// the equality and GP questions on a second page. Other forms are one page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Whole,
+    First,
+    Second,
+}
+
+/// The questions of the client form's first page, in the order they are asked.
+const FIRST_CONTACT: [&str; 8] = [
+    "consent_to_record",
+    "consent_to_share_with_gp",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "postcode",
+    "nhs_number",
+];
+
+impl Step {
+    /// The page a flow's form opens on.
+    fn first(flow: Flow, changing: Option<&str>) -> Step {
+        match (flow, changing) {
+            (Flow::Client, None) => Step::First,
+            _ => Step::Whole,
+        }
+    }
+
+    /// The page a posted form was sent from.
+    fn posted(flow: Flow, changing: Option<&str>, form: &HashMap<String, String>) -> Step {
+        match (
+            Step::first(flow, changing),
+            form.get("step").map(String::as_str),
+        ) {
+            (Step::Whole, _) => Step::Whole,
+            (_, Some("2")) => Step::Second,
+            _ => Step::First,
+        }
+    }
+
+    /// Whether this page asks the field (the other page's answers ride along hidden).
+    fn asks(self, field: &str) -> bool {
+        match self {
+            Step::Whole => true,
+            Step::First => FIRST_CONTACT.contains(&field),
+            Step::Second => !FIRST_CONTACT.contains(&field),
+        }
+    }
+
+    /// The page to show these errors on: the first page while any is about it.
+    fn of_errors(self, errors: &[FieldError]) -> Step {
+        match self {
+            Step::Whole => Step::Whole,
+            _ if errors.iter().any(|e| FIRST_CONTACT.contains(&e.field)) => Step::First,
+            _ => Step::Second,
+        }
+    }
 }
 
 /// What a form is for and where it is: the signed-in user, the service, the flow and
@@ -462,6 +542,8 @@ struct Place<'a> {
     today: chrono::NaiveDate,
     /// The saved record the form changes, if it changes one rather than adding.
     changing: Option<&'a str>,
+    /// The page of the form shown.
+    step: Step,
 }
 
 /// A flow's form with its values, errors and notes (each note after its field); `extra`
@@ -476,7 +558,13 @@ fn form_page(
 ) -> Response {
     let flow = place.flow;
     let mut fields = extra;
+    let mut hidden = Vec::new();
     for field in flow.fields() {
+        if !place.step.asks(field.name) {
+            let value = values.get(field.name).cloned().unwrap_or_default();
+            hidden.push((field.name, value));
+            continue;
+        }
         let value = values
             .get(field.name)
             .cloned()
@@ -515,11 +603,28 @@ fn form_page(
             flow_url(place.service_ref, flow, place.subject_ref),
         ),
     };
+    let mut layout = Layout::signed_in(title, &place.ctx.user, token).failed(errors);
+    // A link back from the second page would lose the first's answers: its button goes
+    // back instead.
+    if place.step != Step::Second {
+        layout = layout.back(&back_to(place), back_words(subject));
+    }
+    let (step, heading) = match place.step {
+        Step::Whole => (None, heading(subject)),
+        Step::First => (Some("1"), "Page 1 of 2: consent and who they are.".into()),
+        Step::Second => {
+            let typed = |f: &str| values.get(f).map_or("", |v| v.trim());
+            let name = format!("{} {}", typed("given_name"), typed("family_name"));
+            let name = match name.trim() {
+                "" => "the client",
+                n => n,
+            };
+            (Some("2"), format!("Page 2 of 2: about {name}."))
+        }
+    };
     let page = FormPage {
-        layout: Layout::signed_in(title, &place.ctx.user, token)
-            .back(&back_to(place), back_words(subject))
-            .failed(errors),
-        heading: heading(subject),
+        layout,
+        heading,
         errors: ErrorSummary { errors },
         action,
         draft: place.changing.is_none(),
@@ -536,6 +641,13 @@ fn form_page(
         draft_id: values.get("draft_id").map(String::as_str),
         once: values.get("once").map(String::as_str),
         fields,
+        hidden,
+        step,
+        button: match place.step {
+            Step::First => ("continue", "Continue"),
+            _ => ("save", "Save"),
+        },
+        to_first: place.step == Step::Second,
     };
     html(Markup::render(&page).into_string())
 }
@@ -683,6 +795,7 @@ async fn show(
         subject_ref: &subject_ref,
         today: app.today(),
         changing: changing.as_deref(),
+        step: Step::first(flow, changing.as_deref()),
     };
     Ok(form_page(&place, &subj, &values, &[], &[], extra))
 }
@@ -728,6 +841,7 @@ async fn submit(
     let subj = subject(&app, s.service_id, flow, &subject_ref).await?;
     let values = posted_values(flow, &form);
     let extra = flow_extra(&app, &ctx, s.service_id, flow, &subject_ref, &values).await?;
+    let sent_from = Step::posted(flow, changing.as_deref(), &form);
     let place = Place {
         ctx: &ctx,
         service_ref: &s.service_ref,
@@ -735,8 +849,10 @@ async fn submit(
         subject_ref: &subject_ref,
         today: app.today(),
         changing: changing.as_deref(),
+        step: sent_from,
     };
-    let render = |errors: &[FieldError], notes: &[(&str, String)]| {
+    let render = |step: Step, errors: &[FieldError], notes: &[(&str, String)]| {
+        let place = Place { step, ..place };
         form_page(&place, &subj, &values, errors, notes, extra.clone())
     };
     // The button pressed (named `do`: `action` is a field of onward referrals).
@@ -744,7 +860,16 @@ async fn submit(
         "draft" if changing.is_none() => keep_draft(&app, &place, s.service_id, &values).await,
         "check" => {
             let notes = check_notes(&app, s.service_id, flow, &subj, &values).await?;
-            Ok(render(&[], &notes))
+            Ok(render(sent_from, &[], &notes))
+        }
+        "back" if sent_from == Step::Second => Ok(render(Step::First, &[], &[])),
+        "continue" if sent_from == Step::First => {
+            let errors = first_page_errors(flow, &values, app.today());
+            let next = match errors.is_empty() {
+                true => Step::Second,
+                false => Step::First,
+            };
+            Ok(render(next, &errors, &[]))
         }
         _ => match save(&app, &place, s.service_id, &subj, &values, sent_once(&form)).await? {
             Ok(to) => Ok(crate::routes::caseload::with_notice(
@@ -752,9 +877,40 @@ async fn submit(
                 see_other(&to),
                 flow,
             )),
-            Err(errors) => Ok(render(&errors, &[])),
+            Err(errors) => {
+                let step = sent_from.of_errors(&errors);
+                // The page shown links each of its errors to its field.
+                let shown: Vec<FieldError> =
+                    errors.into_iter().filter(|e| step.asks(e.field)).collect();
+                Ok(render(step, &shown, &[]))
+            }
         },
     }
+}
+
+/// The problems with the answers on the client form's first page, as the write path's
+/// reading of a client finds them (the second page's questions, not yet asked, aside).
+fn first_page_errors(
+    flow: Flow,
+    values: &HashMap<String, String>,
+    today: chrono::NaiveDate,
+) -> Vec<FieldError> {
+    let Err(problems) =
+        dcrs_domain::record::parse_record(Entity::Client, values, today).map(|_| ())
+    else {
+        return Vec::new();
+    };
+    // In the form's own order, whatever order the reading found them in.
+    FIRST_CONTACT
+        .iter()
+        .filter_map(|field| {
+            let p = problems.iter().find(|p| p.field == *field)?;
+            Some(FieldError::new(
+                field,
+                plain(flow, field, &p.value, &p.reason),
+            ))
+        })
+        .collect()
 }
 
 /// Keeps what was typed as a draft of the user's, and goes back to the caseload.
@@ -1028,8 +1184,9 @@ async fn build(
             let goals = app.db().episode_goals(service_id, &e.episode_ref).await?;
             (form.close(e, goals), episode_page(e))
         }
-        // A goal is added with its plan; alone it is only changed or removed.
-        Flow::Goal => return Err(WebError::NotFound),
+        // A goal is added with its plan, and a plan with its goals; alone each is only
+        // changed or removed.
+        Flow::Goal | Flow::PlanAgreed => return Err(WebError::NotFound),
     })
 }
 
@@ -1313,7 +1470,7 @@ pub(crate) async fn episode_flow_submit(
 }
 
 /// The flows whose one saved record can be changed through the same form.
-const CHANGEABLE: [Flow; 7] = [
+const CHANGEABLE: [Flow; 8] = [
     Flow::Baseline,
     Flow::Exit,
     Flow::FollowUp,
@@ -1321,6 +1478,7 @@ const CHANGEABLE: [Flow; 7] = [
     Flow::Onward,
     Flow::WiderIssue,
     Flow::Goal,
+    Flow::PlanAgreed,
 ];
 
 fn change_flow(name: &str) -> Result<Flow, WebError> {
@@ -1356,6 +1514,7 @@ fn flow_entity(flow: Flow) -> Entity {
         Flow::Onward => Entity::OnwardReferral,
         Flow::WiderIssue => Entity::WiderIssue,
         Flow::Goal => Entity::Goal,
+        Flow::PlanAgreed => Entity::Plan,
         _ => Entity::Assessment,
     }
 }

@@ -26,6 +26,8 @@ struct EpisodePage<'a> {
     summary: SummaryList<'a>,
     actions: Vec<(Url, &'static str)>,
     before_goals: Vec<(&'static str, Vec<Line>)>,
+    /// When each plan was agreed, changed or removed from its own form.
+    plans: Vec<Line>,
     goals: Option<Table<'a>>,
     /// The copy of the plan to print for the client, once there are goals.
     plan_copy: Option<Url>,
@@ -158,6 +160,7 @@ pub(crate) async fn episode_page(
     let events = |kind| db.episode_events(s.service_id, &ep, kind);
     let recorded = Recorded {
         assessments: events(EventKind::Assessment).await?,
+        plans: events(EventKind::Plan).await?,
         sessions: events(EventKind::Session).await?,
         onward: events(EventKind::Onward).await?,
         wider: events(EventKind::WiderIssue).await?,
@@ -225,6 +228,7 @@ impl Notice {
 /// What has been recorded in an episode, as the store reads it.
 struct Recorded {
     assessments: Vec<EpisodeEvent>,
+    plans: Vec<EpisodeEvent>,
     sessions: Vec<EpisodeEvent>,
     onward: Vec<EpisodeEvent>,
     wider: Vec<EpisodeEvent>,
@@ -279,6 +283,9 @@ fn episode_html(
                 changeable(Flow::parse(&occasion.replace('_', "-"))?, a)
             }),
         )],
+        plans: lines(Entity::Plan, &[], &r.plans, |x| {
+            changeable(Flow::PlanAgreed, x)
+        }),
         plan_copy: (!goal_rows.is_empty())
             .then(|| service_url(service_ref, &["episodes", &e.episode_ref, "plan-copy"])),
         goals: (!goal_rows.is_empty()).then_some(Table {

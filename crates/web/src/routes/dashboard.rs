@@ -651,7 +651,11 @@ pub(crate) async fn records(
             let name = full_name(&r.given_name, &r.family_name);
             let client = Cell::Markup(Link::markup(&own(&["clients", &r.client_ref]), &name));
             let episode = match &r.episode_ref {
-                Some(e) => Cell::Markup(Link::markup(&own(&["episodes", e]), "Episode")),
+                // Named by whose it is: a screen reader's list of links says which.
+                Some(e) => {
+                    let words = format!("Episode of {name}");
+                    Cell::Markup(Link::markup(&own(&["episodes", e]), &words))
+                }
                 None => Cell::Text(String::new()),
             };
             vec![

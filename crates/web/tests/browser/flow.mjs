@@ -104,6 +104,10 @@ try {
 
   begin('register-client');
   await click('Register a client');
+  // The first page: consent, who they are and where they live.
+  checks.client_first_page = await page.locator('main').innerText();
+  await choose('consent_to_record', 'yes');
+  await choose('consent_to_share_with_gp', 'yes');
   await fill('#given_name', 'Zoë');
   await fill('#family_name', "O'Neill");
   await fill('#date_of_birth', '31');
@@ -111,15 +115,9 @@ try {
   await fill('#date_of_birth-year', '2099');
   await choose('sex', 'female');
   await fill('#postcode', 'FY1 5DW');
-  await choose('ethnicity', 'A');
-  await choose('gp_registered', 'yes');
-  await choose('employment', 'employed');
-  await choose('disability', 'no');
-  await choose('consent_to_record', 'yes');
-  await choose('consent_to_share_with_gp', 'yes');
   await press('Check the postcode');
   checks.postcode_confirmation = await page.locator('[role=status]').innerText();
-  await press('Save');
+  await press('Continue');
   checks.rejected_form_summary = await page.locator('.error-summary').innerText();
   checks.rejected_form_kept = {
     given_name: await page.inputValue('#given_name'),
@@ -128,6 +126,13 @@ try {
     postcode: await page.inputValue('#postcode'),
   };
   await fill('#date_of_birth-year', '1980');
+  await press('Continue');
+  // The second page: equality monitoring, GP and work.
+  checks.client_second_page = await page.locator('main').innerText();
+  await choose('ethnicity', 'A');
+  await choose('gp_registered', 'yes');
+  await choose('employment', 'employed');
+  await choose('disability', 'no');
   await press('Save');
   checks.client_page = await page.locator('h1').innerText();
   clientPath = page.url().replace(base, '');

@@ -188,7 +188,15 @@ impl Page {
         let attr = |tag: &str, name: &str| -> Option<String> {
             let key = format!(" {name}=\"");
             let at = tag.find(&key)? + key.len();
-            Some(tag[at..at + tag[at..].find('"')?].replace("&#38;", "&"))
+            // As a browser reads the attribute: askama's five escapes undone, `&` last.
+            let raw = &tag[at..at + tag[at..].find('"')?];
+            Some(
+                raw.replace("&#39;", "'")
+                    .replace("&#34;", "\"")
+                    .replace("&#60;", "<")
+                    .replace("&#62;", ">")
+                    .replace("&#38;", "&"),
+            )
         };
         let page = &self.body;
         let form = &page[page
