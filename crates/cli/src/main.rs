@@ -15,6 +15,7 @@ macro_rules! out {
 mod backup;
 mod demo;
 mod extract;
+mod governance;
 mod patterns;
 mod report;
 mod web;
@@ -165,6 +166,14 @@ enum Command {
     },
     /// Restore a backup into an empty database, then check its audit chains and counts.
     Restore { file: PathBuf },
+    /// Erase a client and all their records, with a reason: reports recount, the audit
+    /// log's copies of their details are removed (the chains still verify), and a
+    /// tombstone without personal data remains.
+    Erase(governance::EraseArgs),
+    /// Each service's retention period (default 8 years after the last contact): list
+    /// with --dry-run the clients whose period has ended, erase them with --apply, or
+    /// change a service's period with --set-years.
+    Retention(governance::RetentionArgs),
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -361,6 +370,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             backup::backup(&db, &cli.database, &file, encrypt, &cli.secrets).await?
         }
         Command::Restore { .. } => unreachable!("handled before the database is opened"),
+        Command::Erase(args) => governance::erase(&db, args).await?,
+        Command::Retention(args) => governance::retention(&db, args).await?,
         Command::Refdata { command } => refdata(&db, command).await?,
     };
     db.close().await;

@@ -194,6 +194,12 @@ pub async fn audit(db: &Database, c: AuditCommand) -> anyhow::Result<ExitCode> {
             String::new()
         }
     );
+    if v.erased_details > 0 {
+        out!(
+            "{} entries hold no detail: each was removed by a recorded erasure, and its hash still checks.",
+            v.erased_details
+        );
+    }
     if v.intact() {
         out!("The audit log is intact.");
         Ok(ExitCode::SUCCESS)

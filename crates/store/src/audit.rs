@@ -1,7 +1,7 @@
 //! Verification of the audit log's hash chains (one per service, one for entries about
 //! no service). See [`crate::Database::verify_audit`].
 
-use crate::tx::{AuditEntry, audit_hash, insert_audit};
+use crate::tx::{AuditEntry, audit_hash, detail_hash, insert_audit};
 use crate::{StoreError, StoreResult};
 use sqlx::AnyPool;
 use std::collections::BTreeMap;
@@ -15,6 +15,9 @@ pub struct AuditVerification {
     pub entries: usize,
     /// Entries written before the chain was introduced (not covered by it).
     pub unchained: i64,
+    /// Entries whose detail was erased with a client (the hash of the detail kept, so the
+    /// chain still checks), each named by the erasure that removed it.
+    pub erased_details: usize,
     /// Every break found, in words: which chain, which position, what is wrong.
     pub problems: Vec<String>,
 }
@@ -33,6 +36,7 @@ type Row = (
     String,
     Option<String>,
     Option<i64>,
+    Option<String>,
     Option<String>,
     Option<String>,
     String,
@@ -70,14 +74,25 @@ pub(crate) async fn verify(pool: &AnyPool) -> StoreResult<AuditVerification> {
             .map(|(c, s, h)| (c, (s, h)))
             .collect();
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT audit_id, at, actor, action, entity, service_id, record_ref, detail, chain, \
-         seq, prev_hash, hash FROM audit_log WHERE chain IS NOT NULL ORDER BY chain, seq",
+        "SELECT audit_id, at, actor, action, entity, service_id, record_ref, detail, detail_hash, \
+         chain, seq, prev_hash, hash FROM audit_log WHERE chain IS NOT NULL ORDER BY chain, seq",
     )
     .fetch_all(pool)
     .await?;
+    // The entries whose detail an erasure removed, as the erasures' own entries list them.
+    let mut erased: std::collections::HashSet<i64> = std::collections::HashSet::new();
+    for r in rows.iter().filter(|r| r.3 == ERASE_ACTION) {
+        let listed =
+            r.7.as_deref()
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                .and_then(|d| d.get("erased_details").cloned())
+                .and_then(|ids| serde_json::from_value::<Vec<i64>>(ids).ok())
+                .unwrap_or_default();
+        erased.extend(listed);
+    }
     let mut by_chain: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     for r in rows {
-        by_chain.entry(r.8.clone()).or_default().push(r);
+        by_chain.entry(r.9.clone()).or_default().push(r);
     }
     for chain in heads.keys() {
         by_chain.entry(chain.clone()).or_default();
@@ -111,8 +126,43 @@ pub(crate) async fn verify(pool: &AnyPool) -> StoreResult<AuditVerification> {
         let mut prev_id = i64::MIN;
         for (i, r) in entries.iter().enumerate() {
             out.entries += 1;
-            let (id, at, actor, action, entity, service_id, record_ref, detail, _, seq, prev, hash) =
-                r;
+            let (
+                id,
+                at,
+                actor,
+                action,
+                entity,
+                service_id,
+                record_ref,
+                detail,
+                kept_hash,
+                _,
+                seq,
+                prev,
+                hash,
+            ) = r;
+            // Since migration 18 the chain covers the detail's hash, kept beside it; the
+            // detail, while there, must still match that hash.
+            let chained = match (kept_hash, detail) {
+                (Some(h), Some(d)) => {
+                    if detail_hash(d) != *h {
+                        out.problems.push(format!(
+                            "chain {chain}, position {seq} (audit id {id}): its detail does not match the detail's hash: the detail was edited"
+                        ));
+                    }
+                    Some(h.as_str())
+                }
+                (Some(h), None) => {
+                    out.erased_details += 1;
+                    if !erased.contains(id) {
+                        out.problems.push(format!(
+                            "chain {chain}, position {seq} (audit id {id}): its detail was removed, and no erasure records removing it"
+                        ));
+                    }
+                    Some(h.as_str())
+                }
+                (None, d) => d.as_deref(),
+            };
             let expected_seq = i as i64 + 1;
             if *seq != expected_seq {
                 out.problems.push(format!(
@@ -134,7 +184,7 @@ pub(crate) async fn verify(pool: &AnyPool) -> StoreResult<AuditVerification> {
                 entity.as_deref(),
                 *service_id,
                 record_ref.as_deref(),
-                detail.as_deref(),
+                chained,
             );
             if recomputed != *hash {
                 out.problems.push(format!(
@@ -149,7 +199,7 @@ pub(crate) async fn verify(pool: &AnyPool) -> StoreResult<AuditVerification> {
             prev_hash = hash.clone();
             prev_id = *id;
         }
-        let last = entries.last().map(|r| (r.9, r.11.clone()));
+        let last = entries.last().map(|r| (r.10, r.12.clone()));
         match (heads.get(chain), last) {
             (Some((seq, hash)), Some((last_seq, last_hash)))
                 if *seq != last_seq || *hash != last_hash =>
@@ -169,6 +219,10 @@ pub(crate) async fn verify(pool: &AnyPool) -> StoreResult<AuditVerification> {
     }
     Ok(out)
 }
+
+/// The action of the entry that records a client's erasure; its detail lists, as
+/// `erased_details`, the audit ids whose detail it removed.
+pub const ERASE_ACTION: &str = "client.erase";
 
 /// Each chain's head as an operator keeps it outside the database: `chain seq hash`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,13 +8,15 @@
 
 mod audit;
 mod audit_queue;
+mod erase;
 mod migrate;
 pub mod pages;
 mod refdata;
 mod sql;
 mod tx;
 
-pub use audit::{AuditAnchor, AuditVerification};
+pub use audit::{AuditAnchor, AuditVerification, ERASE_ACTION};
+pub use erase::{EraseError, Erasure};
 pub use refdata::{IMD_YEAR, LoadedFile, REFERENCE_TABLES};
 pub use sql::client_chain_parent;
 pub use tx::{AuditEntry, NewRecord, StoreTx};

@@ -115,6 +115,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_caseload_index.sql"),
         postgres: include_str!("../migrations/postgres/0017_caseload_index.sql"),
     },
+    Migration {
+        version: 18,
+        name: "erasure",
+        sqlite: include_str!("../migrations/sqlite/0018_erasure.sql"),
+        postgres: include_str!("../migrations/postgres/0018_erasure.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

@@ -507,7 +507,10 @@ pub(crate) fn audit_chain(service_id: Option<i64>, action: &str) -> String {
 }
 
 /// The hash of an entry: SHA-256 over the previous entry's hash and every field of this
-/// one, written as a JSON array so that no two different entries read the same.
+/// one, written as a JSON array so that no two different entries read the same. `detail`
+/// is the detail as chained: its own hash ([`detail_hash`]) for entries written since
+/// migration 18, so that it can be erased and the chain still checked; the detail itself
+/// for older entries.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn audit_hash(
     prev_hash: &str,
@@ -527,6 +530,13 @@ pub(crate) fn audit_hash(
     ])
     .to_string();
     let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The hash of an audit entry's detail, kept beside it: SHA-256 of its text.
+pub(crate) fn detail_hash(detail: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(detail.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -630,6 +640,7 @@ async fn append_audit(
     struct Row {
         at: String,
         entity: Option<String>,
+        detail_hash: Option<String>,
         chain: String,
         seq: i64,
         prev: String,
@@ -641,6 +652,7 @@ async fn append_audit(
         let seq = head.0 + 1;
         let at = now_text();
         let entity = e.entity.map(|x| x.label().to_string());
+        let detail_hash = e.detail.as_deref().map(detail_hash);
         let hash = audit_hash(
             &head.1,
             chain,
@@ -651,11 +663,12 @@ async fn append_audit(
             entity.as_deref(),
             e.service_id,
             e.record_ref.as_deref(),
-            e.detail.as_deref(),
+            detail_hash.as_deref(),
         );
         rows.push(Row {
             at,
             entity,
+            detail_hash,
             chain: chain.clone(),
             seq,
             prev: std::mem::replace(&mut head.1, hash.clone()),
@@ -669,18 +682,18 @@ async fn append_audit(
     for (k, part) in chunks.iter().enumerate() {
         let values: Vec<String> = (0..part.len())
             .map(|i| {
-                let p: Vec<String> = (1..=11).map(|k| format!("${}", i * 11 + k)).collect();
+                let p: Vec<String> = (1..=12).map(|k| format!("${}", i * 12 + k)).collect();
                 format!("({})", p.join(", "))
             })
             .collect();
         let mut sql = format!(
             "INSERT INTO audit_log (at, actor, action, entity, service_id, record_ref, detail, \
-             chain, seq, prev_hash, hash) VALUES {}",
+             detail_hash, chain, seq, prev_hash, hash) VALUES {}",
             values.join(", ")
         );
         // The last statement of entries also moves the versions and the first head.
         let fold = versions.filter(|_| k + 1 == chunks.len());
-        let next = part.len() * 11 + 1;
+        let next = part.len() * 12 + 1;
         if let Some(v) = fold {
             sql = format!(
                 "WITH entries AS ({sql}), versions AS ({}) \
@@ -700,6 +713,7 @@ async fn append_audit(
                 .bind(e.service_id)
                 .bind(e.record_ref.clone())
                 .bind(e.detail.clone())
+                .bind(r.detail_hash.clone())
                 .bind(r.chain.clone())
                 .bind(r.seq)
                 .bind(r.prev.clone())

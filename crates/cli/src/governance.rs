@@ -1,0 +1,206 @@
+//! Records governance from the command line: erasing a client, and the retention period
+//! with what it removes. See `docs/governance.md`.
+
+use crate::operator;
+use chrono::NaiveDate;
+use clap::Args;
+use dcrs_store::{AuditEntry, Database};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct EraseArgs {
+    /// The service's reference.
+    #[arg(long)]
+    service: String,
+    /// The client's reference within the service.
+    #[arg(long)]
+    client: String,
+    /// Why the service decided the client's records must go (kept in the audit log and
+    /// the tombstone).
+    #[arg(long)]
+    reason: String,
+}
+
+/// Erases one client and all their records.
+pub(crate) async fn erase(db: &Database, args: EraseArgs) -> anyhow::Result<ExitCode> {
+    let Some(sid) = db.service_id(&args.service).await? else {
+        eprintln!(
+            "No service has the reference {}. Nothing was erased.",
+            args.service
+        );
+        return Ok(ExitCode::from(2));
+    };
+    match db
+        .erase_client(sid, &args.client, &operator(), &args.reason)
+        .await
+    {
+        Ok(done) => {
+            db.compact().await?;
+            let records: u64 = done.records.iter().map(|(_, n)| n).sum();
+            out!(
+                "Erased client {} of {}: {records} records ({}), {} drafts, and the details of {} audit entries.",
+                args.client,
+                args.service,
+                words(&done.records),
+                done.drafts,
+                done.audit_details
+            );
+            out!(
+                "A tombstone keeps the reference, the time, who and why; `dcrs audit verify` still checks every chain."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!(
+                "Client {} of {} was not erased: {e}.",
+                args.client, args.service
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn words(records: &[(dcrs_domain::record::Entity, u64)]) -> String {
+    records
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(e, n)| format!("{n} {}", e.label()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RetentionArgs {
+    /// One service (default: every service).
+    #[arg(long)]
+    service: Option<String>,
+    /// Set the service's retention period, in years after the last contact (needs
+    /// --service).
+    #[arg(long, requires = "service", value_parser = clap::value_parser!(u32).range(1..=100))]
+    set_years: Option<u32>,
+    /// List the clients whose retention period has ended, without removing anything.
+    #[arg(long, conflicts_with = "apply")]
+    dry_run: bool,
+    /// Erase the clients whose retention period has ended, as `dcrs erase` does.
+    #[arg(long)]
+    apply: bool,
+    /// The day to judge by (default: today).
+    #[arg(long)]
+    today: Option<NaiveDate>,
+}
+
+/// A client whose records are due to go: reference, last contact, and the day the
+/// retention period ended.
+pub(crate) type Due = (String, NaiveDate, NaiveDate);
+
+/// The clients of a service whose retention period ends on or before `by`.
+pub(crate) async fn due(
+    db: &Database,
+    service_id: i64,
+    by: NaiveDate,
+) -> anyhow::Result<(u32, Vec<Due>)> {
+    let years = db.retention_years(service_id).await?;
+    let mut out = Vec::new();
+    for (client, last) in db.last_contacts(service_id).await? {
+        let ends = last
+            .checked_add_months(chrono::Months::new(12 * years))
+            .unwrap_or(NaiveDate::MAX);
+        if ends <= by {
+            out.push((client, last, ends));
+        }
+    }
+    Ok((years, out))
+}
+
+pub(crate) async fn retention(db: &Database, args: RetentionArgs) -> anyhow::Result<ExitCode> {
+    let services: Vec<(String, i64)> = match &args.service {
+        Some(r) => match db.service_id(r).await? {
+            Some(id) => vec![(r.clone(), id)],
+            None => {
+                eprintln!("No service has the reference {r}.");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => db.service_refs().await?,
+    };
+    if let Some(years) = args.set_years {
+        let (r, id) = &services[0];
+        db.set_retention_years(*id, years, &operator()).await?;
+        out!("Service {r} keeps a client's records {years} years after their last contact.");
+        if !args.dry_run && !args.apply {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    if !args.dry_run && !args.apply {
+        eprintln!(
+            "Say --dry-run to list the clients whose retention period has ended, or --apply to erase them."
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let today = args
+        .today
+        .unwrap_or_else(|| chrono::Local::now().date_naive());
+    let mut total = 0usize;
+    let mut failed = 0usize;
+    for (r, id) in &services {
+        let (years, due) = due(db, *id, today).await?;
+        db.audit(&AuditEntry {
+            actor: operator(),
+            action: if args.apply {
+                "retention.apply".into()
+            } else {
+                "retention.dry_run".into()
+            },
+            service_id: Some(*id),
+            detail: Some(
+                serde_json::json!({"years": years, "today": today.to_string(), "due": due.len()})
+                    .to_string(),
+            ),
+            ..Default::default()
+        })
+        .await?;
+        out!(
+            "Service {r}: records kept {years} years after the last contact; {} clients due by {}.",
+            due.len(),
+            today.format("%-d %B %Y")
+        );
+        for (client, last, ends) in &due {
+            if args.apply {
+                let reason = format!(
+                    "retention period of {years} years after the last contact ({last}) ended on {ends}"
+                );
+                match db.erase_client(*id, client, &operator(), &reason).await {
+                    Ok(done) => {
+                        let n: u64 = done.records.iter().map(|(_, n)| n).sum();
+                        out!("  erased {client}: last contact {last}, {n} records");
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        out!("  NOT erased {client}: {e}");
+                    }
+                }
+            } else {
+                out!("  {client}: last contact {last}, period ended {ends}");
+            }
+        }
+        total += due.len();
+    }
+    if args.apply && total > failed {
+        db.compact().await?;
+    }
+    match (args.apply, failed) {
+        (true, 0) => out!("Erased {total} clients."),
+        (true, n) => out!(
+            "Erased {} clients; {n} could not be erased (see above).",
+            total - n
+        ),
+        (false, _) => {
+            out!("{total} clients would be erased; nothing was changed (--apply erases them).")
+        }
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
