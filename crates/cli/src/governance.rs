@@ -204,3 +204,67 @@ pub(crate) async fn retention(db: &Database, args: RetentionArgs) -> anyhow::Res
         ExitCode::SUCCESS
     })
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct SubjectAccessArgs {
+    /// The service's reference.
+    #[arg(long)]
+    service: String,
+    /// The client's reference within the service.
+    #[arg(long)]
+    client: String,
+    /// The folder to write `subject-access.json` and `fhir-bundle.json` into (created if
+    /// needed; readable by its owner only).
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
+/// Writes everything held about one client: their records, what was derived, who
+/// processed them and when, the releases of their service's figures; and their records
+/// as a FHIR Bundle. Audited before anything is written.
+pub(crate) async fn subject_access(
+    db: &Database,
+    args: SubjectAccessArgs,
+) -> anyhow::Result<ExitCode> {
+    let Some(sid) = db.service_id(&args.service).await? else {
+        eprintln!("No service has the reference {}.", args.service);
+        return Ok(ExitCode::from(2));
+    };
+    let Some(access) = db.subject_access(sid, &args.client).await? else {
+        eprintln!(
+            "Service {} has no client with the reference {}.",
+            args.service, args.client
+        );
+        return Ok(ExitCode::from(2));
+    };
+    db.audit(&AuditEntry {
+        actor: operator(),
+        action: "subject_access".into(),
+        entity: Some(dcrs_domain::record::Entity::Client),
+        service_id: Some(sid),
+        record_ref: Some(args.client.clone()),
+        detail: Some(serde_json::json!({"out": args.out.display().to_string()}).to_string()),
+    })
+    .await?;
+    std::fs::create_dir_all(&args.out)?;
+    let json = serde_json::to_string_pretty(&access.to_json())?;
+    std::fs::write(args.out.join("subject-access.json"), json)?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let bundle = dcrs_exchange::client_fhir(db, &args.service, &args.client, &now).await?;
+    if let Some(b) = bundle {
+        std::fs::write(
+            args.out.join("fhir-bundle.json"),
+            serde_json::to_string_pretty(&b)?,
+        )?;
+    }
+    let records: usize = access.records.iter().map(|(_, r)| r.len()).sum();
+    out!(
+        "Wrote everything held about client {} of {} to {}: {records} records, {} entries of who processed them, {} releases of the service's figures.",
+        args.client,
+        args.service,
+        args.out.display(),
+        access.processing.len(),
+        access.releases.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

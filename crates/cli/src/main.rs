@@ -174,6 +174,10 @@ enum Command {
     /// with --dry-run the clients whose period has ended, erase them with --apply, or
     /// change a service's period with --set-years.
     Retention(governance::RetentionArgs),
+    /// Everything held about one client, for a subject access request: their records,
+    /// what was derived from them, who viewed or changed them and when, the releases of
+    /// their service's figures (JSON), and their records as a FHIR Bundle.
+    SubjectAccess(governance::SubjectAccessArgs),
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -372,6 +376,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore { .. } => unreachable!("handled before the database is opened"),
         Command::Erase(args) => governance::erase(&db, args).await?,
         Command::Retention(args) => governance::retention(&db, args).await?,
+        Command::SubjectAccess(args) => governance::subject_access(&db, args).await?,
         Command::Refdata { command } => refdata(&db, command).await?,
     };
     db.close().await;

@@ -541,3 +541,169 @@ async fn retention_erases_the_clients_whose_period_has_ended_and_no_others() {
         );
     });
 }
+
+/// One client's records of every kind, found in a folder of dataset files by following
+/// references down from the client (within their service: references repeat between
+/// services), as (file, row) pairs.
+fn records_of(dir: &Path, service: &str, client: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    let mut mine: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for c in read(dir, "clients.csv") {
+        if c["service_ref"] == service && c["client_ref"] == client {
+            out.push(("clients".to_string(), c));
+        }
+    }
+    mine.insert("client_ref", HashSet::from([client.to_string()]));
+    for (file, own, parent) in [
+        ("referrals", "referral_ref", "client_ref"),
+        ("episodes", "episode_ref", "referral_ref"),
+        ("plans", "plan_ref", "episode_ref"),
+        ("goals", "goal_ref", "plan_ref"),
+        ("assessments", "assessment_ref", "episode_ref"),
+        ("sessions", "session_ref", "episode_ref"),
+        ("onward_referrals", "onward_ref", "episode_ref"),
+        ("wider_issues", "wider_issue_ref", "episode_ref"),
+    ] {
+        let mut found = HashSet::new();
+        for r in read(dir, &format!("{file}.csv")) {
+            if r["service_ref"] == service && mine[parent].contains(&r[parent]) {
+                found.insert(r[own].clone());
+                out.push((file.to_string(), r));
+            }
+        }
+        mine.insert(own, found);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_subject_access_export_holds_every_record_of_the_client_and_nothing_of_others() {
+    each_backend!("cli_subject_access", |t| {
+        let ex = examples();
+        ok(dcrs(&t.url, &["import", ex.to_str().unwrap()]));
+        // A change through the application, so the log holds who changed what.
+        let db = &t.db;
+        let options = dcrs_exchange::ImportOptions {
+            dry_run: false,
+            today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            rules: Default::default(),
+            actor: "trainer".into(),
+            only_new: false,
+        };
+        let chosen = read(&ex, "clients.csv")
+            .into_iter()
+            .find(|c| c["service_ref"] == "BPL" && c["client_ref"] == "C0002")
+            .unwrap();
+        let fields: dcrs_exchange::Fields = chosen
+            .iter()
+            .map(|(k, v)| {
+                let f = dcrs_domain::record::Entity::Client
+                    .fields()
+                    .iter()
+                    .find(|f| f.name == k)
+                    .unwrap();
+                let v = if k == "employment" { "employed" } else { v };
+                (f.name, v.to_string())
+            })
+            .collect();
+        let records = [(dcrs_domain::record::Entity::Client, vec![fields])];
+        let report = dcrs_exchange::write_records(db, &records, &options, "application", None)
+            .await
+            .unwrap();
+        assert!(report.committed, "{:?}", report.rejections);
+
+        // The whole database exported, and the client's records picked out of it here.
+        let all = tempfile::tempdir().unwrap();
+        ok(dcrs(&t.url, &["export", all.path().to_str().unwrap()]));
+        let expected = records_of(all.path(), "BPL", "C0002");
+        assert!(expected.len() > 5, "{expected:?}");
+
+        let out = tempfile::tempdir().unwrap();
+        let said = ok(dcrs(
+            &t.url,
+            &[
+                "subject-access",
+                "--service",
+                "BPL",
+                "--client",
+                "C0002",
+                "--out",
+                out.path().to_str().unwrap(),
+            ],
+        ));
+        assert!(
+            said.contains(&format!("{} records", expected.len())),
+            "{said}"
+        );
+        let text = std::fs::read_to_string(out.path().join("subject-access.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut got: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+        for (file, rows) in v["records"].as_object().unwrap() {
+            for row in rows.as_array().unwrap() {
+                let row = row
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect();
+                got.push((file.clone(), row));
+            }
+        }
+        let key = |r: &(String, BTreeMap<String, String>)| format!("{}{:?}", r.0, r.1);
+        let mut want = expected.clone();
+        want.sort_by_key(key);
+        got.sort_by_key(key);
+        assert_eq!(
+            got, want,
+            "every record of the client, as the export has it"
+        );
+
+        // Nothing of any other client: no reference of another record of the service,
+        // and none of another client's names or NHS number.
+        let ours: HashSet<String> = expected
+            .iter()
+            .flat_map(|(_, r)| r.values().cloned())
+            .collect();
+        for (file, own) in [
+            ("clients", "client_ref"),
+            ("referrals", "referral_ref"),
+            ("episodes", "episode_ref"),
+            ("sessions", "session_ref"),
+        ] {
+            for r in read(all.path(), &format!("{file}.csv")) {
+                if r["service_ref"] == "BPL" && !ours.contains(&r[own]) {
+                    assert!(!text.contains(&format!("\"{}\"", r[own])), "{}", r[own]);
+                }
+            }
+        }
+        for c in read(all.path(), "clients.csv") {
+            for f in ["family_name", "nhs_number"] {
+                if !c[f].is_empty() && !ours.contains(&c[f]) {
+                    assert!(!text.contains(&c[f]), "{} of {}", c[f], c["client_ref"]);
+                }
+            }
+        }
+        // Who changed their record, with the values; the FHIR Bundle beside it.
+        let changed = v["processing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["action"] == "record.update")
+            .expect("the change is listed");
+        assert_eq!(changed["actor"], "trainer");
+        assert_eq!(changed["detail"]["employment"]["after"], "employed");
+        assert_eq!(changed["detail"]["employment"]["before"], "not_stated");
+        let bundle: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.path().join("fhir-bundle.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(bundle["resourceType"], "Bundle");
+        let audited: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'subject_access' AND record_ref = 'C0002'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(audited, 1);
+    });
+}

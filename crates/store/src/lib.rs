@@ -13,12 +13,14 @@ mod migrate;
 pub mod pages;
 mod refdata;
 mod sql;
+mod subject;
 mod tx;
 
 pub use audit::{AuditAnchor, AuditVerification, ERASE_ACTION};
-pub use erase::{EraseError, Erasure};
+pub use erase::{DEFAULT_RETENTION_YEARS, EraseError, Erasure};
 pub use refdata::{IMD_YEAR, LoadedFile, REFERENCE_TABLES};
 pub use sql::client_chain_parent;
+pub use subject::{Processing, SubjectAccess};
 pub use tx::{AuditEntry, NewRecord, StoreTx};
 
 use dcrs_domain::Value;
