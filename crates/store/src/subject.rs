@@ -18,6 +18,15 @@ const CHAIN: [(Entity, &str, Entity); 8] = [
     (Entity::WiderIssue, "episode_ref", Entity::Episode),
 ];
 
+/// A record as its fields by name, as [`Database::list_records`] gives it.
+pub type Fields = Vec<(&'static str, String)>;
+
+/// A client's area as stored: LSOA, local authority, IMD decile and quintile.
+type Area = (Option<String>, Option<String>, Option<i64>, Option<i64>);
+
+/// An audit entry as read here: id, when, who, what, detail, and the record it is about.
+type Row = (i64, String, String, String, Option<String>, Option<String>);
+
 /// A line of the audit log as a subject access export shows it.
 #[derive(Debug, Clone)]
 pub struct Processing {
@@ -38,7 +47,7 @@ pub struct SubjectAccess {
     pub service_name: String,
     pub client_ref: String,
     /// Each kind's records, each as its fields by name (the import format's).
-    pub records: Vec<(Entity, Vec<Vec<(&'static str, String)>>)>,
+    pub records: Vec<(Entity, Vec<Fields>)>,
     /// What was worked out from their records and stored: the area and deprivation of
     /// their postcode, each assessment's BMI.
     pub derived: Vec<(String, String)>,
@@ -153,15 +162,14 @@ impl Database {
                 .fetch_one(&self.pool)
                 .await?;
         let mut derived = Vec::new();
-        let area: Option<(Option<String>, Option<String>, Option<i64>, Option<i64>)> =
-            sqlx::query_as(
-                "SELECT lsoa11cd, lad_cd, imd_decile, imd_quintile FROM clients \
+        let area: Option<Area> = sqlx::query_as(
+            "SELECT lsoa11cd, lad_cd, imd_decile, imd_quintile FROM clients \
                  WHERE service_id = $1 AND client_ref = $2",
-            )
-            .bind(service_id)
-            .bind(client_ref.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        )
+        .bind(service_id)
+        .bind(client_ref.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         if let Some((lsoa, lad, decile, quintile)) = area {
             let text = |v: Option<String>| v.unwrap_or_else(|| "not known".into());
             let number = |v: Option<i64>| v.map_or("not known".into(), |n| n.to_string());
@@ -206,8 +214,8 @@ impl Database {
         for (entity, r) in &refs {
             // Entries about one of their records, by kind and reference; then entries
             // naming the reference among others (a list viewed), without their detail.
-            let own: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
-                "SELECT audit_id, at, actor, action, detail FROM audit_log \
+            let own: Vec<Row> = sqlx::query_as(
+                "SELECT audit_id, at, actor, action, detail, record_ref FROM audit_log \
                  WHERE service_id = $1 AND record_ref = $2 AND entity = $3",
             )
             .bind(service_id)
@@ -217,22 +225,22 @@ impl Database {
             .await?;
             let quoted = format!("\"{r}\"");
             let sql = format!(
-                "SELECT audit_id, at, actor, action, CAST(NULL AS TEXT) FROM audit_log \
+                "SELECT audit_id, at, actor, action, CAST(NULL AS TEXT), record_ref FROM audit_log \
                  WHERE service_id = $1 AND ({contains} OR record_ref = $3) \
                  AND action LIKE 'view.%'"
             );
-            let named: Vec<(i64, String, String, String, Option<String>)> =
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(service_id)
-                    .bind(quoted)
-                    .bind(r.clone())
-                    .fetch_all(&self.pool)
-                    .await?;
-            for (id, at, actor, action, detail) in own.into_iter().chain(named) {
+            let named: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(service_id)
+                .bind(quoted)
+                .bind(r.clone())
+                .fetch_all(&self.pool)
+                .await?;
+            for (id, at, actor, action, detail, about) in own.into_iter().chain(named) {
                 if !seen.insert(id) {
                     continue;
                 }
-                let mine = detail.is_some() || !action.starts_with("view.");
+                // About this record itself, or it among others in a list.
+                let mine = about.as_deref() == Some(r.as_str());
                 processing.push((
                     id,
                     Processing {

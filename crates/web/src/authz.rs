@@ -31,6 +31,9 @@ pub enum Action {
     ManageProjects,
     /// Release a pseudonymised research extract of a service's records.
     ReleaseExtracts,
+    /// Answer a client's data protection rights: everything held about them (subject
+    /// access) and their erasure.
+    GovernRecords,
 }
 
 /// The service an action is about, as far as authorisation needs to know it.
@@ -61,7 +64,8 @@ pub fn allowed(user: &User, action: Action, service: Option<&ServiceScope>) -> b
             | Action::EditClients
             | Action::ViewAudit
             | Action::ViewReports
-            | Action::ManageStaff,
+            | Action::ManageStaff
+            | Action::GovernRecords,
             Some(s),
         ) => own(s),
         (Role::Commissioner, Action::ViewReports, Some(s)) => {

@@ -136,7 +136,8 @@ acts!(
     EditClients,
     ViewAudit,
     ViewReports,
-    ManageStaff
+    ManageStaff,
+    GovernRecords
 );
 
 /// A signed-in user allowed to take action `A` on the service named by the route's

@@ -354,7 +354,7 @@ const STYLESHEET: &str = include_str!("app.css");
 
 /// Every route.
 pub fn router(app: App) -> Router {
-    use routes::{account, admin, clients, reports, service};
+    use routes::{account, admin, clients, governance, reports, service};
     Router::new()
         .route("/static/app.css", get(stylesheet))
         .route("/login", get(account::login_page).post(account::login))
@@ -436,6 +436,14 @@ pub fn router(app: App) -> Router {
             get(service::configuration),
         )
         .route("/services/{service}/clients/{client}", get(clients::client))
+        .route(
+            "/services/{service}/clients/{client}/subject-access",
+            get(governance::subject_access),
+        )
+        .route(
+            "/services/{service}/clients/{client}/erase",
+            get(governance::erase_form).post(governance::erase),
+        )
         .route("/services/{service}/audit", get(clients::audit_trail))
         .route(
             "/services/{service}/reports/{kind}",

@@ -84,6 +84,11 @@ pub(crate) fn action_words(action: &str) -> &str {
         "import.dry_run" => "Checked an import",
         "export.fhir" => "Exported FHIR bundles",
         "refdata.load" => "Loaded reference data",
+        "subject_access" => "Produced everything held about a client",
+        "client.erase" => "Erased a client and their records",
+        "retention.set" => "Changed the retention period",
+        "retention.dry_run" => "Listed the clients due for erasure",
+        "retention.apply" => "Erased the clients due under the retention period",
         other => other,
     }
 }

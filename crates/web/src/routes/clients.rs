@@ -37,6 +37,8 @@ const CLIENTS_A_PAGE: i64 = 50;
 pub(crate) struct ListQuery {
     /// The page asked for; anything but a whole number from 1 is the first.
     page: Option<String>,
+    /// A client just erased, to say so (when the service's tombstones have it).
+    erased: Option<String>,
 }
 
 pub(crate) async fn clients(
@@ -61,12 +63,26 @@ pub(crate) async fn clients(
         total,
         ("client", "clients"),
     );
+    let mut erased = None;
+    if let Some(r) = q.erased {
+        let tombstones = app.db().erasures(service.service_id).await?;
+        erased = tombstones
+            .into_iter()
+            .any(|(c, ..)| c == r)
+            .then(|| format!("Client {r} erased, with every record of theirs"));
+    }
     Ok(html(
-        client_list(&ctx, &service, &rows, pages).into_string(),
+        client_list(&ctx, &service, &rows, pages, erased.as_deref()).into_string(),
     ))
 }
 
-fn client_list(ctx: &Ctx, s: &ServiceScope, rows: &[ClientListRow], pages: Pagination) -> Markup {
+fn client_list(
+    ctx: &Ctx,
+    s: &ServiceScope,
+    rows: &[ClientListRow],
+    pages: Pagination,
+    notice: Option<&str>,
+) -> Markup {
     let headings = ["Name", "Date of birth", "Postcode", "Client reference"];
     let rows = rows
         .iter()
@@ -86,7 +102,10 @@ fn client_list(ctx: &Ctx, s: &ServiceScope, rows: &[ClientListRow], pages: Pagin
         .collect();
     let title = format!("Clients of {}", s.service_ref);
     Markup::render(&ClientList {
-        layout: Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+        layout: match notice {
+            Some(text) => Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token).notice(text),
+            None => Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token),
+        },
         register: allowed(&ctx.user, Action::EditClients, Some(s))
             .then(|| service_url(s, &["clients", "new"])),
         table: Table {
@@ -114,6 +133,9 @@ struct ClientRecord<'a> {
     summary: SummaryList<'a>,
     episodes: Vec<EpisodeItem>,
     refer: Option<Url>,
+    /// Where the service's manager answers the client's rights: everything held about
+    /// them, and their erasure.
+    rights: Option<(Url, Url)>,
 }
 
 pub(crate) async fn client(
@@ -191,12 +213,19 @@ fn client_record(
     if let Some(text) = saved {
         layout = layout.notice(text);
     }
+    let governs = allowed(&ctx.user, Action::GovernRecords, Some(s));
     Markup::render(&ClientRecord {
         layout,
         summary,
         episodes,
         refer: allowed(&ctx.user, Action::EditClients, Some(s))
             .then(|| service_url(s, &["clients", &c.client_ref, "episodes", "new"])),
+        rights: governs.then(|| {
+            (
+                service_url(s, &["clients", &c.client_ref, "subject-access"]),
+                service_url(s, &["clients", &c.client_ref, "erase"]),
+            )
+        }),
     })
 }
 
@@ -275,6 +304,7 @@ mod tests {
                 120,
                 ("client", "clients"),
             ),
+            None,
         )
         .into_string();
         assert_hostile_escaped(&list);

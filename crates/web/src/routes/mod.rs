@@ -10,6 +10,7 @@ pub(crate) mod capture;
 pub(crate) mod caseload;
 pub(crate) mod clients;
 pub(crate) mod dashboard;
+pub(crate) mod governance;
 pub(crate) mod home;
 pub(crate) mod reports;
 pub(crate) mod research;

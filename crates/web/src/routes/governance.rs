@@ -1,0 +1,393 @@
+//! A client's data protection rights, for the manager of their service: everything held
+//! about them (subject access) as a page to read or print, as JSON and as a FHIR Bundle;
+//! and their erasure. See `docs/governance.md`.
+
+use crate::extract::{GovernRecords, OnService, Posted};
+use crate::pages::{action_words, uk_date, uk_time, words};
+use crate::users::FieldError;
+use crate::view::{Cell, Csrf, ErrorSummary, Input, Layout, Markup, SummaryList, Table, Url};
+use crate::{App, Ctx, WebError, html, see_other};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use dcrs_domain::Entity;
+use dcrs_store::SubjectAccess;
+use std::collections::HashMap;
+
+fn client_url(service_ref: &str, client_ref: &str, tail: &[&str]) -> Url {
+    let mut parts = vec!["services", service_ref, "clients", client_ref];
+    parts.extend_from_slice(tail);
+    Url::path(&parts)
+}
+
+/// One record of the client, headed by what it is and when, its fields in words.
+struct RecordBlock {
+    heading: String,
+    fields: Markup,
+}
+
+#[derive(Template)]
+#[template(path = "clients/subject_access.html")]
+struct SubjectAccessPage<'a> {
+    layout: Layout,
+    intro: String,
+    json: Url,
+    fhir: Url,
+    records: Vec<RecordBlock>,
+    derived: SummaryList<'a>,
+    processing: Table<'a>,
+    releases: Table<'a>,
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct Format {
+    format: Option<String>,
+}
+
+/// Everything held about a client: a page to read or print, `?format=json`, or
+/// `?format=fhir` (their records as a FHIR R4 Bundle). Audited (`subject_access`).
+pub(crate) async fn subject_access(
+    State(app): State<App>,
+    OnService { ctx, service, .. }: OnService<GovernRecords>,
+    Path((_, client_ref)): Path<(String, String)>,
+    Query(q): Query<Format>,
+) -> Result<Response, WebError> {
+    let access = app
+        .db()
+        .subject_access(service.service_id, &client_ref)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let format = q.format.unwrap_or_default();
+    let detail = serde_json::json!({"records": [client_ref.clone()], "format": format});
+    let (user, sid) = (&ctx.user.username, Some(service.service_id));
+    crate::audit(
+        &app,
+        user,
+        "subject_access",
+        sid,
+        Some(client_ref.clone()),
+        detail,
+    )
+    .await?;
+    let name = format!("subject-access-{}-{client_ref}", service.service_ref);
+    match format.as_str() {
+        "json" => {
+            let body = serde_json::to_vec_pretty(&access.to_json()).expect("plain data");
+            Ok(attachment(&name, "application/json", body))
+        }
+        "fhir" => {
+            let now = app.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let bundle =
+                dcrs_exchange::client_fhir(app.db(), &service.service_ref, &client_ref, &now)
+                    .await?
+                    .ok_or(WebError::NotFound)?;
+            let body = serde_json::to_vec_pretty(&bundle).expect("plain data");
+            Ok(attachment(&name, "application/fhir+json", body))
+        }
+        _ => Ok(html(
+            page(&ctx, &service.service_ref, &access).into_string(),
+        )),
+    }
+}
+
+/// A file to save, named from the service and client (references are letters, digits,
+/// `-` and `_`; anything else is replaced).
+fn attachment(name: &str, ctype: &str, body: Vec<u8>) -> Response {
+    let safe: String = name
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() || c == '-' {
+            true => c,
+            false => '_',
+        })
+        .collect();
+    let headers = [
+        (header::CONTENT_TYPE, ctype.to_string()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{safe}.json\""),
+        ),
+    ];
+    (headers, body).into_response()
+}
+
+/// The date field a record of each kind is known by.
+fn dated_by(e: Entity) -> Option<&'static str> {
+    match e {
+        Entity::Referral => Some("received_on"),
+        Entity::Episode => Some("first_contact_on"),
+        Entity::Assessment => Some("assessed_on"),
+        Entity::Plan => Some("agreed_on"),
+        Entity::Goal => Some("target_on"),
+        Entity::Session => Some("held_on"),
+        Entity::OnwardReferral => Some("made_on"),
+        Entity::WiderIssue => Some("noted_on"),
+        _ => None,
+    }
+}
+
+/// What a kind of record is called, as a heading.
+fn kind_words(e: Entity) -> &'static str {
+    match e {
+        Entity::Client => "Client details",
+        Entity::Referral => "Referral",
+        Entity::Episode => "Episode of support",
+        Entity::Assessment => "Assessment",
+        Entity::Plan => "Plan",
+        Entity::Goal => "Goal",
+        Entity::Session => "Session",
+        Entity::OnwardReferral => "Signposting or onward referral",
+        Entity::WiderIssue => "Wider issue",
+        _ => "Record",
+    }
+}
+
+/// A field's value as a person reads it: a date in words, a code in words, the rest as
+/// it is.
+fn shown(e: Entity, field: &str, value: &str) -> String {
+    if field.ends_with("_on") || field == "date_of_birth" {
+        return uk_date(value);
+    }
+    words(e, field, value)
+}
+
+fn page(ctx: &Ctx, service_ref: &str, a: &SubjectAccess) -> Markup {
+    let mut records = Vec::new();
+    for (entity, rows) in &a.records {
+        for row in rows {
+            let value = |f: &str| row.iter().find(|(k, _)| *k == f).map(|(_, v)| v.as_str());
+            let when = dated_by(*entity)
+                .and_then(value)
+                .filter(|v| !v.is_empty())
+                .map(|d| format!(", {}", uk_date(d)))
+                .unwrap_or_default();
+            let own = value(entity.ref_field()).unwrap_or_default();
+            let fields = row
+                .iter()
+                .filter(|(k, v)| !v.is_empty() && *k != "service_ref")
+                .map(|(k, v)| {
+                    let label = dcrs_domain::catalogue::about(*entity, k).map_or(*k, |a| a.label);
+                    (label, shown(*entity, k, v))
+                })
+                .collect();
+            records.push(RecordBlock {
+                heading: format!("{}{when} ({own})", kind_words(*entity)),
+                fields: Markup::render(&SummaryList { rows: fields }),
+            });
+        }
+    }
+    let processing = a
+        .processing
+        .iter()
+        .map(|p| {
+            vec![
+                Cell::Text(uk_time(&p.at)),
+                Cell::Text(p.actor.clone()),
+                Cell::Text(action_words(&p.action).to_string()),
+                Cell::Text(
+                    p.record
+                        .as_ref()
+                        .map(|(kind, r)| format!("{kind} {r}"))
+                        .unwrap_or_else(|| "in a list of clients".into()),
+                ),
+            ]
+        })
+        .collect();
+    let releases = a
+        .releases
+        .iter()
+        .map(|p| {
+            let d: serde_json::Value = p
+                .detail
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or_default();
+            let text = |k: &str| d[k].as_str().unwrap_or("").to_string();
+            vec![
+                Cell::Text(uk_time(&p.at)),
+                Cell::Text(p.actor.clone()),
+                Cell::Text(action_words(&p.action).to_string()),
+                Cell::Text(format!("{} {}", text("report"), text("period"))),
+            ]
+        })
+        .collect();
+    let count: usize = a.records.iter().map(|(_, r)| r.len()).sum();
+    let title = format!("Everything held about client {}", a.client_ref);
+    let layout = Layout::signed_in(title, &ctx.user, &ctx.session.csrf_token).back(
+        &client_url(service_ref, &a.client_ref, &[]),
+        "Back to the client",
+    );
+    let at =
+        |f: &str| client_url(service_ref, &a.client_ref, &["subject-access"]).with("format", f);
+    Markup::render(&SubjectAccessPage {
+        layout,
+        intro: format!(
+            "{} holds {count} {} about this client, listed below with what was worked out from them, who viewed or changed them and when, and the releases of the service's figures. Print this page for the client, or save it:",
+            a.service_name,
+            if count == 1 { "record" } else { "records" }
+        ),
+        json: at("json"),
+        fhir: at("fhir"),
+        records,
+        derived: SummaryList {
+            rows: a
+                .derived
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect(),
+        },
+        processing: Table {
+            caption: "Who viewed or changed their records",
+            headings: &["When", "Who", "What", "Record"],
+            rows: processing,
+        },
+        releases: Table {
+            caption: "Releases of the service's figures (counts only; no record of theirs leaves in one)",
+            headings: &["When", "Who", "What", "Report and period"],
+            rows: releases,
+        },
+    })
+}
+
+#[derive(Template)]
+#[template(path = "clients/erase.html")]
+struct ErasePage<'a> {
+    layout: Layout,
+    errors: ErrorSummary<'a>,
+    held: SummaryList<'a>,
+    action: Url,
+    csrf: Csrf<'a>,
+    reason: Markup,
+    confirm: Markup,
+    cancel: Url,
+}
+
+fn erase_page(
+    ctx: &Ctx,
+    service_ref: &str,
+    a: &SubjectAccess,
+    typed: (&str, &str),
+    errors: &[FieldError],
+) -> Response {
+    let token = &ctx.session.csrf_token;
+    let held = a
+        .records
+        .iter()
+        .filter(|(_, rows)| !rows.is_empty())
+        .map(|(e, rows)| (kind_words(*e), rows.len().to_string()))
+        .collect();
+    let reason = Input {
+        hint: Some(
+            "For example, the client asked for erasure and the service has no legal duty to keep the records",
+        ),
+        ..Input::text("reason", "Why must the records go?", typed.0, errors)
+    };
+    let label = format!("Type the client's reference, {}, to confirm", a.client_ref);
+    let confirm = Input::text("confirm", &label, typed.1, errors);
+    let page = ErasePage {
+        layout: Layout::signed_in(format!("Erase client {}?", a.client_ref), &ctx.user, token)
+            .back(
+                &client_url(service_ref, &a.client_ref, &[]),
+                "Back to the client",
+            )
+            .failed(errors),
+        errors: ErrorSummary { errors },
+        held: SummaryList { rows: held },
+        action: client_url(service_ref, &a.client_ref, &["erase"]),
+        csrf: Csrf { token },
+        reason: Markup::render(&reason),
+        confirm: Markup::render(&confirm),
+        cancel: client_url(service_ref, &a.client_ref, &[]),
+    };
+    html(Markup::render(&page).into_string())
+}
+
+/// Asks to confirm a client's erasure, showing what would go.
+pub(crate) async fn erase_form(
+    State(app): State<App>,
+    OnService { ctx, service, .. }: OnService<GovernRecords>,
+    Path((_, client_ref)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let access = app
+        .db()
+        .subject_access(service.service_id, &client_ref)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let detail = serde_json::json!({"records": [client_ref.clone()], "form": "erase"});
+    let (user, sid) = (&ctx.user.username, Some(service.service_id));
+    crate::audit(&app, user, "view.form", sid, Some(client_ref), detail).await?;
+    Ok(erase_page(
+        &ctx,
+        &service.service_ref,
+        &access,
+        ("", ""),
+        &[],
+    ))
+}
+
+/// Erases the client and every record of theirs (see `Database::erase_client`), then
+/// goes to the client list, which says so.
+pub(crate) async fn erase(
+    State(app): State<App>,
+    OnService { service, .. }: OnService<GovernRecords>,
+    Path((_, client_ref)): Path<(String, String)>,
+    Posted { ctx, form, .. }: Posted<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let access = app
+        .db()
+        .subject_access(service.service_id, &client_ref)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let reason = form.get("reason").map_or("", |r| r.trim());
+    let confirm = form.get("confirm").map_or("", |r| r.trim());
+    let mut errors = Vec::new();
+    if reason.is_empty() {
+        errors.push(FieldError::new("reason", "Enter why the records must go"));
+    } else if reason.chars().count() > 500 {
+        errors.push(FieldError::new(
+            "reason",
+            "Enter a reason of 500 characters or fewer",
+        ));
+    }
+    if confirm != client_ref {
+        errors.push(FieldError::new(
+            "confirm",
+            format!("Type the client's reference, {client_ref}, to confirm"),
+        ));
+    }
+    if !errors.is_empty() {
+        let typed = (reason, confirm);
+        return Ok(erase_page(
+            &ctx,
+            &service.service_ref,
+            &access,
+            typed,
+            &errors,
+        ));
+    }
+    let db = app.db();
+    match db
+        .erase_client(service.service_id, &client_ref, &ctx.user.username, reason)
+        .await
+    {
+        Ok(_) => {}
+        Err(dcrs_store::EraseError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            let errors = [FieldError::new(
+                "reason",
+                format!("Nothing was erased: {e}"),
+            )];
+            let typed = (reason, confirm);
+            return Ok(erase_page(
+                &ctx,
+                &service.service_ref,
+                &access,
+                typed,
+                &errors,
+            ));
+        }
+    }
+    db.compact().await?;
+    let to = Url::path(&["services", &service.service_ref, "clients"]).with("erased", &client_ref);
+    Ok(see_other(&to.to_string()))
+}

@@ -1,0 +1,107 @@
+//! A client's data protection rights on the pages, for the manager of their service:
+//! everything held about them (a page, JSON and a FHIR Bundle), and their erasure after a
+//! reason and the client's reference typed to confirm; neither for anyone else.
+
+use dcrs_testkit::each_backend;
+use dcrs_web::Settings;
+
+mod common;
+use common::{Browser, PASSWORD, app};
+
+#[tokio::test]
+async fn a_manager_answers_subject_access_and_erases_a_client_of_their_service() {
+    each_backend!("web_governance", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut trainer = Browser::new(&app);
+        trainer.sign_in("trainer", PASSWORD).await;
+        let record = trainer.get("/services/S1/clients/C1").await;
+        assert!(!record.body.contains("subject-access"), "not for a trainer");
+        assert_eq!(
+            trainer
+                .get("/services/S1/clients/C1/subject-access")
+                .await
+                .status,
+            404
+        );
+
+        let mut m = Browser::new(&app);
+        m.sign_in("manager", PASSWORD).await;
+        let record = m.get("/services/S1/clients/C1").await;
+        assert!(record.body.contains("Everything held about this client"));
+        let page = m.get("/services/S1/clients/C1/subject-access").await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Everything held about client C1"));
+        assert!(page.body.contains("Northern"), "their details");
+        assert!(!page.body.contains("Southern"), "no one else's");
+        assert!(
+            page.body.contains("Viewed a client&#39;s record"),
+            "{}",
+            page.body
+        );
+        let json = m
+            .get("/services/S1/clients/C1/subject-access?format=json")
+            .await;
+        let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+        assert_eq!(v["records"]["clients"][0]["family_name"], "Northern");
+        let fhir = m
+            .get("/services/S1/clients/C1/subject-access?format=fhir")
+            .await;
+        let b: serde_json::Value = serde_json::from_str(&fhir.body).unwrap();
+        assert_eq!(b["resourceType"], "Bundle");
+        let audited: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'subject_access' AND actor = 'manager'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(audited, 3);
+
+        // Erasure asks why, and the reference typed to confirm; nothing goes till then.
+        let form = m.get("/services/S1/clients/C1/erase").await;
+        assert_eq!(form.status, 200);
+        let csrf = form.csrf();
+        let refused = m
+            .post(
+                "/services/S1/clients/C1/erase",
+                &[("csrf", &csrf), ("reason", ""), ("confirm", "C2")],
+            )
+            .await;
+        assert_eq!(refused.status, 200);
+        assert!(refused.body.contains("<title>Error:"), "{}", refused.body);
+        assert!(refused.body.contains("href=\"#reason\""));
+        assert!(refused.body.contains("href=\"#confirm\""));
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(held, 2);
+        let erased = m
+            .post(
+                "/services/S1/clients/C1/erase",
+                &[
+                    ("csrf", &csrf),
+                    ("reason", "the client asked; no duty to keep"),
+                    ("confirm", "C1"),
+                ],
+            )
+            .await;
+        assert_eq!(erased.status, 303, "{}", erased.body);
+        let to = erased.location().unwrap().to_string();
+        let list = m.get(&to).await;
+        assert!(list.body.contains("Client C1 erased"), "{}", list.body);
+        assert!(
+            !m.get("/services/S1/clients?erased=C9")
+                .await
+                .body
+                .contains("erased,"),
+            "only an erasure that happened is announced"
+        );
+        let left: Vec<String> = sqlx::query_scalar("SELECT client_ref FROM clients")
+            .fetch_all(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(left, ["C2"]);
+        assert!(t.db.verify_audit().await.unwrap().intact());
+        assert_eq!(m.get("/services/S1/clients/C1").await.status, 404);
+    });
+}
