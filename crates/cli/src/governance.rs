@@ -89,29 +89,6 @@ pub(crate) struct RetentionArgs {
     today: Option<NaiveDate>,
 }
 
-/// A client whose records are due to go: reference, last contact, and the day the
-/// retention period ended.
-pub(crate) type Due = (String, NaiveDate, NaiveDate);
-
-/// The clients of a service whose retention period ends on or before `by`.
-pub(crate) async fn due(
-    db: &Database,
-    service_id: i64,
-    by: NaiveDate,
-) -> anyhow::Result<(u32, Vec<Due>)> {
-    let years = db.retention_years(service_id).await?;
-    let mut out = Vec::new();
-    for (client, last) in db.last_contacts(service_id).await? {
-        let ends = last
-            .checked_add_months(chrono::Months::new(12 * years))
-            .unwrap_or(NaiveDate::MAX);
-        if ends <= by {
-            out.push((client, last, ends));
-        }
-    }
-    Ok((years, out))
-}
-
 pub(crate) async fn retention(db: &Database, args: RetentionArgs) -> anyhow::Result<ExitCode> {
     let services: Vec<(String, i64)> = match &args.service {
         Some(r) => match db.service_id(r).await? {
@@ -143,7 +120,7 @@ pub(crate) async fn retention(db: &Database, args: RetentionArgs) -> anyhow::Res
     let mut total = 0usize;
     let mut failed = 0usize;
     for (r, id) in &services {
-        let (years, due) = due(db, *id, today).await?;
+        let (years, due) = db.retention_due(*id, today).await?;
         db.audit(&AuditEntry {
             actor: operator(),
             action: if args.apply {

@@ -644,6 +644,7 @@ pub async fn release(
          LEFT JOIN ref_lad_region lr ON lr.lad_cd = c.lad_cd \
          WHERE c.service_id IN {in_scope} \
            AND EXISTS (SELECT 1 FROM referrals r WHERE r.service_id = c.service_id AND r.client_id = c.client_id) \
+           AND NOT EXISTS (SELECT 1 FROM restrictions x WHERE x.service_id = c.service_id AND x.client_ref = c.client_ref) \
          ORDER BY s.service_ref, c.client_ref"
     )))
     .fetch_all(db.pool())

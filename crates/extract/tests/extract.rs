@@ -195,6 +195,36 @@ async fn extracts_are_pseudonymous_k_anonymous_stable_within_a_project_and_regis
             "and the same dates"
         );
 
+        // A client whose processing is restricted leaves the next release.
+        let (sid, client, _): (i64, String, i64) = sqlx::query_as(
+            "SELECT c.service_id, c.client_ref, COUNT(*) FROM clients c \
+             JOIN referrals r ON r.service_id = c.service_id AND r.client_id = c.client_id \
+             JOIN episodes e ON e.service_id = r.service_id AND e.referral_id = r.referral_id \
+             GROUP BY c.service_id, c.client_ref ORDER BY COUNT(*) DESC, c.client_ref LIMIT 1",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert!(
+            db.set_restriction(sid, &client, true, "manager", "accuracy disputed")
+                .await
+                .unwrap()
+        );
+        let restricted =
+            dcrs_extract::release(db, secrets.path(), &request("alpha", Format::Csv, None))
+                .await
+                .unwrap();
+        assert_eq!(
+            (pseudonyms(&restricted).len() + restricted.withheld) as i64,
+            clients_with_referral - 1,
+            "the restricted client is left out"
+        );
+        assert!(
+            db.set_restriction(sid, &client, false, "manager", "checked")
+                .await
+                .unwrap()
+        );
+
         // Nothing that names anyone, in any file of any release.
         type Names = (
             Option<String>,
@@ -343,7 +373,11 @@ async fn extracts_are_pseudonymous_k_anonymous_stable_within_a_project_and_regis
 
         // The register holds every release with its files' rows and checksums.
         let register = dcrs_extract::register_entries(db).await.unwrap();
-        assert_eq!(register.len(), 4);
+        assert_eq!(
+            register.len(),
+            5,
+            "four releases, and the one after a restriction"
+        );
         let entry = register
             .iter()
             .find(|e| e.release_id == a2.release_id)
@@ -373,7 +407,7 @@ async fn extracts_are_pseudonymous_k_anonymous_stable_within_a_project_and_regis
                 .fetch_one(db.pool())
                 .await
                 .unwrap();
-        assert_eq!(audited, 4);
+        assert_eq!(audited, 5);
 
         // A service too small for k = 5 even fully generalised: refused, nothing registered.
         let tiny = [
@@ -413,7 +447,7 @@ async fn extracts_are_pseudonymous_k_anonymous_stable_within_a_project_and_regis
             matches!(refused, Err(ExtractError::BelowK { records: 3, .. })),
             "{refused:?}"
         );
-        assert_eq!(dcrs_extract::register_entries(db).await.unwrap().len(), 4);
+        assert_eq!(dcrs_extract::register_entries(db).await.unwrap().len(), 5);
 
         // A missing or replaced secret, and a project past its end, are refused.
         std::fs::write(
@@ -458,7 +492,7 @@ async fn extracts_are_pseudonymous_k_anonymous_stable_within_a_project_and_regis
                 .await
                 .is_err()
         );
-        assert_eq!(dcrs_extract::register_entries(db).await.unwrap().len(), 4);
+        assert_eq!(dcrs_extract::register_entries(db).await.unwrap().len(), 5);
 
         let _ = writeln!(
             std::io::stderr(),

@@ -198,6 +198,12 @@ impl Database {
                 .await
                 .map_err(StoreError::from)?;
         }
+        sqlx::query("DELETE FROM restrictions WHERE service_id = $1 AND client_ref = $2")
+            .bind(service_id)
+            .bind(client_ref.to_string())
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
         for id in &holding {
             sqlx::query("UPDATE audit_log SET detail = NULL WHERE audit_id = $1")
                 .bind(*id)
@@ -393,6 +399,32 @@ impl Database {
             .into_iter()
             .filter_map(|(r, d)| Some((r, d.parse().ok()?)))
             .collect())
+    }
+}
+
+/// A client whose retention period has ended or ends by a day: their reference, their
+/// last contact, and the day the period ends.
+pub type Due = (String, chrono::NaiveDate, chrono::NaiveDate);
+
+impl Database {
+    /// The clients of a service whose retention period ends on or before `by`, in order
+    /// of last contact; and the service's period in years.
+    pub async fn retention_due(
+        &self,
+        service_id: i64,
+        by: chrono::NaiveDate,
+    ) -> StoreResult<(u32, Vec<Due>)> {
+        let years = self.retention_years(service_id).await?;
+        let mut out = Vec::new();
+        for (client, last) in self.last_contacts(service_id).await? {
+            let ends = last
+                .checked_add_months(chrono::Months::new(12 * years))
+                .unwrap_or(chrono::NaiveDate::MAX);
+            if ends <= by {
+                out.push((client, last, ends));
+            }
+        }
+        Ok((years, out))
     }
 }
 

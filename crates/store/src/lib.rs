@@ -12,13 +12,15 @@ mod erase;
 mod migrate;
 pub mod pages;
 mod refdata;
+mod restrict;
 mod sql;
 mod subject;
 mod tx;
 
 pub use audit::{AuditAnchor, AuditVerification, ERASE_ACTION};
-pub use erase::{DEFAULT_RETENTION_YEARS, EraseError, Erasure};
+pub use erase::{DEFAULT_RETENTION_YEARS, Due, EraseError, Erasure};
 pub use refdata::{IMD_YEAR, LoadedFile, REFERENCE_TABLES};
+pub use restrict::Restriction;
 pub use sql::client_chain_parent;
 pub use subject::{Processing, SubjectAccess};
 pub use tx::{AuditEntry, NewRecord, StoreTx};

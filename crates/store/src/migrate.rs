@@ -121,6 +121,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_erasure.sql"),
         postgres: include_str!("../migrations/postgres/0018_erasure.sql"),
     },
+    Migration {
+        version: 19,
+        name: "restrictions",
+        sqlite: include_str!("../migrations/sqlite/0019_restrictions.sql"),
+        postgres: include_str!("../migrations/postgres/0019_restrictions.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.

@@ -98,6 +98,11 @@ pub enum Whose<'a> {
     Service,
 }
 
+/// A condition on the client `c` of a worklist: their processing is not restricted
+/// (restricted clients stay stored but leave the worklists; see `docs/governance.md`).
+const UNRESTRICTED: &str = "NOT EXISTS (SELECT 1 FROM restrictions x \
+     WHERE x.service_id = c.service_id AND x.client_ref = c.client_ref)";
+
 impl Database {
     /// One episode of a service, by its reference.
     pub async fn episode_row(
@@ -285,7 +290,7 @@ impl Database {
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "{COLUMNS} JOIN workers w ON w.service_id = e.service_id AND w.worker_id = e.lead_worker_id \
                      WHERE e.service_id = $1 AND w.worker_ref = $2 AND e.closed_on IS NULL \
-                     ORDER BY e.first_contact_on LIMIT 200"
+                     AND {UNRESTRICTED} ORDER BY e.first_contact_on LIMIT 200"
                 )))
                 .bind(service_id)
                 .bind(worker_ref.to_string())
@@ -295,7 +300,7 @@ impl Database {
             Whose::Service => {
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "{COLUMNS} WHERE e.service_id = $1 AND e.closed_on IS NULL \
-                     ORDER BY e.first_contact_on LIMIT 200"
+                     AND {UNRESTRICTED} ORDER BY e.first_contact_on LIMIT 200"
                 )))
                 .bind(service_id)
                 .fetch_all(self.pool())
@@ -320,7 +325,7 @@ impl Database {
     }
 
     /// Full episodes closed between two dates with no follow-up assessment yet (at most
-    /// 100, earliest closed first).
+    /// 100, earliest closed first), of clients whose processing is not restricted.
     pub async fn follow_ups_due(
         &self,
         service_id: i64,
@@ -342,6 +347,7 @@ impl Database {
              WHERE es.service_id = $1 AND es.kind = 'full' AND es.closed_on >= $3 AND es.closed_on <= $4 \
              AND ($2 = '' OR w.worker_ref = $2) \
              AND NOT EXISTS (SELECT 1 FROM assessments a WHERE a.service_id = e.service_id AND a.episode_id = e.episode_id AND a.occasion = 'follow_up') \
+             AND NOT EXISTS (SELECT 1 FROM restrictions x WHERE x.service_id = c.service_id AND x.client_ref = c.client_ref) \
              ORDER BY es.closed_on LIMIT 100",
         )
         .bind(service_id)

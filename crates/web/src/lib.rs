@@ -444,6 +444,10 @@ pub fn router(app: App) -> Router {
             "/services/{service}/clients/{client}/erase",
             get(governance::erase_form).post(governance::erase),
         )
+        .route(
+            "/services/{service}/clients/{client}/restrict",
+            get(governance::restrict_form).post(governance::restrict),
+        )
         .route("/services/{service}/audit", get(clients::audit_trail))
         .route(
             "/services/{service}/reports/{kind}",

@@ -86,6 +86,8 @@ pub(crate) fn action_words(action: &str) -> &str {
         "refdata.load" => "Loaded reference data",
         "subject_access" => "Produced everything held about a client",
         "client.erase" => "Erased a client and their records",
+        "client.restrict" => "Restricted processing of a client's records",
+        "client.restrict.lift" => "Lifted the restriction on a client's records",
         "retention.set" => "Changed the retention period",
         "retention.dry_run" => "Listed the clients due for erasure",
         "retention.apply" => "Erased the clients due under the retention period",

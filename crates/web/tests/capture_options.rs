@@ -123,10 +123,37 @@ async fn every_option_of_every_capture_form_is_accepted_for_its_field() {
         .unwrap()
         .to_string();
 
-    let mut pages = vec![
-        "/services/S1/clients/new".to_string(),
-        "/services/S1/clients/C1/episodes/new".to_string(),
+    // Each form: its address, and the page shown there (the client form's second page
+    // is shown after its first is answered, and posts to the same address).
+    let mut pages: Vec<(String, Option<String>)> = vec![
+        ("/services/S1/clients/new".to_string(), None),
+        ("/services/S1/clients/C1/episodes/new".to_string(), None),
     ];
+    let first = b.get("/services/S1/clients/new").await;
+    let (inputs, radios) = form_fields(&first.body);
+    let mut answered: Vec<(String, String)> = inputs
+        .iter()
+        .filter(|(n, _)| n != "do")
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                if v.is_empty() {
+                    fill(n).into()
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect();
+    answered.extend(radios.iter().map(|(n, o)| (n.clone(), o[0].0.clone())));
+    answered.push(("do".into(), "continue".into()));
+    let pairs: Vec<(&str, &str)> = answered
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let second = b.post("/services/S1/clients/new", &pairs).await;
+    assert!(second.body.contains("Page 2 of 2"), "{}", second.body);
+    pages.push(("/services/S1/clients/new".to_string(), Some(second.body)));
     for flow in [
         "baseline",
         "plan",
@@ -137,13 +164,19 @@ async fn every_option_of_every_capture_form_is_accepted_for_its_field() {
         "follow-up",
         "close",
     ] {
-        pages.push(format!("/services/S1/episodes/{episode}/{flow}"));
+        pages.push((format!("/services/S1/episodes/{episode}/{flow}"), None));
     }
     let mut posted = 0;
-    for path in &pages {
-        let page = b.get(path).await;
-        assert_eq!(page.status, 200, "{path}");
-        let (inputs, selects) = form_fields(&page.body);
+    for (path, shown) in &pages {
+        let body = match shown {
+            Some(body) => body.clone(),
+            None => {
+                let page = b.get(path).await;
+                assert_eq!(page.status, 200, "{path}");
+                page.body
+            }
+        };
+        let (inputs, selects) = form_fields(&body);
         assert!(
             !selects.is_empty() || path.ends_with("/close"),
             "{path} has selects"

@@ -145,6 +145,22 @@ async fn the_dashboard_agrees_with_the_caseload_and_the_pack() {
             dashboard.body.contains("2026-27 Q3"),
             "this quarter by the calendar"
         );
+        // Retention: the example data end in 2010, so every client of the service is
+        // more than 8 years past their last contact on the fixed day (16 November 2026).
+        let (clients, latest): (i64, String) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM clients c JOIN services s ON s.service_id = c.service_id \
+             WHERE s.service_ref = 'BPL'), \
+             (SELECT MAX(d) FROM (SELECT MAX(held_on) AS d FROM sessions \
+             UNION ALL SELECT MAX(closed_on) FROM episodes \
+             UNION ALL SELECT MAX(assessed_on) FROM assessments) x)",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert!(latest.as_str() < "2018-11-16", "{latest}");
+        let due =
+            format!("{clients} clients are past that now, and 0 clients more by 31 March 2027");
+        assert!(dashboard.body.contains(&due), "{due}: {}", dashboard.body);
         assert!(
             dashboard.body.contains("<svg class=\"sparkline\"")
                 && dashboard

@@ -105,3 +105,84 @@ async fn a_manager_answers_subject_access_and_erases_a_client_of_their_service()
         assert_eq!(m.get("/services/S1/clients/C1").await.status, 404);
     });
 }
+
+/// A client whose processing is restricted stays stored but leaves the caseload's
+/// worklist until the restriction is lifted; every viewer of their page is told.
+#[tokio::test]
+async fn a_restricted_client_leaves_the_worklist_until_the_restriction_is_lifted() {
+    each_backend!("web_restriction", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut m = Browser::new(&app);
+        m.sign_in("manager", PASSWORD).await;
+        let opened = m
+            .save_form(
+                "/services/S1/clients/C1/episodes/new",
+                &[
+                    ("source", "gp"),
+                    ("kind", "full"),
+                    ("primary_issue", "diet"),
+                    ("lead_worker_ref", "W1"),
+                ],
+            )
+            .await;
+        assert_eq!(opened.status, 303, "{}", opened.body);
+        let listed = |body: &str| body.contains("Ann Northern");
+        assert!(listed(&m.get("/services/S1/caseload").await.body));
+
+        let form = m.get("/services/S1/clients/C1/restrict").await;
+        assert_eq!(form.status, 200);
+        let csrf = form.csrf();
+        let blank = m
+            .post(
+                "/services/S1/clients/C1/restrict",
+                &[("csrf", &csrf), ("do", "restrict"), ("reason", " ")],
+            )
+            .await;
+        assert_eq!(blank.status, 200);
+        assert!(blank.body.contains("Enter the reason"));
+        let restricted = m
+            .post(
+                "/services/S1/clients/C1/restrict",
+                &[
+                    ("csrf", &csrf),
+                    ("do", "restrict"),
+                    ("reason", "accuracy disputed"),
+                ],
+            )
+            .await;
+        assert_eq!(restricted.status, 303, "{}", restricted.body);
+        let page = m.get("/services/S1/clients/C1").await;
+        assert!(page.body.contains("is restricted since"), "{}", page.body);
+        assert!(page.body.contains("Lift the restriction on processing"));
+        assert!(!listed(&m.get("/services/S1/caseload").await.body));
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(held, 2, "still stored");
+        let mut trainer = Browser::new(&app);
+        trainer.sign_in("trainer", PASSWORD).await;
+        let seen = trainer.get("/services/S1/clients/C1").await;
+        assert!(seen.body.contains("is restricted since"));
+        assert_eq!(
+            trainer.get("/services/S1/clients/C1/restrict").await.status,
+            404
+        );
+
+        let lifted = m
+            .post(
+                "/services/S1/clients/C1/restrict",
+                &[("csrf", &csrf), ("do", "lift"), ("reason", "checked")],
+            )
+            .await;
+        assert_eq!(lifted.status, 303);
+        assert!(listed(&m.get("/services/S1/caseload").await.body));
+        let actions: Vec<String> = sqlx::query_scalar(
+            "SELECT action FROM audit_log WHERE action LIKE 'client.restrict%' ORDER BY audit_id",
+        )
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(actions, ["client.restrict", "client.restrict.lift"]);
+    });
+}

@@ -133,9 +133,18 @@ struct ClientRecord<'a> {
     summary: SummaryList<'a>,
     episodes: Vec<EpisodeItem>,
     refer: Option<Url>,
-    /// Where the service's manager answers the client's rights: everything held about
-    /// them, and their erasure.
-    rights: Option<(Url, Url)>,
+    /// Where the service's manager answers the client's rights.
+    rights: Option<Rights>,
+    /// The restriction on processing their records, in words, if there is one.
+    restricted: Option<String>,
+}
+
+/// A client's data protection rights, for the manager of their service: everything
+/// held about them, restriction (or lifting it), erasure.
+struct Rights {
+    access: Url,
+    restrict: (Url, &'static str),
+    erase: Url,
 }
 
 pub(crate) async fn client(
@@ -152,7 +161,8 @@ pub(crate) async fn client(
     let (user, id) = (&ctx.user.username, Some(service.service_id));
     audit(&app, user, "view.client", id, Some(r.clone()), detail).await?;
     let episodes = db.client_episodes(service.service_id, &r).await?;
-    let page = client_record(&ctx, &service, c, &episodes, notice.0);
+    let restricted = db.restriction(service.service_id, &r).await?;
+    let page = client_record(&ctx, &service, c, &episodes, notice.0, restricted);
     Ok(notice.shown(&app, html(page.into_string())))
 }
 
@@ -184,6 +194,7 @@ fn client_record(
     c: ClientRecordRow,
     episodes: &[ClientEpisodeRow],
     saved: Option<&str>,
+    restricted: Option<dcrs_store::Restriction>,
 ) -> Markup {
     let name = [&c.given_name, &c.family_name].map(|n| n.clone().unwrap_or_default());
     let name = name.join(" ");
@@ -220,12 +231,20 @@ fn client_record(
         episodes,
         refer: allowed(&ctx.user, Action::EditClients, Some(s))
             .then(|| service_url(s, &["clients", &c.client_ref, "episodes", "new"])),
-        rights: governs.then(|| {
-            (
-                service_url(s, &["clients", &c.client_ref, "subject-access"]),
-                service_url(s, &["clients", &c.client_ref, "erase"]),
-            )
+        rights: governs.then(|| Rights {
+            access: service_url(s, &["clients", &c.client_ref, "subject-access"]),
+            restrict: (
+                service_url(s, &["clients", &c.client_ref, "restrict"]),
+                match restricted {
+                    Some(_) => "Lift the restriction on processing",
+                    None => "Restrict processing of their records",
+                },
+            ),
+            erase: service_url(s, &["clients", &c.client_ref, "erase"]),
         }),
+        restricted: restricted
+            .as_ref()
+            .map(crate::routes::governance::restricted_words),
     })
 }
 
@@ -327,8 +346,8 @@ mod tests {
             first_contact_on: "2010-04-01".into(),
             closed_on: Some("2010-09-30".into()),
         }];
-        let page =
-            client_record(&ctx, &s, record, &episodes, Some("Client registered")).into_string();
+        let page = client_record(&ctx, &s, record, &episodes, Some("Client registered"), None)
+            .into_string();
         assert_hostile_escaped(&page);
         insta::assert_snapshot!("client_record", page);
         let trail = audit_trail_page(

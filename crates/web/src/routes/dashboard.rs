@@ -40,6 +40,9 @@ pub(crate) struct Counted {
     /// The page's content as first shown: the same for every manager of the service
     /// until the figures are counted again, so it is written once.
     content: std::sync::OnceLock<Markup>,
+    /// The retention period: its years, the clients past it today, and those whose
+    /// period ends by the end of next quarter (that day too).
+    retention: (u32, usize, usize, chrono::NaiveDate),
 }
 
 impl Counted {
@@ -115,6 +118,12 @@ async fn dashboard_figures(app: &App, s: &ServiceScope) -> Result<Arc<Counted>, 
         per_trainer(db, s.service_id, &periods[0]).await?,
         per_trainer(db, s.service_id, &periods[1]).await?,
     ];
+    // What the retention period removes: now, and by the end of next quarter.
+    let next_end = Quarter::containing(quarters[0].last_day() + chrono::Days::new(1)).last_day();
+    let (years, by_next) = db.retention_due(s.service_id, next_end).await?;
+    let today = app.today();
+    let due_now = by_next.iter().filter(|(_, _, ends)| *ends <= today).count();
+    let retention = (years, due_now, by_next.len() - due_now, next_end);
     let trend = match max_age.is_zero() {
         true => {
             let earlier = dcrs_report::dashboard(db, &s.service_ref, &periods[2..], false, now);
@@ -134,6 +143,7 @@ async fn dashboard_figures(app: &App, s: &ServiceScope) -> Result<Arc<Counted>, 
         trend,
         trainers,
         content: std::sync::OnceLock::new(),
+        retention,
     });
     if !max_age.is_zero() {
         app.0
@@ -310,6 +320,8 @@ struct DashboardContent<'a> {
     table: Table<'a>,
     /// Per health trainer: this quarter's table and the latest complete one's.
     trainers: Vec<(String, Option<Table<'a>>)>,
+    /// What the retention period removes, in a sentence.
+    retention: String,
     next: Vec<(Url, String)>,
 }
 
@@ -504,8 +516,28 @@ fn dashboard_content(s: &ServiceScope, counted: &Counted, max_age: std::time::Du
             rows,
         },
         trainers,
+        retention: retention_words(counted.retention),
         next: dashboard_links(s, &this),
     })
+}
+
+/// What the retention period removes, in a sentence: clients past it now, and those
+/// whose period ends by the end of next quarter.
+fn retention_words((years, now, next, by): (u32, usize, usize, chrono::NaiveDate)) -> String {
+    let clients = |n: usize| match n {
+        1 => "1 client".to_string(),
+        n => format!("{n} clients"),
+    };
+    format!(
+        "The service keeps a client's records {years} years after their last contact. {} past that now, and {} more by {}. The system's operator lists them with the command dcrs retention --dry-run, and erases them with dcrs retention --apply.",
+        match now {
+            0 => "No client is".to_string(),
+            1 => "1 client is".to_string(),
+            n => format!("{n} clients are"),
+        },
+        clients(next),
+        by.format("%-d %B %Y")
+    )
 }
 
 /// The dashboard's episode and session figures for each health trainer of the quarter

@@ -391,3 +391,131 @@ pub(crate) async fn erase(
     let to = Url::path(&["services", &service.service_ref, "clients"]).with("erased", &client_ref);
     Ok(see_other(&to.to_string()))
 }
+
+#[derive(Template)]
+#[template(path = "clients/restrict.html")]
+struct RestrictPage<'a> {
+    layout: Layout,
+    errors: ErrorSummary<'a>,
+    /// The restriction in force, in words, if there is one.
+    current: Option<String>,
+    action: Url,
+    csrf: Csrf<'a>,
+    reason: Markup,
+    /// The button: restrict, or lift the restriction.
+    button: (&'static str, &'static str),
+    cancel: Url,
+}
+
+fn restrict_page(
+    ctx: &Ctx,
+    service_ref: &str,
+    client_ref: &str,
+    current: Option<&dcrs_store::Restriction>,
+    typed: &str,
+    errors: &[FieldError],
+) -> Response {
+    let token = &ctx.session.csrf_token;
+    let (title, label, button) = match current {
+        Some(_) => (
+            format!("Lift the restriction on client {client_ref}?"),
+            "Why may their records be processed again?",
+            ("lift", "Lift the restriction"),
+        ),
+        None => (
+            format!("Restrict processing of client {client_ref}?"),
+            "Why must processing be restricted?",
+            ("restrict", "Restrict processing"),
+        ),
+    };
+    let reason = Input {
+        hint: Some(
+            "For example, the client disputes the accuracy of their records while it is checked",
+        ),
+        ..Input::text("reason", label, typed, errors)
+    };
+    let page = RestrictPage {
+        layout: Layout::signed_in(title, &ctx.user, token)
+            .back(
+                &client_url(service_ref, client_ref, &[]),
+                "Back to the client",
+            )
+            .failed(errors),
+        errors: ErrorSummary { errors },
+        current: current.map(restricted_words),
+        action: client_url(service_ref, client_ref, &["restrict"]),
+        csrf: Csrf { token },
+        reason: Markup::render(&reason),
+        button,
+        cancel: client_url(service_ref, client_ref, &[]),
+    };
+    html(Markup::render(&page).into_string())
+}
+
+/// A restriction in words, for the client's page and the form that lifts it.
+pub(crate) fn restricted_words(r: &dcrs_store::Restriction) -> String {
+    format!(
+        "Processing of this client's records is restricted since {}, by {}: {}. Their records are kept, but left out of the caseload's worklists and research extracts.",
+        uk_time(&r.at),
+        r.by,
+        r.reason
+    )
+}
+
+/// The form that restricts a client's processing, or lifts the restriction.
+pub(crate) async fn restrict_form(
+    State(app): State<App>,
+    OnService { ctx, service, .. }: OnService<GovernRecords>,
+    Path((_, client_ref)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let db = app.db();
+    db.client_record(service.service_id, &client_ref)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let current = db.restriction(service.service_id, &client_ref).await?;
+    let s = &service.service_ref;
+    Ok(restrict_page(
+        &ctx,
+        s,
+        &client_ref,
+        current.as_ref(),
+        "",
+        &[],
+    ))
+}
+
+/// Restricts a client's processing, or lifts the restriction, with a reason; back to
+/// the client's page, which says which.
+pub(crate) async fn restrict(
+    State(app): State<App>,
+    OnService { service, .. }: OnService<GovernRecords>,
+    Path((_, client_ref)): Path<(String, String)>,
+    Posted { ctx, form, .. }: Posted<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let db = app.db();
+    db.client_record(service.service_id, &client_ref)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let current = db.restriction(service.service_id, &client_ref).await?;
+    let reason = form.get("reason").map_or("", |r| r.trim());
+    let s = &service.service_ref;
+    let refuse = |message: &str| {
+        let errors = [FieldError::new("reason", message)];
+        restrict_page(&ctx, s, &client_ref, current.as_ref(), reason, &errors)
+    };
+    if reason.is_empty() {
+        return Ok(refuse("Enter the reason"));
+    }
+    if reason.chars().count() > 500 {
+        return Ok(refuse("Enter a reason of 500 characters or fewer"));
+    }
+    // The button pressed must match the state shown: a second tap changes nothing.
+    let restrict = form.get("do").map(String::as_str) == Some("restrict");
+    if restrict != current.is_none() {
+        return Ok(see_other(&client_url(s, &client_ref, &[]).to_string()));
+    }
+    let user = &ctx.user.username;
+    db.set_restriction(service.service_id, &client_ref, restrict, user, reason)
+        .await?;
+    Ok(see_other(&client_url(s, &client_ref, &[]).to_string()))
+}
