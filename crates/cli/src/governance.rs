@@ -245,3 +245,96 @@ pub(crate) async fn subject_access(
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// The service's reference.
+    #[arg(long)]
+    service: String,
+    /// The client who stays, with their details.
+    #[arg(long)]
+    keep: String,
+    /// The client whose records move to the one kept, and who then goes.
+    #[arg(long)]
+    merge: String,
+}
+
+/// Lists a service's possible duplicate clients with the evidence, or with --keep and
+/// --merge merges two of them.
+pub(crate) async fn merge(db: &Database, args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let options = dcrs_exchange::ImportOptions {
+        dry_run: false,
+        today: chrono::Local::now().date_naive(),
+        rules: Default::default(),
+        actor: operator(),
+        only_new: false,
+    };
+    let m = dcrs_exchange::Merge {
+        service_ref: args.service.clone(),
+        kept: args.keep.clone(),
+        merged: args.merge.clone(),
+    };
+    let report = dcrs_exchange::merge_clients(db, &m, &options).await?;
+    if report.committed {
+        db.compact().await?;
+        out!(
+            "Merged client {} into {} of {}: their records are {}'s now, checked by every rule, and the reports count them once.",
+            args.merge,
+            args.keep,
+            args.service,
+            args.keep
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for r in &report.rejections {
+        eprintln!(
+            "{} {}: {} = {:?}: {}",
+            r.file,
+            r.record.as_deref().unwrap_or(""),
+            r.field,
+            r.value,
+            r.reason
+        );
+    }
+    eprintln!(
+        "Nothing was merged: the merged records would break the rules above, or a client was not found."
+    );
+    Ok(ExitCode::from(2))
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DuplicatesArgs {
+    /// The service's reference.
+    #[arg(long)]
+    service: String,
+}
+
+/// Lists the possible duplicate clients of a service with the evidence, audited.
+pub(crate) async fn duplicates(db: &Database, args: DuplicatesArgs) -> anyhow::Result<ExitCode> {
+    let Some(sid) = db.service_id(&args.service).await? else {
+        eprintln!("No service has the reference {}.", args.service);
+        return Ok(ExitCode::from(2));
+    };
+    let pairs = dcrs_report::quality::duplicate_pairs(db, sid).await?;
+    let refs: Vec<[&str; 2]> = pairs
+        .iter()
+        .map(|p| [p.a.client_ref.as_str(), p.b.client_ref.as_str()])
+        .collect();
+    db.audit(&AuditEntry {
+        actor: operator(),
+        action: "view.duplicates".into(),
+        service_id: Some(sid),
+        detail: Some(serde_json::json!({"records": refs}).to_string()),
+        ..Default::default()
+    })
+    .await?;
+    out!(
+        "{} possible duplicate pairs in {}.",
+        pairs.len(),
+        args.service
+    );
+    for p in &pairs {
+        out!("{} and {}: {}", p.a.client_ref, p.b.client_ref, p.why);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -178,6 +178,12 @@ enum Command {
     /// what was derived from them, who viewed or changed them and when, the releases of
     /// their service's figures (JSON), and their records as a FHIR Bundle.
     SubjectAccess(governance::SubjectAccessArgs),
+    /// The possible duplicate clients of a service, with the evidence (the pairs the
+    /// data-quality report counts).
+    Duplicates(governance::DuplicatesArgs),
+    /// Merge two clients of a service found to be one person: every record of --merge
+    /// moves to --keep, checked by every rule, and --merge goes.
+    Merge(governance::MergeArgs),
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -377,6 +383,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Erase(args) => governance::erase(&db, args).await?,
         Command::Retention(args) => governance::retention(&db, args).await?,
         Command::SubjectAccess(args) => governance::subject_access(&db, args).await?,
+        Command::Duplicates(args) => governance::duplicates(&db, args).await?,
+        Command::Merge(args) => governance::merge(&db, args).await?,
         Command::Refdata { command } => refdata(&db, command).await?,
     };
     db.close().await;

@@ -707,3 +707,155 @@ async fn a_subject_access_export_holds_every_record_of_the_client_and_nothing_of
         assert_eq!(audited, 1);
     });
 }
+
+/// The example dataset with client C0001 of BPL given a second referral, a brief
+/// episode and a session, written to `to`; with `split`, that referral belongs instead to
+/// C0001-DUP, a second record of the same person (same details), and a young client
+/// C0001-YOUNG (registered, born 2000) is added.
+fn with_second_referral(to: &Path, split: bool) {
+    let from = examples();
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        std::fs::copy(from.join(&name), to.join(&name)).unwrap();
+    }
+    let append = |file: &str, line: &str| {
+        let mut text = std::fs::read_to_string(to.join(file)).unwrap();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(line);
+        text.push('\n');
+        std::fs::write(to.join(file), text).unwrap();
+    };
+    let owner = if split { "C0001-DUP" } else { "C0001" };
+    append(
+        "referrals.csv",
+        &format!("R9001,BPL,{owner},2009-01-05,self,,"),
+    );
+    append(
+        "episodes.csv",
+        "E9001,BPL,R9001,W1,brief,2009-01-12,diet,2009-01-12,completed",
+    );
+    append(
+        "sessions.csv",
+        "S9001,BPL,E9001,W1,2009-01-12,20,face_to_face,gp_practice,brief_intervention,yes",
+    );
+    if split {
+        let clients = read(&from, "clients.csv");
+        let c = clients
+            .iter()
+            .find(|c| c["service_ref"] == "BPL" && c["client_ref"] == "C0001")
+            .unwrap();
+        let order: Vec<String> = csv::Reader::from_path(from.join("clients.csv"))
+            .unwrap()
+            .headers()
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect();
+        for (r, born) in [("C0001-DUP", None), ("C0001-YOUNG", Some("2000-01-01"))] {
+            let row: Vec<String> = order
+                .iter()
+                .map(|h| match h.as_str() {
+                    "client_ref" => r.to_string(),
+                    "date_of_birth" => born.unwrap_or(&c[h]).to_string(),
+                    "nhs_number" if born.is_some() => String::new(),
+                    _ => c[h].clone(),
+                })
+                .collect();
+            append("clients.csv", &row.join(","));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_merge_gives_the_reports_of_the_client_imported_as_one_from_the_start() {
+    each_backend!("cli_merge", |t| {
+        let split = tempfile::tempdir().unwrap();
+        with_second_referral(split.path(), true);
+        ok(dcrs(&t.url, &["import", split.path().to_str().unwrap()]));
+        let one = dcrs_testkit::TestDb::on(
+            if t.url.starts_with("sqlite") {
+                dcrs_testkit::Backend::Sqlite
+            } else {
+                dcrs_testkit::Backend::Postgres
+            },
+            "cli_merge_one",
+        )
+        .await
+        .unwrap();
+        let whole = tempfile::tempdir().unwrap();
+        with_second_referral(whole.path(), false);
+        ok(dcrs(&one.url, &["import", whole.path().to_str().unwrap()]));
+        assert_ne!(
+            reports(&t.url, "BPL", "2008-09"),
+            reports(&one.url, "BPL", "2008-09"),
+            "two records of one person count as two new clients"
+        );
+        // The pair is listed, with the evidence.
+        let listed = ok(dcrs(&t.url, &["duplicates", "--service", "BPL"]));
+        assert!(
+            listed.contains("C0001 and C0001-DUP: the same NHS number"),
+            "{listed}"
+        );
+        // Refused where the merged records break a rule: a referral at 9 years old.
+        let refused = dcrs(
+            &t.url,
+            &[
+                "merge",
+                "--service",
+                "BPL",
+                "--keep",
+                "C0001-YOUNG",
+                "--merge",
+                "C0001-DUP",
+            ],
+        );
+        assert_eq!(refused.status.code(), Some(2));
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(why.contains("Nothing was merged"), "{why}");
+        let held: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM clients WHERE client_ref LIKE 'C0001%'")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            held, 4,
+            "nothing changed: C0001 of each service, DUP and YOUNG"
+        );
+
+        ok(dcrs(
+            &t.url,
+            &[
+                "merge",
+                "--service",
+                "BPL",
+                "--keep",
+                "C0001",
+                "--merge",
+                "C0001-DUP",
+            ],
+        ));
+        for period in ["2008-09", "2009-10"] {
+            let (merged, imported) = (
+                reports(&t.url, "BPL", period),
+                reports(&one.url, "BPL", period),
+            );
+            assert!(
+                merged == imported,
+                "{period}: {}",
+                first_difference(&merged, &imported, "")
+            );
+        }
+        let verified = ok(dcrs(&t.url, &["audit", "verify"]));
+        assert!(verified.contains("intact"), "{verified}");
+        let detail: String = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'client.merge' AND record_ref = 'C0001'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert!(detail.contains("\"merged\":\"C0001-DUP\""), "{detail}");
+        one.db.close().await;
+    });
+}

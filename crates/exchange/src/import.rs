@@ -460,6 +460,116 @@ pub async fn remove_records(
     run.finish().await
 }
 
+/// Two clients of one service found to be one person: `merged` goes into `kept`.
+#[derive(Debug, Clone)]
+pub struct Merge {
+    pub service_ref: String,
+    /// The client that stays, with their details.
+    pub kept: String,
+    /// The client whose records move to `kept`, and who then goes.
+    pub merged: String,
+}
+
+/// Merges two clients of a service through the write path: every referral of `merged`
+/// (and so every episode, assessment, plan, goal, session, signposting and wider issue)
+/// moves to `kept`, `merged` goes, and `kept`'s records are checked again against the
+/// cross-record rules, their derived fields and summaries rewritten, and the service's
+/// reports recount. Audited as `client.merge`, with the merged client's details. Refused,
+/// with nothing changed, where either is not found, they are the same, either's
+/// processing is restricted, or the merged records would break a rule (two episodes
+/// open at once, say).
+pub async fn merge_clients(
+    db: &Database,
+    m: &Merge,
+    options: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
+    let tx = db.begin().await?;
+    let mut run = Run::new(tx, options, "application", ImportReport::default());
+    run.tx.start_small_journal();
+    let refuse = |run: &mut Run, field: &str, value: &str, reason: String| {
+        run.reject(Entity::Client, None, Some(&m.merged), field, value, reason);
+    };
+    let Some(sid) = run
+        .tx
+        .find_id(Entity::Service, None, &m.service_ref)
+        .await?
+    else {
+        refuse(
+            &mut run,
+            "service_ref",
+            &m.service_ref,
+            "no service has this reference".into(),
+        );
+        return run.finish().await;
+    };
+    if m.kept == m.merged {
+        refuse(
+            &mut run,
+            "client_ref",
+            &m.merged,
+            "a client cannot be merged into themselves".into(),
+        );
+        return run.finish().await;
+    }
+    let mut ids = Vec::new();
+    for r in [&m.kept, &m.merged] {
+        match run.tx.find_id(Entity::Client, Some(sid), r).await? {
+            Some(id) => ids.push(id),
+            None => {
+                refuse(
+                    &mut run,
+                    "client_ref",
+                    r,
+                    "the service has no client with this reference".into(),
+                );
+                return run.finish().await;
+            }
+        }
+        if db.restriction(sid, r).await?.is_some() {
+            let why = "processing of this client is restricted; lift the restriction first".into();
+            refuse(&mut run, "client_ref", r, why);
+            return run.finish().await;
+        }
+    }
+    let (kept, merged) = (ids[0], ids[1]);
+    let stored = run
+        .tx
+        .stored_many(Entity::Client, Some(sid), &[merged])
+        .await?;
+    let details: serde_json::Map<String, serde_json::Value> = stored
+        .get(&merged)
+        .map(|(_, values)| {
+            Entity::Client
+                .value_fields()
+                .zip(values)
+                .map(|(f, v)| (f.name.to_string(), json_value(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let moved = run.tx.move_referrals(sid, merged, kept).await?;
+    run.tx.move_client_notes(sid, &m.merged, &m.kept).await?;
+    run.tx.delete(Entity::Client, Some(sid), merged).await?;
+    run.tx.journal_add_clients(sid, &[kept]).await?;
+    run.pending_audit.push(AuditEntry {
+        actor: options.actor.clone(),
+        action: "client.merge".into(),
+        entity: Some(Entity::Client),
+        service_id: Some(sid),
+        record_ref: Some(m.kept.clone()),
+        detail: Some(
+            serde_json::json!({"merged": m.merged, "referrals_moved": moved, "merged_client": details})
+                .to_string(),
+        ),
+    });
+    let counts = EntityCounts {
+        removed: 1,
+        ..Default::default()
+    };
+    run.report.counts.push((Entity::Client, counts));
+    run.check_clients(&mut |_| {}).await?;
+    run.finish().await
+}
+
 /// Deletes one record with its values kept in the audit log (action `record.remove`,
 /// with the reason) and counted as removed.
 async fn remove_one(

@@ -8,7 +8,7 @@ mod import;
 pub use export::{ExportError, ExportSummary, export_dir};
 pub use fhir::{FhirSummary, client_fhir, export_fhir};
 pub use import::{
-    EntityCounts, Fields, ImportError, ImportOptions, ImportReport, MAX_LISTED, OnceKey, Progress,
-    REMOVABLE, Rejection, Removal, answered_before, import_dir, printable, remove_records,
-    write_records,
+    EntityCounts, Fields, ImportError, ImportOptions, ImportReport, MAX_LISTED, Merge, OnceKey,
+    Progress, REMOVABLE, Rejection, Removal, answered_before, import_dir, merge_clients, printable,
+    remove_records, write_records,
 };

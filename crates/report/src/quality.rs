@@ -325,3 +325,111 @@ pub fn section(d: &mut Draft, q: &Quality) -> DraftSection {
         tables: vec![completeness, checks],
     }
 }
+
+/// A client as the duplicates list shows them: reference and the details compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub client_ref: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub date_of_birth: String,
+    pub postcode: Option<String>,
+    pub nhs_number: Option<String>,
+}
+
+/// Two clients of a service that may be one person, and why: the pairs behind the
+/// data-quality report's "Possible duplicate clients" (the same NHS number; or the same
+/// date of birth and postcode, family names starting with the same three letters and
+/// given names with the same letter, with no two different NHS numbers).
+#[derive(Debug, Clone)]
+pub struct DuplicatePair {
+    pub a: Candidate,
+    pub b: Candidate,
+    /// The evidence, in words.
+    pub why: &'static str,
+}
+
+/// The possible duplicate pairs of one service, each pair once, in order of the first
+/// client's reference.
+pub async fn duplicate_pairs(
+    db: &Database,
+    service_id: i64,
+) -> Result<Vec<DuplicatePair>, ReportError> {
+    const COLUMNS: &str =
+        "c.client_ref, c.given_name, c.family_name, c.date_of_birth, c.postcode, c.nhs_number";
+    let read = |r: &sqlx::any::AnyRow| -> Result<Candidate, ReportError> {
+        Ok(Candidate {
+            client_ref: r.try_get(0).map_err(store)?,
+            given_name: r.try_get(1).map_err(store)?,
+            family_name: r.try_get(2).map_err(store)?,
+            date_of_birth: r.try_get(3).map_err(store)?,
+            postcode: r.try_get(4).map_err(store)?,
+            nhs_number: r.try_get(5).map_err(store)?,
+        })
+    };
+    let mut pairs: Vec<DuplicatePair> = Vec::new();
+    let mut add = |a: &Candidate, b: &Candidate, why| {
+        let (a, b) = match a.client_ref < b.client_ref {
+            true => (a.clone(), b.clone()),
+            false => (b.clone(), a.clone()),
+        };
+        if !pairs
+            .iter()
+            .any(|p| p.a.client_ref == a.client_ref && p.b.client_ref == b.client_ref)
+        {
+            pairs.push(DuplicatePair { a, b, why });
+        }
+    };
+    let by_nhs = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM clients c WHERE c.service_id = $1 AND c.nhs_number IN \
+         (SELECT nhs_number FROM clients WHERE service_id = $1 AND nhs_number IS NOT NULL \
+          AND nhs_number <> '' GROUP BY nhs_number HAVING COUNT(*) > 1) \
+         ORDER BY c.nhs_number, c.client_ref"
+    )))
+    .bind(service_id)
+    .fetch_all(db.pool())
+    .await
+    .map_err(store)?;
+    let people: Vec<Candidate> = by_nhs.iter().map(read).collect::<Result<_, _>>()?;
+    for (i, a) in people.iter().enumerate() {
+        for b in &people[i + 1..] {
+            if a.nhs_number == b.nhs_number {
+                add(a, b, "the same NHS number");
+            }
+        }
+    }
+    let by_birth = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM clients c JOIN (SELECT date_of_birth, postcode FROM clients \
+         WHERE service_id = $1 AND postcode IS NOT NULL AND postcode <> '' \
+         AND postcode NOT LIKE 'ZZ99%' GROUP BY date_of_birth, postcode HAVING COUNT(*) > 1) d \
+         ON d.date_of_birth = c.date_of_birth AND d.postcode = c.postcode \
+         WHERE c.service_id = $1 ORDER BY c.date_of_birth, c.postcode, c.client_ref"
+    )))
+    .bind(service_id)
+    .fetch_all(db.pool())
+    .await
+    .map_err(store)?;
+    let people: Vec<Candidate> = by_birth.iter().map(read).collect::<Result<_, _>>()?;
+    for (i, a) in people.iter().enumerate() {
+        for b in &people[i + 1..] {
+            let same_place = a.date_of_birth == b.date_of_birth && a.postcode == b.postcode;
+            let named = similar(
+                (&a.given_name, &a.family_name),
+                (&b.given_name, &b.family_name),
+            );
+            let two_numbers =
+                matches!((&a.nhs_number, &b.nhs_number), (Some(x), Some(y)) if x != y);
+            if same_place && named && !two_numbers {
+                add(
+                    a,
+                    b,
+                    "the same date of birth and postcode, and a similar name",
+                );
+            }
+        }
+    }
+    pairs.sort_by(|x, y| {
+        (&x.a.client_ref, &x.b.client_ref).cmp(&(&y.a.client_ref, &y.b.client_ref))
+    });
+    Ok(pairs)
+}

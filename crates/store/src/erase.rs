@@ -118,11 +118,35 @@ impl Database {
                 .flat_map(|(_, rows)| rows.iter().map(|(r, _)| r.clone()))
                 .collect()
         };
-        // The audit entries holding the values of these records.
+        // The audit entries holding the values of these records, and of clients merged
+        // into this one (their entries keep their own reference).
         let mut about = Vec::new();
         for (entity, rows) in &found {
             for (reference, _) in rows {
                 about.push((entity.label(), reference.clone()));
+            }
+        }
+        let mut merged_into = vec![client_ref.to_string()];
+        while let Some(into) = merged_into.pop() {
+            let merges: Vec<Option<String>> = sqlx::query_scalar(
+                "SELECT detail FROM audit_log WHERE service_id = $1 AND action = 'client.merge' \
+                 AND record_ref = $2",
+            )
+            .bind(service_id)
+            .bind(into)
+            .fetch_all(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
+            for detail in merges.into_iter().flatten() {
+                let merged = serde_json::from_str::<serde_json::Value>(&detail)
+                    .ok()
+                    .and_then(|d| d["merged"].as_str().map(String::from));
+                if let Some(m) = merged
+                    && !about.contains(&("client", m.clone()))
+                {
+                    about.push(("client", m.clone()));
+                    merged_into.push(m);
+                }
             }
         }
         let mut holding: Vec<i64> = Vec::new();

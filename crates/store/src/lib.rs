@@ -9,6 +9,7 @@
 mod audit;
 mod audit_queue;
 mod erase;
+mod merge;
 mod migrate;
 pub mod pages;
 mod refdata;

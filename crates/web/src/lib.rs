@@ -445,6 +445,10 @@ pub fn router(app: App) -> Router {
             get(governance::erase_form).post(governance::erase),
         )
         .route(
+            "/services/{service}/duplicates",
+            get(governance::duplicates).post(governance::merge),
+        )
+        .route(
             "/services/{service}/clients/{client}/restrict",
             get(governance::restrict_form).post(governance::restrict),
         )

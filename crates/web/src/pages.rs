@@ -86,6 +86,8 @@ pub(crate) fn action_words(action: &str) -> &str {
         "refdata.load" => "Loaded reference data",
         "subject_access" => "Produced everything held about a client",
         "client.erase" => "Erased a client and their records",
+        "client.merge" => "Merged two records of one client",
+        "view.duplicates" => "Viewed the possible duplicate clients",
         "client.restrict" => "Restricted processing of a client's records",
         "client.restrict.lift" => "Lifted the restriction on a client's records",
         "retention.set" => "Changed the retention period",

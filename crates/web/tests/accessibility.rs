@@ -41,7 +41,8 @@ async fn every_page_of_every_role_has_no_accessibility_violations() {
             "/services/S1/dashboard", "/services/S1/caseload", "/reports",
             "/services/S1/clients/C1/episodes/new", "/services/S1/staff",
             "/services/S1/configuration", "/services/S1/clients/C1/subject-access",
-            "/services/S1/clients/C1/erase"]},
+            "/services/S1/clients/C1/erase", "/services/S1/clients/C1/restrict",
+            "/services/S1/duplicates"]},
         {"user": "commissioner", "password": PASSWORD, "pages": [
             "/", "/services/S1/reports/pack?period=2010-11"]},
         {"user": "analyst", "password": PASSWORD, "pages": [

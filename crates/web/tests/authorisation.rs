@@ -12,7 +12,7 @@ use common::{ACCOUNTS, Browser, PASSWORD, app};
 
 /// (route with `{S}` for the service and `{C}` for its client, who may open it for their
 /// own service (S1), who for the other (S2)). Roles by user name, as in `ACCOUNTS`.
-const MATRIX: [(&str, &[&str], &[&str]); 18] = [
+const MATRIX: [(&str, &[&str], &[&str]); 19] = [
     ("/services/{S}/clients", &["trainer", "manager"], &[]),
     ("/services/{S}/clients/{C}", &["trainer", "manager"], &[]),
     (
@@ -22,6 +22,7 @@ const MATRIX: [(&str, &[&str], &[&str]); 18] = [
     ),
     ("/services/{S}/clients/{C}/erase", &["manager"], &[]),
     ("/services/{S}/clients/{C}/restrict", &["manager"], &[]),
+    ("/services/{S}/duplicates", &["manager"], &[]),
     ("/services/{S}/audit", &["manager"], &[]),
     (
         "/services/{S}/reports/activity?period=2010-11",

@@ -186,3 +186,83 @@ async fn a_restricted_client_leaves_the_worklist_until_the_restriction_is_lifted
         assert_eq!(actions, ["client.restrict", "client.restrict.lift"]);
     });
 }
+
+/// A client registered twice is listed with the evidence and merged into the first;
+/// only a pair the list offers can be merged.
+#[tokio::test]
+async fn a_client_registered_twice_is_merged_from_the_duplicates_list() {
+    each_backend!("web_merge", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut m = Browser::new(&app);
+        m.sign_in("manager", PASSWORD).await;
+        let again = m
+            .save_form(
+                "/services/S1/clients/new",
+                &[
+                    ("consent_to_record", "yes"),
+                    ("consent_to_share_with_gp", "yes"),
+                    ("given_name", "Ann"),
+                    ("family_name", "Northern"),
+                    ("date_of_birth-day", "1"),
+                    ("date_of_birth-month", "5"),
+                    ("date_of_birth-year", "1980"),
+                    ("sex", "female"),
+                    ("nhs_number", "9000000017"),
+                    ("ethnicity", "A"),
+                    ("gp_registered", "yes"),
+                    ("employment", "employed"),
+                    ("disability", "no"),
+                ],
+            )
+            .await;
+        assert_eq!(again.status, 303, "{}", again.body);
+        let second = again
+            .location()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let list = m.get("/services/S1/clients").await;
+        assert!(list.body.contains("Possible duplicate clients"));
+        let page = m.get("/services/S1/duplicates").await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body
+                .contains(&format!("{second} and C1: the same NHS number")),
+            "{}",
+            page.body
+        );
+        let csrf = page.csrf();
+        let not_offered = m
+            .post(
+                "/services/S1/duplicates",
+                &[("csrf", &csrf), ("keep", "C1"), ("merge", "C9")],
+            )
+            .await;
+        assert_eq!(not_offered.status, 404);
+        let merged = m
+            .post(
+                "/services/S1/duplicates",
+                &[("csrf", &csrf), ("keep", "C1"), ("merge", &second)],
+            )
+            .await;
+        assert_eq!(merged.status, 303, "{}", merged.body);
+        assert_eq!(merged.location().unwrap(), "/services/S1/clients/C1");
+        let left: Vec<String> = sqlx::query_scalar(
+            "SELECT c.client_ref FROM clients c JOIN services s ON s.service_id = c.service_id \
+             WHERE s.service_ref = 'S1'",
+        )
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(left, ["C1"]);
+        assert!(
+            m.get("/services/S1/duplicates")
+                .await
+                .body
+                .contains("None found")
+        );
+        assert!(t.db.verify_audit().await.unwrap().intact());
+    });
+}

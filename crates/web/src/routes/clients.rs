@@ -26,6 +26,8 @@ fn service_url(s: &ServiceScope, tail: &[&str]) -> Url {
 struct ClientList<'a> {
     layout: Layout,
     register: Option<Url>,
+    /// The possible duplicate clients, for the service's manager.
+    duplicates: Option<Url>,
     table: Table<'a>,
     pages: Pagination,
 }
@@ -108,6 +110,8 @@ fn client_list(
         },
         register: allowed(&ctx.user, Action::EditClients, Some(s))
             .then(|| service_url(s, &["clients", "new"])),
+        duplicates: allowed(&ctx.user, Action::GovernRecords, Some(s))
+            .then(|| service_url(s, &["duplicates"])),
         table: Table {
             caption: "Clients",
             headings: &headings,

@@ -519,3 +519,134 @@ pub(crate) async fn restrict(
         .await?;
     Ok(see_other(&client_url(s, &client_ref, &[]).to_string()))
 }
+
+#[derive(Template)]
+#[template(path = "clients/duplicates.html")]
+struct DuplicatesPage<'a> {
+    layout: Layout,
+    pairs: Vec<PairView<'a>>,
+    errors: ErrorSummary<'a>,
+}
+
+/// A possible duplicate pair as the page shows it: the evidence, the two side by side,
+/// and a form to merge either into the other.
+struct PairView<'a> {
+    why: &'static str,
+    table: Table<'a>,
+    action: Url,
+    csrf: Csrf<'a>,
+    a: String,
+    b: String,
+}
+
+fn duplicates_page(
+    ctx: &Ctx,
+    service_ref: &str,
+    pairs: Vec<dcrs_report::quality::DuplicatePair>,
+    errors: &[FieldError],
+) -> Response {
+    let token = &ctx.session.csrf_token;
+    let action = Url::path(&["services", service_ref, "duplicates"]);
+    let shown = |c: &dcrs_report::quality::Candidate| {
+        let name = crate::pages::full_name(&c.given_name, &c.family_name);
+        vec![
+            Cell::Markup(crate::view::Link::markup(
+                &client_url(service_ref, &c.client_ref, &[]),
+                &c.client_ref,
+            )),
+            Cell::Text(name),
+            Cell::Text(uk_date(&c.date_of_birth)),
+            Cell::Text(c.postcode.clone().unwrap_or_default()),
+            Cell::Text(c.nhs_number.clone().unwrap_or_default()),
+        ]
+    };
+    let pairs = pairs
+        .into_iter()
+        .map(|p| PairView {
+            why: p.why,
+            table: Table {
+                caption: "The two records",
+                headings: &["Client", "Name", "Date of birth", "Postcode", "NHS number"],
+                rows: vec![shown(&p.a), shown(&p.b)],
+            },
+            action: action.clone(),
+            csrf: Csrf { token },
+            a: p.a.client_ref,
+            b: p.b.client_ref,
+        })
+        .collect();
+    let page = DuplicatesPage {
+        layout: Layout::signed_in("Possible duplicate clients", &ctx.user, token)
+            .back(
+                &Url::path(&["services", service_ref, "clients"]),
+                "Back to the clients",
+            )
+            .failed(errors),
+        pairs,
+        errors: ErrorSummary { errors },
+    };
+    html(Markup::render(&page).into_string())
+}
+
+/// The possible duplicate clients of the service, with the evidence; audited with the
+/// clients shown.
+pub(crate) async fn duplicates(
+    State(app): State<App>,
+    OnService { ctx, service, .. }: OnService<GovernRecords>,
+) -> Result<Response, WebError> {
+    let pairs = dcrs_report::quality::duplicate_pairs(app.db(), service.service_id).await?;
+    let refs: Vec<[&str; 2]> = pairs
+        .iter()
+        .map(|p| [p.a.client_ref.as_str(), p.b.client_ref.as_str()])
+        .collect();
+    let detail = serde_json::json!({"records": refs});
+    let (user, sid) = (&ctx.user.username, Some(service.service_id));
+    crate::audit(&app, user, "view.duplicates", sid, None, detail).await?;
+    Ok(duplicates_page(&ctx, &service.service_ref, pairs, &[]))
+}
+
+/// Merges one client of a possible duplicate pair into the other through the write
+/// path (`dcrs_exchange::merge_clients`); the kept client's page after, or the list
+/// with the reason it was refused.
+pub(crate) async fn merge(
+    State(app): State<App>,
+    OnService { service, .. }: OnService<GovernRecords>,
+    Posted { ctx, form, .. }: Posted<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let field = |k: &str| form.get(k).map_or(String::new(), |v| v.trim().to_string());
+    let (kept, merged) = (field("keep"), field("merge"));
+    let pairs = dcrs_report::quality::duplicate_pairs(app.db(), service.service_id).await?;
+    // Only a pair the list offers is merged.
+    let offered = pairs.iter().any(|p| {
+        (p.a.client_ref == kept && p.b.client_ref == merged)
+            || (p.b.client_ref == kept && p.a.client_ref == merged)
+    });
+    if !offered {
+        return Err(WebError::NotFound);
+    }
+    let options = dcrs_exchange::ImportOptions {
+        dry_run: false,
+        today: app.today(),
+        rules: Default::default(),
+        actor: ctx.user.username.clone(),
+        only_new: false,
+    };
+    let m = dcrs_exchange::Merge {
+        service_ref: service.service_ref.clone(),
+        kept: kept.clone(),
+        merged: merged.clone(),
+    };
+    let report = dcrs_exchange::merge_clients(app.db(), &m, &options)
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    if report.committed {
+        let to = client_url(&service.service_ref, &kept, &[]);
+        return Ok(see_other(&to.to_string()));
+    }
+    let why: Vec<String> = report.rejections.iter().map(|r| r.reason.clone()).collect();
+    let errors = [FieldError::new(
+        "merge",
+        format!("{merged} was not merged into {kept}: {}", why.join("; ")),
+    )];
+    Ok(duplicates_page(&ctx, &service.service_ref, pairs, &errors))
+}
