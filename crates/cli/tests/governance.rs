@@ -168,6 +168,15 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> S
     }
 }
 
+/// A second fresh database on the same backend as the one at `url`.
+async fn beside(url: &str, name: &str) -> dcrs_testkit::TestDb {
+    let backend = match url.starts_with("sqlite") {
+        true => dcrs_testkit::Backend::Sqlite,
+        false => dcrs_testkit::Backend::Postgres,
+    };
+    dcrs_testkit::TestDb::on(backend, name).await.unwrap()
+}
+
 /// Every byte the database holds for `needle`: the SQLite file and its write-ahead log,
 /// or a plain `pg_dump` of PostgreSQL.
 fn held(url: &str, needle: &str) -> usize {
@@ -341,16 +350,7 @@ async fn an_erased_client_leaves_no_trace_and_the_reports_recount_as_if_never_im
         assert!(String::from_utf8_lossy(&again.stderr).contains("erased already"));
 
         // The reports equal those of a database the client was never imported into.
-        let never = dcrs_testkit::TestDb::on(
-            if t.url.starts_with("sqlite") {
-                dcrs_testkit::Backend::Sqlite
-            } else {
-                dcrs_testkit::Backend::Postgres
-            },
-            "cli_erase_never",
-        )
-        .await
-        .unwrap();
+        let never = beside(&t.url, "cli_erase_never").await;
         let filtered = tempfile::tempdir().unwrap();
         without(
             &HashSet::from([("BPL".to_string(), client.clone())]),
@@ -774,16 +774,7 @@ async fn a_merge_gives_the_reports_of_the_client_imported_as_one_from_the_start(
         let split = tempfile::tempdir().unwrap();
         with_second_referral(split.path(), true);
         ok(dcrs(&t.url, &["import", split.path().to_str().unwrap()]));
-        let one = dcrs_testkit::TestDb::on(
-            if t.url.starts_with("sqlite") {
-                dcrs_testkit::Backend::Sqlite
-            } else {
-                dcrs_testkit::Backend::Postgres
-            },
-            "cli_merge_one",
-        )
-        .await
-        .unwrap();
+        let one = beside(&t.url, "cli_merge_one").await;
         let whole = tempfile::tempdir().unwrap();
         with_second_referral(whole.path(), false);
         ok(dcrs(&one.url, &["import", whole.path().to_str().unwrap()]));

@@ -995,7 +995,7 @@ async fn save(
 
 /// How a form's records go through the write path: as the signed-in user, today in the
 /// UK, under the dataset's rules.
-fn write_options(app: &App, ctx: &Ctx) -> dcrs_exchange::ImportOptions {
+pub(crate) fn write_options(app: &App, ctx: &Ctx) -> dcrs_exchange::ImportOptions {
     dcrs_exchange::ImportOptions {
         dry_run: false,
         today: app.today(),

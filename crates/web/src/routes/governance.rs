@@ -4,13 +4,13 @@
 
 use crate::extract::{GovernRecords, OnService, Posted};
 use crate::pages::{action_words, uk_date, uk_time, words};
+use crate::routes::reports::attachment;
 use crate::users::FieldError;
 use crate::view::{Cell, Csrf, ErrorSummary, Input, Layout, Markup, SummaryList, Table, Url};
 use crate::{App, Ctx, WebError, html, see_other};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use dcrs_domain::Entity;
 use dcrs_store::SubjectAccess;
 use std::collections::HashMap;
@@ -74,7 +74,7 @@ pub(crate) async fn subject_access(
     match format.as_str() {
         "json" => {
             let body = serde_json::to_vec_pretty(&access.to_json()).expect("plain data");
-            Ok(attachment(&name, "application/json", body))
+            Ok(attachment(&name, "application/json", "json", body))
         }
         "fhir" => {
             let now = app.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -83,32 +83,12 @@ pub(crate) async fn subject_access(
                     .await?
                     .ok_or(WebError::NotFound)?;
             let body = serde_json::to_vec_pretty(&bundle).expect("plain data");
-            Ok(attachment(&name, "application/fhir+json", body))
+            Ok(attachment(&name, "application/fhir+json", "json", body))
         }
         _ => Ok(html(
             page(&ctx, &service.service_ref, &access).into_string(),
         )),
     }
-}
-
-/// A file to save, named from the service and client (references are letters, digits,
-/// `-` and `_`; anything else is replaced).
-fn attachment(name: &str, ctype: &str, body: Vec<u8>) -> Response {
-    let safe: String = name
-        .chars()
-        .map(|c| match c.is_ascii_alphanumeric() || c == '-' {
-            true => c,
-            false => '_',
-        })
-        .collect();
-    let headers = [
-        (header::CONTENT_TYPE, ctype.to_string()),
-        (
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{safe}.json\""),
-        ),
-    ];
-    (headers, body).into_response()
 }
 
 /// The date field a record of each kind is known by.
@@ -624,13 +604,7 @@ pub(crate) async fn merge(
     if !offered {
         return Err(WebError::NotFound);
     }
-    let options = dcrs_exchange::ImportOptions {
-        dry_run: false,
-        today: app.today(),
-        rules: Default::default(),
-        actor: ctx.user.username.clone(),
-        only_new: false,
-    };
+    let options = crate::routes::capture::write_options(&app, &ctx);
     let m = dcrs_exchange::Merge {
         service_ref: service.service_ref.clone(),
         kept: kept.clone(),

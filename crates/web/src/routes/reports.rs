@@ -327,7 +327,7 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 
 /// A file to save, named from the report with anything but letters, digits and `-`
 /// replaced.
-fn attachment(name: &str, ctype: &str, ext: &str, bytes: Vec<u8>) -> Response {
+pub(crate) fn attachment(name: &str, ctype: &str, ext: &str, bytes: Vec<u8>) -> Response {
     let safe: String = name
         .chars()
         .map(|c| match c.is_ascii_alphanumeric() || c == '-' {
