@@ -3,7 +3,8 @@
 //! refer and open an episode, baseline with its BMI, a two-goal plan, a session, a draft
 //! that survives signing out and in, an exit assessment, closing the episode. axe-core
 //! finds nothing on any page. Prints each step's page and field counts; screenshots are
-//! kept under `target/web-flow/`.
+//! kept under `target/web-flow/`. The same flow runs on a laptop's viewport (1280×800),
+//! its screenshots under `target/web-flow-laptop/`.
 
 /// Writes to the terminal past the test harness's capture, so that the figures are in
 /// the log of every run (CI's included), not only with `--nocapture`.
@@ -25,12 +26,9 @@ fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone() {
-    let test = "a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone";
-    if !browser_ready(test) {
-        return;
-    }
+/// Runs `flow.mjs` on a fresh database at a viewport (`WIDTHxHEIGHT`), its screenshots
+/// under `target/SHOTS/`: the database and the flow's JSON report.
+async fn run_flow(viewport: &str, shots: &str) -> (TestDb, serde_json::Value) {
     let t = TestDb::sqlite().await;
     // Blackpool's postcodes and the IMD 2019, so the postcode is confirmed with its area.
     let refdir = tempfile::tempdir().unwrap();
@@ -52,12 +50,16 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(dcrs_web::serve_on(app, listener));
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-flow");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target")
+        .join(shots);
+    let viewport = viewport.to_string();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
             .arg(browser_dir().join("flow.mjs"))
             .args([base.as_str(), "trainer", PASSWORD, "S1"])
             .arg(&shots)
+            .arg(viewport)
             .output()
     })
     .await
@@ -68,7 +70,41 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
         "node: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (t, serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone() {
+    let test = "a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone";
+    if !browser_ready(test) {
+        return;
+    }
+    // The same flow on a laptop first: every page checked and photographed there too.
+    let (_, laptop) = run_flow("1280x800", "web-flow-laptop").await;
+    let laptop_violations: Vec<String> = laptop["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["violations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_string())
+        })
+        .collect();
+    assert!(
+        laptop_violations.is_empty(),
+        "axe-core on a laptop: {laptop_violations:#?}"
+    );
+    let laptop_pages: i64 = laptop["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["pages"].as_i64().unwrap())
+        .sum();
+    say!("on a laptop (1280×800): {laptop_pages} pages, no axe-core violations");
+    let (t, r) = run_flow("390x844", "web-flow").await;
     let mut pages = 0;
     let mut violations = Vec::new();
     // The four tasks the first review timed: register a client (with the referral that
@@ -110,6 +146,7 @@ async fn a_health_trainer_takes_a_client_from_registration_to_closing_on_a_phone
         "{task_pages} pages, {task_answers} answered"
     );
     assert!(violations.is_empty(), "axe-core: {violations:#?}");
+    assert_eq!(laptop_pages, pages, "the same pages on a laptop");
     let c = &r["checks"];
     assert!(
         c["postcode_confirmation"]

@@ -5,14 +5,16 @@
 // kept as a screenshot. Prints JSON: the steps (page count, fields, violations) and the
 // checks made on the way.
 //
-// node flow.mjs BASE_URL USER PASSWORD SERVICE SCREENSHOT_DIR
+// node flow.mjs BASE_URL USER PASSWORD SERVICE SCREENSHOT_DIR [WIDTHxHEIGHT]
+// (the viewport: a phone's 390x844 unless given)
 import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const [base, user, password, service, shots] = process.argv.slice(2);
+const [base, user, password, service, shots, size = '390x844'] = process.argv.slice(2);
+const [width, height] = size.split('x').map(Number);
 mkdirSync(shots, { recursive: true });
 
 const browser = await chromium.launch({
@@ -26,7 +28,7 @@ let shot = 0;
 let clientPath = '';
 try {
   // The application allows no script; axe is injected past the policy by the test.
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+  const context = await browser.newContext({ viewport: { width, height }, bypassCSP: true });
   const page = await context.newPage();
   let step = null;
   const begin = (name) => { step = { name, pages: 0, fields: 0, typed: [], violations: [] }; steps.push(step); };
