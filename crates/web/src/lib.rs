@@ -445,6 +445,10 @@ pub fn router(app: App) -> Router {
             get(governance::erase_form).post(governance::erase),
         )
         .route(
+            "/services/{service}/clients/{client}/change",
+            get(routes::capture::client_details_page).post(routes::capture::client_details_submit),
+        )
+        .route(
             "/services/{service}/duplicates",
             get(governance::duplicates).post(governance::merge),
         )

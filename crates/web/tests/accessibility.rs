@@ -34,7 +34,7 @@ async fn every_page_of_every_role_has_no_accessibility_violations() {
     tokio::spawn(dcrs_web::serve_on(app, listener));
     let plan = serde_json::json!([
         {"user": "trainer", "password": PASSWORD, "pages": [
-            "/", "/services/S1/clients", "/services/S1/clients/new", "/services/S1/clients/C1", "/account/password",
+            "/", "/services/S1/clients", "/services/S1/clients/new", "/services/S1/clients/C1", "/services/S1/clients/C1/change", "/account/password",
             "/account/second-factor", "/services/S2/clients", "/account/tokens"]},
         {"user": "manager", "password": PASSWORD, "pages": [
             "/", "/services/S1/audit", "/services/S1/reports/activity?period=2010-11",

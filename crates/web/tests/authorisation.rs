@@ -12,12 +12,17 @@ use common::{ACCOUNTS, Browser, PASSWORD, app};
 
 /// (route with `{S}` for the service and `{C}` for its client, who may open it for their
 /// own service (S1), who for the other (S2)). Roles by user name, as in `ACCOUNTS`.
-const MATRIX: [(&str, &[&str], &[&str]); 19] = [
+const MATRIX: [(&str, &[&str], &[&str]); 20] = [
     ("/services/{S}/clients", &["trainer", "manager"], &[]),
     ("/services/{S}/clients/{C}", &["trainer", "manager"], &[]),
     (
         "/services/{S}/clients/{C}/subject-access",
         &["manager"],
+        &[],
+    ),
+    (
+        "/services/{S}/clients/{C}/change",
+        &["trainer", "manager"],
         &[],
     ),
     ("/services/{S}/clients/{C}/erase", &["manager"], &[]),

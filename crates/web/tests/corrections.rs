@@ -417,3 +417,77 @@ async fn a_record_entered_in_error_is_removed_with_its_values_and_reason_audited
         assert_eq!(other.get(&s2).await.status, 404);
     });
 }
+
+/// A client's details are corrected from their page: the same form as registering, one
+/// page, filled with what is stored; the change goes through the write path (a bad NHS
+/// number is refused with nothing changed) and is audited with before and after.
+#[tokio::test]
+async fn a_clients_details_are_corrected_with_before_and_after_audited() {
+    each_backend!("web_client_details", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut trainer = Browser::new(&app);
+        trainer.sign_in("trainer", PASSWORD).await;
+        let page = trainer.get("/services/S1/clients/C1").await;
+        let change = link_with(&page.body, "/change");
+        assert_eq!(change, "/services/S1/clients/C1/change");
+        let form = trainer.get(&change).await;
+        assert_eq!(form.status, 200);
+        assert!(
+            form.body.contains("Change the client&#39;s details"),
+            "{}",
+            form.body
+        );
+        assert!(
+            form.body.contains("value=\"Northern\""),
+            "filled with what is stored"
+        );
+        let family = |db: dcrs_store::Database| async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT family_name FROM clients WHERE client_ref = 'C1'",
+            )
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+        };
+        let refused = trainer
+            .save_form(
+                &change,
+                &[("family_name", "Norton"), ("nhs_number", "1234567890")],
+            )
+            .await;
+        assert_eq!(refused.status, 200);
+        assert!(
+            refused.body.contains("href=\"#nhs_number\""),
+            "{}",
+            refused.body
+        );
+        assert_eq!(family(t.db.clone()).await, "Northern", "nothing changed");
+        let saved = trainer
+            .save_form(&change, &[("family_name", "Norton")])
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        assert_eq!(saved.location().unwrap(), "/services/S1/clients/C1");
+        let after = trainer.get("/services/S1/clients/C1").await;
+        assert!(
+            after.body.contains("Client&#39;s details saved"),
+            "{}",
+            after.body
+        );
+        assert_eq!(family(t.db.clone()).await, "Norton");
+        let detail: String = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'record.update' AND entity = 'client' \
+             AND record_ref = 'C1'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        let d: serde_json::Value = serde_json::from_str(&detail).unwrap();
+        assert_eq!(d["family_name"]["before"], "Northern");
+        assert_eq!(d["family_name"]["after"], "Norton");
+        assert_eq!(
+            trainer.get("/services/S2/clients/C2/change").await.status,
+            404,
+            "another service's client"
+        );
+    });
+}

@@ -98,6 +98,8 @@ pub enum Flow {
     /// A saved plan's own record (when it was agreed), changed on its own, or removed
     /// with its goals.
     PlanAgreed,
+    /// A registered client's details, corrected.
+    ClientDetails,
 }
 
 impl Flow {
@@ -126,14 +128,21 @@ impl Flow {
             Flow::Close => "close",
             Flow::Goal => "goal",
             Flow::PlanAgreed => "plan-agreed",
+            Flow::ClientDetails => "client-details",
         }
     }
 
     pub(crate) fn parse(text: &str) -> Option<Flow> {
-        [Flow::Client, Flow::Referral, Flow::Goal, Flow::PlanAgreed]
-            .into_iter()
-            .chain(Flow::EPISODE_FLOWS)
-            .find(|f| f.code() == text)
+        [
+            Flow::Client,
+            Flow::Referral,
+            Flow::Goal,
+            Flow::PlanAgreed,
+            Flow::ClientDetails,
+        ]
+        .into_iter()
+        .chain(Flow::EPISODE_FLOWS)
+        .find(|f| f.code() == text)
     }
 
     /// What a person is told once the flow's form is saved.
@@ -151,6 +160,7 @@ impl Flow {
             Flow::Close => "Episode closed",
             Flow::Goal => "Goal saved",
             Flow::PlanAgreed => "Plan saved",
+            Flow::ClientDetails => "Client's details saved",
         }
     }
 
@@ -165,6 +175,7 @@ impl Flow {
             Flow::WiderIssue => "wider issue",
             Flow::Goal => "goal",
             Flow::PlanAgreed => "plan",
+            Flow::ClientDetails => "client's details",
             _ => "record",
         }
     }
@@ -195,6 +206,7 @@ impl Flow {
             Flow::WiderIssue => "Change a wider issue",
             Flow::Goal => "Change a goal",
             Flow::PlanAgreed => "Change when the plan was agreed",
+            Flow::ClientDetails => "Change the client's details",
             other => other.title(),
         }
     }
@@ -213,6 +225,7 @@ impl Flow {
             Flow::Close => "Close the episode",
             Flow::Goal => "Goal",
             Flow::PlanAgreed => "Plan",
+            Flow::ClientDetails => "The client's details",
         }
     }
 
@@ -227,7 +240,7 @@ impl Flow {
         let assessed = from(Entity::Assessment, "assessed_on");
         match self {
             // Consent first: nothing is recorded without it.
-            Flow::Client => [
+            Flow::Client | Flow::ClientDetails => [
                 "consent_to_record",
                 "consent_to_share_with_gp",
                 "given_name",
@@ -410,7 +423,7 @@ pub(crate) async fn subject(
 ) -> Result<Subject, WebError> {
     match flow {
         Flow::Client => Ok(Subject::New),
-        Flow::Referral => {
+        Flow::Referral | Flow::ClientDetails => {
             let (r, g, f) = app
                 .db()
                 .client_name(service_id, subject_ref)
@@ -587,6 +600,16 @@ fn form_page(
     }
     let token = &place.ctx.session.csrf_token;
     let (title, action) = match place.changing {
+        Some(_) if flow == Flow::ClientDetails => (
+            flow.change_title(),
+            Url::path(&[
+                "services",
+                place.service_ref,
+                "clients",
+                place.subject_ref,
+                "change",
+            ]),
+        ),
         Some(reference) => (
             flow.change_title(),
             Url::path(&[
@@ -628,15 +651,19 @@ fn form_page(
         errors: ErrorSummary { errors },
         action,
         draft: place.changing.is_none(),
-        remove: place.changing.map(|reference| {
-            let at = ToRemove {
-                service_ref: place.service_ref,
-                episode_ref: place.subject_ref,
-                flow,
-                record_ref: reference,
-            };
-            (at.action(), flow.noun())
-        }),
+        // A client is erased, not removed as entered in error (docs/governance.md).
+        remove: place
+            .changing
+            .filter(|_| flow != Flow::ClientDetails)
+            .map(|reference| {
+                let at = ToRemove {
+                    service_ref: place.service_ref,
+                    episode_ref: place.subject_ref,
+                    flow,
+                    record_ref: reference,
+                };
+                (at.action(), flow.noun())
+            }),
         csrf: Csrf { token },
         draft_id: values.get("draft_id").map(String::as_str),
         once: values.get("once").map(String::as_str),
@@ -657,6 +684,7 @@ fn back_to(place: &Place) -> Url {
     let (service, subject) = (place.service_ref, place.subject_ref);
     match place.flow {
         Flow::Client => Url::path(&["services", service, "caseload"]),
+        Flow::ClientDetails => Url::path(&["services", service, "clients", subject]),
         Flow::Referral => Url::path(&["services", service, "clients", subject]),
         _ => Url::path(&["services", service, "episodes", subject]),
     }
@@ -720,7 +748,7 @@ struct CheckButton {
 /// once weight is in.
 fn check_after(flow: Flow, field: &str) -> Option<&'static str> {
     match (flow, field) {
-        (Flow::Client, "postcode") => Some("Check the postcode"),
+        (Flow::Client | Flow::ClientDetails, "postcode") => Some("Check the postcode"),
         (Flow::Baseline | Flow::Exit | Flow::FollowUp, "weight_kg") => Some("Work out BMI"),
         _ => None,
     }
@@ -1037,7 +1065,7 @@ async fn check_notes(
 ) -> Result<Vec<(&'static str, String)>, WebError> {
     let mut notes = Vec::new();
     match flow {
-        Flow::Client => {
+        Flow::Client | Flow::ClientDetails => {
             let pc = values.get("postcode").cloned().unwrap_or_default();
             if !pc.is_empty() {
                 notes.push(("postcode", postcode_area(app, &pc).await?));
@@ -1186,7 +1214,7 @@ async fn build(
         }
         // A goal is added with its plan, and a plan with its goals; alone each is only
         // changed or removed.
-        Flow::Goal | Flow::PlanAgreed => return Err(WebError::NotFound),
+        Flow::Goal | Flow::PlanAgreed | Flow::ClientDetails => return Err(WebError::NotFound),
     })
 }
 
@@ -1469,6 +1497,29 @@ pub(crate) async fn episode_flow_submit(
     submit(app, on, episode_flow(&flow)?, ep, None, posted).await
 }
 
+/// The form of a registered client's details, filled with what is stored, to correct
+/// them.
+pub(crate) async fn client_details_page(
+    State(app): State<App>,
+    on: OnService<EditClients>,
+    Path((_, client_ref)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let changing = Some(client_ref.clone());
+    show(app, on, Flow::ClientDetails, client_ref, None, changing).await
+}
+
+/// A client's details corrected through the write path, their values before and after
+/// in the audit log.
+pub(crate) async fn client_details_submit(
+    State(app): State<App>,
+    on: OnService<EditClients>,
+    Path((_, client_ref)): Path<(String, String)>,
+    posted: Posted<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let changing = Some(client_ref.clone());
+    submit(app, on, Flow::ClientDetails, client_ref, changing, posted).await
+}
+
 /// The flows whose one saved record can be changed through the same form.
 const CHANGEABLE: [Flow; 8] = [
     Flow::Baseline,
@@ -1515,6 +1566,7 @@ fn flow_entity(flow: Flow) -> Entity {
         Flow::WiderIssue => Entity::WiderIssue,
         Flow::Goal => Entity::Goal,
         Flow::PlanAgreed => Entity::Plan,
+        Flow::ClientDetails => Entity::Client,
         _ => Entity::Assessment,
     }
 }
@@ -1529,10 +1581,26 @@ async fn stored_record(
     subj: &Subject,
     reference: &str,
 ) -> Result<HashMap<String, String>, WebError> {
+    let entity = flow_entity(flow);
+    // A client's details are the client's own record.
+    if let (Flow::ClientDetails, Subject::Client(r, _)) = (flow, subj) {
+        if r != reference {
+            return Err(WebError::NotFound);
+        }
+        let by_ref = [dcrs_store::Condition::Equals(
+            "client_ref".into(),
+            reference.to_string(),
+        )];
+        let rows = app
+            .db()
+            .list_records(entity, Some(service_id), &by_ref, None, 1)
+            .await?;
+        let row = rows.into_iter().next().ok_or(WebError::NotFound)?;
+        return Ok(row.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+    }
     let Subject::Episode(e) = subj else {
         return Err(WebError::NotFound);
     };
-    let entity = flow_entity(flow);
     let by_ref = [dcrs_store::Condition::Equals(
         entity.ref_field().to_string(),
         reference.to_string(),
@@ -1600,7 +1668,12 @@ async fn changed_records(
     for f in flow.fields() {
         record.insert(f.name, values.get(f.name).cloned().unwrap_or_default());
     }
-    let page = Url::path(&["services", place.service_ref, "episodes", place.subject_ref]);
+    let page = match flow {
+        Flow::ClientDetails => {
+            Url::path(&["services", place.service_ref, "clients", place.subject_ref])
+        }
+        _ => Url::path(&["services", place.service_ref, "episodes", place.subject_ref]),
+    };
     Ok((vec![records(entity, &[record])], page))
 }
 

@@ -137,6 +137,8 @@ struct ClientRecord<'a> {
     summary: SummaryList<'a>,
     episodes: Vec<EpisodeItem>,
     refer: Option<Url>,
+    /// Where their details are corrected, for those who may.
+    change: Option<Url>,
     /// Where the service's manager answers the client's rights.
     rights: Option<Rights>,
     /// The restriction on processing their records, in words, if there is one.
@@ -235,6 +237,8 @@ fn client_record(
         episodes,
         refer: allowed(&ctx.user, Action::EditClients, Some(s))
             .then(|| service_url(s, &["clients", &c.client_ref, "episodes", "new"])),
+        change: allowed(&ctx.user, Action::EditClients, Some(s))
+            .then(|| service_url(s, &["clients", &c.client_ref, "change"])),
         rights: governs.then(|| Rights {
             access: service_url(s, &["clients", &c.client_ref, "subject-access"]),
             restrict: (
