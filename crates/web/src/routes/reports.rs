@@ -381,7 +381,10 @@ fn document_page(ctx: &Ctx, reports: &[Report], this: Url) -> Response {
         downloads: vec![
             (as_format("html-file"), "HTML"),
             (as_format("json"), "JSON"),
-            (as_format("csv"), "CSV for analysis (zip; shares as fractions of 1)"),
+            (
+                as_format("csv"),
+                "CSV for analysis (zip; shares as fractions of 1)",
+            ),
             (as_format("xlsx"), "Spreadsheet"),
         ],
         articles: Markup::from_articles(dcrs_report::html::articles(reports)),
