@@ -491,3 +491,83 @@ async fn a_clients_details_are_corrected_with_before_and_after_audited() {
         );
     });
 }
+
+/// Two people change one record: the one who saves second, on a form opened before the
+/// first saved, is shown what is stored now under each answer that differs, and nothing
+/// is written over it; saving that form again keeps their answers, deliberately.
+#[tokio::test]
+async fn a_change_saved_over_anothers_is_shown_both_versions_not_written() {
+    each_backend!("web_change_conflict", |t| {
+        let app = app(&t.db, Settings::default()).await;
+        let mut trainer = Browser::new(&app);
+        trainer.sign_in("trainer", PASSWORD).await;
+        let episode = open_episode(&mut trainer).await;
+        let saved = trainer
+            .save_form(
+                &format!("{episode}/session"),
+                &[
+                    ("duration_min", "30"),
+                    ("attended", "yes"),
+                    ("mode", "face_to_face"),
+                    ("venue", "gp_practice"),
+                    ("purpose", "assessment"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let page = trainer.get(&episode).await;
+        let change = link_with(&page.body, "/session/");
+        // The trainer opens the session's form; the manager changes the session first.
+        let opened = trainer.get(&change).await;
+        let mut manager = Browser::new(&app);
+        manager.sign_in("manager", PASSWORD).await;
+        let theirs = manager.save_form(&change, &[("duration_min", "45")]).await;
+        assert_eq!(theirs.status, 303, "{}", theirs.body);
+        let mut mine: Vec<(String, String)> = opened
+            .form_values()
+            .into_iter()
+            .filter(|(n, _)| n != "duration_min")
+            .collect();
+        mine.push(("duration_min".into(), "60".into()));
+        mine.push(("do".into(), "save".into()));
+        let pairs: Vec<(&str, &str)> = mine.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let conflict = trainer.post(&change, &pairs).await;
+        assert_eq!(conflict.status, 200);
+        assert!(
+            conflict
+                .body
+                .contains("was changed by someone else after you opened it"),
+            "{}",
+            conflict.body
+        );
+        assert!(
+            conflict.body.contains("Now stored: 45"),
+            "{}",
+            conflict.body
+        );
+        assert!(
+            conflict.body.contains("value=\"60\""),
+            "what was typed is kept"
+        );
+        let duration = |db: dcrs_store::Database| async move {
+            sqlx::query_scalar::<_, i64>("SELECT duration_min FROM sessions")
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        };
+        assert_eq!(duration(t.db.clone()).await, 45, "the other change stands");
+        // Saving the form as shown keeps the trainer's answers.
+        let again: Vec<(String, String)> = conflict
+            .form_values()
+            .into_iter()
+            .chain([("do".to_string(), "save".to_string())])
+            .collect();
+        let pairs: Vec<(&str, &str)> = again
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let kept = trainer.post(&change, &pairs).await;
+        assert_eq!(kept.status, 303, "{}", kept.body);
+        assert_eq!(duration(t.db.clone()).await, 60);
+    });
+}

@@ -480,6 +480,8 @@ struct FormPage<'a> {
     button: (&'static str, &'static str),
     /// Whether the form goes back to its first page from a button (its second page).
     to_first: bool,
+    /// The version of the saved record a change form was opened on.
+    version: Option<&'a str>,
 }
 
 /// Which page of a form in two is shown: registering a client asks at first contact
@@ -675,6 +677,7 @@ fn form_page(
             _ => ("save", "Save"),
         },
         to_first: place.step == Step::Second,
+        version: values.get("version").map(String::as_str),
     };
     html(Markup::render(&page).into_string())
 }
@@ -793,6 +796,8 @@ async fn show(
     let mut values = HashMap::new();
     if let Some(reference) = &changing {
         values = stored_record(&app, s.service_id, flow, &subj, reference).await?;
+        let version = version_of(&values);
+        values.insert("version".into(), version);
     } else if let Some(id) = draft {
         let text = app
             .db()
@@ -844,7 +849,7 @@ fn posted_values(flow: Flow, form: &HashMap<String, String>) -> HashMap<String, 
         })
         .collect();
     for (k, v) in form {
-        if k.starts_with("status_") || k == "lead_worker_ref" || k == "draft_id" {
+        if k.starts_with("status_") || k == "lead_worker_ref" || k == "draft_id" || k == "version" {
             values.insert(k.clone(), v.clone());
         }
     }
@@ -870,6 +875,20 @@ async fn submit(
     let values = posted_values(flow, &form);
     let extra = flow_extra(&app, &ctx, s.service_id, flow, &subject_ref, &values).await?;
     let sent_from = Step::posted(flow, changing.as_deref(), &form);
+    // A change saved over a record someone else changed since the form was opened is
+    // shown back with what is stored now, not written: saving again keeps the answers.
+    let mut values = values;
+    let mut conflict = None;
+    let saving = !matches!(form.get("do").map(String::as_str), Some("check" | "draft"));
+    if let (Some(reference), Some(opened), true) = (&changing, form.get("version"), saving) {
+        let now = stored_record(&app, s.service_id, flow, &subj, reference).await?;
+        let current = version_of(&now);
+        if *opened != current {
+            values.insert("version".into(), current);
+            conflict = Some(differences(flow, &now, &values));
+        }
+    }
+    let values = values;
     let place = Place {
         ctx: &ctx,
         service_ref: &s.service_ref,
@@ -899,6 +918,16 @@ async fn submit(
             };
             Ok(render(next, &errors, &[]))
         }
+        _ if conflict.is_some() => {
+            let notes = conflict.unwrap_or_default();
+            let field = notes.first().map_or_else(|| first_field(flow), |(f, _)| *f);
+            let message = format!(
+                "This {} was changed by someone else after you opened it. What is stored now is shown under each answer that differs: save again to keep your answers, or go back to keep what is stored",
+                flow.noun()
+            );
+            let errors = [FieldError::new(field, message)];
+            Ok(render(sent_from, &errors, &notes))
+        }
         _ => match save(&app, &place, s.service_id, &subj, &values, sent_once(&form)).await? {
             Ok(to) => Ok(crate::routes::caseload::with_notice(
                 &app,
@@ -914,6 +943,50 @@ async fn submit(
             }
         },
     }
+}
+
+/// A saved record's version as a change form carries it: a digest of its stored values,
+/// so that a change saved over someone else's is noticed.
+fn version_of(stored: &HashMap<String, String>) -> String {
+    use sha2::Digest;
+    let mut fields: Vec<(&String, &String)> = stored
+        .iter()
+        .filter(|(k, _)| *k != "version" && *k != "once")
+        .collect();
+    fields.sort();
+    let mut h = sha2::Sha256::new();
+    for (k, v) in fields {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    crate::auth::hex(&h.finalize()[..12])
+}
+
+/// Each answer of the form that differs from what is stored now, with the stored value
+/// in words, to show under it.
+fn differences(
+    flow: Flow,
+    now: &HashMap<String, String>,
+    typed: &HashMap<String, String>,
+) -> Vec<(&'static str, String)> {
+    let entity = flow_entity(flow);
+    flow.fields()
+        .into_iter()
+        .filter_map(|f| {
+            let stored = now.get(f.name).map_or("", String::as_str);
+            if typed.get(f.name).map_or("", String::as_str) == stored {
+                return None;
+            }
+            let shown = match (stored, f.kind) {
+                ("", _) => "nothing".to_string(),
+                (v, Kind::Date) => crate::pages::uk_date(v),
+                (v, _) => crate::pages::words(entity, f.name, v),
+            };
+            Some((f.name, format!("Now stored: {shown}")))
+        })
+        .collect()
 }
 
 /// The problems with the answers on the client form's first page, as the write path's
