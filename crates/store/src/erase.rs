@@ -3,7 +3,7 @@
 //! personal data. See `docs/governance.md`.
 
 use crate::audit::ERASE_ACTION;
-use crate::tx::{AuditEntry, StoreTx};
+use crate::tx::AuditEntry;
 use crate::{Backend, Database, RecordStore, StoreError, StoreResult};
 use dcrs_domain::record::Entity;
 use sqlx::Row;
@@ -270,7 +270,7 @@ impl Database {
                 .to_string(),
             ),
         };
-        commit(tx, entry).await?;
+        tx.commit_audited(&[entry]).await?;
         Ok(out)
     }
 
@@ -306,10 +306,6 @@ impl Database {
         .fetch_all(&self.pool)
         .await?)
     }
-}
-
-async fn commit(tx: StoreTx, entry: AuditEntry) -> StoreResult<()> {
-    tx.commit_audited(&[entry]).await
 }
 
 /// The retention period of a service that has not set one: 8 years after the last
