@@ -55,6 +55,8 @@ pub struct SubjectAccess {
     pub processing: Vec<Processing>,
     /// Releases of the service's figures (aggregate; no record of theirs leaves in one).
     pub releases: Vec<Processing>,
+    /// The restriction on processing their records, if there is one.
+    pub restricted: Option<crate::Restriction>,
 }
 
 impl SubjectAccess {
@@ -109,6 +111,9 @@ impl SubjectAccess {
             "derived": self.derived.iter().map(|(k, v)| serde_json::json!({"what": k, "value": v})).collect::<Vec<_>>(),
             "processing": self.processing.iter().map(line).collect::<Vec<_>>(),
             "releases": self.releases.iter().map(line).collect::<Vec<_>>(),
+            "processing_restricted": self.restricted.as_ref().map(|r| serde_json::json!({
+                "since": r.at, "by": r.by, "reason": r.reason,
+            })),
         })
     }
 }
@@ -186,6 +191,7 @@ impl Database {
             derived,
             processing: Vec::new(),
             releases: Vec::new(),
+            restricted: None,
         };
         let refs = access.references();
         let mut derived = access.derived.clone();
@@ -265,8 +271,10 @@ impl Database {
                 .bind(format!("\"{}\"", access.service_ref))
                 .fetch_all(&self.pool)
                 .await?;
+        let restricted = self.restriction(service_id, client_ref).await?;
         Ok(Some(SubjectAccess {
             derived,
+            restricted,
             processing: processing.into_iter().map(|(_, p)| p).collect(),
             releases: releases
                 .into_iter()

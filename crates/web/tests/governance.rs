@@ -154,6 +154,16 @@ async fn a_restricted_client_leaves_the_worklist_until_the_restriction_is_lifted
         let page = m.get("/services/S1/clients/C1").await;
         assert!(page.body.contains("is restricted since"), "{}", page.body);
         assert!(page.body.contains("Lift the restriction on processing"));
+        let access = m.get("/services/S1/clients/C1/subject-access").await;
+        assert!(
+            access.body.contains("is restricted since"),
+            "told in subject access too"
+        );
+        let json = m
+            .get("/services/S1/clients/C1/subject-access?format=json")
+            .await;
+        let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+        assert_eq!(v["processing_restricted"]["reason"], "accuracy disputed");
         assert!(!listed(&m.get("/services/S1/caseload").await.body));
         let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
             .fetch_one(t.db.pool())

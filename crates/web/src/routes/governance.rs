@@ -32,6 +32,8 @@ struct RecordBlock {
 struct SubjectAccessPage<'a> {
     layout: Layout,
     intro: String,
+    /// The restriction on processing their records, in words, if there is one.
+    restricted: Option<String>,
     json: Url,
     fhir: Url,
     records: Vec<RecordBlock>,
@@ -208,6 +210,7 @@ fn page(ctx: &Ctx, service_ref: &str, a: &SubjectAccess) -> Markup {
         ),
         json: at("json"),
         fhir: at("fhir"),
+        restricted: a.restricted.as_ref().map(restricted_words),
         records,
         derived: SummaryList {
             rows: a
