@@ -127,6 +127,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0019_restrictions.sql"),
         postgres: include_str!("../migrations/postgres/0019_restrictions.sql"),
     },
+    Migration {
+        version: 20,
+        name: "audit_by_record",
+        sqlite: include_str!("../migrations/sqlite/0020_audit_by_record.sql"),
+        postgres: include_str!("../migrations/postgres/0020_audit_by_record.sql"),
+    },
 ];
 
 /// FNV-1a, enough to notice an edited file.
