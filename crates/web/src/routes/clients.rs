@@ -66,7 +66,11 @@ pub(crate) async fn clients(
         ("client", "clients"),
     );
     let mut erased = None;
-    if let Some(r) = q.erased {
+    // Said to the manager who erased, not to anyone who guesses a reference.
+    if let Some(r) = q
+        .erased
+        .filter(|_| allowed(&ctx.user, Action::GovernRecords, Some(&service)))
+    {
         let tombstones = app.db().erasures(service.service_id).await?;
         erased = tombstones
             .into_iter()
