@@ -815,6 +815,36 @@ async fn a_merge_gives_the_reports_of_the_client_imported_as_one_from_the_start(
             "nothing changed: C0001 of each service, DUP and YOUNG"
         );
 
+        // The duplicate's record changed through the application before the merge: its
+        // entry keeps the duplicate's reference.
+        let dup = read(split.path(), "clients.csv")
+            .into_iter()
+            .find(|c| c["client_ref"] == "C0001-DUP")
+            .unwrap();
+        let fields: dcrs_exchange::Fields = dup
+            .iter()
+            .map(|(k, v)| {
+                let f = dcrs_domain::record::Entity::Client
+                    .fields()
+                    .iter()
+                    .find(|f| f.name == k)
+                    .unwrap();
+                let v = if k == "family_name" { "Jones-Dup" } else { v };
+                (f.name, v.to_string())
+            })
+            .collect();
+        let options = dcrs_exchange::ImportOptions {
+            dry_run: false,
+            today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            rules: Default::default(),
+            actor: "trainer".into(),
+            only_new: false,
+        };
+        let records = [(dcrs_domain::record::Entity::Client, vec![fields])];
+        let changed = dcrs_exchange::write_records(&t.db, &records, &options, "application", None)
+            .await
+            .unwrap();
+        assert!(changed.committed, "{:?}", changed.rejections);
         ok(dcrs(
             &t.url,
             &[
@@ -847,6 +877,48 @@ async fn a_merge_gives_the_reports_of_the_client_imported_as_one_from_the_start(
         .await
         .unwrap();
         assert!(detail.contains("\"merged\":\"C0001-DUP\""), "{detail}");
+        // The person's subject access lists the change made to the merged record, and
+        // erasing them empties its detail too.
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().to_str().unwrap();
+        ok(dcrs(
+            &t.url,
+            &[
+                "subject-access",
+                "--service",
+                "BPL",
+                "--client",
+                "C0001",
+                "--out",
+                dir,
+            ],
+        ));
+        let access = std::fs::read_to_string(out.path().join("subject-access.json")).unwrap();
+        assert!(
+            access.contains("Jones-Dup"),
+            "the merged record's change is listed"
+        );
+        ok(dcrs(
+            &t.url,
+            &[
+                "erase",
+                "--service",
+                "BPL",
+                "--client",
+                "C0001",
+                "--reason",
+                "asked",
+            ],
+        ));
+        let left: Option<String> = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'record.update' AND record_ref = 'C0001-DUP'",
+        )
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(left, None, "emptied with the person it was merged into");
+        let verified = ok(dcrs(&t.url, &["audit", "verify"]));
+        assert!(verified.contains("intact"), "{verified}");
         one.db.close().await;
     });
 }

@@ -126,28 +126,8 @@ impl Database {
                 about.push((entity.label(), reference.clone()));
             }
         }
-        let mut merged_into = vec![client_ref.to_string()];
-        while let Some(into) = merged_into.pop() {
-            let merges: Vec<Option<String>> = sqlx::query_scalar(
-                "SELECT detail FROM audit_log WHERE service_id = $1 AND action = 'client.merge' \
-                 AND record_ref = $2",
-            )
-            .bind(service_id)
-            .bind(into)
-            .fetch_all(tx.conn())
-            .await
-            .map_err(StoreError::from)?;
-            for detail in merges.into_iter().flatten() {
-                let merged = serde_json::from_str::<serde_json::Value>(&detail)
-                    .ok()
-                    .and_then(|d| d["merged"].as_str().map(String::from));
-                if let Some(m) = merged
-                    && !about.contains(&("client", m.clone()))
-                {
-                    about.push(("client", m.clone()));
-                    merged_into.push(m);
-                }
-            }
+        for m in crate::merge::merged_clients(tx.conn(), service_id, client_ref).await? {
+            about.push(("client", m));
         }
         let mut holding: Vec<i64> = Vec::new();
         let mut old = 0i64;

@@ -53,3 +53,39 @@ impl StoreTx {
         Ok(())
     }
 }
+
+/// The clients merged into `client_ref`, directly or through others merged before, as
+/// the `client.merge` entries of the audit log record them: the entries about their own
+/// records keep their references.
+pub(crate) async fn merged_clients(
+    conn: &mut sqlx::AnyConnection,
+    service_id: i64,
+    client_ref: &str,
+) -> StoreResult<Vec<String>> {
+    let mut found: Vec<String> = Vec::new();
+    let mut into = vec![client_ref.to_string()];
+    while let Some(kept) = into.pop() {
+        let merges: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE service_id = $1 AND action = 'client.merge' \
+             AND record_ref = $2",
+        )
+        .bind(service_id)
+        .bind(kept)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+        for detail in merges.into_iter().flatten() {
+            let merged = serde_json::from_str::<serde_json::Value>(&detail)
+                .ok()
+                .and_then(|d| d["merged"].as_str().map(String::from));
+            if let Some(m) = merged
+                && m != client_ref
+                && !found.contains(&m)
+            {
+                found.push(m.clone());
+                into.push(m);
+            }
+        }
+    }
+    Ok(found)
+}

@@ -193,7 +193,14 @@ impl Database {
             releases: Vec::new(),
             restricted: None,
         };
-        let refs = access.references();
+        let mut refs = access.references();
+        // Clients merged into this one: the entries about their own record keep their
+        // reference.
+        let mut conn = self.pool.acquire().await?;
+        for m in crate::merge::merged_clients(&mut conn, service_id, client_ref).await? {
+            refs.push((Entity::Client, m));
+        }
+        drop(conn);
         let mut derived = access.derived.clone();
         for (entity, r) in &refs {
             if *entity != Entity::Assessment {
