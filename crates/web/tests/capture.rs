@@ -433,6 +433,15 @@ async fn a_form_sent_twice_is_stored_once() {
         assert_eq!(second.status, 303, "{}", second.body);
         assert_eq!(first.location(), second.location());
         assert_eq!(count("Twice").await, 1);
+        // The trainer is told the second was not saved again.
+        let shown = b.get(second.location().unwrap()).await;
+        assert!(
+            shown
+                .body
+                .contains("This client was already registered: nothing was saved twice"),
+            "{}",
+            shown.body
+        );
 
         // Two at the same moment (a double tap): still one.
         let page = b.get("/services/S1/clients/new").await;

@@ -180,6 +180,32 @@ impl Flow {
         }
     }
 
+    /// What a person is told when a form they sent again had been saved already (its
+    /// one-time key seen): nothing was saved a second time.
+    pub(crate) fn already(self) -> &'static str {
+        match self {
+            Flow::Client => "This client was already registered: nothing was saved twice",
+            Flow::Referral => "This episode was already opened: nothing was saved twice",
+            Flow::Baseline => "This baseline assessment was already saved: nothing was saved twice",
+            Flow::Exit => "This exit assessment was already saved: nothing was saved twice",
+            Flow::FollowUp => {
+                "This follow-up assessment was already saved: nothing was saved twice"
+            }
+            Flow::Plan => "This plan was already saved: nothing was saved twice",
+            Flow::Session => "This session was already saved: nothing was saved twice",
+            Flow::Onward => {
+                "This signposting or onward referral was already saved: nothing was saved twice"
+            }
+            Flow::WiderIssue => "This wider issue was already saved: nothing was saved twice",
+            Flow::Close => "This episode was already closed: nothing was saved twice",
+            Flow::Goal => "This goal was already saved: nothing was saved twice",
+            Flow::PlanAgreed => "This plan was already saved: nothing was saved twice",
+            Flow::ClientDetails => {
+                "The client's details were already saved: nothing was saved twice"
+            }
+        }
+    }
+
     /// What a person is told once a saved record of the flow is removed.
     pub(crate) fn removed(self) -> &'static str {
         match self {
@@ -928,20 +954,25 @@ async fn submit(
             let errors = [FieldError::new(field, message)];
             Ok(render(sent_from, &errors, &notes))
         }
-        _ => match save(&app, &place, s.service_id, &subj, &values, sent_once(&form)).await? {
-            Ok(to) => Ok(crate::routes::caseload::with_notice(
-                &app,
-                see_other(&to),
-                flow,
-            )),
-            Err(errors) => {
-                let step = sent_from.of_errors(&errors);
-                // The page shown links each of its errors to its field.
-                let shown: Vec<FieldError> =
-                    errors.into_iter().filter(|e| step.asks(e.field)).collect();
-                Ok(render(step, &shown, &[]))
+        _ => {
+            match save(&app, &place, s.service_id, &subj, &values, sent_once(&form)).await? {
+                Ok(Saved { to, already: false }) => Ok(crate::routes::caseload::with_notice(
+                    &app,
+                    see_other(&to),
+                    flow,
+                )),
+                Ok(Saved { to, already: true }) => Ok(
+                    crate::routes::caseload::with_already_notice(&app, see_other(&to), flow),
+                ),
+                Err(errors) => {
+                    let step = sent_from.of_errors(&errors);
+                    // The page shown links each of its errors to its field.
+                    let shown: Vec<FieldError> =
+                        errors.into_iter().filter(|e| step.asks(e.field)).collect();
+                    Ok(render(step, &shown, &[]))
+                }
             }
-        },
+        }
     }
 }
 
@@ -1050,6 +1081,13 @@ async fn keep_draft(
     Ok(see_other(&caseload.to_string()))
 }
 
+/// Where a saved form goes next, and whether this submission was a repeat of one saved
+/// before (its one-time key seen), which wrote nothing.
+struct Saved {
+    to: String,
+    already: bool,
+}
+
 /// Writes a flow's records through the write path: where to go next, or the problems,
 /// each on its field of the form. A repeat of a form already saved (its one-time key
 /// seen) goes where the first went, writing nothing.
@@ -1060,7 +1098,7 @@ async fn save(
     subj: &Subject,
     values: &HashMap<String, String>,
     once: Option<String>,
-) -> Result<Result<String, Vec<FieldError>>, WebError> {
+) -> Result<Result<Saved, Vec<FieldError>>, WebError> {
     let (ctx, flow) = (place.ctx, place.flow);
     let worker = lead_worker(ctx, subj, values);
     let (svc, id) = (place.service_ref, service_id);
@@ -1083,7 +1121,10 @@ async fn save(
             .await
             .map_err(|e| WebError::Internal(e.to_string()))?;
     if let Some(first) = report.already {
-        return Ok(Ok(first));
+        return Ok(Ok(Saved {
+            to: first,
+            already: true,
+        }));
     }
     if !report.committed {
         return Ok(Err(form_errors(flow, &report)));
@@ -1091,7 +1132,10 @@ async fn save(
     if let Some(id) = values.get("draft_id").and_then(|d| d.parse().ok()) {
         app.db().delete_draft(id, ctx.user.user_id).await?;
     }
-    Ok(Ok(target))
+    Ok(Ok(Saved {
+        to: target,
+        already: false,
+    }))
 }
 
 /// How a form's records go through the write path: as the signed-in user, today in the

@@ -194,8 +194,17 @@ fn notice_cookie(app: &App, mut res: Response, value: &str, seconds: i64) -> Res
     res
 }
 
+/// A response that goes on to show "This session was already saved: nothing was saved
+/// twice" (or the like) once: a form sent again after its first save.
+pub(crate) fn with_already_notice(app: &App, res: Response, flow: Flow) -> Response {
+    notice_cookie(app, res, &format!("{ALREADY}{}", flow.code()), 120)
+}
+
 /// What the notice cookie's value starts with after a removal.
 const REMOVED: &str = "removed.";
+
+/// What the notice cookie's value starts with after a repeat of a saved form.
+const ALREADY: &str = "already.";
 
 /// What a form just saved, if this request follows its save: the words of the
 /// notification ("Session saved").
@@ -208,10 +217,13 @@ impl axum::extract::FromRequestParts<App> for Notice {
         _: &App,
     ) -> Result<Self, WebError> {
         let code = crate::cookie(&parts.headers, NOTICE_COOKIE).unwrap_or_default();
-        Ok(Notice(match code.strip_prefix(REMOVED) {
-            Some(flow) => Flow::parse(flow).map(Flow::removed),
-            None => Flow::parse(&code).map(Flow::saved),
-        }))
+        Ok(Notice(
+            match (code.strip_prefix(REMOVED), code.strip_prefix(ALREADY)) {
+                (Some(flow), _) => Flow::parse(flow).map(Flow::removed),
+                (_, Some(flow)) => Flow::parse(flow).map(Flow::already),
+                _ => Flow::parse(&code).map(Flow::saved),
+            },
+        ))
     }
 }
 
