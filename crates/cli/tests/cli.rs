@@ -5,20 +5,8 @@ use dcrs_testkit::each_backend;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dataset")
-}
-
-fn dcrs(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dcrs"))
-        .arg("--database")
-        .arg(url)
-        .args(args)
-        .env_remove("DCRS_DATABASE_URL")
-        .env("USER", "test-operator")
-        .output()
-        .expect("dcrs runs")
-}
+mod common;
+use common::{dcrs, examples};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()

@@ -8,23 +8,11 @@
 
 use dcrs_testkit::each_backend;
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dataset")
-}
-
-fn dcrs(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dcrs"))
-        .arg("--database")
-        .arg(url)
-        .args(args)
-        .env_remove("DCRS_DATABASE_URL")
-        .env("USER", "test-operator")
-        .output()
-        .expect("dcrs runs")
-}
+mod common;
+use common::{dcrs, examples};
 
 fn ok(out: Output) -> String {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -168,6 +156,36 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> S
     }
 }
 
+/// Changes one field of a client (given as its CSV row) through the application's write
+/// path, as a trainer on the pages would: audited with the value before and after.
+async fn change_client(
+    db: &dcrs_store::Database,
+    row: &BTreeMap<String, String>,
+    field: &str,
+    value: &str,
+) {
+    let fields: dcrs_exchange::Fields = dcrs_domain::record::Entity::Client
+        .fields()
+        .iter()
+        .map(|f| {
+            let v = if f.name == field { value } else { &row[f.name] };
+            (f.name, v.to_string())
+        })
+        .collect();
+    let options = dcrs_exchange::ImportOptions {
+        dry_run: false,
+        today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        rules: Default::default(),
+        actor: "trainer".into(),
+        only_new: false,
+    };
+    let records = [(dcrs_domain::record::Entity::Client, vec![fields])];
+    let report = dcrs_exchange::write_records(db, &records, &options, "application", None)
+        .await
+        .unwrap();
+    assert!(report.committed, "{:?}", report.rejections);
+}
+
 /// A second fresh database on the same backend as the one at `url`.
 async fn beside(url: &str, name: &str) -> dcrs_testkit::TestDb {
     let backend = match url.starts_with("sqlite") {
@@ -244,32 +262,7 @@ async fn an_erased_client_leaves_no_trace_and_the_reports_recount_as_if_never_im
         let client = chosen["client_ref"].clone();
         // Changed through the application, so the audit log holds their details before
         // and after.
-        let mut changed = chosen.clone();
-        changed.insert("family_name".into(), "Renamed-Erasable".into());
-        let fields: dcrs_exchange::Fields = changed
-            .iter()
-            .map(|(k, v)| {
-                let k: &'static str = dcrs_domain::record::Entity::Client
-                    .fields()
-                    .iter()
-                    .find(|f| f.name == k)
-                    .unwrap()
-                    .name;
-                (k, v.clone())
-            })
-            .collect();
-        let options = dcrs_exchange::ImportOptions {
-            dry_run: false,
-            today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
-            rules: Default::default(),
-            actor: "trainer".into(),
-            only_new: false,
-        };
-        let records = [(dcrs_domain::record::Entity::Client, vec![fields])];
-        let report = dcrs_exchange::write_records(&t.db, &records, &options, "application", None)
-            .await
-            .unwrap();
-        assert!(report.committed, "{:?}", report.rejections);
+        change_client(&t.db, &chosen, "family_name", "Renamed-Erasable").await;
         let details = [
             chosen["family_name"].clone(),
             "Renamed-Erasable".to_string(),
@@ -582,35 +575,11 @@ async fn a_subject_access_export_holds_every_record_of_the_client_and_nothing_of
         let ex = examples();
         ok(dcrs(&t.url, &["import", ex.to_str().unwrap()]));
         // A change through the application, so the log holds who changed what.
-        let db = &t.db;
-        let options = dcrs_exchange::ImportOptions {
-            dry_run: false,
-            today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
-            rules: Default::default(),
-            actor: "trainer".into(),
-            only_new: false,
-        };
         let chosen = read(&ex, "clients.csv")
             .into_iter()
             .find(|c| c["service_ref"] == "BPL" && c["client_ref"] == "C0002")
             .unwrap();
-        let fields: dcrs_exchange::Fields = chosen
-            .iter()
-            .map(|(k, v)| {
-                let f = dcrs_domain::record::Entity::Client
-                    .fields()
-                    .iter()
-                    .find(|f| f.name == k)
-                    .unwrap();
-                let v = if k == "employment" { "employed" } else { v };
-                (f.name, v.to_string())
-            })
-            .collect();
-        let records = [(dcrs_domain::record::Entity::Client, vec![fields])];
-        let report = dcrs_exchange::write_records(db, &records, &options, "application", None)
-            .await
-            .unwrap();
-        assert!(report.committed, "{:?}", report.rejections);
+        change_client(&t.db, &chosen, "employment", "employed").await;
 
         // The whole database exported, and the client's records picked out of it here.
         let all = tempfile::tempdir().unwrap();
@@ -821,30 +790,7 @@ async fn a_merge_gives_the_reports_of_the_client_imported_as_one_from_the_start(
             .into_iter()
             .find(|c| c["client_ref"] == "C0001-DUP")
             .unwrap();
-        let fields: dcrs_exchange::Fields = dup
-            .iter()
-            .map(|(k, v)| {
-                let f = dcrs_domain::record::Entity::Client
-                    .fields()
-                    .iter()
-                    .find(|f| f.name == k)
-                    .unwrap();
-                let v = if k == "family_name" { "Jones-Dup" } else { v };
-                (f.name, v.to_string())
-            })
-            .collect();
-        let options = dcrs_exchange::ImportOptions {
-            dry_run: false,
-            today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
-            rules: Default::default(),
-            actor: "trainer".into(),
-            only_new: false,
-        };
-        let records = [(dcrs_domain::record::Entity::Client, vec![fields])];
-        let changed = dcrs_exchange::write_records(&t.db, &records, &options, "application", None)
-            .await
-            .unwrap();
-        assert!(changed.committed, "{:?}", changed.rejections);
+        change_client(&t.db, &dup, "family_name", "Jones-Dup").await;
         ok(dcrs(
             &t.url,
             &[

@@ -266,24 +266,18 @@ impl Flow {
         let assessed = from(Entity::Assessment, "assessed_on");
         match self {
             // Consent first: nothing is recorded without it.
-            Flow::Client | Flow::ClientDetails => [
-                "consent_to_record",
-                "consent_to_share_with_gp",
-                "given_name",
-                "family_name",
-                "date_of_birth",
-                "sex",
-                "postcode",
-                "nhs_number",
-                "ethnicity",
-                "gp_registered",
-                "gp_practice_code",
-                "employment",
-                "disability",
-            ]
-            .into_iter()
-            .map(|n| from(Entity::Client, n))
-            .collect(),
+            // The first page's questions, then the second's (see [`Step`]).
+            Flow::Client | Flow::ClientDetails => FIRST_CONTACT
+                .into_iter()
+                .chain([
+                    "ethnicity",
+                    "gp_registered",
+                    "gp_practice_code",
+                    "employment",
+                    "disability",
+                ])
+                .map(|n| from(Entity::Client, n))
+                .collect(),
             Flow::Referral => vec![
                 from(Entity::Referral, "received_on"),
                 from(Entity::Referral, "source"),
