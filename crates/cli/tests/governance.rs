@@ -130,6 +130,15 @@ fn reports(url: &str, service: &str, period: &str) -> serde_json::Value {
     v
 }
 
+/// Asserts that BPL's report packs of 2008-09 and 2009-10 are the same, figure for
+/// figure, in the databases at `a` and `b`; a failure names the first difference.
+fn same_reports(a: &str, b: &str) {
+    for period in ["2008-09", "2009-10"] {
+        let (x, y) = (reports(a, "BPL", period), reports(b, "BPL", period));
+        assert!(x == y, "{period}: {}", first_difference(&x, &y, ""));
+    }
+}
+
 /// Where two JSON values first differ, as a path and the two values there.
 fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> String {
     use serde_json::Value;
@@ -358,17 +367,7 @@ async fn an_erased_client_leaves_no_trace_and_the_reports_recount_as_if_never_im
             reports(&never.url, "BPL", "2008-09"),
             "the client counts"
         );
-        for period in ["2008-09", "2009-10"] {
-            let (erased, never) = (
-                reports(&t.url, "BPL", period),
-                reports(&never.url, "BPL", period),
-            );
-            assert!(
-                erased == never,
-                "{period}: {}",
-                first_difference(&erased, &never, "")
-            );
-        }
+        same_reports(&t.url, &never.url);
         never.db.close().await;
 
         // A detail removed by anything but an erasure is found.
@@ -803,17 +802,7 @@ async fn a_merge_gives_the_reports_of_the_client_imported_as_one_from_the_start(
                 "C0001-DUP",
             ],
         ));
-        for period in ["2008-09", "2009-10"] {
-            let (merged, imported) = (
-                reports(&t.url, "BPL", period),
-                reports(&one.url, "BPL", period),
-            );
-            assert!(
-                merged == imported,
-                "{period}: {}",
-                first_difference(&merged, &imported, "")
-            );
-        }
+        same_reports(&t.url, &one.url);
         let verified = ok(dcrs(&t.url, &["audit", "verify"]));
         assert!(verified.contains("intact"), "{verified}");
         let detail: String = sqlx::query_scalar(
